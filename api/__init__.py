@@ -1,0 +1,1 @@
+"""The edge and composition root: HTTP app, CLI, settings, worker startup."""

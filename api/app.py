@@ -1,0 +1,88 @@
+"""``create_app()``: the FastAPI application, wired from a ``Runtime``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.errors import install_error_handlers
+from api.logs import configure_logging
+from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from api.routes import checkout_sessions, discovery, health
+from api.runtime import Runtime, build_runtime
+from api.settings import Settings, get_settings
+from models.migrate import upgrade_async
+
+log = logging.getLogger("reelcart")
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["type", "code", "message"],
+    "properties": {
+        "type": {"type": "string",
+                 "enum": ["invalid_request", "processing_error", "service_unavailable"]},
+        "code": {"type": "string"},
+        "message": {"type": "string"},
+        "param": {"type": "string", "description": "JSONPath of the offending field"},
+        "supported_versions": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def create_app(runtime: Runtime | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the app. Tests pass a ready ``runtime``; ``reelcart serve`` lets it build one."""
+    settings = runtime.settings if runtime else (settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = app.state.runtime is None
+        if own:
+            if settings.run_migrations_on_start:
+                await upgrade_async(settings.database_url)
+            app.state.runtime = build_runtime(settings)
+        await app.state.runtime.ensure_dev_agent()
+        log.info("reelcart started", extra={"payments_provider": settings.payments_provider})
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.runtime.close()
+            log.info("reelcart stopped")
+
+    app = FastAPI(
+        title="ReelCart",
+        version="0.1.0",
+        summary="Agentic Commerce Protocol (2026-04-17) merchant backend",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(discovery.router)
+    app.include_router(checkout_sessions.router)
+    app.include_router(checkout_sessions.router, prefix="/acp", include_in_schema=False)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                                 routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory api.app:app_factory`` (used by ``reelcart serve``)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings=settings)

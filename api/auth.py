@@ -1,0 +1,66 @@
+"""Agent authentication (Bearer API keys; only SHA-256 hashes are stored)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.runtime import DEV_AGENT_ID, Runtime, hash_api_key
+from models import Agent, AgentApiKey
+from models.base import new_id, utc_now
+from models.errors import Unauthorized
+
+KEY_PREFIX = "rck_"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPrincipal:
+    id: str
+    name: str
+    signing_secret: str | None
+
+
+def generate_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def authenticate(runtime: Runtime, authorization: str | None) -> AgentPrincipal:
+    if not authorization:
+        raise Unauthorized("Missing Authorization header; send 'Authorization: Bearer <key>'.")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 512:
+        raise Unauthorized("The Authorization header must be 'Bearer <key>'.")
+    digest = hash_api_key(token)
+    if digest in runtime.dev_key_hashes:
+        return AgentPrincipal(DEV_AGENT_ID, "development", None)
+    async with runtime.read_sessionmaker() as db:
+        row = (await db.execute(
+            select(Agent.id, Agent.name, Agent.signing_secret)
+            .join(AgentApiKey, AgentApiKey.agent_id == Agent.id)
+            .where(AgentApiKey.key_hash == digest, AgentApiKey.revoked_at.is_(None))
+        )).first()
+    if row is None:
+        raise Unauthorized("The API key is not valid or has been revoked.")
+    return AgentPrincipal(row.id, row.name, row.signing_secret)
+
+
+async def create_agent_key(db: AsyncSession, name: str, *, signing_secret: str | None = None
+                           ) -> tuple[Agent, str]:
+    """Create (or reuse) the agent named ``name`` and issue a new key. Returns the raw key,
+    which is shown once and never stored."""
+    agent = await db.scalar(select(Agent).where(Agent.name == name))
+    if agent is None:
+        agent = Agent(id=new_id("agt"), name=name, signing_secret=signing_secret,
+                      created_at=utc_now())
+        db.add(agent)
+    elif signing_secret:
+        agent.signing_secret = signing_secret
+    key = generate_api_key()
+    db.add(AgentApiKey(id=new_id("key"), agent_id=agent.id, key_hash=hash_api_key(key),
+                       key_prefix=key[:12], created_at=utc_now()))
+    await db.flush()
+    return agent, key

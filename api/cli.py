@@ -1,0 +1,209 @@
+"""``reelcart`` command line: serve, migrate, demo, catalog import, agent keys."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.settings import Settings, get_settings
+
+app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.",
+                  no_args_is_help=True, add_completion=False)
+catalog_app = typer.Typer(help="Manage the product catalog.", no_args_is_help=True)
+agent_key_app = typer.Typer(help="Issue API keys to AI agents.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(agent_key_app, name="agent-key")
+
+DEMO_KEY = "rc_demo_agent_key"
+
+
+def _settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (alembic)."""
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="API processes")] = 1,
+) -> None:
+    """Run the HTTP API (migrates first, once, before starting the processes)."""
+    import uvicorn
+
+    from models.migrate import upgrade
+
+    os.environ.setdefault("REELCART_PUBLIC_BASE_URL", f"http://{host}:{port}")
+    settings = _settings()
+    upgrade(settings.database_url)
+    os.environ["REELCART_RUN_MIGRATIONS_ON_START"] = "false"  # done once, above
+    uvicorn.run("api.app:app_factory", factory=True, host=host, port=port, workers=workers,
+                log_config=None, timeout_graceful_shutdown=15, access_log=False,
+                proxy_headers=True)
+
+
+def _open_lines(path: Path) -> Iterator[str]:
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+    with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+        yield from text
+
+
+def _detect_format(path: Path) -> str:
+    name = path.name.lower().removesuffix(".gz")
+    for suffix, fmt in ((".jsonl", "acp"), (".ndjson", "acp"), (".csv", "csv"), (".tsv", "tsv")):
+        if name.endswith(suffix):
+            return fmt
+    raise typer.BadParameter(f"cannot tell the format of {path.name}; pass --format")
+
+
+async def _import(path: Path, fmt: str, settings: Settings, show_progress: bool) -> int:
+    from feeds import parsing
+    from feeds.schemas import ImportReport
+    from feeds.service import batches, upsert_products
+    from models.db import create_engine, create_sessionmaker, transaction
+
+    lines = _open_lines(path)
+    parsed = parsing.parse_acp_jsonl(lines) if fmt == "acp" else parsing.parse_openai_flat(
+        lines, "," if fmt == "csv" else "\t")
+    report = ImportReport()
+    engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    total_lines = _count_lines(path) if show_progress else 0
+    try:
+        with typer.progressbar(length=max(total_lines, 1), label="importing",
+                               hidden=not show_progress) as bar:
+            done = 0
+            for records, line_numbers in batches(parsed, report):
+                async with transaction(sessionmaker) as db:
+                    await upsert_products(db, records, report, line_numbers)
+                bar.update(max(0, line_numbers[-1] - done))
+                done = max(done, line_numbers[-1])
+    finally:
+        await engine.dispose()
+    typer.echo(f"products: {report.created} created, {report.updated} updated, "
+               f"{report.unchanged} unchanged, {len(report.rejected)} rejected")
+    for row in report.rejected[:50]:
+        typer.echo(f"  line {row.line}: {row.reason}", err=True)
+    if len(report.rejected) > 50:
+        typer.echo(f"  … and {len(report.rejected) - 50} more", err=True)
+    return len(report.rejected)
+
+
+def _count_lines(path: Path) -> int:
+    return sum(1 for _ in _open_lines(path))
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    fmt: Annotated[str | None, typer.Option("--format", help="acp | csv | tsv")] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 if any row is rejected")] = False,
+) -> None:
+    """Upsert products from an ACP Product JSONL or an OpenAI flat-file CSV/TSV (.gz ok)."""
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    chosen = fmt or _detect_format(file)
+    if chosen not in ("acp", "csv", "tsv"):
+        raise typer.BadParameter("--format must be acp, csv or tsv")
+    rejected = asyncio.run(_import(file, chosen, settings, sys.stderr.isatty()))
+    if strict and rejected:
+        raise typer.Exit(1)
+
+
+async def _load_demo(settings: Settings) -> str:
+    from feeds.demo import demo_catalog
+    from feeds.schemas import ImportReport
+    from feeds.service import upsert_products
+    from models.db import create_engine, create_sessionmaker, transaction
+
+    engine = create_engine(settings.database_url)
+    try:
+        records = demo_catalog()
+        report = ImportReport()
+        async with transaction(create_sessionmaker(engine)) as db:
+            await upsert_products(db, records, report, list(range(1, len(records) + 1)))
+    finally:
+        await engine.dispose()
+    variants = sum(len(r.variants) for r in records)
+    return (f"demo catalog: {len(records)} products, {variants} variants "
+            f"({report.created} new, {report.updated} updated)")
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Load the demo catalog and serve it with the sandbox payment provider."""
+    from models.migrate import upgrade
+
+    os.environ.setdefault("REELCART_AGENT_API_KEYS", DEMO_KEY)
+    settings = _settings()
+    upgrade(settings.database_url)
+    typer.echo(asyncio.run(_load_demo(settings)))
+    key = settings.agent_api_keys[0].get_secret_value()
+    base = f"http://{host}:{port}"
+    typer.echo(f"""
+ReelCart demo on {base}   (docs: {base}/docs, discovery: {base}/.well-known/acp.json)
+Agent API key: {key}
+
+  curl -s {base}/checkout_sessions -H 'Authorization: Bearer {key}' \\
+    -H 'API-Version: 2026-04-17' -H 'Idempotency-Key: demo-1' \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"currency":"usd","line_items":[{{"id":"lut-pack-personal"}}],"capabilities":{{}}}}'
+""")
+    serve(host=host, port=port, workers=1)
+
+
+@agent_key_app.command("create")
+def agent_key_create(
+    name: Annotated[str, typer.Argument(help="Agent name, e.g. chatgpt")],
+    signing_secret: Annotated[str | None, typer.Option(
+        envvar="REELCART_NEW_AGENT_SIGNING_SECRET",
+        help="Shared secret for request signatures")] = None,
+) -> None:
+    """Issue a bearer key for an agent. The key is printed once; only its hash is stored."""
+    from api.auth import create_agent_key
+    from models.db import create_engine, create_sessionmaker, transaction
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+
+    async def run() -> tuple[str, str]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(create_sessionmaker(engine)) as db:
+                agent, key = await create_agent_key(db, name, signing_secret=signing_secret)
+                return agent.id, key
+        finally:
+            await engine.dispose()
+
+    agent_id, key = asyncio.run(run())
+    typer.echo(f"agent {name} ({agent_id})", err=True)
+    typer.echo(key)
+    typer.echo("store this key now: it cannot be shown again", err=True)
+
+
+if __name__ == "__main__":
+    app()

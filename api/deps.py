@@ -1,0 +1,126 @@
+"""Request dependencies: the agent-facing checks in ACP's order (auth → version →
+signature → idempotency), exposed as one ``AgentCallDep``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from api import signatures
+from api.auth import AgentPrincipal, authenticate
+from api.idempotency import IdempotentCall, require_key
+from api.runtime import Runtime
+from api.settings import SignatureMode
+from checkout.service import API_VERSION
+from models.base import utc_now
+from models.errors import InvalidRequest, Unauthorized
+
+log = logging.getLogger("reelcart.auth")
+SUPPORTED_VERSIONS = [API_VERSION]  # newest first (ACP Error.supported_versions)
+
+bearer = HTTPBearer(auto_error=False, description="Agent API key")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+@dataclass
+class AgentCall:
+    runtime: Runtime
+    agent: AgentPrincipal
+    idempotency: IdempotentCall | None
+
+    async def write(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]], *,
+                    status_code: int = 200) -> Response:
+        assert self.idempotency is not None
+        return await self.idempotency.run(handler, status_code=status_code)
+
+    async def read(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+                   ) -> Response:
+        async with self.runtime.read_sessionmaker() as db:
+            payload = await handler(db)
+        return Response(orjson.dumps(payload), media_type="application/json")
+
+
+def _check_version(value: str | None) -> None:
+    if value is None or not value.strip():
+        raise InvalidRequest("The API-Version header is required.",
+                             code="missing_api_version", param="API-Version",
+                             extra={"supported_versions": SUPPORTED_VERSIONS})
+    if value.strip() not in SUPPORTED_VERSIONS:
+        raise InvalidRequest(f"API-Version {value[:40]!r} is not supported.",
+                             code="unsupported_api_version", param="API-Version",
+                             extra={"supported_versions": SUPPORTED_VERSIONS})
+
+
+async def _check_signature(runtime: Runtime, agent: AgentPrincipal, request: Request,
+                           body: bytes) -> None:
+    mode = runtime.settings.request_signature_mode
+    if mode == SignatureMode.off:
+        return
+    signature = request.headers.get("signature")
+    timestamp = request.headers.get("timestamp")
+    if agent.signing_secret is None:
+        problem: str | None = "no signing secret is configured for this agent"
+    elif not signature or not timestamp:
+        problem = "Signature and Timestamp headers are required"
+    else:
+        problem = signatures.verify(
+            agent.signing_secret, signature, timestamp, body, now=utc_now(),
+            max_skew_seconds=runtime.settings.request_signature_max_skew_seconds)
+    if problem is None:
+        return
+    log.warning("request signature rejected", extra={"agent_id": agent.id, "reason": problem,
+                                                     "enforced": mode == SignatureMode.enforce})
+    if mode == SignatureMode.enforce:
+        raise Unauthorized(f"Request signature invalid: {problem}.", code="invalid_signature",
+                           headers={})
+
+
+async def agent_call(
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    api_version: Annotated[str | None, Header(alias="API-Version",
+                                              description="ACP version, e.g. 2026-04-17")] = None,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", description="Required on every POST (1-255 chars)")] = None,
+) -> AgentCall:
+    authorization = request.headers.get("authorization")
+    agent = await authenticate(runtime, authorization)
+    _check_version(api_version)
+    body = await request.body()
+    await _check_signature(runtime, agent, request, body)
+    guard = None
+    if request.method == "POST":
+        key = require_key(idempotency_key)
+        try:
+            body_hash = signatures.request_hash(body)
+        except ValueError:
+            raise InvalidRequest("The request body is not valid JSON.",
+                                 code="invalid_json") from None
+        settings = runtime.settings
+        guard = IdempotentCall(
+            sessionmaker=runtime.sessionmaker, principal=agent.id,
+            path=request.url.path.removeprefix("/acp"),  # /acp/x and /x are one endpoint
+            key=key, body_hash=body_hash,
+            retention=timedelta(hours=settings.idempotency_retention_hours),
+            lock=timedelta(seconds=settings.idempotency_lock_seconds))
+    return AgentCall(runtime, agent, guard)
+
+
+AgentCallDep = Annotated[AgentCall, Depends(agent_call)]

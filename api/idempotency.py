@@ -1,0 +1,139 @@
+"""ACP idempotency (RFC agentic_checkout §6), shared by every agent-facing POST.
+
+* Scope: agent identity + request path + ``Idempotency-Key``.
+* Equivalence: SHA-256 of the canonical JSON body (key order and whitespace ignored,
+  ``null`` ≠ absent, array order matters).
+* Flow: *claim* the key in its own short transaction (unique row, ``in_flight``), run the
+  operation in the request transaction and mark the key ``done`` **in that same
+  transaction**, so the stored response exists iff the effect committed.
+* Same key + same body → stored status and body, ``Idempotent-Replayed: true``.
+  Same key + other body → 422 ``idempotency_conflict``. Still running → 409
+  ``idempotency_in_flight`` + ``Retry-After``. 5xx (and retryable 409/429) are not kept.
+* A claim whose process died is retaken after ``lock_seconds``; rows live ≥ 24 h.
+
+Everything is in the database, so it holds across any number of API processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import Response
+
+from api import idempotency_store as store
+from models import IdempotencyRecord
+from models.base import new_id, utc_now
+from models.errors import AppError, Conflict, InvalidRequest
+
+log = logging.getLogger("reelcart.idempotency")
+
+Handler = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+_NOT_STORED = frozenset({409, 429})
+
+
+class IdempotencyConflict(AppError):
+    status_code = 422
+    code = "idempotency_conflict"
+
+
+def json_response(status: int, body: bytes, headers: dict[str, str]) -> Response:
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+class IdempotentCall:
+    def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], principal: str,
+                 path: str, key: str, body_hash: str, retention: timedelta,
+                 lock: timedelta) -> None:
+        self.sessionmaker = sessionmaker
+        self.principal = principal
+        self.path = path
+        self.key = key
+        self.body_hash = body_hash
+        self.retention = retention
+        self.lock = lock
+        self.headers = {"Idempotency-Key": key}
+
+    async def run(self, handler: Handler, *, status_code: int = 200) -> Response:
+        record_id, replay = await self._claim()
+        if replay is not None:
+            return replay
+        try:
+            async with self.sessionmaker() as db:
+                async with db.begin():
+                    payload = await handler(db)
+                    body = orjson.dumps(payload)
+                    await store.finish(db, record_id, status_code, body.decode())
+            return json_response(status_code, body, self.headers)
+        except AppError as exc:
+            if exc.status_code >= 500 or exc.status_code in _NOT_STORED:
+                await self._release(record_id)
+                raise
+            body = orjson.dumps(exc.body())
+            async with self.sessionmaker() as db, db.begin():
+                await store.finish(db, record_id, exc.status_code, body.decode())
+            return json_response(exc.status_code, body, {**self.headers, **exc.headers})
+        except BaseException:
+            await self._release(record_id)
+            raise
+
+    async def _release(self, record_id: str) -> None:
+        try:
+            async with self.sessionmaker() as db, db.begin():
+                await store.release(db, record_id)
+        except Exception:  # the claim expires on its own; never mask the real error
+            log.exception("could not release idempotency claim")
+
+    async def _claim(self) -> tuple[str, Response | None]:
+        now = utc_now()
+        try:
+            async with self.sessionmaker() as db, db.begin():
+                rec = await store.find(db, self.principal, self.path, self.key, lock=True)
+                if rec is not None and rec.expires_at <= now:
+                    await db.delete(rec)
+                    await db.flush()
+                    rec = None
+                if rec is None:
+                    rec = IdempotencyRecord(
+                        id=new_id("idk"), principal=self.principal, path=self.path,
+                        key=self.key, request_hash=self.body_hash, state="in_flight",
+                        created_at=now, locked_until=now + self.lock,
+                        expires_at=now + self.retention)
+                    db.add(rec)
+                    await db.flush()
+                    return rec.id, None
+                if rec.request_hash != self.body_hash:
+                    raise IdempotencyConflict(
+                        "This Idempotency-Key was already used with a different request body.",
+                        param="Idempotency-Key")
+                if rec.state == "done":
+                    assert rec.status_code is not None
+                    assert rec.response_body is not None
+                    return rec.id, json_response(
+                        rec.status_code, rec.response_body.encode(),
+                        {**self.headers, "Idempotent-Replayed": "true"})
+                if rec.locked_until > now:
+                    raise self._in_flight()
+                rec.locked_until = now + self.lock  # the previous owner died: take over
+                return rec.id, None
+        except IntegrityError:  # a concurrent request inserted the same key first
+            raise self._in_flight() from None
+
+    def _in_flight(self) -> Conflict:
+        return Conflict("A request with this Idempotency-Key is still being processed.",
+                        code="idempotency_in_flight", headers={"Retry-After": "1"})
+
+
+def require_key(value: str | None) -> str:
+    if value is None or not value.strip():
+        raise InvalidRequest("The Idempotency-Key header is required on every POST.",
+                             code="idempotency_key_required", param="Idempotency-Key")
+    if len(value) > 255:
+        raise InvalidRequest("Idempotency-Key must be at most 255 characters.",
+                             code="invalid_idempotency_key", param="Idempotency-Key")
+    return value

@@ -1,0 +1,76 @@
+"""ACP checkout endpoints. Thin: parse, call one service method, return."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path
+from starlette.responses import Response
+
+from api.deps import AgentCallDep
+from checkout.schemas import (
+    CancelSessionRequest,
+    CheckoutSessionCompleteRequest,
+    CheckoutSessionCreateRequest,
+    CheckoutSessionUpdateRequest,
+)
+
+router = APIRouter(tags=["checkout"])
+
+ERROR = {"description": "ACP flat error: {type, code, message, param}",
+         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+SESSION = {"description": "The full, authoritative checkout session",
+           "content": {"application/json": {"schema": {"type": "object"}}}}
+COMMON: dict[int | str, dict[str, Any]] = {400: ERROR, 401: ERROR, 404: ERROR, 409: ERROR,
+                                           422: ERROR, 503: ERROR}
+SessionId = Annotated[str, Path(max_length=200, description="Checkout session id")]
+
+
+@router.post("/checkout_sessions", status_code=201, response_class=Response,
+             responses={201: SESSION, **COMMON}, operation_id="createCheckoutSession")
+async def create_checkout_session(body: CheckoutSessionCreateRequest, call: AgentCallDep
+                                  ) -> Response:
+    checkout = call.runtime.checkout
+    return await call.write(lambda db: checkout.create(db, call.agent.id, body), status_code=201)
+
+
+@router.post("/checkout_sessions/{checkout_session_id}", response_class=Response,
+             responses={200: SESSION, 405: ERROR, **COMMON},
+             operation_id="updateCheckoutSession")
+async def update_checkout_session(checkout_session_id: SessionId,
+                                  body: CheckoutSessionUpdateRequest, call: AgentCallDep
+                                  ) -> Response:
+    checkout = call.runtime.checkout
+    return await call.write(
+        lambda db: checkout.update(db, call.agent.id, checkout_session_id, body))
+
+
+@router.get("/checkout_sessions/{checkout_session_id}", response_class=Response,
+            responses={200: SESSION, **COMMON}, operation_id="getCheckoutSession")
+async def get_checkout_session(checkout_session_id: SessionId, call: AgentCallDep) -> Response:
+    checkout = call.runtime.checkout
+    return await call.read(lambda db: checkout.get(db, call.agent.id, checkout_session_id))
+
+
+@router.post("/checkout_sessions/{checkout_session_id}/complete", response_class=Response,
+             responses={200: SESSION, 405: ERROR, **COMMON},
+             operation_id="completeCheckoutSession")
+async def complete_checkout_session(checkout_session_id: SessionId,
+                                    body: CheckoutSessionCompleteRequest, call: AgentCallDep
+                                    ) -> Response:
+    checkout = call.runtime.checkout
+    sessionmaker = call.runtime.sessionmaker
+    return await call.write(lambda db: checkout.complete(
+        sessionmaker, db, call.agent.id, checkout_session_id, body))
+
+
+@router.post("/checkout_sessions/{checkout_session_id}/cancel", response_class=Response,
+             responses={200: SESSION, 405: ERROR, **COMMON},
+             operation_id="cancelCheckoutSession")
+async def cancel_checkout_session(
+    checkout_session_id: SessionId, call: AgentCallDep,
+    body: Annotated[CancelSessionRequest | None, Body()] = None,
+) -> Response:
+    checkout = call.runtime.checkout
+    return await call.write(lambda db: checkout.cancel(db, call.agent.id, checkout_session_id,
+                                                       body))

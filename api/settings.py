@@ -1,0 +1,83 @@
+"""All configuration, from ``REELCART_*`` environment variables (or a ``.env`` file).
+
+Only ``api`` reads settings; domain code receives values and clients as arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from checkout.profile import MerchantProfile
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class SignatureMode(StrEnum):
+    off = "off"
+    log = "log"
+    enforce = "enforce"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REELCART_", env_file=".env", extra="ignore",
+                                      env_ignore_empty=True)
+
+    environment: Environment = Environment.development
+    database_url: str = "sqlite+aiosqlite:///./reelcart.db"
+    database_pool_size: int = 10
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where agents reach us; used for discovery and order permalinks")
+    agent_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated bearer keys for development")
+    request_signature_mode: SignatureMode = SignatureMode.off
+    request_signature_max_skew_seconds: int = 300
+    checkout_session_ttl_seconds: int = 6 * 3600
+    idempotency_retention_hours: int = Field(default=24, ge=24)
+    idempotency_lock_seconds: int = Field(
+        default=60, description="After this, an in-flight key whose owner died can be retaken")
+    max_request_bytes: int = 1_048_576
+    payments_provider: str = "sandbox"
+    merchant_config: Path | None = Field(
+        default=None, description="JSON file with the merchant profile (rates, taxes, links)")
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|text)$")
+    run_migrations_on_start: bool = True
+
+    @field_validator("agent_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _production_guards(self) -> Settings:
+        if self.environment == Environment.production:
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production needs PostgreSQL (REELCART_DATABASE_URL)")
+            if self.agent_api_keys:
+                raise ValueError("REELCART_AGENT_API_KEYS is for development; use "
+                                 "`reelcart agent-key create` in production")
+        return self
+
+    def merchant_profile(self) -> MerchantProfile:
+        if self.merchant_config is None:
+            return MerchantProfile()
+        return MerchantProfile.model_validate(json.loads(self.merchant_config.read_text()))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

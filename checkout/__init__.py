@@ -1,0 +1,1 @@
+"""ACP checkout sessions: pricing (pure), the session state machine, persistence."""

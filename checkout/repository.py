@@ -1,0 +1,66 @@
+"""All SQL for checkout sessions, catalog reads and stock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import CheckoutSession, PaymentAttempt, Variant
+
+
+async def variants_by_id(db: AsyncSession, ids: Iterable[str]) -> dict[str, Variant]:
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    rows = await db.scalars(select(Variant).where(Variant.id.in_(wanted)))
+    return {v.id: v for v in rows}
+
+
+async def get_session(
+    db: AsyncSession, session_id: str, *, for_update: bool = False
+) -> CheckoutSession | None:
+    stmt = select(CheckoutSession).where(CheckoutSession.id == session_id)
+    if for_update:
+        # Row lock on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
+        stmt = stmt.with_for_update()
+    return await db.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[str]:
+    """Atomically take stock for tracked variants. Returns the variant ids that lacked it.
+
+    ``stock >= :q`` in the UPDATE's WHERE makes this safe under concurrency on both back
+    ends without reading first: two buyers of the last unit cannot both succeed.
+    """
+    short: list[str] = []
+    for variant_id, qty in sorted(quantities.items()):  # fixed order: no lock cycles
+        result = await db.execute(
+            update(Variant)
+            .where(Variant.id == variant_id, Variant.stock.is_not(None), Variant.stock >= qty)
+            .values(stock=Variant.stock - qty)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            tracked = await db.scalar(select(Variant.stock).where(Variant.id == variant_id))
+            if tracked is not None:
+                short.append(variant_id)
+    return short
+
+
+async def release_stock(db: AsyncSession, quantities: dict[str, int]) -> None:
+    for variant_id, qty in sorted(quantities.items()):
+        await db.execute(
+            update(Variant)
+            .where(Variant.id == variant_id, Variant.stock.is_not(None))
+            .values(stock=Variant.stock + qty)
+        )
+
+
+async def latest_attempt(db: AsyncSession, session_id: str) -> PaymentAttempt | None:
+    return await db.scalar(
+        select(PaymentAttempt)
+        .where(PaymentAttempt.checkout_session_id == session_id)
+        .order_by(PaymentAttempt.created_at.desc(), PaymentAttempt.id.desc())
+        .limit(1)
+    )

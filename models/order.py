@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, utc_now
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_number: Mapped[str] = mapped_column(String(32), unique=True)
+    checkout_session_id: Mapped[str] = mapped_column(
+        ForeignKey("checkout_sessions.id"), unique=True
+    )
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    line_items: Mapped[list[Any]] = mapped_column()
+    totals: Mapped[list[Any]] = mapped_column()
+    total_amount: Mapped[int] = mapped_column(BigInteger)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    buyer: Mapped[dict[str, Any] | None] = mapped_column()
+    fulfillment_details: Mapped[dict[str, Any] | None] = mapped_column()
+    selected_fulfillment_options: Mapped[list[Any] | None] = mapped_column()
+    order_notes: Mapped[str | None] = mapped_column(String(5000))
+    payment_provider: Mapped[str] = mapped_column(String(32))
+    payment_reference: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class OrderEvent(Base):
+    """Append-only history of an order: who did what, when."""
+
+    __tablename__ = "order_events"
+
+    # BIGINT on PostgreSQL; SQLite only auto-increments an INTEGER primary key.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)

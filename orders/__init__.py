@@ -1,0 +1,1 @@
+"""Orders: created from a paid checkout session; history kept as append-only events."""

@@ -1,0 +1,1 @@
+"""The money path: payment providers (sandbox, Stripe) behind one interface."""

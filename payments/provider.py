@@ -1,0 +1,76 @@
+"""The payment-provider interface the checkout service charges through.
+
+Two error families, as in httpx: ``PaymentUnavailable`` (transport, timeouts, PSP 5xx:
+retryable, nothing may be assumed) and a ``declined`` *result* (the PSP answered no).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+ChargeStatus = Literal["succeeded", "requires_capture", "requires_action", "declined"]
+
+
+class PaymentUnavailable(Exception):
+    """The provider could not be reached or failed; the outcome is unknown. Retry safely."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThreeDSResult:
+    outcome: str
+    cryptogram: str | None = None
+    eci: str | None = None
+    transaction_id: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    amount: int
+    currency: str
+    token: str
+    idempotency_key: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    three_ds: ThreeDSResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    status: ChargeStatus
+    reference: str | None = None
+    decline_code: str | None = None
+    message: str | None = None
+    authentication_metadata: dict[str, Any] | None = None
+    fee_amount: int | None = None
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def payment_handlers(self) -> list[dict[str, Any]]:
+        """ACP ``capabilities.payment.handlers`` entries this provider accepts."""
+        ...
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult: ...
+
+
+def charge_idempotency_key(
+    session_id: str, amount: int, currency: str, token: str, *, authenticated: bool = False
+) -> str:
+    """Deterministic: any retry of the same payment (client retry, our retry, crash and
+    restart) reaches the provider with the same key, so it is charged at most once.
+
+    The token is part of it so a buyer can retry a declined payment with another card;
+    the 3-D Secure confirmation is a distinct request to the provider.
+    """
+    digest = hashlib.sha256(
+        f"{session_id}|{amount}|{currency}|{token}|{'3ds' if authenticated else ''}".encode()
+    ).hexdigest()[:32]
+    return f"reelcart:{session_id}:{digest}"
+
+
+def token_fingerprint(token: str) -> str:
+    """Tokens are never stored or logged; this lets us correlate without keeping them."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]

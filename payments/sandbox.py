@@ -1,0 +1,142 @@
+"""A built-in PSP for the embedded default and the demo: deterministic test tokens.
+
+| token                         | outcome                                        |
+|-------------------------------|------------------------------------------------|
+| ``spt_test_declined``         | declined (``generic_decline``)                 |
+| ``spt_test_insufficient_funds``| declined (``insufficient_funds``)             |
+| ``spt_test_3ds``              | requires 3-D Secure, then succeeds if authenticated |
+| ``spt_test_unavailable``      | provider outage (retryable error)              |
+| ``spt_test_slow``             | succeeds after 0.5 s (exercise in-flight paths)|
+| anything else                 | succeeds                                       |
+
+Charges are recorded in their own transaction (the PSP is a separate system) under a
+unique idempotency key, so a retried charge returns the original result, like Stripe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import SandboxCharge
+from models.base import new_id
+from models.money import apply_rate_bps
+from payments.provider import (
+    ChargeRequest,
+    ChargeResult,
+    PaymentUnavailable,
+    token_fingerprint,
+)
+
+FEE_RATE_BPS = 290
+FEE_FIXED = 30
+AUTHENTICATED_OUTCOMES = frozenset({"authenticated", "attempt_acknowledged", "informational"})
+
+SANDBOX_3DS_METADATA: dict[str, Any] = {
+    "acquirer_details": {
+        "acquirer_bin": "424242",
+        "acquirer_country": "US",
+        "acquirer_merchant_id": "sandbox_mid_001",
+        "merchant_name": "ReelCart Sandbox",
+    },
+    "directory_server": "visa",
+    "flow_preference": {"type": "challenge", "challenge": {"type": "preferred"}},
+}
+
+
+def sandbox_fee(amount: int) -> int:
+    return apply_rate_bps(amount, FEE_RATE_BPS) + FEE_FIXED
+
+
+class SandboxProvider:
+    name = "sandbox"
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], merchant_id: str) -> None:
+        self._sessionmaker = sessionmaker
+        self._merchant_id = merchant_id
+
+    def payment_handlers(self) -> list[dict[str, Any]]:
+        return [{
+            "id": "card_tokenized",
+            "name": "dev.acp.tokenized.card",
+            "display_name": "Credit Card",
+            "version": "2026-01-22",
+            "spec": "https://acp.dev/handlers/tokenized.card",
+            "requires_delegate_payment": True,
+            "requires_pci_compliance": False,
+            "psp": "sandbox",
+            "config_schema": "https://acp.dev/schemas/handlers/tokenized.card/config.json",
+            "instrument_schemas": [
+                "https://acp.dev/schemas/handlers/tokenized.card/instrument.json"
+            ],
+            "config": {
+                "merchant_id": self._merchant_id,
+                "psp": "sandbox",
+                "accepted_brands": ["visa", "mastercard", "amex", "discover"],
+                "accepted_funding_types": ["credit", "debit"],
+                "supports_3ds": True,
+                "environment": "sandbox",
+            },
+            "display_order": 1,
+        }]
+
+    def _decide(self, request: ChargeRequest) -> ChargeResult:
+        token = request.token
+        if token == "spt_test_declined":
+            return ChargeResult("declined", decline_code="generic_decline",
+                                message="Your card was declined.")
+        if token == "spt_test_insufficient_funds":
+            return ChargeResult("declined", decline_code="insufficient_funds",
+                                message="Your card has insufficient funds.")
+        if token == "spt_test_3ds":
+            if request.three_ds is None:
+                return ChargeResult("requires_action",
+                                    authentication_metadata=SANDBOX_3DS_METADATA)
+            if request.three_ds.outcome not in AUTHENTICATED_OUTCOMES:
+                return ChargeResult("declined", decline_code="authentication_failed",
+                                    message="Card authentication failed.")
+        return ChargeResult("succeeded", fee_amount=sandbox_fee(request.amount))
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        if request.token == "spt_test_unavailable":
+            raise PaymentUnavailable("sandbox provider is simulating an outage")
+        if request.token == "spt_test_slow":
+            await asyncio.sleep(0.5)
+        async with self._sessionmaker() as db, db.begin():
+            existing = await db.scalar(select(SandboxCharge).where(
+                SandboxCharge.idempotency_key == request.idempotency_key))
+            if existing is not None:
+                return self._replay(existing)
+            result = self._decide(request)
+            charge = SandboxCharge(
+                id=new_id("ch"), idempotency_key=request.idempotency_key,
+                amount=request.amount, currency=request.currency, status=result.status,
+                token_fingerprint=token_fingerprint(request.token),
+                decline_code=result.decline_code,
+                fee_amount=result.fee_amount or 0,
+            )
+            db.add(charge)
+            try:
+                await db.flush()
+            except IntegrityError as exc:  # a concurrent identical request won the insert
+                raise PaymentUnavailable("concurrent charge with the same key") from exc
+            return ChargeResult(result.status, reference=charge.id,
+                                decline_code=result.decline_code, message=result.message,
+                                authentication_metadata=result.authentication_metadata,
+                                fee_amount=result.fee_amount)
+
+    @staticmethod
+    def _replay(charge: SandboxCharge) -> ChargeResult:
+        status = charge.status
+        if status == "requires_action":
+            return ChargeResult("requires_action", reference=charge.id,
+                                authentication_metadata=SANDBOX_3DS_METADATA)
+        if status == "declined":
+            return ChargeResult("declined", reference=charge.id,
+                                decline_code=charge.decline_code or "generic_decline",
+                                message="Your card was declined.")
+        return ChargeResult("succeeded", reference=charge.id, fee_amount=charge.fee_amount)
