@@ -15,6 +15,25 @@ REDACTED_KEYS = frozenset({"authorization", "token", "signature", "api_key", "se
                            "affiliate_attribution", "payment_data", "card"})
 
 
+def _install_record_factory() -> None:
+    """Stamp the request id on each record when it is created (not when formatted), so any
+    handler, buffered or not, sees the id of the request that logged it."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_reelcart", False):
+        return
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        record.request_id = request_id_var.get()
+        return record
+
+    factory._reelcart = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_install_record_factory()
+
+
 class JsonFormatter(logging.Formatter):
     RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
         "message", "color_message"}
@@ -26,11 +45,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        rid = request_id_var.get()
-        if rid:
-            entry["request_id"] = rid
         for key, value in record.__dict__.items():
-            if key in self.RESERVED or key.startswith("_"):
+            if key in self.RESERVED or key.startswith("_") or (key == "request_id" and not value):
                 continue
             entry[key] = "[redacted]" if key.lower() in REDACTED_KEYS else value
         if record.exc_info:
@@ -40,7 +56,7 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        rid = request_id_var.get()
+        rid = getattr(record, "request_id", None)
         base = super().format(record)
         return f"{base} request_id={rid}" if rid else base
 

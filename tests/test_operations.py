@@ -1,0 +1,55 @@
+"""Operability: health, readiness, metrics, docs, structured logs with request ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+
+from api.app import create_app
+from api.logs import JsonFormatter
+from api.runtime import build_runtime
+from tests.conftest import Agent, make_settings
+
+
+async def test_health_ready_metrics_docs(agent: Agent, backend: str) -> None:
+    assert (await agent.http.get("/healthz")).json() == {"status": "ok"}
+    ready = await agent.http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["database"] == "ok"
+    await agent.ready_session()
+    metrics = (await agent.http.get("/metrics")).text
+    assert 'reelcart_http_requests_total{method="POST",route="/checkout_sessions",status="201"}' \
+        in metrics
+    assert "reelcart_http_request_duration_seconds_bucket" in metrics
+    assert (await agent.http.get("/docs")).status_code == 200
+    spec = (await agent.http.get("/openapi.json")).json()
+    assert "/checkout_sessions/{checkout_session_id}/complete" in spec["paths"]
+
+
+async def test_readyz_reports_an_unreachable_database(tmp_path) -> None:
+    rt = build_runtime(make_settings("postgresql+asyncpg://nobody@127.0.0.1:1/none"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
+                                 base_url="http://t") as client:
+        resp = await client.get("/readyz")
+    await rt.close()
+    assert resp.status_code == 503
+    assert resp.json()["status"] == "unavailable"
+
+
+async def test_logs_are_json_with_request_id_and_no_secrets(agent: Agent, backend: str,
+                                                            caplog) -> None:
+    with caplog.at_level(logging.INFO):
+        session = await agent.ready_session()
+        await agent.complete(session["id"], "spt_test_success")
+        await agent.http.get("/healthz", headers={"Request-Id": "req-log-1"})
+        await agent.ready_session()
+    formatter = JsonFormatter()
+    lines = [formatter.format(r) for r in caplog.records]
+    access = [json.loads(line) for line in lines if '"msg": "request"' in line]
+    assert access, lines
+    assert all(entry["request_id"] for entry in access)
+    everything = "\n".join(lines)
+    assert "spt_test_success" not in everything
+    assert "test-agent-key" not in everything
