@@ -22,12 +22,10 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 
 from api import idempotency_store as store
-from models import IdempotencyRecord
 from models.base import new_id, utc_now
 from models.errors import AppError, Conflict, InvalidRequest
 
@@ -91,38 +89,40 @@ class IdempotentCall:
 
     async def _claim(self) -> tuple[str, Response | None]:
         now = utc_now()
-        try:
-            async with self.sessionmaker() as db, db.begin():
-                rec = await store.find(db, self.principal, self.path, self.key, lock=True)
-                if rec is not None and rec.expires_at <= now:
-                    await db.delete(rec)
-                    await db.flush()
-                    rec = None
-                if rec is None:
-                    rec = IdempotencyRecord(
-                        id=new_id("idk"), principal=self.principal, path=self.path,
-                        key=self.key, request_hash=self.body_hash, state="in_flight",
-                        created_at=now, locked_until=now + self.lock,
-                        expires_at=now + self.retention)
-                    db.add(rec)
-                    await db.flush()
-                    return rec.id, None
-                if rec.request_hash != self.body_hash:
-                    raise IdempotencyConflict(
-                        "This Idempotency-Key was already used with a different request body.",
-                        param="Idempotency-Key")
-                if rec.state == "done":
-                    assert rec.status_code is not None
-                    assert rec.response_body is not None
-                    return rec.id, json_response(
-                        rec.status_code, rec.response_body.encode(),
-                        {**self.headers, "Idempotent-Replayed": "true"})
-                if rec.locked_until > now:
-                    raise self._in_flight()
-                rec.locked_until = now + self.lock  # the previous owner died: take over
+        record_id = new_id("idk")
+        async with self.sessionmaker() as db, db.begin():
+            claimed = await store.try_insert(
+                db, record_id=record_id, principal=self.principal, path=self.path,
+                key=self.key, request_hash=self.body_hash, now=now,
+                locked_until=now + self.lock, expires_at=now + self.retention)
+            if claimed:  # the common case: a new key, one statement
+                return record_id, None
+            rec = await store.find(db, self.principal, self.path, self.key, lock=True)
+            if rec is None:  # deleted between the two statements: treat as concurrent
+                raise self._in_flight()
+            if rec.expires_at <= now:  # past retention: a reused key is a new request
+                rec.request_hash = self.body_hash
+                rec.state = "in_flight"
+                rec.status_code = None
+                rec.response_body = None
+                rec.created_at = now
+                rec.locked_until = now + self.lock
+                rec.expires_at = now + self.retention
                 return rec.id, None
-        except IntegrityError:  # a concurrent request inserted the same key first
-            raise self._in_flight() from None
+            if rec.request_hash != self.body_hash:
+                raise IdempotencyConflict(
+                    "This Idempotency-Key was already used with a different request body.",
+                    param="Idempotency-Key")
+            if rec.state == "done":
+                assert rec.status_code is not None
+                assert rec.response_body is not None
+                return rec.id, json_response(
+                    rec.status_code, rec.response_body.encode(),
+                    {**self.headers, "Idempotent-Replayed": "true"})
+            if rec.locked_until > now:
+                raise self._in_flight()
+            rec.locked_until = now + self.lock  # the previous owner died: take over
+            return rec.id, None
 
     def _in_flight(self) -> Conflict:
         return Conflict("A request with this Idempotency-Key is still being processed.",

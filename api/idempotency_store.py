@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyRecord
@@ -18,6 +20,18 @@ async def find(db: AsyncSession, principal: str, path: str, key: str, *, lock: b
     if lock:
         stmt = stmt.with_for_update()
     return await db.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def try_insert(db: AsyncSession, *, record_id: str, principal: str, path: str, key: str,
+                     request_hash: str, now: datetime, locked_until: datetime,
+                     expires_at: datetime) -> bool:
+    """Claim a key with one statement. False when the (principal, path, key) row exists."""
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = await db.execute(insert(IdempotencyRecord).values(
+        id=record_id, principal=principal, path=path, key=key, request_hash=request_hash,
+        state="in_flight", created_at=now, locked_until=locked_until, expires_at=expires_at,
+    ).on_conflict_do_nothing(index_elements=["principal", "path", "key"]))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def finish(db: AsyncSession, record_id: str, status_code: int, body: str) -> None:

@@ -139,11 +139,13 @@ class CheckoutService:
                     f"Item {item.id!r} is sold in {v.currency.upper()}, not {currency.upper()}.",
                     param=f"{path}[{index}].id")
 
-    async def _reprice(self, db: AsyncSession, s: CheckoutSession) -> None:
+    async def _reprice(self, db: AsyncSession, s: CheckoutSession,
+                       variants: dict[str, Variant] | None = None) -> None:
         """Recompute the authoritative snapshot from the live catalog."""
         requested = [RequestedLine(r["id"], r["quantity"], r.get("unit_amount"))
                      for r in s.requested_items]
-        variants = await repository.variants_by_id(db, (r.item_id for r in requested))
+        if variants is None:
+            variants = await repository.variants_by_id(db, (r.item_id for r in requested))
         messages = Messages()
         catalog: dict[str, CatalogItem] = {}
         kept: list[RequestedLine] = []
@@ -259,7 +261,7 @@ class CheckoutService:
             session_metadata=req.metadata, created_at=now, updated_at=now,
             expires_at=now + self.session_ttl,
         )
-        await self._reprice(db, s)
+        await self._reprice(db, s, variants)
         db.add(s)
         await db.flush()
         return self.session_json(s)

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from models.sqlite_inline import inline_creator
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -27,8 +29,17 @@ def create_engine(
 ) -> AsyncEngine:
     """``sqlite_immediate=False`` gives a read engine: deferred BEGIN, no write lock taken."""
     if is_sqlite(url):
+        # SQLite has one writer. One pooled write connection makes writers queue on the pool
+        # (cheap, FIFO) instead of in SQLite's busy handler, which sleeps in growing steps
+        # (up to 100 ms) and wrecks tail latency. Other processes still serialise on the file
+        # lock. Reads use a separate engine with many connections (WAL readers never block).
+        pool: dict[str, Any] = (
+            {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if sqlite_immediate else {}
+        )
+        database = make_url(url).database or ":memory:"
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url, echo=echo,
+            async_creator=inline_creator(database, SQLITE_BUSY_TIMEOUT_MS / 1000), **pool
         )
         _configure_sqlite(engine, immediate=sqlite_immediate)
         return engine

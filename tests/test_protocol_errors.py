@@ -176,7 +176,8 @@ async def test_spec_example_requests_are_accepted(agent: Agent, backend: str) ->
         resp = await agent.post(f"/checkout_sessions/{fresh.json()['id']}/complete", ex[name])
         assert resp.status_code == 200, (name, resp.text)
         assert_valid(resp.json(), "CheckoutSessionWithOrder")
-    for name in ("cancel_checkout_session_request", "cancel_checkout_session_request_timing_deferred"):
+    for name in ("cancel_checkout_session_request",
+                 "cancel_checkout_session_request_timing_deferred"):
         fresh = await agent.post("/checkout_sessions", ex["create_checkout_session_request"])
         resp = await agent.post(f"/checkout_sessions/{fresh.json()['id']}/cancel", ex[name])
         assert resp.status_code == 200, (name, resp.text)
