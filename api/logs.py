@@ -23,7 +23,7 @@ def _install_record_factory() -> None:
         return
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        record = previous(*args, **kwargs)
         record.request_id = request_id_var.get()
         return record
 

@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -89,7 +90,9 @@ async def create_only(client: httpx.AsyncClient, rec: Recorder, n: int) -> None:
         "currency": "usd", "line_items": [{"id": f"bench-{n % 20}-v"}], "capabilities": {}})
 
 
-async def run(base: str, concurrency: int, seconds: float, body) -> tuple[Recorder, float]:
+async def run(base: str, concurrency: int, seconds: float,
+              body: Callable[[httpx.AsyncClient, Recorder, int], Awaitable[None]]
+              ) -> tuple[Recorder, float]:
     rec = Recorder()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     counter = iter(range(10**9))

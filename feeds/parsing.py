@@ -183,7 +183,7 @@ def openai_variant(row: dict[str, str | None]) -> tuple[str, dict[str, Any], Var
         stock=int(stock_text) if stock_text else None,
         requires_shipping=not _bool(row.get("is_digital"), False),
         variant_options=options,
-        categories=[row["product_category"]] if row.get("product_category") else [],
+        categories=[str(row["product_category"])] if row.get("product_category") else [],
         is_eligible_search=search, is_eligible_checkout=checkout,
     )
     group = (row.get("group_id") or row.get("item_group_id") or variant.id).strip()

@@ -60,18 +60,18 @@ def order_json(order: Order, public_base_url: str, support_email: str | None = N
     """The ACP 2026-04-17 ``Order`` (post 2026-05-01 alignment: ordered/current/fulfilled)."""
     lines = []
     for line in order.line_items:
-        totals = {t["type"]: t["amount"] for t in line.get("totals", [])}
+        line_totals = {t["type"]: t["amount"] for t in line.get("totals", [])}
         lines.append({
             "id": line["id"],
             "title": line.get("name") or line["item"]["id"],
             "product_id": line.get("product_id") or line["item"]["id"],
             "quantity": {"ordered": line["quantity"], "current": line["quantity"], "fulfilled": 0},
             "unit_price": line.get("unit_amount", 0),
-            "subtotal": totals.get("subtotal", 0),
+            "subtotal": line_totals.get("subtotal", 0),
             "totals": line.get("totals", []),
             "status": "processing",
         })
-    totals = [t for t in order.totals if t["type"] != "items_discount"]
+    totals: list[Json] = [t for t in order.totals if t["type"] != "items_discount"]
     if order.refunded_amount:
         totals.append({"type": "amount_refunded", "display_text": "Refunded",
                        "amount": order.refunded_amount})

@@ -99,7 +99,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "run_migrations_on_start": False, "database_pool_size": 20,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 TEST_ITEMS = [

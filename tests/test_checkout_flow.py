@@ -41,6 +41,7 @@ async def test_full_flow_prices_taxes_ships_and_completes(agent: Agent, runtime,
                                                           backend: str) -> None:
     created = (await agent.create(line_items=[{"id": "ceramic-mug-sand", "quantity": 2}])).json()
     before = await stock_of(runtime, "ceramic-mug-sand")
+    assert before is not None
     resp = await agent.post(f"/checkout_sessions/{created['id']}",
                             {"fulfillment_details": {"name": "Ada", "email": "ada@example.com",
                                                      "address": US_ADDRESS}})
