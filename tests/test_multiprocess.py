@@ -65,10 +65,10 @@ async def test_two_processes_one_order_and_no_oversell(two_servers: list[str],
                                                        backend: str) -> None:
     a, b = two_servers
     async with httpx.AsyncClient(timeout=60) as client:
-        created = await _post(client, f"{a}/checkout_sessions", {
+        first = await _post(client, f"{a}/checkout_sessions", {
             "currency": "usd", "line_items": [{"id": "few-left"}], "capabilities": {},
             "fulfillment_details": {"address": US_ADDRESS}})
-        sid = created.json()["id"]
+        sid = first.json()["id"]
         # 20 completes with distinct keys, alternating between the two processes.
         results = await asyncio.gather(*(
             _post(client, f"{(a, b)[i % 2]}/checkout_sessions/{sid}/complete", PAY)
