@@ -30,7 +30,7 @@ SUPPORTED_VERSIONS = [API_VERSION]  # newest first (ACP Error.supported_versions
 bearer = HTTPBearer(auto_error=False, description="Agent API key")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

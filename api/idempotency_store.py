@@ -1,15 +1,22 @@
-"""SQL for idempotency records (the repository behind ``api.idempotency``)."""
+"""SQL for idempotency records (the repository behind ``api.idempotency``).
+
+Writes go through the Core table, not the ORM entity: ORM-enabled DML pays for session
+synchronisation we do not need, and this runs on every agent POST.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyRecord
+
+TABLE = cast(Table, IdempotencyRecord.__table__)
 
 
 async def find(db: AsyncSession, principal: str, path: str, key: str, *, lock: bool
@@ -27,7 +34,7 @@ async def try_insert(db: AsyncSession, *, record_id: str, principal: str, path: 
                      expires_at: datetime) -> bool:
     """Claim a key with one statement. False when the (principal, path, key) row exists."""
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = await db.execute(insert(IdempotencyRecord).values(
+    result = await db.execute(insert(TABLE).values(
         id=record_id, principal=principal, path=path, key=key, request_hash=request_hash,
         state="in_flight", created_at=now, locked_until=locked_until, expires_at=expires_at,
     ).on_conflict_do_nothing(index_elements=["principal", "path", "key"]))
@@ -35,15 +42,14 @@ async def try_insert(db: AsyncSession, *, record_id: str, principal: str, path: 
 
 
 async def finish(db: AsyncSession, record_id: str, status_code: int, body: str) -> None:
-    await db.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id).values(
+    await db.execute(update(TABLE).where(TABLE.c.id == record_id).values(
         state="done", status_code=status_code, response_body=body))
 
 
 async def release(db: AsyncSession, record_id: str) -> None:
-    await db.execute(delete(IdempotencyRecord).where(
-        IdempotencyRecord.id == record_id, IdempotencyRecord.state == "in_flight"))
+    await db.execute(delete(TABLE).where(TABLE.c.id == record_id, TABLE.c.state == "in_flight"))
 
 
 async def purge_expired(db: AsyncSession, now: datetime) -> int:
-    result = await db.execute(delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < now))
+    result = await db.execute(delete(TABLE).where(TABLE.c.expires_at < now))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

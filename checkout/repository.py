@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CheckoutSession, PaymentAttempt, Variant
+
+# Core table: stock updates skip ORM session synchronisation.
+VARIANTS = cast(Table, Variant.__table__)
 
 
 async def variants_by_id(db: AsyncSession, ids: Iterable[str]) -> dict[str, Variant]:
@@ -37,9 +41,10 @@ async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[st
     short: list[str] = []
     for variant_id, qty in sorted(quantities.items()):  # fixed order: no lock cycles
         result = await db.execute(
-            update(Variant)
-            .where(Variant.id == variant_id, Variant.stock.is_not(None), Variant.stock >= qty)
-            .values(stock=Variant.stock - qty)
+            update(VARIANTS)
+            .where(VARIANTS.c.id == variant_id, VARIANTS.c.stock.is_not(None),
+                   VARIANTS.c.stock >= qty)
+            .values(stock=VARIANTS.c.stock - qty)
         )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             tracked = await db.scalar(select(Variant.stock).where(Variant.id == variant_id))
@@ -51,9 +56,9 @@ async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[st
 async def release_stock(db: AsyncSession, quantities: dict[str, int]) -> None:
     for variant_id, qty in sorted(quantities.items()):
         await db.execute(
-            update(Variant)
-            .where(Variant.id == variant_id, Variant.stock.is_not(None))
-            .values(stock=Variant.stock + qty)
+            update(VARIANTS)
+            .where(VARIANTS.c.id == variant_id, VARIANTS.c.stock.is_not(None))
+            .values(stock=VARIANTS.c.stock + qty)
         )
 
 

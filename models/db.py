@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -18,6 +19,14 @@ from sqlalchemy.ext.asyncio import (
 from models.sqlite_inline import inline_creator
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# JSON columns (sessions carry several) are (de)serialised with orjson: ~5x faster.
+JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def is_sqlite(url: str) -> bool:
@@ -39,12 +48,14 @@ def create_engine(
         database = make_url(url).database or ":memory:"
         engine = create_async_engine(
             url, echo=echo,
-            async_creator=inline_creator(database, SQLITE_BUSY_TIMEOUT_MS / 1000), **pool
+            async_creator=inline_creator(database, SQLITE_BUSY_TIMEOUT_MS / 1000), **pool,
+            **JSON_OPTIONS,
         )
         _configure_sqlite(engine, immediate=sqlite_immediate)
         return engine
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        **JSON_OPTIONS,
     )
 
 
