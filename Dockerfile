@@ -15,6 +15,7 @@ COPY feeds ./feeds
 COPY models ./models
 COPY orders ./orders
 COPY payments ./payments
+COPY webhooks ./webhooks
 RUN pip install . && useradd --system --uid 10001 reelcart
 USER reelcart
 

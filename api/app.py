@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,9 +14,10 @@ from fastapi.openapi.utils import get_openapi
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from api.routes import checkout_sessions, discovery, health
+from api.routes import checkout_sessions, discovery, health, orders, webhooks
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings, get_settings
+from api.worker import run_forever
 from models.migrate import upgrade_async
 
 log = logging.getLogger("reelcart")
@@ -46,10 +48,17 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
                 await upgrade_async(settings.database_url)
             app.state.runtime = build_runtime(settings)
         await app.state.runtime.ensure_dev_agent()
+        stop = asyncio.Event()
+        worker = None
+        if own and settings.run_worker_in_process:
+            worker = asyncio.create_task(run_forever(app.state.runtime, stop))
         log.info("reelcart started", extra={"payments_provider": settings.payments_provider})
         try:
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                await worker
             if own:
                 await app.state.runtime.close()
             log.info("reelcart stopped")
@@ -66,6 +75,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(discovery.router)
     app.include_router(checkout_sessions.router)
     app.include_router(checkout_sessions.router, prefix="/acp", include_in_schema=False)
+    app.include_router(orders.router)
+    app.include_router(webhooks.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
 

@@ -9,11 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.runtime import DEV_AGENT_ID, Runtime, hash_api_key
-from models import Agent, AgentApiKey
+from models import Agent, AgentApiKey, MerchantApiKey
 from models.base import new_id, utc_now
 from models.errors import Unauthorized
 
 KEY_PREFIX = "rck_"
+MERCHANT_KEY_PREFIX = "rcm_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +29,7 @@ def generate_api_key() -> str:
 
 
 async def authenticate(runtime: Runtime, authorization: str | None) -> AgentPrincipal:
-    if not authorization:
-        raise Unauthorized("Missing Authorization header; send 'Authorization: Bearer <key>'.")
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > 512:
-        raise Unauthorized("The Authorization header must be 'Bearer <key>'.")
-    digest = hash_api_key(token)
+    digest = hash_api_key(_bearer(authorization))
     if digest in runtime.dev_key_hashes:
         return AgentPrincipal(DEV_AGENT_ID, "development", None)
     async with runtime.read_sessionmaker() as db:
@@ -64,3 +59,41 @@ async def create_agent_key(db: AsyncSession, name: str, *, signing_secret: str |
                        key_prefix=key[:12], created_at=utc_now()))
     await db.flush()
     return agent, key
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantPrincipal:
+    id: str
+    name: str
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("Missing Authorization header; send 'Authorization: Bearer <key>'.")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 512:
+        raise Unauthorized("The Authorization header must be 'Bearer <key>'.")
+    return token
+
+
+async def authenticate_merchant(runtime: Runtime, authorization: str | None
+                                ) -> MerchantPrincipal:
+    """Merchant API keys are a separate namespace: an agent key never opens it."""
+    digest = hash_api_key(_bearer(authorization))
+    if digest in runtime.dev_merchant_key_hashes:
+        return MerchantPrincipal("mk_development", "development")
+    async with runtime.read_sessionmaker() as db:
+        row = (await db.execute(select(MerchantApiKey.id, MerchantApiKey.name).where(
+            MerchantApiKey.key_hash == digest, MerchantApiKey.revoked_at.is_(None)))).first()
+    if row is None:
+        raise Unauthorized("The merchant API key is not valid or has been revoked.")
+    return MerchantPrincipal(row.id, row.name)
+
+
+async def create_merchant_key(db: AsyncSession, name: str) -> str:
+    key = MERCHANT_KEY_PREFIX + secrets.token_urlsafe(32)
+    db.add(MerchantApiKey(id=new_id("mk"), name=name, key_hash=hash_api_key(key),
+                          key_prefix=key[:12], created_at=utc_now()))
+    await db.flush()
+    return key

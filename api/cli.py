@@ -19,6 +19,8 @@ app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.
                   no_args_is_help=True, add_completion=False)
 catalog_app = typer.Typer(help="Manage the product catalog.", no_args_is_help=True)
 agent_key_app = typer.Typer(help="Issue API keys to AI agents.", no_args_is_help=True)
+merchant_key_app = typer.Typer(help="Issue merchant API keys.", no_args_is_help=True)
+app.add_typer(merchant_key_app, name="merchant-key")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(agent_key_app, name="agent-key")
 
@@ -203,6 +205,56 @@ def agent_key_create(
     typer.echo(f"agent {name} ({agent_id})", err=True)
     typer.echo(key)
     typer.echo("store this key now: it cannot be shown again", err=True)
+
+
+@merchant_key_app.command("create")
+def merchant_key_create(name: Annotated[str, typer.Argument(help="Who uses it")]) -> None:
+    """Issue a merchant API key (orders, refunds). Printed once; only its hash is stored."""
+    from api.auth import create_merchant_key
+    from models.db import create_engine, create_sessionmaker, transaction
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+
+    async def run() -> str:
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(create_sessionmaker(engine)) as db:
+                return await create_merchant_key(db, name)
+        finally:
+            await engine.dispose()
+
+    typer.echo(asyncio.run(run()))
+    typer.echo("store this key now: it cannot be shown again", err=True)
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker (webhook inbox). Several can run against PostgreSQL."""
+    import signal
+
+    from api.logs import configure_logging
+    from api.runtime import build_runtime
+    from api.worker import run_forever
+    from models.migrate import upgrade
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    upgrade(settings.database_url)
+
+    async def run() -> None:
+        runtime = build_runtime(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # finish the current item, then exit
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_forever(runtime, stop)
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

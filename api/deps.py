@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from api import signatures
-from api.auth import AgentPrincipal, authenticate
+from api.auth import AgentPrincipal, MerchantPrincipal, authenticate, authenticate_merchant
 from api.idempotency import IdempotentCall, require_key
 from api.runtime import Runtime
 from api.settings import SignatureMode
@@ -124,3 +124,48 @@ async def agent_call(
 
 
 AgentCallDep = Annotated[AgentCall, Depends(agent_call)]
+
+
+@dataclass
+class MerchantCall:
+    runtime: Runtime
+    merchant: MerchantPrincipal
+    idempotency: IdempotentCall | None
+
+    async def write(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]], *,
+                    status_code: int = 200) -> Response:
+        assert self.idempotency is not None
+        return await self.idempotency.run(handler, status_code=status_code)
+
+    async def read(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+                   ) -> Response:
+        async with self.runtime.read_sessionmaker() as db:
+            payload = await handler(db)
+        return Response(orjson.dumps(payload), media_type="application/json")
+
+
+async def merchant_call(
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", description="Required on every POST (1-255 chars)")] = None,
+) -> MerchantCall:
+    merchant = await authenticate_merchant(runtime, request.headers.get("authorization"))
+    guard = None
+    if request.method == "POST":
+        key = require_key(idempotency_key)
+        try:
+            body_hash = signatures.request_hash(await request.body())
+        except ValueError:
+            raise InvalidRequest("The request body is not valid JSON.",
+                                 code="invalid_json") from None
+        guard = IdempotentCall(
+            sessionmaker=runtime.sessionmaker, principal=f"merchant:{merchant.id}",
+            path=request.url.path, key=key, body_hash=body_hash,
+            retention=timedelta(hours=runtime.settings.idempotency_retention_hours),
+            lock=timedelta(seconds=runtime.settings.idempotency_lock_seconds))
+    return MerchantCall(runtime, merchant, guard)
+
+
+MerchantCallDep = Annotated[MerchantCall, Depends(merchant_call)]

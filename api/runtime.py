@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,6 +19,10 @@ from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
 from payments.provider import PaymentProvider
 from payments.sandbox import SandboxProvider
+from payments.stripe_client import StripeConfig, StripeGateway
+from payments.stripe_events import StripeEventHandlers
+from payments.stripe_provider import StripeProvider
+from webhooks.inbox import Handler
 
 DEV_AGENT_ID = "agt_development"
 
@@ -37,6 +42,16 @@ class Runtime:
     provider: PaymentProvider
     checkout: CheckoutService
     dev_key_hashes: frozenset[str]
+    dev_merchant_key_hashes: frozenset[str]
+    stripe: StripeGateway | None
+    # Wakes an in-process worker when a webhook arrives (an optimisation: it polls anyway).
+    worker_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake_worker(self) -> None:
+        self.worker_wakeup.set()
+
+    def inbox_handlers(self) -> dict[str, Handler]:
+        return StripeEventHandlers(self.checkout, self.stripe).registry()
 
     async def ensure_dev_agent(self) -> None:
         """Development keys (REELCART_AGENT_API_KEYS) act as one built-in agent."""
@@ -48,16 +63,37 @@ class Runtime:
                 id=DEV_AGENT_ID, name="development").on_conflict_do_nothing())
 
     async def close(self) -> None:
+        if self.stripe is not None:
+            await self.stripe.close()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
 
 
+def build_stripe(settings: Settings) -> StripeGateway | None:
+    if settings.stripe_api_key is None:
+        return None
+    return StripeGateway(StripeConfig(
+        api_key=settings.stripe_api_key.get_secret_value(),
+        api_version=settings.stripe_api_version,
+        spt_api_version=settings.stripe_spt_api_version,
+        spt_param=settings.stripe_spt_param,
+        api_base=settings.stripe_api_base,
+        max_network_retries=settings.stripe_max_network_retries,
+        manual_capture=settings.stripe_capture_method == "manual",
+    ))
+
+
 def build_provider(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
-                   profile: MerchantProfile) -> PaymentProvider:
-    if settings.payments_provider == "sandbox":
-        return SandboxProvider(sessionmaker, profile.merchant_id)
-    raise ValueError(f"unknown payments provider {settings.payments_provider!r}")
+                   profile: MerchantProfile, stripe: StripeGateway | None) -> PaymentProvider:
+    if settings.payments_provider == "stripe":
+        assert stripe is not None
+        return StripeProvider(
+            stripe, account_id=settings.stripe_account_id, merchant_name=profile.name,
+            acquirer_bin=settings.stripe_3ds_acquirer_bin,
+            acquirer_country=settings.stripe_3ds_acquirer_country,
+            acquirer_merchant_id=settings.stripe_3ds_acquirer_merchant_id)
+    return SandboxProvider(sessionmaker, profile.merchant_id)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -66,7 +102,8 @@ def build_runtime(settings: Settings) -> Runtime:
     read_engine = create_engine(url, sqlite_immediate=False) if is_sqlite(url) else engine
     sessionmaker = create_sessionmaker(engine)
     profile = settings.merchant_profile()
-    provider = build_provider(settings, sessionmaker, profile)
+    stripe = build_stripe(settings)
+    provider = build_provider(settings, sessionmaker, profile, stripe)
     checkout = CheckoutService(
         profile=profile, provider=provider, tax=RateTableTaxProvider(profile),
         session_ttl=timedelta(seconds=settings.checkout_session_ttl_seconds),
@@ -78,4 +115,7 @@ def build_runtime(settings: Settings) -> Runtime:
         checkout=checkout,
         dev_key_hashes=frozenset(hash_api_key(k.get_secret_value())
                                  for k in settings.agent_api_keys),
+        dev_merchant_key_hashes=frozenset(hash_api_key(k.get_secret_value())
+                                          for k in settings.merchant_api_keys),
+        stripe=stripe,
     )

@@ -48,14 +48,36 @@ class Settings(BaseSettings):
     idempotency_lock_seconds: int = Field(
         default=60, description="After this, an in-flight key whose owner died can be retaken")
     max_request_bytes: int = 1_048_576
-    payments_provider: str = "sandbox"
+    payments_provider: str = Field(default="sandbox", pattern="^(sandbox|stripe)$")
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_version: str | None = Field(
+        default=None, description="Pin a Stripe API version (default: the SDK's)")
+    stripe_spt_api_version: str | None = Field(
+        default="2026-04-22.preview",
+        description="Stripe-Version for shared-payment-token calls (a preview version)")
+    stripe_spt_param: str = Field(
+        default="payment_method_data.shared_payment_granted_token",
+        description="Where the SPT goes in the PaymentIntent params (dotted path)")
+    stripe_api_base: str | None = Field(default=None, description="Point the SDK elsewhere")
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
+    stripe_account_id: str = "acct_unset"
+    stripe_capture_method: str = Field(default="automatic", pattern="^(automatic|manual)$")
+    stripe_3ds_acquirer_bin: str = "000000"
+    stripe_3ds_acquirer_country: str = "US"
+    stripe_3ds_acquirer_merchant_id: str = "unset"
+    merchant_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated merchant API keys for development")
+    run_worker_in_process: bool = Field(
+        default=True, description="`serve` also runs the inbox/outbox worker loop")
+    worker_poll_seconds: float = 1.0
     merchant_config: Path | None = Field(
         default=None, description="JSON file with the merchant profile (rates, taxes, links)")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     run_migrations_on_start: bool = True
 
-    @field_validator("agent_api_keys", mode="before")
+    @field_validator("agent_api_keys", "merchant_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -64,12 +86,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_guards(self) -> Settings:
+        if self.payments_provider == "stripe" and self.stripe_api_key is None:
+            raise ValueError("REELCART_PAYMENTS_PROVIDER=stripe needs REELCART_STRIPE_API_KEY")
         if self.environment == Environment.production:
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs PostgreSQL (REELCART_DATABASE_URL)")
-            if self.agent_api_keys:
-                raise ValueError("REELCART_AGENT_API_KEYS is for development; use "
-                                 "`reelcart agent-key create` in production")
+            if self.agent_api_keys or self.merchant_api_keys:
+                raise ValueError("REELCART_AGENT_API_KEYS / REELCART_MERCHANT_API_KEYS are for "
+                                 "development; use `reelcart agent-key create` / "
+                                 "`reelcart merchant-key create` in production")
         return self
 
     def merchant_profile(self) -> MerchantProfile:

@@ -69,3 +69,21 @@ async def latest_attempt(db: AsyncSession, session_id: str) -> PaymentAttempt | 
         .order_by(PaymentAttempt.created_at.desc(), PaymentAttempt.id.desc())
         .limit(1)
     )
+
+
+async def attempt_by_reference(db: AsyncSession, reference: str) -> PaymentAttempt | None:
+    return await db.scalar(select(PaymentAttempt).where(
+        PaymentAttempt.provider_reference == reference).with_for_update())
+
+
+async def unknown_attempt(db: AsyncSession, session_id: str, amount: int | None
+                          ) -> PaymentAttempt | None:
+    """The latest attempt whose request timed out, for a payment we only learn of later."""
+    stmt = (select(PaymentAttempt)
+            .where(PaymentAttempt.checkout_session_id == session_id,
+                   PaymentAttempt.status == "unknown",
+                   PaymentAttempt.provider_reference.is_(None))
+            .order_by(PaymentAttempt.created_at.desc()).limit(1).with_for_update())
+    if amount is not None:
+        stmt = stmt.where(PaymentAttempt.amount == amount)
+    return await db.scalar(stmt)

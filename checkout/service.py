@@ -60,6 +60,8 @@ from payments.provider import (
     ChargeResult,
     PaymentProvider,
     PaymentUnavailable,
+    RefundRejected,
+    RefundRequest,
     ThreeDSResult,
     charge_idempotency_key,
 )
@@ -383,6 +385,11 @@ class CheckoutService:
             await db.flush()
             return self.session_json(s)
         authenticated = req.authentication_result is not None
+        existing_reference = None  # 3-D Secure: confirm the payment that asked for it
+        if status == "authentication_required":
+            previous = await repository.latest_attempt(db, s.id)
+            if previous is not None and previous.status == "requires_action":
+                existing_reference = previous.provider_reference
         s.order_id = s.order_id or new_id("ord")
         attempt = PaymentAttempt(
             id=new_id("pa"), checkout_session_id=s.id, provider=self.provider.name,
@@ -410,7 +417,8 @@ class CheckoutService:
         charge = ChargeRequest(
             amount=s.total_amount, currency=s.currency, token=token,
             idempotency_key=attempt.provider_idempotency_key,
-            metadata={"checkout_session_id": s.id, "order_id": s.order_id}, three_ds=three_ds)
+            metadata=self._payment_metadata(s), three_ds=three_ds,
+            existing_reference=existing_reference)
         return charge, attempt.id, prior_status
 
     async def _resume_attempt(
@@ -424,8 +432,17 @@ class CheckoutService:
         charge = ChargeRequest(
             amount=attempt.amount, currency=attempt.currency, token=token,
             idempotency_key=attempt.provider_idempotency_key,
-            metadata={"checkout_session_id": s.id, "order_id": s.order_id or ""})
+            metadata=self._payment_metadata(s))
         return charge, attempt.id, "ready_for_payment"
+
+    @staticmethod
+    def _payment_metadata(s: CheckoutSession) -> dict[str, str]:
+        """Deterministic (a retry must send identical parameters under the same key)."""
+        metadata = {"checkout_session_id": s.id, "order_id": s.order_id or ""}
+        video_id = (s.session_metadata or {}).get("video_id")
+        if isinstance(video_id, str) and video_id:
+            metadata["video_id"] = video_id[:200]
+        return metadata
 
     def _token(self, req: CheckoutSessionCompleteRequest) -> str:
         pd = req.payment_data
@@ -446,7 +463,7 @@ class CheckoutService:
         attempt = await db.get(PaymentAttempt, attempt_id)
         if s is None or attempt is None or s.status != "in_progress":
             return
-        attempt.status = "error"
+        attempt.status = "unknown"  # the provider may still have charged: see reconcile_payment
         attempt.updated_at = self.clock()
         await repository.release_stock(db, s.reserved_stock or {})
         s.reserved_stock = None
@@ -457,21 +474,39 @@ class CheckoutService:
         self, db: AsyncSession, agent_id: str, session_id: str, attempt_id: str,
         result: ChargeResult,
     ) -> Json:
-        s = await self._load(db, agent_id, session_id, for_update=True)
+        await self._load(db, agent_id, session_id, for_update=True)  # ownership + lock
+        return await self.record_outcome(db, session_id, attempt_id, result,
+                                         actor=f"agent:{agent_id}")
+
+    async def record_outcome(
+        self, db: AsyncSession, session_id: str, attempt_id: str, result: ChargeResult, *,
+        actor: str,
+    ) -> Json:
+        """Apply the provider's answer to a pending attempt. Forward-only and idempotent:
+        the complete request and the provider's webhook may both report the same outcome."""
+        s = await repository.get_session(db, session_id, for_update=True)
         attempt = await db.get(PaymentAttempt, attempt_id)
+        assert s is not None
         assert attempt is not None
         now = self.clock()
-        if s.status != "in_progress" or attempt.status != "pending":
-            # Someone (a recovery) already recorded it; report what is stored.
+        if s.status != "in_progress" or attempt.status not in ("pending", "processing"):
             return await self._session_json_with_order(db, s)
-        attempt.provider_reference = result.reference
+        attempt.provider_reference = result.reference or attempt.provider_reference
         attempt.updated_at = now
         s.updated_at = now
+        if result.fee_amount is not None:
+            attempt.fee_amount = result.fee_amount
+            attempt.net_amount = attempt.amount - result.fee_amount
+        if result.status == "processing":  # the provider finishes later (webhook)
+            attempt.status = "processing"
+            await db.flush()
+            return self.session_json(s)
         if result.status in ("succeeded", "requires_capture"):
             attempt.status = result.status
             order = await order_service.create_from_session(
-                db, s, provider=self.provider.name, payment_reference=result.reference,
-                actor=f"agent:{agent_id}", now=now, order_id=s.order_id)
+                db, s, provider=self.provider.name, payment_reference=attempt.provider_reference,
+                actor=actor, now=now, order_id=s.order_id,
+                payment_status="authorized" if result.status == "requires_capture" else "paid")
             s.order_id = order.id
             s.status = "completed"
             s.reserved_stock = None
@@ -497,3 +532,73 @@ class CheckoutService:
             "param": "$.payment_data", "resolution": "requires_buyer_input"}]
         await db.flush()
         return self.session_json(s)
+
+    # ---------------------------------------------------------------- provider events
+
+    async def reconcile_payment(
+        self, db: AsyncSession, *, reference: str, outcome: str, amount: int | None,
+        session_id: str | None, actor: str,
+    ) -> str:
+        """Apply a payment outcome the provider reports asynchronously (webhook).
+
+        Returns what happened (for logs and tests). Forward-only: a payment already
+        recorded is left alone; a payment whose request timed out (attempt ``unknown``) is
+        turned into the order if the session can still take it, otherwise refunded, so a
+        buyer is never charged twice for one session.
+        """
+        attempt = await repository.attempt_by_reference(db, reference)
+        if attempt is None and session_id:
+            attempt = await repository.unknown_attempt(db, session_id, amount)
+        if attempt is None:
+            from webhooks.inbox import RetryLater  # the attempt may not be committed yet
+
+            raise RetryLater(f"no payment attempt for {reference}")
+        attempt.provider_reference = attempt.provider_reference or reference
+        if outcome == "failed":
+            if attempt.status in ("pending", "processing"):
+                await self.record_outcome(db, attempt.checkout_session_id, attempt.id,
+                                          ChargeResult("declined", reference=reference,
+                                                       decline_code="payment_failed"),
+                                          actor=actor)
+                return "declined"
+            if attempt.status == "unknown":
+                attempt.status = "declined"
+            return "ignored"
+        result = ChargeResult("requires_capture" if outcome == "authorized" else "succeeded",
+                              reference=reference)
+        if attempt.status in ("pending", "processing"):
+            await self.record_outcome(db, attempt.checkout_session_id, attempt.id, result,
+                                      actor=actor)
+            return "completed"
+        if attempt.status != "unknown":
+            return "ignored"
+        s = await repository.get_session(db, attempt.checkout_session_id, for_update=True)
+        assert s is not None
+        if s.status in ("ready_for_payment", "authentication_required") and \
+                s.total_amount == attempt.amount:
+            quantities: dict[str, int] = {}
+            for r in s.requested_items:
+                quantities[r["id"]] = quantities.get(r["id"], 0) + r["quantity"]
+            async with db.begin_nested() as savepoint:
+                short = await repository.reserve_stock(db, quantities)
+                if short:
+                    await savepoint.rollback()
+            if not short:
+                attempt.status = "pending"
+                s.status = "in_progress"
+                s.reserved_stock = quantities
+                await db.flush()
+                await self.record_outcome(db, s.id, attempt.id, result, actor=actor)
+                return "recovered"
+        # The session moved on (completed with another payment, canceled, sold out):
+        # give the money back rather than keep an orphan charge.
+        try:
+            await self.provider.refund(RefundRequest(
+                payment_reference=reference, amount=attempt.amount, currency=attempt.currency,
+                idempotency_key=f"reelcart:orphan:{reference}", reason="duplicate",
+                metadata={"checkout_session_id": s.id}))
+        except RefundRejected:
+            pass
+        attempt.status = "refunded_orphan"
+        attempt.updated_at = self.clock()
+        return "refunded_orphan"

@@ -8,19 +8,26 @@ from models.base import Base
 from models.catalog import Product, Variant
 from models.checkout import CheckoutSession, PaymentAttempt
 from models.idempotency import IdempotencyRecord
-from models.order import Order, OrderEvent
-from models.sandbox import SandboxCharge
+from models.inbox import InboxEvent
+from models.merchant import MerchantApiKey
+from models.order import Dispute, Order, OrderEvent, Refund
+from models.sandbox import SandboxCharge, SandboxRefund
 
 __all__ = [
     "Agent",
     "AgentApiKey",
     "Base",
     "CheckoutSession",
+    "Dispute",
     "IdempotencyRecord",
+    "InboxEvent",
+    "MerchantApiKey",
     "Order",
     "OrderEvent",
     "PaymentAttempt",
     "Product",
+    "Refund",
     "SandboxCharge",
+    "SandboxRefund",
     "Variant",
 ]

@@ -61,7 +61,12 @@ class PaymentAttempt(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(32))
-    provider_reference: Mapped[str | None] = mapped_column(String(200))
+    provider_reference: Mapped[str | None] = mapped_column(String(200), index=True)
     failure_code: Mapped[str | None] = mapped_column(String(100))
+    # Settlement facts, filled from the provider's balance transaction (charge.updated).
+    charge_id: Mapped[str | None] = mapped_column(String(200))
+    balance_transaction_id: Mapped[str | None] = mapped_column(String(200))
+    fee_amount: Mapped[int | None] = mapped_column(BigInteger)
+    net_amount: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -19,6 +19,8 @@ class Order(Base):
     )
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
+    # paid | authorized | partially_refunded | refunded | disputed | dispute_lost
+    payment_status: Mapped[str] = mapped_column(String(32), default="paid")
     currency: Mapped[str] = mapped_column(String(3))
     line_items: Mapped[list[Any]] = mapped_column()
     totals: Mapped[list[Any]] = mapped_column()
@@ -31,6 +33,38 @@ class Order(Base):
     payment_provider: Mapped[str] = mapped_column(String(32))
     payment_reference: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Refund(Base):
+    """A refund of (part of) an order. ``id`` is deterministic per merchant request, so a
+    retried request reaches the provider with the same idempotency key."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32))  # pending | succeeded | failed
+    reason: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(32))  # merchant | shopify | provider
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    provider_reference: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Dispute(Base):
+    __tablename__ = "disputes"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # provider's dispute id
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 

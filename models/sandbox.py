@@ -22,3 +22,13 @@ class SandboxCharge(Base):
     decline_code: Mapped[str | None] = mapped_column(String(100))
     fee_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class SandboxRefund(Base):
+    __tablename__ = "sandbox_refunds"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    charge_id: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Order, OrderEvent
+from models import Dispute, Order, OrderEvent, Refund
 
 
 async def get_order(db: AsyncSession, order_id: str) -> Order | None:
@@ -12,3 +12,31 @@ async def get_order(db: AsyncSession, order_id: str) -> Order | None:
 
 async def add_event(db: AsyncSession, order_id: str, type_: str, actor: str, data: dict) -> None:
     db.add(OrderEvent(order_id=order_id, type=type_, actor=actor, data=data))
+
+
+async def lock_order(db: AsyncSession, order_id: str) -> Order | None:
+    return await db.scalar(select(Order).where(Order.id == order_id).with_for_update()
+                           .execution_options(populate_existing=True))
+
+
+async def refunds_of(db: AsyncSession, order_id: str) -> list[Refund]:
+    return list(await db.scalars(select(Refund).where(Refund.order_id == order_id)
+                                 .order_by(Refund.created_at, Refund.id)))
+
+
+async def disputes_of(db: AsyncSession, order_id: str) -> list[Dispute]:
+    return list(await db.scalars(select(Dispute).where(Dispute.order_id == order_id)
+                                 .order_by(Dispute.created_at)))
+
+
+async def events_of(db: AsyncSession, order_id: str) -> list[OrderEvent]:
+    return list(await db.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id)
+                                 .order_by(OrderEvent.id)))
+
+
+async def order_by_payment_reference(db: AsyncSession, reference: str) -> Order | None:
+    return await db.scalar(select(Order).where(Order.payment_reference == reference))
+
+
+async def refund_by_external_id(db: AsyncSession, external_id: str) -> Refund | None:
+    return await db.scalar(select(Refund).where(Refund.external_id == external_id))

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CheckoutSession, Order
+from models import CheckoutSession, Dispute, Order, Refund
 from models.base import new_id
 from orders import repository
 
@@ -22,7 +22,7 @@ def new_order_number() -> str:
 
 async def create_from_session(
     db: AsyncSession, session: CheckoutSession, *, provider: str, payment_reference: str | None,
-    actor: str, now: datetime, order_id: str | None = None,
+    actor: str, now: datetime, order_id: str | None = None, payment_status: str = "paid",
 ) -> Order:
     order = Order(
         id=order_id or new_id("ord"),
@@ -30,6 +30,7 @@ async def create_from_session(
         checkout_session_id=session.id,
         agent_id=session.agent_id,
         status="confirmed",
+        payment_status=payment_status,
         currency=session.currency,
         line_items=session.line_items,
         totals=session.totals,
@@ -56,7 +57,29 @@ def permalink(order: Order, public_base_url: str) -> str:
     return f"{public_base_url.rstrip('/')}/orders/{order.id}"
 
 
-def order_json(order: Order, public_base_url: str, support_email: str | None = None) -> Json:
+def _iso(ts: datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def adjustments_json(refunds: list[Refund], disputes: list[Dispute]) -> list[Json]:
+    out: list[Json] = []
+    for r in refunds:
+        if r.status == "failed":
+            continue
+        out.append({"id": r.id, "type": "refund", "occurred_at": _iso(r.created_at),
+                    "status": "completed" if r.status == "succeeded" else "pending",
+                    "amount": r.amount, "currency": r.currency,
+                    **({"reason": r.reason} if r.reason else {})})
+    for d in disputes:
+        out.append({"id": d.id, "type": "dispute", "occurred_at": _iso(d.created_at),
+                    "status": "completed" if d.status in ("won", "lost") else "pending",
+                    "amount": d.amount, "currency": d.currency,
+                    **({"reason": d.reason} if d.reason else {})})
+    return out
+
+
+def order_json(order: Order, public_base_url: str, support_email: str | None = None,
+               adjustments: list[Json] | None = None) -> Json:
     """The ACP 2026-04-17 ``Order`` (post 2026-05-01 alignment: ordered/current/fulfilled)."""
     lines = []
     for line in order.line_items:
@@ -85,9 +108,46 @@ def order_json(order: Order, public_base_url: str, support_email: str | None = N
         "confirmation": {"confirmation_number": order.order_number},
         "line_items": lines,
         "fulfillments": [],
-        "adjustments": [],
+        "adjustments": adjustments or [],
         "totals": totals,
     }
     if support_email:
         out["support"] = {"email": support_email}
     return out
+
+
+async def merchant_order_json(db: AsyncSession, order: Order, public_base_url: str) -> Json:
+    """The merchant's view: everything about the order, including its history."""
+    refunds = await repository.refunds_of(db, order.id)
+    disputes = await repository.disputes_of(db, order.id)
+    events = await repository.events_of(db, order.id)
+    return {
+        "id": order.id,
+        "order_number": order.order_number,
+        "checkout_session_id": order.checkout_session_id,
+        "agent_id": order.agent_id,
+        "status": order.status,
+        "payment_status": order.payment_status,
+        "currency": order.currency,
+        "total_amount": order.total_amount,
+        "refunded_amount": order.refunded_amount,
+        "refundable_amount": order.total_amount - sum(
+            r.amount for r in refunds if r.status in ("pending", "succeeded")),
+        "line_items": order.line_items,
+        "totals": order.totals,
+        "buyer": order.buyer,
+        "fulfillment_details": order.fulfillment_details,
+        "payment": {"provider": order.payment_provider, "reference": order.payment_reference},
+        "refunds": [{"id": r.id, "amount": r.amount, "currency": r.currency,
+                     "status": r.status, "reason": r.reason, "source": r.source,
+                     "provider_reference": r.provider_reference,
+                     "created_at": _iso(r.created_at)} for r in refunds],
+        "disputes": [{"id": d.id, "amount": d.amount, "status": d.status, "reason": d.reason,
+                      "created_at": _iso(d.created_at)} for d in disputes],
+        "events": [{"type": e.type, "actor": e.actor, "data": e.data,
+                    "at": _iso(e.created_at)} for e in events],
+        "acp_order": order_json(order, public_base_url,
+                                adjustments=adjustments_json(refunds, disputes)),
+        "created_at": _iso(order.created_at),
+        "updated_at": _iso(order.updated_at),
+    }

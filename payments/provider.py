@@ -10,7 +10,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-ChargeStatus = Literal["succeeded", "requires_capture", "requires_action", "declined"]
+ChargeStatus = Literal[
+    "succeeded", "requires_capture", "processing", "requires_action", "declined"]
 
 
 class PaymentUnavailable(Exception):
@@ -34,6 +35,29 @@ class ChargeRequest:
     idempotency_key: str
     metadata: dict[str, str] = field(default_factory=dict)
     three_ds: ThreeDSResult | None = None
+    # The provider's payment from the attempt that asked for 3-D Secure, confirmed again
+    # with the authentication result instead of starting a new payment.
+    existing_reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    payment_reference: str
+    amount: int
+    currency: str
+    idempotency_key: str
+    reason: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    status: Literal["succeeded", "pending", "failed"]
+    reference: str
+
+
+class RefundRejected(Exception):
+    """The provider refused the refund (e.g. more than the charge); not retryable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +78,8 @@ class PaymentProvider(Protocol):
         ...
 
     async def charge(self, request: ChargeRequest) -> ChargeResult: ...
+
+    async def refund(self, request: RefundRequest) -> RefundResult: ...
 
 
 def charge_idempotency_key(

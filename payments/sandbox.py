@@ -22,13 +22,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import SandboxCharge
+from models import SandboxCharge, SandboxRefund
 from models.base import new_id
 from models.money import apply_rate_bps
 from payments.provider import (
     ChargeRequest,
     ChargeResult,
     PaymentUnavailable,
+    RefundRejected,
+    RefundRequest,
+    RefundResult,
     token_fingerprint,
 )
 
@@ -128,6 +131,25 @@ class SandboxProvider:
                                 decline_code=result.decline_code, message=result.message,
                                 authentication_metadata=result.authentication_metadata,
                                 fee_amount=result.fee_amount)
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        async with self._sessionmaker() as db, db.begin():
+            existing = await db.scalar(select(SandboxRefund).where(
+                SandboxRefund.idempotency_key == request.idempotency_key))
+            if existing is not None:
+                return RefundResult("succeeded", existing.id)
+            charge = await db.get(SandboxCharge, request.payment_reference)
+            if charge is None or charge.status != "succeeded":
+                raise RefundRejected(f"no succeeded charge {request.payment_reference}")
+            refunded = sum(r.amount for r in await db.scalars(select(SandboxRefund).where(
+                SandboxRefund.charge_id == charge.id)))
+            if refunded + request.amount > charge.amount:
+                raise RefundRejected("refund exceeds the charged amount")
+            refund = SandboxRefund(id=new_id("re"), idempotency_key=request.idempotency_key,
+                                   charge_id=charge.id, amount=request.amount)
+            db.add(refund)
+            await db.flush()
+            return RefundResult("succeeded", refund.id)
 
     @staticmethod
     def _replay(charge: SandboxCharge) -> ChargeResult:

@@ -1,0 +1,43 @@
+"""Incoming webhooks: verify the signature on the raw body, store once, answer fast."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from api.deps import RuntimeDep
+from models.errors import AppError, InvalidRequest, NotFound
+from payments.stripe_client import StripeGateway
+from webhooks import inbox
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+class InvalidSignature(AppError):
+    status_code = 400
+    code = "invalid_signature"
+
+
+@router.post("/stripe", response_class=Response, operation_id="stripeWebhook")
+async def stripe_webhook(request: Request, runtime: RuntimeDep) -> Response:
+    secret = runtime.settings.stripe_webhook_secret
+    if secret is None:  # an empty secret would "verify" forged events
+        raise NotFound("Stripe webhooks are not configured.", code="webhook_not_configured")
+    payload = await request.body()
+    if not StripeGateway.verify_webhook(payload, request.headers.get("stripe-signature"),
+                                        secret.get_secret_value()):
+        raise InvalidSignature("Stripe-Signature is missing, stale or does not match.")
+    try:
+        event = json.loads(payload)
+        event_id, event_type = str(event["id"]), str(event["type"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidRequest("Not a Stripe event.", code="invalid_event") from None
+    async with runtime.sessionmaker() as db, db.begin():
+        stored = await inbox.store(db, source="stripe", external_id=event_id, type_=event_type,
+                                   payload=payload.decode("utf-8"))
+    runtime.wake_worker()
+    return Response(orjson.dumps({"received": True, "duplicate": not stored}),
+                    media_type="application/json")

@@ -1,0 +1,48 @@
+"""The background worker: drains the webhook inbox (and, later, outboxes).
+
+All state is in the database; any number of workers can run (``SKIP LOCKED`` on
+PostgreSQL). ``reelcart serve`` runs one in-process for the embedded default;
+``reelcart worker`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from api.runtime import Runtime
+from webhooks import inbox
+
+log = logging.getLogger("reelcart.worker")
+
+
+async def run_once(runtime: Runtime) -> int:
+    """One pass over everything due. Returns the number of items handled."""
+    return await inbox.process_due(runtime.sessionmaker, runtime.inbox_handlers())
+
+
+async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:
+    poll = runtime.settings.worker_poll_seconds
+    log.info("worker started")
+    while not stop.is_set():
+        try:
+            handled = await run_once(runtime)
+        except Exception:  # keep the loop alive; the failure is logged with context
+            log.exception("worker pass failed")
+            handled = 0
+        if handled:
+            continue
+        runtime.worker_wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_first(stop, runtime.worker_wakeup), timeout=poll)
+    log.info("worker stopped")
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,118 @@
+"""Refunds: merchant-initiated (API), and provider-reported ones (webhooks).
+
+A refund is recorded *before* the provider is called (status ``pending``), with an id
+derived from the caller's idempotency key; the provider gets ``reelcart:refund:<id>`` as
+its idempotency key. A retried request, a crash after the provider answered, or the
+provider's webhook arriving first all converge on one provider refund and one row.
+``Order.refunded_amount`` is always the sum of succeeded refunds, never incremented
+blindly, so applying the same fact twice is harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import Order, Refund
+from models.base import utc_now
+from models.errors import ServiceUnavailable
+from orders import repository
+from orders.errors import OrderNotFound, RefundNotAllowed
+from payments.provider import PaymentProvider, PaymentUnavailable, RefundRejected, RefundRequest
+
+Json = dict[str, Any]
+REFUNDABLE_STATUSES = frozenset({"paid", "partially_refunded"})
+
+
+def refund_id_for(order_id: str, request_key: str) -> str:
+    return "rf_" + hashlib.sha256(f"{order_id}|{request_key}".encode()).hexdigest()[:24]
+
+
+async def recompute_refunded(db: AsyncSession, order: Order) -> None:
+    refunds = await repository.refunds_of(db, order.id)
+    order.refunded_amount = sum(r.amount for r in refunds if r.status == "succeeded")
+    if order.payment_status in ("disputed", "dispute_lost"):
+        return
+    if order.refunded_amount >= order.total_amount:
+        order.payment_status = "refunded"
+    elif order.refunded_amount > 0:
+        order.payment_status = "partially_refunded"
+    order.updated_at = utc_now()
+
+
+async def mark_refund(db: AsyncSession, refund: Refund, status: str, reference: str | None,
+                      actor: str) -> None:
+    """Forward-only: pending → succeeded | failed. Re-applying is a no-op."""
+    if refund.status != "pending" or status == "pending":
+        if reference and not refund.provider_reference:
+            refund.provider_reference = reference
+        return
+    refund.status = status
+    refund.provider_reference = reference or refund.provider_reference
+    refund.updated_at = utc_now()
+    order = await repository.lock_order(db, refund.order_id)
+    assert order is not None
+    await recompute_refunded(db, order)
+    await repository.add_event(db, order.id, f"refund.{status}", actor, {
+        "refund_id": refund.id, "amount": refund.amount, "currency": refund.currency,
+        "provider_reference": refund.provider_reference})
+
+
+async def refund_order(
+    sessionmaker: async_sessionmaker[AsyncSession], db: AsyncSession,
+    provider: PaymentProvider, *, order_id: str, amount: int | None, reason: str | None,
+    request_key: str, actor: str, source: str = "merchant", external_id: str | None = None,
+) -> Refund:
+    refund_id = refund_id_for(order_id, request_key)
+    async with sessionmaker() as phase_a, phase_a.begin():
+        order = await repository.lock_order(phase_a, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        refund = await phase_a.get(Refund, refund_id)
+        if refund is None:
+            if order.payment_status not in REFUNDABLE_STATUSES or not order.payment_reference:
+                raise RefundNotAllowed(
+                    f"Order {order_id} cannot be refunded (payment is {order.payment_status}).")
+            pending = sum(r.amount for r in await repository.refunds_of(phase_a, order_id)
+                          if r.status in ("pending", "succeeded"))
+            refundable = order.total_amount - pending
+            wanted = refundable if amount is None else amount
+            if wanted <= 0 or wanted > refundable:
+                raise RefundNotAllowed(
+                    f"Refund of {wanted} exceeds the refundable {refundable} "
+                    f"{order.currency.upper()} on order {order_id}.",
+                    code="refund_exceeds_refundable", param="$.amount",
+                    extra={"refundable_amount": refundable})
+            refund = Refund(id=refund_id, order_id=order_id, amount=wanted,
+                            currency=order.currency, status="pending", reason=reason,
+                            source=source, external_id=external_id)
+            phase_a.add(refund)
+            await repository.add_event(phase_a, order_id, "refund.requested", actor, {
+                "refund_id": refund_id, "amount": wanted, "reason": reason})
+        if refund.status != "pending":
+            return refund
+        request = RefundRequest(
+            payment_reference=order.payment_reference or "", amount=refund.amount,
+            currency=refund.currency, idempotency_key=f"reelcart:refund:{refund_id}",
+            reason=reason, metadata={"reelcart_refund_id": refund_id, "order_id": order_id})
+    try:
+        result = await provider.refund(request)
+    except PaymentUnavailable as exc:
+        raise ServiceUnavailable(
+            "The payment provider is unavailable; the refund is pending. Retry the request "
+            "with the same Idempotency-Key.", code="payment_provider_unavailable",
+            headers={"Retry-After": "5"}) from exc
+    except RefundRejected as exc:
+        async with sessionmaker() as undo, undo.begin():
+            row = await undo.get(Refund, refund_id)
+            assert row is not None
+            await mark_refund(undo, row, "failed", None, actor)
+        raise RefundNotAllowed(f"The payment provider refused the refund: {exc}",
+                               code="refund_rejected") from exc
+    row = await db.get(Refund, refund_id)
+    assert row is not None
+    await mark_refund(db, row, result.status, result.reference, actor)
+    await db.flush()
+    return row

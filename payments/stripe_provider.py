@@ -1,0 +1,129 @@
+"""Stripe as a ``PaymentProvider``: a shared payment token becomes one PaymentIntent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payments.provider import (
+    ChargeRequest,
+    ChargeResult,
+    RefundRejected,
+    RefundRequest,
+    RefundResult,
+)
+from payments.stripe_client import (
+    StripeCardDeclined,
+    StripeGateway,
+    StripeRequestRejected,
+)
+
+
+class StripeProvider:
+    name = "stripe"
+
+    def __init__(self, gateway: StripeGateway, *, account_id: str, merchant_name: str,
+                 acquirer_bin: str, acquirer_country: str, acquirer_merchant_id: str) -> None:
+        self.gateway = gateway
+        self._account_id = account_id
+        self._three_ds_metadata: dict[str, Any] = {
+            "acquirer_details": {
+                "acquirer_bin": acquirer_bin[:11],
+                "acquirer_country": acquirer_country[:2],
+                "acquirer_merchant_id": acquirer_merchant_id[:35],
+                "merchant_name": merchant_name[:40],
+            },
+            "directory_server": "visa",
+            "flow_preference": {"type": "challenge", "challenge": {"type": "preferred"}},
+        }
+
+    def payment_handlers(self) -> list[dict[str, Any]]:
+        return [{
+            "id": "card_tokenized",
+            "name": "dev.acp.tokenized.card",
+            "display_name": "Credit Card",
+            "version": "2026-01-22",
+            "spec": "https://acp.dev/handlers/tokenized.card",
+            "requires_delegate_payment": True,
+            "requires_pci_compliance": False,
+            "psp": "stripe",
+            "config_schema": "https://acp.dev/schemas/handlers/tokenized.card/config.json",
+            "instrument_schemas": [
+                "https://acp.dev/schemas/handlers/tokenized.card/instrument.json"],
+            "config": {
+                "merchant_id": self._account_id,
+                "psp": "stripe",
+                "accepted_brands": ["visa", "mastercard", "amex", "discover"],
+                "accepted_funding_types": ["credit", "debit"],
+                "supports_3ds": True,
+                "environment": "sandbox" if self.gateway.config.api_key.startswith("sk_test")
+                else "production",
+            },
+            "display_order": 1,
+        }]
+
+    def _result(self, pi: Any) -> ChargeResult:
+        status = pi.status
+        if status == "succeeded":
+            return ChargeResult("succeeded", reference=pi.id)
+        if status == "requires_capture":
+            return ChargeResult("requires_capture", reference=pi.id)
+        if status == "processing":
+            return ChargeResult("processing", reference=pi.id)
+        if status == "requires_action":
+            return ChargeResult("requires_action", reference=pi.id,
+                                authentication_metadata=self._three_ds_metadata)
+        error = getattr(pi, "last_payment_error", None)
+        return ChargeResult("declined", reference=pi.id,
+                            decline_code=getattr(error, "decline_code", None) or status,
+                            message="The payment was declined.")
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        try:
+            if request.existing_reference and request.three_ds is not None:
+                three_ds = request.three_ds
+                pi = await self.gateway.confirm_with_three_ds(
+                    request.existing_reference, cryptogram=three_ds.cryptogram,
+                    eci=three_ds.eci, transaction_id=three_ds.transaction_id,
+                    version=three_ds.version, idempotency_key=request.idempotency_key)
+            else:
+                pi = await self.gateway.create_payment_intent(
+                    amount=request.amount, currency=request.currency, token=request.token,
+                    idempotency_key=request.idempotency_key, metadata=request.metadata)
+        except StripeCardDeclined as exc:
+            if exc.code == "authentication_required" or exc.decline_code == \
+                    "authentication_required":
+                return ChargeResult("requires_action", reference=exc.payment_intent_id,
+                                    authentication_metadata=self._three_ds_metadata)
+            return ChargeResult("declined", reference=exc.payment_intent_id,
+                                decline_code=exc.decline_code or exc.code,
+                                message=_decline_text(exc.decline_code or exc.code))
+        except StripeRequestRejected as exc:
+            # An expired, consumed or foreign token, or over its allowance: the buyer must
+            # provide another payment method.
+            return ChargeResult("declined", decline_code=exc.code or "invalid_request",
+                                message="The payment method could not be used.")
+        return self._result(pi)
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        try:
+            refund = await self.gateway.create_refund(
+                payment_intent_id=request.payment_reference, amount=request.amount,
+                idempotency_key=request.idempotency_key, reason=request.reason,
+                metadata=request.metadata)
+        except StripeRequestRejected as exc:
+            raise RefundRejected(str(exc)) from None
+        status = refund.status
+        mapped = "succeeded" if status == "succeeded" else (
+            "failed" if status in ("failed", "canceled") else "pending")
+        return RefundResult(mapped, refund.id)  # type: ignore[arg-type]
+
+
+def _decline_text(code: str | None) -> str:
+    if code in ("insufficient_funds", "card_velocity_exceeded",
+                "withdrawal_count_limit_exceeded"):
+        return "The card was declined for insufficient funds or limits."
+    if code in ("expired_card", "incorrect_cvc", "incorrect_number"):
+        return "The card details were rejected (expired or incorrect)."
+    if code in ("processing_error", "try_again_later", "issuer_not_available"):
+        return "The bank could not process the payment; retry shortly."
+    return "The card was declined."

@@ -1,0 +1,1 @@
+"""Webhooks in (inbox: verify, store once, process in a worker) and out (outbox)."""
