@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from pytest_httpx import HTTPXMock
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -34,8 +36,10 @@ from feeds.service import upsert_products
 from models import Base
 from models.db import create_engine, create_sessionmaker, transaction
 from models.migrate import upgrade
+from tests.fake_stripe import FakeStripe
 
 AGENT_KEY = "test-agent-key"
+STRIPE_KEY = "sk_test_reelcart_secret_key"
 OTHER_AGENT_KEY = "other-agent-key"
 API_VERSION = "2026-04-17"
 US_ADDRESS = {"name": "Ada Buyer", "line_one": "1 Market St", "city": "San Francisco",
@@ -243,3 +247,35 @@ def start_live_server(settings: Settings) -> LiveServer:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------- Stripe (faked over HTTP)
+
+
+@pytest.fixture
+def fake_stripe(httpx_mock: HTTPXMock) -> FakeStripe:
+    fake = FakeStripe()
+    httpx_mock.add_callback(fake.handle, url=re.compile(r"https://api\.stripe\.com/.*"),
+                            is_reusable=True, is_optional=True)
+    return fake
+
+
+@pytest.fixture
+async def stripe_runtime(database_url: str, fake_stripe: FakeStripe) -> AsyncIterator[Runtime]:
+    await reset_database(database_url)
+    rt = build_runtime(make_settings(
+        database_url, payments_provider="stripe", stripe_api_key=STRIPE_KEY,
+        stripe_webhook_secret="whsec_test_secret", stripe_account_id="acct_test_1",
+        merchant_api_keys=["merchant-key"]))
+    await rt.ensure_dev_agent()
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture
+async def shopper(stripe_runtime: Runtime) -> AsyncIterator[Agent]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(stripe_runtime)),
+                                 base_url="http://test") as client:
+        yield Agent(client)
+
+

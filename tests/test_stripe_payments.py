@@ -7,49 +7,17 @@ body and header we send is asserted.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from pytest_httpx import HTTPXMock
 from sqlalchemy import func, select
 
 from api.app import create_app
 from api.runtime import Runtime, build_runtime
 from models import Order, PaymentAttempt
 from tests.acp_schema import assert_valid
-from tests.conftest import US_ADDRESS, Agent, make_settings, reset_database
+from tests.conftest import STRIPE_KEY, Agent, make_settings, reset_database
 from tests.fake_stripe import FakeStripe, parse_form
-
-STRIPE_KEY = "sk_test_reelcart_secret_key"
-
-
-@pytest.fixture
-def fake_stripe(httpx_mock: HTTPXMock) -> FakeStripe:
-    fake = FakeStripe()
-    httpx_mock.add_callback(fake.handle, url=re.compile(r"https://api\.stripe\.com/.*"),
-                            is_reusable=True, is_optional=True)
-    return fake
-
-
-@pytest.fixture
-async def stripe_runtime(database_url: str, fake_stripe: FakeStripe) -> AsyncIterator[Runtime]:
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(
-        database_url, payments_provider="stripe", stripe_api_key=STRIPE_KEY,
-        stripe_webhook_secret="whsec_test_secret", stripe_account_id="acct_test_1",
-        merchant_api_keys=["merchant-key"]))
-    await rt.ensure_dev_agent()
-    yield rt
-    await rt.close()
-
-
-@pytest.fixture
-async def shopper(stripe_runtime: Runtime) -> AsyncIterator[Agent]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(stripe_runtime)),
-                                 base_url="http://test") as client:
-        yield Agent(client)
 
 
 async def orders_count(rt: Runtime) -> int:

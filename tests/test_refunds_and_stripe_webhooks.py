@@ -1,0 +1,234 @@
+"""Refunds through the merchant API, and Stripe webhooks: verified, stored once,
+processed by the worker, tolerant of duplicates and out-of-order delivery."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import func, select
+
+from api.runtime import Runtime
+from api.worker import run_once
+from models import InboxEvent, Order, PaymentAttempt
+from tests.conftest import Agent
+from tests.fake_stripe import FakeStripe, sign
+
+MERCHANT = {"Authorization": "Bearer merchant-key"}
+
+
+async def paid_order(shopper: Agent, token: str = "spt_ok_order") -> dict:
+    session = await shopper.ready_session([{"id": "item_123", "quantity": 3}])
+    resp = await shopper.complete(session["id"], token)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["order"]
+
+
+async def refund(shopper: Agent, order_id: str, body: dict, key: str) -> dict:
+    resp = await shopper.http.post(f"/orders/{order_id}/refunds", json=body,
+                                   headers={**MERCHANT, "Idempotency-Key": key})
+    return {"status": resp.status_code, "body": resp.json(), "headers": resp.headers}
+
+
+async def test_partial_refund_then_over_refund_is_refused(
+        shopper: Agent, stripe_runtime: Runtime, fake_stripe: FakeStripe, backend: str) -> None:
+    order = await paid_order(shopper)
+    detail = (await shopper.http.get(f"/orders/{order['id']}", headers=MERCHANT)).json()
+    total = detail["total_amount"]
+    first = await refund(shopper, order["id"], {"amount": 500, "reason":
+                                                "requested_by_customer"}, "r-1")
+    assert first["status"] == 201, first["body"]
+    assert first["body"]["payment_status"] == "partially_refunded"
+    assert first["body"]["refunded_amount"] == 500
+    assert first["body"]["refundable_amount"] == total - 500
+    [stripe_refund] = fake_stripe.refunds.values()
+    assert stripe_refund["amount"] == 500
+    refund_request = [r for r in fake_stripe.requests if r.url.path == "/v1/refunds"][0]
+    assert refund_request.headers["Idempotency-Key"].startswith("reelcart:refund:rf_")
+    # The ACP order shows the refund as an adjustment and amount_refunded.
+    acp = first["body"]["acp_order"]
+    assert acp["adjustments"][0]["type"] == "refund"
+    assert {t["type"]: t["amount"] for t in acp["totals"]}["amount_refunded"] == 500
+    from tests.acp_schema import assert_valid
+    assert_valid(acp, "Order")
+    # Same key again: replayed, Stripe not called twice.
+    again = await refund(shopper, order["id"], {"amount": 500, "reason":
+                                                "requested_by_customer"}, "r-1")
+    assert again["headers"]["idempotent-replayed"] == "true"
+    assert len(fake_stripe.refunds) == 1
+    # More than what is left: clear 4xx, nothing sent to Stripe.
+    over = await refund(shopper, order["id"], {"amount": total}, "r-2")
+    assert over["status"] == 400
+    assert over["body"]["code"] == "refund_exceeds_refundable"
+    assert over["body"]["refundable_amount"] == total - 500
+    assert len(fake_stripe.refunds) == 1
+    # The rest (no amount): fully refunded.
+    rest = await refund(shopper, order["id"], {}, "r-3")
+    assert rest["body"]["payment_status"] == "refunded"
+    assert rest["body"]["refunded_amount"] == total
+
+
+async def test_merchant_api_needs_a_merchant_key(shopper: Agent, stripe_runtime: Runtime,
+                                                 fake_stripe: FakeStripe, backend: str) -> None:
+    order = await paid_order(shopper)
+    agent_key = {"Authorization": "Bearer test-agent-key", "Idempotency-Key": "x"}
+    resp = await shopper.http.post(f"/orders/{order['id']}/refunds", json={}, headers=agent_key)
+    assert resp.status_code == 401
+    resp = await shopper.http.get("/orders/ord_nope", headers=MERCHANT)
+    assert resp.status_code == 404
+    listing = (await shopper.http.get("/orders?limit=10", headers=MERCHANT)).json()
+    assert listing["total"] == 1
+    assert listing["data"][0]["id"] == order["id"]
+
+
+async def post_event(shopper: Agent, payload: bytes, signature: str | None = None):
+    headers = {"Stripe-Signature": signature if signature is not None else sign(payload)}
+    return await shopper.http.post("/webhooks/stripe", content=payload, headers=headers)
+
+
+async def inbox_count(rt: Runtime) -> int:
+    async with rt.read_sessionmaker() as db:
+        return int(await db.scalar(select(func.count()).select_from(InboxEvent)) or 0)
+
+
+async def test_webhook_signature_checks(shopper: Agent, stripe_runtime: Runtime,
+                                        fake_stripe: FakeStripe, backend: str) -> None:
+    payload = fake_stripe.event("payment_intent.succeeded", {"id": "pi_x", "amount": 1})
+    assert (await post_event(shopper, payload)).status_code == 200
+    bad = [
+        sign(payload, secret="whsec_wrong"),
+        sign(payload, timestamp=int(time.time()) - 3600),          # stale
+        "",                                                          # missing
+    ]
+    for signature in bad:
+        other = fake_stripe.event("payment_intent.succeeded", {"id": "pi_y", "amount": 1})
+        resp = await post_event(shopper, other, signature)
+        assert resp.status_code == 400
+        assert resp.json()["code"] == "invalid_signature"
+    altered = payload.replace(b"pi_x", b"pi_z")
+    resp = await post_event(shopper, altered, sign(payload))
+    assert resp.status_code == 400
+    assert await inbox_count(stripe_runtime) == 1
+
+
+async def test_same_event_twice_is_processed_once(shopper: Agent, stripe_runtime: Runtime,
+                                                  fake_stripe: FakeStripe, backend: str) -> None:
+    order = await paid_order(shopper)
+    async with stripe_runtime.read_sessionmaker() as db:
+        pi_id = (await db.get(Order, order["id"])).payment_reference
+    charge = {"id": "ch_1", "object": "charge", "payment_intent": pi_id, "amount": 900,
+              "amount_refunded": 300, "refunds": {"data": [
+                  {"id": "re_dash_1", "amount": 300, "status": "succeeded", "metadata": {}}]}}
+    payload = fake_stripe.event("charge.refunded", charge, event_id="evt_refund_1")
+    first = await post_event(shopper, payload)
+    second = await post_event(shopper, payload)
+    assert first.json() == {"received": True, "duplicate": False}
+    assert second.json() == {"received": True, "duplicate": True}
+    assert await run_once(stripe_runtime) == 1
+    assert await run_once(stripe_runtime) == 0
+    detail = (await shopper.http.get(f"/orders/{order['id']}", headers=MERCHANT)).json()
+    assert detail["refunded_amount"] == 300
+    assert detail["payment_status"] == "partially_refunded"
+    assert [r["source"] for r in detail["refunds"]] == ["provider"]
+
+
+async def test_refund_before_payment_succeeded_ends_in_the_right_state(
+        shopper: Agent, stripe_runtime: Runtime, fake_stripe: FakeStripe, backend: str) -> None:
+    """Our complete request timed out after Stripe charged; Stripe's webhooks then arrive
+    out of order: the refund first, the success second."""
+    session = await shopper.ready_session([{"id": "item_123"}])
+    fake_stripe.timeouts["spt_wh"] = 3
+    assert (await shopper.complete(session["id"], "spt_wh")).status_code == 503
+    pi = fake_stripe.payment_intents["pi_1"]
+    refunded = fake_stripe.event("charge.refunded", {
+        "id": "ch_pi_1", "payment_intent": "pi_1", "amount": pi["amount"],
+        "amount_refunded": 100, "refunds": {"data": [
+            {"id": "re_early", "amount": 100, "status": "succeeded", "metadata": {}}]}})
+    succeeded = fake_stripe.event("payment_intent.succeeded", pi)
+    assert (await post_event(shopper, refunded)).status_code == 200
+    assert await run_once(stripe_runtime) == 1  # no order yet: deferred
+    async with stripe_runtime.sessionmaker() as db, db.begin():
+        event = await db.scalar(select(InboxEvent).where(InboxEvent.type == "charge.refunded"))
+        assert event.processed_at is None
+        assert "no order" in event.last_error
+    assert (await post_event(shopper, succeeded)).status_code == 200
+    await run_once(stripe_runtime)
+    async with stripe_runtime.sessionmaker() as db, db.begin():  # make the deferred one due
+        event = await db.scalar(select(InboxEvent).where(InboxEvent.type == "charge.refunded"))
+        event.next_attempt_at = event.received_at
+    await run_once(stripe_runtime)
+    fetched = (await shopper.get(f"/checkout_sessions/{session['id']}")).json()
+    assert fetched["status"] == "completed"
+    order_id = fetched["order"]["id"]
+    detail = (await shopper.http.get(f"/orders/{order_id}", headers=MERCHANT)).json()
+    assert detail["payment"]["reference"] == "pi_1"
+    assert detail["refunded_amount"] == 100
+    assert detail["payment_status"] == "partially_refunded"
+    async with stripe_runtime.read_sessionmaker() as db:
+        assert await db.scalar(select(func.count()).select_from(Order)) == 1
+
+
+async def test_payment_webhook_after_a_successful_complete_changes_nothing(
+        shopper: Agent, stripe_runtime: Runtime, fake_stripe: FakeStripe, backend: str) -> None:
+    order = await paid_order(shopper)
+    pi = fake_stripe.payment_intents["pi_1"]
+    await post_event(shopper, fake_stripe.event("payment_intent.succeeded", pi))
+    await post_event(shopper, fake_stripe.event("payment_intent.payment_failed",
+                                                dict(pi, status="requires_payment_method")))
+    await run_once(stripe_runtime)
+    detail = (await shopper.http.get(f"/orders/{order['id']}", headers=MERCHANT)).json()
+    assert detail["payment_status"] == "paid"
+
+
+async def test_disputes_and_fees(shopper: Agent, stripe_runtime: Runtime,
+                                 fake_stripe: FakeStripe, backend: str) -> None:
+    order = await paid_order(shopper)
+    dispute = {"id": "du_1", "object": "dispute", "payment_intent": "pi_1", "amount": 900,
+               "currency": "usd", "status": "needs_response", "reason": "fraudulent"}
+    await post_event(shopper, fake_stripe.event("charge.dispute.created", dispute))
+    closed = dict(dispute, status="lost")
+    await post_event(shopper, fake_stripe.event("charge.dispute.closed", closed))
+    # A late "updated" (out of order) cannot reopen a closed dispute.
+    await post_event(shopper, fake_stripe.event("charge.dispute.updated",
+                                                dict(dispute, status="under_review")))
+    await post_event(shopper, fake_stripe.event("charge.updated", {
+        "id": "ch_pi_1", "payment_intent": "pi_1", "balance_transaction": "txn_1"}))
+    await run_once(stripe_runtime)
+    detail = (await shopper.http.get(f"/orders/{order['id']}", headers=MERCHANT)).json()
+    assert detail["payment_status"] == "dispute_lost"
+    assert detail["disputes"][0]["status"] == "lost"
+    async with stripe_runtime.read_sessionmaker() as db:
+        attempt = await db.scalar(select(PaymentAttempt).where(
+            PaymentAttempt.provider_reference == "pi_1"))
+    assert (attempt.fee_amount, attempt.net_amount) == (59, 941)
+    assert attempt.balance_transaction_id == "txn_1"
+
+
+async def test_webhooks_are_404_when_not_configured(agent: Agent, backend: str) -> None:
+    payload = json.dumps({"id": "evt_1", "type": "x"}).encode()
+    resp = await agent.http.post("/webhooks/stripe", content=payload,
+                                 headers={"Stripe-Signature": sign(payload)})
+    assert resp.status_code == 404
+
+
+async def test_sandbox_provider_refunds_too(database_url: str, backend: str) -> None:
+    import httpx
+
+    from api.app import create_app
+    from api.runtime import build_runtime
+    from tests.conftest import make_settings, reset_database
+
+    await reset_database(database_url)
+    rt = build_runtime(make_settings(database_url, merchant_api_keys=["merchant-key"]))
+    await rt.ensure_dev_agent()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
+                                 base_url="http://t") as client:
+        agent = Agent(client)
+        order = await paid_order(agent, "spt_test_success")
+        partial = await refund(agent, order["id"], {"amount": 250}, "s-1")
+        too_much = await refund(agent, order["id"], {"amount": 10**9}, "s-2")
+    await rt.close()
+    assert partial["status"] == 201
+    assert partial["body"]["payment_status"] == "partially_refunded"
+    assert partial["body"]["refunds"][0]["status"] == "succeeded"
+    assert too_much["status"] == 400
