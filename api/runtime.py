@@ -46,6 +46,7 @@ class Runtime:
     stripe: StripeGateway | None
     # Wakes an in-process worker when a webhook arrives (an optimisation: it polls anyway).
     worker_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    last_recovery_sweep: float = float("-inf")
 
     def wake_worker(self) -> None:
         self.worker_wakeup.set()

@@ -10,16 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from api.runtime import Runtime
 from webhooks import inbox
 
 log = logging.getLogger("reelcart.worker")
+RECOVERY_SWEEP_SECONDS = 30
 
 
 async def run_once(runtime: Runtime) -> int:
     """One pass over everything due. Returns the number of items handled."""
-    return await inbox.process_due(runtime.sessionmaker, runtime.inbox_handlers())
+    handled = await inbox.process_due(runtime.sessionmaker, runtime.inbox_handlers())
+    now = time.monotonic()
+    if now - runtime.last_recovery_sweep > RECOVERY_SWEEP_SECONDS:
+        runtime.last_recovery_sweep = now
+        handled += await runtime.checkout.recover_stale_attempts(runtime.sessionmaker)
+    return handled
 
 
 async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:

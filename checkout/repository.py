@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, select, update
@@ -87,3 +88,13 @@ async def unknown_attempt(db: AsyncSession, session_id: str, amount: int | None
     if amount is not None:
         stmt = stmt.where(PaymentAttempt.amount == amount)
     return await db.scalar(stmt)
+
+
+async def stale_attempts(db: AsyncSession, older_than: datetime, limit: int = 50
+                         ) -> list[PaymentAttempt]:
+    """Attempts whose outcome was never recorded: their request died or timed out."""
+    return list(await db.scalars(
+        select(PaymentAttempt)
+        .where(PaymentAttempt.status.in_(("pending", "processing", "unknown")),
+               PaymentAttempt.updated_at < older_than)
+        .order_by(PaymentAttempt.updated_at).limit(limit)))

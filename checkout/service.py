@@ -602,3 +602,54 @@ class CheckoutService:
         attempt.status = "refunded_orphan"
         attempt.updated_at = self.clock()
         return "refunded_orphan"
+
+    async def recover_stale_attempts(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *,
+        older_than: timedelta = timedelta(minutes=2), give_up_after: timedelta = timedelta(
+            minutes=30),
+    ) -> int:
+        """Worker sweep: ask the provider what became of payments we lost track of (the
+        process died between the provider's answer and our commit, or the answer timed
+        out). Found → applied like a webhook; never found after ``give_up_after`` → the
+        attempt is closed and held stock is released."""
+        now = self.clock()
+        async with sessionmaker() as db:
+            stale = [(a.id, a.checkout_session_id, a.provider_idempotency_key, a.amount,
+                      a.created_at)
+                     for a in await repository.stale_attempts(db, now - older_than)]
+        handled = 0
+        for attempt_id, session_id, key, amount, created_at in stale:
+            try:
+                found = await self.provider.find_payment(
+                    idempotency_key=key, checkout_session_id=session_id, amount=amount)
+            except PaymentUnavailable:
+                continue  # try again on the next sweep
+            async with sessionmaker() as db, db.begin():
+                attempt = await db.get(PaymentAttempt, attempt_id, with_for_update=True)
+                if attempt is None or attempt.status not in ("pending", "processing",
+                                                             "unknown"):
+                    continue
+                if found is not None and found.reference and found.status in (
+                        "succeeded", "requires_capture"):
+                    attempt.provider_reference = found.reference
+                    await db.flush()
+                    await self.reconcile_payment(
+                        db, reference=found.reference,
+                        outcome="authorized" if found.status == "requires_capture"
+                        else "succeeded", amount=amount, session_id=session_id,
+                        actor="recovery")
+                    handled += 1
+                elif found is not None and found.status == "declined":
+                    if attempt.status == "unknown":
+                        attempt.status = "declined"
+                    else:
+                        await self.record_outcome(db, session_id, attempt_id, found,
+                                                  actor="recovery")
+                    handled += 1
+                elif found is None and now - created_at > give_up_after:
+                    if attempt.status != "unknown":
+                        await self._abandon_attempt(db, session_id, attempt_id,
+                                                    "ready_for_payment")
+                    attempt.status = "abandoned"
+                    handled += 1
+        return handled

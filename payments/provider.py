@@ -81,6 +81,11 @@ class PaymentProvider(Protocol):
 
     async def refund(self, request: RefundRequest) -> RefundResult: ...
 
+    async def find_payment(self, *, idempotency_key: str, checkout_session_id: str,
+                           amount: int) -> ChargeResult | None:
+        """What became of a payment whose answer we never recorded (crash, timeout)."""
+        ...
+
 
 def charge_idempotency_key(
     session_id: str, amount: int, currency: str, token: str, *, authenticated: bool = False

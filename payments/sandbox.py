@@ -151,6 +151,13 @@ class SandboxProvider:
             await db.flush()
             return RefundResult("succeeded", refund.id)
 
+    async def find_payment(self, *, idempotency_key: str, checkout_session_id: str,
+                           amount: int) -> ChargeResult | None:
+        async with self._sessionmaker() as db:
+            charge = await db.scalar(select(SandboxCharge).where(
+                SandboxCharge.idempotency_key == idempotency_key))
+        return None if charge is None else self._replay(charge)
+
     @staticmethod
     def _replay(charge: SandboxCharge) -> ChargeResult:
         status = charge.status

@@ -157,6 +157,13 @@ class StripeGateway:
         return await self._call("create_refund", self.client.v1.refunds.create_async(
             params, {"idempotency_key": idempotency_key}))  # type: ignore[arg-type]
 
+    async def search_payment_intents(self, checkout_session_id: str) -> list[Any]:
+        safe = checkout_session_id.replace("'", "")
+        result = await self._call("search_payment_intents",
+                                  self.client.v1.payment_intents.search_async(
+                                      {"query": f"metadata['checkout_session_id']:'{safe}'"}))
+        return list(result.data)
+
     async def retrieve_balance_transaction(self, txn_id: str) -> stripe.BalanceTransaction:
         return await self._call("retrieve_balance_transaction",
                                 self.client.v1.balance_transactions.retrieve_async(txn_id))

@@ -104,6 +104,17 @@ class StripeProvider:
                                 message="The payment method could not be used.")
         return self._result(pi)
 
+    async def find_payment(self, *, idempotency_key: str, checkout_session_id: str,
+                           amount: int) -> ChargeResult | None:
+        matches = [pi for pi in await self.gateway.search_payment_intents(checkout_session_id)
+                   if pi.amount == amount]
+        if not matches:
+            return None
+        # Prefer a payment that went through over an abandoned one.
+        rank = {"succeeded": 0, "requires_capture": 1, "processing": 2, "requires_action": 3}
+        best = min(matches, key=lambda pi: rank.get(pi.status, 9))
+        return self._result(best)
+
     async def refund(self, request: RefundRequest) -> RefundResult:
         try:
             refund = await self.gateway.create_refund(

@@ -7,6 +7,7 @@ body and header we send is asserted.
 from __future__ import annotations
 
 import logging
+import re
 
 import httpx
 import pytest
@@ -192,3 +193,33 @@ async def test_nothing_logs_tokens_keys_or_signatures(shopper: Agent, stripe_run
     for secret in ("spt_secret_token_value", STRIPE_KEY, signature.split("v1=")[1],
                    "whsec_test_secret", "test-agent-key"):
         assert secret not in text
+
+
+async def test_worker_recovers_a_payment_whose_answer_was_lost(
+        shopper: Agent, stripe_runtime: Runtime, fake_stripe: FakeStripe, httpx_mock,
+        backend: str) -> None:
+    """The complete request timed out after Stripe charged and the agent never retried:
+    the worker's recovery sweep finds the PaymentIntent by our metadata and books it."""
+    from datetime import timedelta
+
+    from models.base import utc_now
+
+    session = await shopper.ready_session()
+    fake_stripe.timeouts["spt_gone"] = 3
+    assert (await shopper.complete(session["id"], "spt_gone")).status_code == 503
+    pi = fake_stripe.payment_intents["pi_1"]
+    httpx_mock.add_response(
+        method="GET", url=re.compile(r"https://api\.stripe\.com/v1/payment_intents/search.*"),
+        json={"object": "search_result", "data": [pi], "has_more": False, "url": "/v1/x"})
+    async with stripe_runtime.sessionmaker() as db, db.begin():
+        attempt = await db.scalar(select(PaymentAttempt))
+        assert attempt.status == "unknown"
+        attempt.updated_at = utc_now() - timedelta(minutes=5)
+    handled = await stripe_runtime.checkout.recover_stale_attempts(stripe_runtime.sessionmaker)
+    assert handled == 1
+    fetched = (await shopper.get(f"/checkout_sessions/{session['id']}")).json()
+    assert fetched["status"] == "completed"
+    assert fetched["order"]["id"]
+    assert await orders_count(stripe_runtime) == 1
+    search = [r for r in httpx_mock.get_requests() if "search" in r.url.path]
+    assert session["id"] in search[0].url.params["query"]
