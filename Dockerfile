@@ -16,6 +16,7 @@ COPY models ./models
 COPY orders ./orders
 COPY payments ./payments
 COPY webhooks ./webhooks
+COPY fulfillment ./fulfillment
 RUN pip install . && useradd --system --uid 10001 reelcart
 USER reelcart
 

@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import httpx
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -15,14 +16,17 @@ from api.settings import Settings
 from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
 from checkout.tax import RateTableTaxProvider
+from fulfillment.agent_webhooks import AgentWebhookDeliverer
 from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
+from orders.notify import AGENT_WEBHOOK
 from payments.provider import PaymentProvider
 from payments.sandbox import SandboxProvider
 from payments.stripe_client import StripeConfig, StripeGateway
 from payments.stripe_events import StripeEventHandlers
 from payments.stripe_provider import StripeProvider
 from webhooks.inbox import Handler
+from webhooks.outbox import Deliverer
 
 DEV_AGENT_ID = "agt_development"
 
@@ -44,6 +48,7 @@ class Runtime:
     dev_key_hashes: frozenset[str]
     dev_merchant_key_hashes: frozenset[str]
     stripe: StripeGateway | None
+    http: httpx.AsyncClient
     # Wakes an in-process worker when a webhook arrives (an optimisation: it polls anyway).
     worker_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     last_recovery_sweep: float = float("-inf")
@@ -53,6 +58,13 @@ class Runtime:
 
     def inbox_handlers(self) -> dict[str, Handler]:
         return StripeEventHandlers(self.checkout, self.stripe).registry()
+
+    def outbox_deliverers(self) -> dict[str, Deliverer]:
+        return {
+            AGENT_WEBHOOK: AgentWebhookDeliverer(
+                self.sessionmaker, self.http, public_base_url=self.settings.public_base_url,
+                support_email=self.profile.support_email),
+        }
 
     async def ensure_dev_agent(self) -> None:
         """Development keys (REELCART_AGENT_API_KEYS) act as one built-in agent."""
@@ -64,6 +76,7 @@ class Runtime:
                 id=DEV_AGENT_ID, name="development").on_conflict_do_nothing())
 
     async def close(self) -> None:
+        await self.http.aclose()
         if self.stripe is not None:
             await self.stripe.close()
         await self.engine.dispose()
@@ -119,4 +132,5 @@ def build_runtime(settings: Settings) -> Runtime:
         dev_merchant_key_hashes=frozenset(hash_api_key(k.get_secret_value())
                                           for k in settings.merchant_api_keys),
         stripe=stripe,
+        http=httpx.AsyncClient(follow_redirects=False),
     )

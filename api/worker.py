@@ -1,4 +1,4 @@
-"""The background worker: drains the webhook inbox (and, later, outboxes).
+"""The background worker: drains the webhook inbox and delivers the outbox.
 
 All state is in the database; any number of workers can run (``SKIP LOCKED`` on
 PostgreSQL). ``reelcart serve`` runs one in-process for the embedded default;
@@ -13,7 +13,7 @@ import logging
 import time
 
 from api.runtime import Runtime
-from webhooks import inbox
+from webhooks import inbox, outbox
 
 log = logging.getLogger("reelcart.worker")
 RECOVERY_SWEEP_SECONDS = 30
@@ -22,6 +22,7 @@ RECOVERY_SWEEP_SECONDS = 30
 async def run_once(runtime: Runtime) -> int:
     """One pass over everything due. Returns the number of items handled."""
     handled = await inbox.process_due(runtime.sessionmaker, runtime.inbox_handlers())
+    handled += await outbox.deliver_due(runtime.sessionmaker, runtime.outbox_deliverers())
     now = time.monotonic()
     if now - runtime.last_recovery_sweep > RECOVERY_SWEEP_SECONDS:
         runtime.last_recovery_sweep = now

@@ -99,7 +99,9 @@ class CheckoutService:
     def __init__(
         self, *, profile: MerchantProfile, provider: PaymentProvider, tax: TaxProvider,
         session_ttl: timedelta, public_base_url: str, clock: Callable[[], datetime] = utc_now,
+        forward_to_shopify: bool = False,
     ) -> None:
+        self.forward_to_shopify = forward_to_shopify
         self.profile = profile
         self.provider = provider
         self.tax = tax
@@ -506,7 +508,8 @@ class CheckoutService:
             order = await order_service.create_from_session(
                 db, s, provider=self.provider.name, payment_reference=attempt.provider_reference,
                 actor=actor, now=now, order_id=s.order_id,
-                payment_status="authorized" if result.status == "requires_capture" else "paid")
+                payment_status="authorized" if result.status == "requires_capture" else "paid",
+                forward_to_shopify=self.forward_to_shopify)
             s.order_id = order.id
             s.status = "completed"
             s.reserved_stock = None

@@ -10,7 +10,8 @@ from models.checkout import CheckoutSession, PaymentAttempt
 from models.idempotency import IdempotencyRecord
 from models.inbox import InboxEvent
 from models.merchant import MerchantApiKey
-from models.order import Dispute, Order, OrderEvent, Refund
+from models.order import Dispute, Fulfillment, Order, OrderEvent, Refund
+from models.outbox import DeliveryAttempt, OutboxMessage
 from models.sandbox import SandboxCharge, SandboxRefund
 
 __all__ = [
@@ -18,12 +19,15 @@ __all__ = [
     "AgentApiKey",
     "Base",
     "CheckoutSession",
+    "DeliveryAttempt",
     "Dispute",
+    "Fulfillment",
     "IdempotencyRecord",
     "InboxEvent",
     "MerchantApiKey",
     "Order",
     "OrderEvent",
+    "OutboxMessage",
     "PaymentAttempt",
     "Product",
     "Refund",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utc_now
@@ -30,6 +30,11 @@ class Order(Base):
     fulfillment_details: Mapped[dict[str, Any] | None] = mapped_column()
     selected_fulfillment_options: Mapped[list[Any] | None] = mapped_column()
     order_notes: Mapped[str | None] = mapped_column(String(5000))
+    # Fulfillment forwarding: not_forwarded | pending | forwarded | needs_attention | manual
+    forwarding_status: Mapped[str] = mapped_column(String(32), default="manual")
+    attention_reason: Mapped[str | None] = mapped_column(Text)
+    shopify_order_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    shopify_order_name: Mapped[str | None] = mapped_column(String(64))
     payment_provider: Mapped[str] = mapped_column(String(32))
     payment_reference: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
@@ -64,6 +69,26 @@ class Dispute(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Fulfillment(Base):
+    """A shipment (or digital delivery) of some of an order's lines."""
+
+    __tablename__ = "fulfillments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    type: Mapped[str] = mapped_column(String(16), default="shipping")
+    status: Mapped[str] = mapped_column(String(32))
+    carrier: Mapped[str | None] = mapped_column(String(100))
+    tracking_number: Mapped[str | None] = mapped_column(String(200))
+    tracking_url: Mapped[str | None] = mapped_column(String(2000))
+    line_items: Mapped[list[Any]] = mapped_column(default=list)  # [{id, quantity}]
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    source_updated_at: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 

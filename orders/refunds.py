@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models import Order, Refund
 from models.base import utc_now
 from models.errors import ServiceUnavailable
-from orders import repository
+from orders import notify, repository
 from orders.errors import OrderNotFound, RefundNotAllowed
 from payments.provider import PaymentProvider, PaymentUnavailable, RefundRejected, RefundRequest
 
@@ -58,6 +58,7 @@ async def mark_refund(db: AsyncSession, refund: Refund, status: str, reference: 
     await repository.add_event(db, order.id, f"refund.{status}", actor, {
         "refund_id": refund.id, "amount": refund.amount, "currency": refund.currency,
         "provider_reference": refund.provider_reference})
+    await notify.order_changed(db, order)
 
 
 async def refund_order(

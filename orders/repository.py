@@ -3,7 +3,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Dispute, Order, OrderEvent, Refund
+from models import Dispute, Fulfillment, Order, OrderEvent, Refund
 
 
 async def get_order(db: AsyncSession, order_id: str) -> Order | None:
@@ -40,3 +40,16 @@ async def order_by_payment_reference(db: AsyncSession, reference: str) -> Order 
 
 async def refund_by_external_id(db: AsyncSession, external_id: str) -> Refund | None:
     return await db.scalar(select(Refund).where(Refund.external_id == external_id))
+
+
+async def fulfillments_of(db: AsyncSession, order_id: str) -> list[Fulfillment]:
+    return list(await db.scalars(select(Fulfillment).where(Fulfillment.order_id == order_id)
+                                 .order_by(Fulfillment.created_at, Fulfillment.id)))
+
+
+async def fulfillment_by_external_id(db: AsyncSession, external_id: str) -> Fulfillment | None:
+    return await db.scalar(select(Fulfillment).where(Fulfillment.external_id == external_id))
+
+
+async def order_by_shopify_id(db: AsyncSession, shopify_id: str) -> Order | None:
+    return await db.scalar(select(Order).where(Order.shopify_order_id == shopify_id))

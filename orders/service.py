@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import CheckoutSession, Dispute, Order, Refund
+from models import CheckoutSession, Dispute, Fulfillment, Order, Refund
 from models.base import new_id
-from orders import repository
+from orders import notify, repository
 
 Json = dict[str, Any]
 _ORDER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: read aloud to support
@@ -23,6 +23,7 @@ def new_order_number() -> str:
 async def create_from_session(
     db: AsyncSession, session: CheckoutSession, *, provider: str, payment_reference: str | None,
     actor: str, now: datetime, order_id: str | None = None, payment_status: str = "paid",
+    forward_to_shopify: bool = False,
 ) -> Order:
     order = Order(
         id=order_id or new_id("ord"),
@@ -50,6 +51,9 @@ async def create_from_session(
         "checkout_session_id": session.id, "total_amount": session.total_amount,
         "currency": session.currency, "payment_reference": payment_reference,
     })
+    await notify.order_changed(db, order, "order_create")
+    if forward_to_shopify:
+        await notify.forward_to_shopify(db, order)
     return order
 
 
@@ -78,21 +82,66 @@ def adjustments_json(refunds: list[Refund], disputes: list[Dispute]) -> list[Jso
     return out
 
 
+def fulfillment_json(f: Fulfillment) -> Json:
+    out: Json = {"id": f.id, "type": f.type, "status": f.status,
+                 "line_items": f.line_items, "events": f.events}
+    if f.type == "shipping":
+        for key in ("carrier", "tracking_number", "tracking_url"):
+            value = getattr(f, key)
+            if value:
+                out[key] = value
+    return out
+
+
+def fulfilled_quantities(fulfillments: list[Fulfillment]) -> dict[str, int]:
+    done: dict[str, int] = {}
+    for f in fulfillments:
+        if f.status in ("canceled", "failed", "pending"):
+            continue
+        for line in f.line_items:
+            done[line["id"]] = done.get(line["id"], 0) + int(line["quantity"])
+    return done
+
+
+def derive_status(order: Order, fulfillments: list[Fulfillment]) -> str:
+    """ACP rfc.orders §7.1: from the lines and fulfilments, the order's status."""
+    if order.status == "canceled":
+        return "canceled"
+    if order.forwarding_status == "needs_attention":
+        return "manual_review"
+    done = fulfilled_quantities(fulfillments)
+    lines = {line["id"]: line["quantity"] for line in order.line_items}
+    live = [f for f in fulfillments if f.status not in ("canceled", "failed")]
+    if lines and all(done.get(i, 0) >= q for i, q in lines.items()):
+        if live and all(f.status == "delivered" for f in live):
+            return "completed"
+        return "shipped"
+    if any(done.values()) or any(f.status in ("pending", "processing") for f in live):
+        return "processing"
+    return "confirmed"
+
+
 def order_json(order: Order, public_base_url: str, support_email: str | None = None,
-               adjustments: list[Json] | None = None) -> Json:
+               adjustments: list[Json] | None = None,
+               fulfillments: list[Fulfillment] | None = None) -> Json:
     """The ACP 2026-04-17 ``Order`` (post 2026-05-01 alignment: ordered/current/fulfilled)."""
+    done = fulfilled_quantities(fulfillments or [])
     lines = []
     for line in order.line_items:
         line_totals = {t["type"]: t["amount"] for t in line.get("totals", [])}
+        current = 0 if order.status == "canceled" else line["quantity"]
+        fulfilled = min(done.get(line["id"], 0), current)
         lines.append({
             "id": line["id"],
             "title": line.get("name") or line["item"]["id"],
             "product_id": line.get("product_id") or line["item"]["id"],
-            "quantity": {"ordered": line["quantity"], "current": line["quantity"], "fulfilled": 0},
+            "quantity": {"ordered": line["quantity"], "current": current,
+                         "fulfilled": fulfilled},
             "unit_price": line.get("unit_amount", 0),
             "subtotal": line_totals.get("subtotal", 0),
             "totals": line.get("totals", []),
-            "status": "processing",
+            "status": "removed" if current == 0 else "fulfilled" if fulfilled >= current
+            else "partial" if fulfilled else "processing",
         })
     totals: list[Json] = [t for t in order.totals if t["type"] != "items_discount"]
     if order.refunded_amount:
@@ -107,7 +156,7 @@ def order_json(order: Order, public_base_url: str, support_email: str | None = N
         "status": order.status,
         "confirmation": {"confirmation_number": order.order_number},
         "line_items": lines,
-        "fulfillments": [],
+        "fulfillments": [fulfillment_json(f) for f in fulfillments or []],
         "adjustments": adjustments or [],
         "totals": totals,
     }
@@ -146,8 +195,27 @@ async def merchant_order_json(db: AsyncSession, order: Order, public_base_url: s
                       "created_at": _iso(d.created_at)} for d in disputes],
         "events": [{"type": e.type, "actor": e.actor, "data": e.data,
                     "at": _iso(e.created_at)} for e in events],
-        "acp_order": order_json(order, public_base_url,
-                                adjustments=adjustments_json(refunds, disputes)),
+        "acp_order": await acp_snapshot(db, order, public_base_url),
+        "forwarding": {"status": order.forwarding_status,
+                       "attention_reason": order.attention_reason,
+                       "shopify_order_id": order.shopify_order_id,
+                       "shopify_order_name": order.shopify_order_name},
         "created_at": _iso(order.created_at),
         "updated_at": _iso(order.updated_at),
     }
+
+
+async def acp_snapshot(db: AsyncSession, order: Order, public_base_url: str,
+                       support_email: str | None = None) -> Json:
+    """The complete current ACP ``Order``: what agents get in every order webhook."""
+    refunds = await repository.refunds_of(db, order.id)
+    disputes = await repository.disputes_of(db, order.id)
+    fulfillments = await repository.fulfillments_of(db, order.id)
+    snapshot = order_json(order, public_base_url, support_email,
+                          adjustments=adjustments_json(refunds, disputes),
+                          fulfillments=fulfillments)
+    if order.status == "canceled":
+        snapshot["adjustments"].append({
+            "id": f"cancel_{order.id}", "type": "cancellation", "status": "completed",
+            "occurred_at": _iso(order.updated_at)})
+    return snapshot

@@ -8,14 +8,16 @@ raises ``RetryLater`` and the inbox tries again with backoff.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from checkout.service import CheckoutService
 from models import Dispute, Refund
 from models.base import utc_now
+from orders import notify
 from orders import repository as orders
 from orders.refunds import mark_refund, recompute_refunded
 from payments.stripe_client import StripeGateway
@@ -25,13 +27,21 @@ Json = dict[str, Any]
 ACTOR = "stripe"
 
 
+def in_transaction(body: Callable[[AsyncSession, Json], Awaitable[None]]) -> Handler:
+    """These handlers only touch our database: run each in one transaction."""
+    async def handler(sessionmaker: async_sessionmaker[AsyncSession], event: Json) -> None:
+        async with sessionmaker() as db, db.begin():
+            await body(db, event)
+    return handler
+
+
 @dataclass
 class StripeEventHandlers:
     checkout: CheckoutService
     gateway: StripeGateway | None
 
     def registry(self) -> dict[str, Handler]:
-        return {
+        handlers = {
             "stripe:payment_intent.succeeded": self.payment_succeeded,
             "stripe:payment_intent.amount_capturable_updated": self.payment_authorized,
             "stripe:payment_intent.payment_failed": self.payment_failed,
@@ -41,6 +51,7 @@ class StripeEventHandlers:
             "stripe:charge.dispute.closed": self.dispute,
             "stripe:charge.updated": self.charge_updated,
         }
+        return {key: in_transaction(handler) for key, handler in handlers.items()}
 
     async def _payment(self, db: AsyncSession, event: Json, outcome: str) -> None:
         pi = event["data"]["object"]
@@ -126,6 +137,7 @@ class StripeEventHandlers:
         await orders.add_event(db, order.id, f"dispute.{data['status']}", ACTOR,
                                {"dispute_id": data["id"], "amount": data["amount"],
                                 "reason": data.get("reason")})
+        await notify.order_changed(db, order)
 
     async def charge_updated(self, db: AsyncSession, event: Json) -> None:
         charge = event["data"]["object"]

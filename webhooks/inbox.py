@@ -2,10 +2,11 @@
 
 ``store`` runs in the receiving request (INSERT … ON CONFLICT DO NOTHING on
 (source, external_id), so redeliveries are acknowledged and ignored). ``process_due`` runs
-in the worker: it claims due events one at a time (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so several workers share the queue), calls the handler in the same
-transaction, and marks the event processed, or schedules a retry with exponential
-backoff when the handler says a prerequisite is missing (``RetryLater``) or fails.
+in the worker: it leases due events one at a time (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so several workers share the queue; the lease expires if a worker dies), runs
+the handler, which owns its transactions (it may call a payment provider), then marks the
+event processed, or schedules a retry with exponential backoff when the handler says a
+prerequisite is missing (``RetryLater``) or fails.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ log = logging.getLogger("reelcart.inbox")
 MAX_ATTEMPTS = 25
 BACKOFF_CAP = timedelta(minutes=30)
 
-Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+LEASE = timedelta(minutes=2)
+Handler = Callable[[async_sessionmaker[AsyncSession], dict[str, Any]], Awaitable[None]]
 
 
 class RetryLater(Exception):
@@ -70,34 +72,38 @@ async def process_due(sessionmaker: async_sessionmaker[AsyncSession],
                       limit: int = 100) -> int:
     """Process up to ``limit`` due events. Returns how many were handled (or retried)."""
     done = 0
-    skipped: set[str] = set()
     while done < limit:
         async with sessionmaker() as db, db.begin():
             event = await _claim(db, source)
-            if event is None or event.id in skipped:
+            if event is None:
                 return done
-            handler = handlers.get(f"{event.source}:{event.type}") or handlers.get(
-                f"{event.source}:*")
-            try:
-                if handler is not None:
-                    async with db.begin_nested():
-                        await handler(db, json.loads(event.payload))
+            event.attempts += 1
+            event.next_attempt_at = utc_now() + LEASE
+            event_id, key, payload = event.id, f"{event.source}:{event.type}", event.payload
+            source_name, type_name = event.source, event.type
+        handler = handlers.get(key) or handlers.get(f"{source_name}:*")
+        error: str | None = None
+        try:
+            if handler is not None:
+                await handler(sessionmaker, json.loads(payload))
+        except RetryLater as exc:
+            error = f"waiting: {exc}"
+        except Exception as exc:  # a handler bug must not wedge the queue
+            log.exception("inbox handler failed", extra={
+                "event_source": source_name, "event_type": type_name})
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        async with sessionmaker() as db, db.begin():
+            event = await db.get(InboxEvent, event_id)
+            assert event is not None
+            if error is None:
                 event.processed_at = utc_now()
                 event.last_error = None
-            except RetryLater as exc:
-                _schedule_retry(event, f"waiting: {exc}")
-                skipped.add(event.id)
-            except Exception as exc:  # a handler bug must not wedge the queue
-                log.exception("inbox handler failed", extra={
-                    "event_source": event.source, "event_type": event.type,
-                    "external_id": event.external_id})
-                _schedule_retry(event, f"{type(exc).__name__}: {exc}"[:2000])
-                skipped.add(event.id)
-            event.attempts += 1
-            done += 1
+            else:
+                _schedule_retry(event, error)
+        done += 1
     return done
 
 
 def _schedule_retry(event: InboxEvent, reason: str) -> None:
-    event.next_attempt_at = utc_now() + backoff(event.attempts)
+    event.next_attempt_at = utc_now() + backoff(event.attempts - 1)
     event.last_error = reason

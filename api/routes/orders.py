@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from starlette.responses import Response
 
 from api.deps import MerchantCallDep
-from models import Order
+from fulfillment import service as fulfillment_service
+from models import DeliveryAttempt, Fulfillment, Order, OutboxMessage
+from orders import notify, repository
 from orders import refunds as refund_service
-from orders import repository
 from orders import service as order_service
 from orders.errors import OrderNotFound
 
@@ -88,3 +89,100 @@ async def refund_order(order_id: OrderId, body: RefundCreate, call: MerchantCall
         return await order_service.merchant_order_json(db, order,
                                                        runtime.settings.public_base_url)
     return await call.write(handler, status_code=201)
+
+
+class LineQuantity(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(max_length=64, description="Order line id")
+    quantity: int = Field(gt=0, le=100_000)
+
+
+class ShipmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    carrier: str | None = Field(default=None, max_length=100)
+    tracking_number: str | None = Field(default=None, max_length=200)
+    tracking_url: str | None = Field(default=None, max_length=2000)
+    line_items: list[LineQuantity] | None = Field(
+        default=None, max_length=200, description="Omit to ship everything not yet shipped")
+
+
+class ShipmentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["in_transit", "out_for_delivery", "delivered", "failed", "canceled"]
+
+
+@router.post("/{order_id}/fulfillments", status_code=201, response_class=Response,
+             responses={400: ERROR, 404: ERROR}, operation_id="shipOrder")
+async def ship_order(order_id: OrderId, body: ShipmentCreate, call: MerchantCallDep
+                     ) -> Response:
+    """Manual fulfillment (no Shopify): mark items shipped, with tracking."""
+    base_url = call.runtime.settings.public_base_url
+
+    async def handler(db: Any) -> dict[str, Any]:
+        order = await repository.lock_order(db, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        await fulfillment_service.ship_manually(
+            db, order, carrier=body.carrier, tracking_number=body.tracking_number,
+            tracking_url=body.tracking_url,
+            line_items=[li.model_dump() for li in body.line_items] if body.line_items else None,
+            actor=f"merchant:{call.merchant.id}")
+        return await order_service.merchant_order_json(db, order, base_url)
+    return await call.write(handler, status_code=201)
+
+
+@router.post("/{order_id}/fulfillments/{fulfillment_id}", response_class=Response,
+             responses={400: ERROR, 404: ERROR}, operation_id="updateShipment")
+async def update_shipment(order_id: OrderId, fulfillment_id: Annotated[str, Path(max_length=64)],
+                          body: ShipmentUpdate, call: MerchantCallDep) -> Response:
+    base_url = call.runtime.settings.public_base_url
+
+    async def handler(db: Any) -> dict[str, Any]:
+        order = await repository.lock_order(db, order_id)
+        fulfillment = await db.get(Fulfillment, fulfillment_id)
+        if order is None or fulfillment is None or fulfillment.order_id != order_id:
+            raise OrderNotFound(order_id)
+        fulfillment.external_id = fulfillment.external_id or fulfillment.id
+        await fulfillment_service.record_fulfillment(
+            db, order, status=body.status, actor=f"merchant:{call.merchant.id}",
+            external_id=fulfillment.external_id)
+        return await order_service.merchant_order_json(db, order, base_url)
+    return await call.write(handler)
+
+
+@router.post("/{order_id}/webhooks/redeliver", status_code=202, response_class=Response,
+             responses={404: ERROR}, operation_id="redeliverOrderWebhook")
+async def redeliver_order_webhook(order_id: OrderId, call: MerchantCallDep) -> Response:
+    """Send the agent the order's current state again (a fresh ``order_update``)."""
+    async def handler(db: Any) -> dict[str, Any]:
+        order = await repository.get_order(db, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        await notify.order_changed(db, order)
+        await repository.add_event(db, order_id, "webhook.redeliver_requested",
+                                   f"merchant:{call.merchant.id}", {})
+        return {"order_id": order_id, "queued": True}
+    response = await call.write(handler, status_code=202)
+    call.runtime.wake_worker()
+    return response
+
+
+@router.get("/{order_id}/webhook-deliveries", response_class=Response, responses={404: ERROR},
+            operation_id="listOrderWebhookDeliveries")
+async def list_deliveries(order_id: OrderId, call: MerchantCallDep) -> Response:
+    async def handler(db: Any) -> dict[str, Any]:
+        rows = (await db.execute(
+            select(OutboxMessage, DeliveryAttempt)
+            .join(DeliveryAttempt, DeliveryAttempt.message_id == OutboxMessage.id, isouter=True)
+            .where(OutboxMessage.key == order_id)
+            .order_by(OutboxMessage.seq, DeliveryAttempt.id))).all()
+        return {"data": [{
+            "message_id": m.id, "topic": m.topic, "event_type": m.event_type,
+            "status": m.status, "attempts": m.attempts, "last_error": m.last_error,
+            "attempt": a.attempt if a else None, "status_code": a.status_code if a else None,
+            "error": a.error if a else None, "duration_ms": a.duration_ms if a else None,
+            "at": a.created_at.isoformat() if a else None} for m, a in rows]}
+    return await call.read(handler)

@@ -1,0 +1,50 @@
+"""Merchant API: the agents that sell for us, and where their order webhooks go."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from sqlalchemy import select
+from starlette.responses import Response
+
+from api.deps import MerchantCallDep
+from models import Agent
+from models.errors import NotFound
+
+router = APIRouter(prefix="/agents", tags=["merchant: agents"])
+
+
+class WebhookConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl = Field(description="The agent's order_events endpoint")
+    secret: str = Field(min_length=16, max_length=200, description="HMAC key from the agent")
+
+
+def _agent_json(agent: Agent) -> dict[str, Any]:
+    return {"id": agent.id, "name": agent.name, "webhook_url": agent.webhook_url,
+            "webhook_secret_set": bool(agent.webhook_secret),
+            "request_signing": bool(agent.signing_secret)}
+
+
+@router.get("", response_class=Response, operation_id="listAgents")
+async def list_agents(call: MerchantCallDep) -> Response:
+    async def handler(db: Any) -> dict[str, Any]:
+        agents = await db.scalars(select(Agent).order_by(Agent.name))
+        return {"data": [_agent_json(a) for a in agents]}
+    return await call.read(handler)
+
+
+@router.post("/{agent_id}/webhook", response_class=Response, operation_id="setAgentWebhook")
+async def set_webhook(agent_id: Annotated[str, Path(max_length=64)], body: WebhookConfig,
+                      call: MerchantCallDep) -> Response:
+    async def handler(db: Any) -> dict[str, Any]:
+        agent = await db.get(Agent, agent_id, with_for_update=True)
+        if agent is None:
+            raise NotFound(f"Agent {agent_id!r} does not exist.", code="agent_not_found")
+        agent.webhook_url = str(body.url)
+        agent.webhook_secret = body.secret
+        return _agent_json(agent)
+    return await call.write(handler)

@@ -1,0 +1,1 @@
+"""Fulfillment: shipments recorded manually or from Shopify, forwarded orders."""
