@@ -61,9 +61,7 @@ class Runtime:
 
     def outbox_deliverers(self) -> dict[str, Deliverer]:
         return {
-            AGENT_WEBHOOK: AgentWebhookDeliverer(
-                self.sessionmaker, self.http, public_base_url=self.settings.public_base_url,
-                support_email=self.profile.support_email),
+            AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.http),
         }
 
     async def ensure_dev_agent(self) -> None:

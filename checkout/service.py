@@ -229,8 +229,7 @@ class CheckoutService:
         if status == "authentication_required" and s.authentication_metadata:
             out["authentication_metadata"] = s.authentication_metadata
         if order is not None:
-            out["order"] = order_service.order_json(order, self.public_base_url,
-                                                    self.profile.support_email)
+            out["order"] = order_service.order_json(order, self.profile.support_email)
         return out
 
     async def _session_json_with_order(self, db: AsyncSession, s: CheckoutSession) -> Json:
@@ -507,7 +506,8 @@ class CheckoutService:
             attempt.status = result.status
             order = await order_service.create_from_session(
                 db, s, provider=self.provider.name, payment_reference=attempt.provider_reference,
-                actor=actor, now=now, order_id=s.order_id,
+                actor=actor, now=now, public_base_url=self.public_base_url,
+                order_id=s.order_id,
                 payment_status="authorized" if result.status == "requires_capture" else "paid",
                 forward_to_shopify=self.forward_to_shopify)
             s.order_id = order.id

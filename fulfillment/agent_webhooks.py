@@ -7,12 +7,9 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Agent
-from orders import repository
-from orders.service import acp_snapshot
 from webhooks.outbox import DeliveryResult, Message
 from webhooks.signing import sign
 
@@ -21,28 +18,20 @@ TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 class AgentWebhookDeliverer:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession],
-                 http: httpx.AsyncClient, *, public_base_url: str,
-                 support_email: str | None) -> None:
+                 http: httpx.AsyncClient) -> None:
         self.sessionmaker = sessionmaker
         self.http = http
-        self.public_base_url = public_base_url
-        self.support_email = support_email
 
     async def __call__(self, message: Message) -> DeliveryResult:
-        order_id = orjson.loads(message.payload)["order_id"]
         async with self.sessionmaker() as db:
+            # Looked up per attempt: the merchant may have rotated the URL or secret.
             agent = await db.get(Agent, message.target)
-            order = await repository.get_order(db, order_id)
-            if agent is None or order is None:
-                return DeliveryResult(ok=False, error="agent or order is gone",
-                                      retryable=False)
-            # The complete current Order: ACP receivers get full objects, never deltas.
-            snapshot = await acp_snapshot(db, order, self.public_base_url, self.support_email)
-            url, secret = agent.webhook_url, agent.webhook_secret
+            url = agent.webhook_url if agent else None
+            secret = agent.webhook_secret if agent else None
         if not url or not secret:
             return DeliveryResult(ok=False, error="agent has no webhook endpoint or secret",
                                   retryable=False)
-        body = orjson.dumps({"type": message.event_type, "data": snapshot})
+        body = message.payload.encode()  # the exact bytes written with the change
         headers = {
             "Content-Type": "application/json",
             "Merchant-Signature": sign(secret, body),

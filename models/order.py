@@ -32,6 +32,7 @@ class Order(Base):
     order_notes: Mapped[str | None] = mapped_column(String(5000))
     # Fulfillment forwarding: not_forwarded | pending | forwarded | needs_attention | manual
     forwarding_status: Mapped[str] = mapped_column(String(32), default="manual")
+    permalink_url: Mapped[str | None] = mapped_column(String(2000))
     attention_reason: Mapped[str | None] = mapped_column(Text)
     shopify_order_id: Mapped[str | None] = mapped_column(String(100), index=True)
     shopify_order_name: Mapped[str | None] = mapped_column(String(64))

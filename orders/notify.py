@@ -16,14 +16,18 @@ async def order_changed(db: AsyncSession, order: Order, event_type: str = "order
                         ) -> None:
     """Queue an ACP order webhook for the agent that placed the order (if it listens).
 
-    The message names the order; the deliverer sends the complete *current* ``Order``
-    (ACP: always the full object, never a delta), signed at delivery time.
+    The payload is the complete ``Order`` as of this change (ACP: full objects, never
+    deltas), serialised once; the relay signs and sends exactly these bytes.
     """
     agent = await db.get(Agent, order.agent_id)
     if agent is None or not agent.webhook_url:
         return
+    from orders.service import acp_snapshot
+
+    await db.flush()
+    snapshot = await acp_snapshot(db, order)
     await emit(db, topic=AGENT_WEBHOOK, key=order.id, target=agent.id, event_type=event_type,
-               payload=orjson.dumps({"order_id": order.id}).decode())
+               payload=orjson.dumps({"type": event_type, "data": snapshot}).decode())
 
 
 async def forward_to_shopify(db: AsyncSession, order: Order) -> None:

@@ -22,11 +22,13 @@ def new_order_number() -> str:
 
 async def create_from_session(
     db: AsyncSession, session: CheckoutSession, *, provider: str, payment_reference: str | None,
-    actor: str, now: datetime, order_id: str | None = None, payment_status: str = "paid",
-    forward_to_shopify: bool = False,
+    actor: str, now: datetime, public_base_url: str, order_id: str | None = None,
+    payment_status: str = "paid", forward_to_shopify: bool = False,
 ) -> Order:
+    order_id = order_id or new_id("ord")
     order = Order(
-        id=order_id or new_id("ord"),
+        id=order_id,
+        permalink_url=f"{public_base_url.rstrip('/')}/orders/{order_id}",
         order_number=new_order_number(),
         checkout_session_id=session.id,
         agent_id=session.agent_id,
@@ -57,8 +59,8 @@ async def create_from_session(
     return order
 
 
-def permalink(order: Order, public_base_url: str) -> str:
-    return f"{public_base_url.rstrip('/')}/orders/{order.id}"
+def permalink(order: Order) -> str:
+    return order.permalink_url or f"/orders/{order.id}"
 
 
 def _iso(ts: datetime) -> str:
@@ -121,7 +123,7 @@ def derive_status(order: Order, fulfillments: list[Fulfillment]) -> str:
     return "confirmed"
 
 
-def order_json(order: Order, public_base_url: str, support_email: str | None = None,
+def order_json(order: Order, support_email: str | None = None,
                adjustments: list[Json] | None = None,
                fulfillments: list[Fulfillment] | None = None) -> Json:
     """The ACP 2026-04-17 ``Order`` (post 2026-05-01 alignment: ordered/current/fulfilled)."""
@@ -152,7 +154,7 @@ def order_json(order: Order, public_base_url: str, support_email: str | None = N
         "id": order.id,
         "checkout_session_id": order.checkout_session_id,
         "order_number": order.order_number,
-        "permalink_url": permalink(order, public_base_url),
+        "permalink_url": permalink(order),
         "status": order.status,
         "confirmation": {"confirmation_number": order.order_number},
         "line_items": lines,
@@ -165,7 +167,7 @@ def order_json(order: Order, public_base_url: str, support_email: str | None = N
     return out
 
 
-async def merchant_order_json(db: AsyncSession, order: Order, public_base_url: str) -> Json:
+async def merchant_order_json(db: AsyncSession, order: Order) -> Json:
     """The merchant's view: everything about the order, including its history."""
     refunds = await repository.refunds_of(db, order.id)
     disputes = await repository.disputes_of(db, order.id)
@@ -195,7 +197,7 @@ async def merchant_order_json(db: AsyncSession, order: Order, public_base_url: s
                       "created_at": _iso(d.created_at)} for d in disputes],
         "events": [{"type": e.type, "actor": e.actor, "data": e.data,
                     "at": _iso(e.created_at)} for e in events],
-        "acp_order": await acp_snapshot(db, order, public_base_url),
+        "acp_order": await acp_snapshot(db, order),
         "forwarding": {"status": order.forwarding_status,
                        "attention_reason": order.attention_reason,
                        "shopify_order_id": order.shopify_order_id,
@@ -205,13 +207,13 @@ async def merchant_order_json(db: AsyncSession, order: Order, public_base_url: s
     }
 
 
-async def acp_snapshot(db: AsyncSession, order: Order, public_base_url: str,
-                       support_email: str | None = None) -> Json:
+async def acp_snapshot(db: AsyncSession, order: Order, support_email: str | None = None
+                       ) -> Json:
     """The complete current ACP ``Order``: what agents get in every order webhook."""
     refunds = await repository.refunds_of(db, order.id)
     disputes = await repository.disputes_of(db, order.id)
     fulfillments = await repository.fulfillments_of(db, order.id)
-    snapshot = order_json(order, public_base_url, support_email,
+    snapshot = order_json(order, support_email,
                           adjustments=adjustments_json(refunds, disputes),
                           fulfillments=fulfillments)
     if order.status == "canceled":

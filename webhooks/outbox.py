@@ -66,6 +66,11 @@ async def emit(db: AsyncSession, *, topic: str, key: str, event_type: str, paylo
     return message
 
 
+async def _by_id(db: AsyncSession, message_id: str) -> OutboxMessage | None:
+    return await db.scalar(select(OutboxMessage).where(OutboxMessage.id == message_id)
+                           .with_for_update())
+
+
 def backoff(attempts: int) -> timedelta:
     base = min(timedelta(seconds=2 ** min(attempts, 20)), BACKOFF_CAP)
     return base * random.uniform(0.9, 1.1)  # jitter: no thundering herd after an outage
@@ -113,7 +118,7 @@ async def deliver_due(sessionmaker: async_sessionmaker[AsyncSession],
 async def _record(sessionmaker: async_sessionmaker[AsyncSession], message: Message,
                   result: DeliveryResult) -> None:
     async with sessionmaker() as db, db.begin():
-        row = await db.get(OutboxMessage, message.id)
+        row = await _by_id(db, message.id)
         assert row is not None
         db.add(DeliveryAttempt(message_id=message.id, attempt=message.attempt,
                                status_code=result.status_code, error=result.error,
@@ -139,7 +144,7 @@ async def _record(sessionmaker: async_sessionmaker[AsyncSession], message: Messa
 
 async def redeliver(db: AsyncSession, message_id: str) -> OutboxMessage | None:
     """Merchant action: send a message again now (failed or delivered)."""
-    row = await db.get(OutboxMessage, message_id)
+    row = await _by_id(db, message_id)
     if row is None:
         return None
     row.status = "pending"

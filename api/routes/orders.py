@@ -61,13 +61,11 @@ async def list_orders(
 @router.get("/{order_id}", response_class=Response, responses={404: ERROR},
             operation_id="getOrder")
 async def get_order(order_id: OrderId, call: MerchantCallDep) -> Response:
-    base_url = call.runtime.settings.public_base_url
-
     async def handler(db: Any) -> dict[str, Any]:
         order = await repository.get_order(db, order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        return await order_service.merchant_order_json(db, order, base_url)
+        return await order_service.merchant_order_json(db, order)
     return await call.read(handler)
 
 
@@ -86,8 +84,7 @@ async def refund_order(order_id: OrderId, body: RefundCreate, call: MerchantCall
             reason=body.reason, request_key=request_key, actor=f"merchant:{call.merchant.id}")
         order = await repository.get_order(db, order_id)
         assert order is not None
-        return await order_service.merchant_order_json(db, order,
-                                                       runtime.settings.public_base_url)
+        return await order_service.merchant_order_json(db, order)
     return await call.write(handler, status_code=201)
 
 
@@ -119,8 +116,6 @@ class ShipmentUpdate(BaseModel):
 async def ship_order(order_id: OrderId, body: ShipmentCreate, call: MerchantCallDep
                      ) -> Response:
     """Manual fulfillment (no Shopify): mark items shipped, with tracking."""
-    base_url = call.runtime.settings.public_base_url
-
     async def handler(db: Any) -> dict[str, Any]:
         order = await repository.lock_order(db, order_id)
         if order is None:
@@ -130,7 +125,7 @@ async def ship_order(order_id: OrderId, body: ShipmentCreate, call: MerchantCall
             tracking_url=body.tracking_url,
             line_items=[li.model_dump() for li in body.line_items] if body.line_items else None,
             actor=f"merchant:{call.merchant.id}")
-        return await order_service.merchant_order_json(db, order, base_url)
+        return await order_service.merchant_order_json(db, order)
     return await call.write(handler, status_code=201)
 
 
@@ -138,8 +133,6 @@ async def ship_order(order_id: OrderId, body: ShipmentCreate, call: MerchantCall
              responses={400: ERROR, 404: ERROR}, operation_id="updateShipment")
 async def update_shipment(order_id: OrderId, fulfillment_id: Annotated[str, Path(max_length=64)],
                           body: ShipmentUpdate, call: MerchantCallDep) -> Response:
-    base_url = call.runtime.settings.public_base_url
-
     async def handler(db: Any) -> dict[str, Any]:
         order = await repository.lock_order(db, order_id)
         fulfillment = await db.get(Fulfillment, fulfillment_id)
@@ -149,7 +142,7 @@ async def update_shipment(order_id: OrderId, fulfillment_id: Annotated[str, Path
         await fulfillment_service.record_fulfillment(
             db, order, status=body.status, actor=f"merchant:{call.merchant.id}",
             external_id=fulfillment.external_id)
-        return await order_service.merchant_order_json(db, order, base_url)
+        return await order_service.merchant_order_json(db, order)
     return await call.write(handler)
 
 

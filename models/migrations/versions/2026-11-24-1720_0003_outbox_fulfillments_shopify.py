@@ -78,6 +78,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('forwarding_status', sa.String(length=32), nullable=False, server_default='manual'))
+        batch_op.add_column(sa.Column('permalink_url', sa.String(length=2000), nullable=True))
         batch_op.add_column(sa.Column('attention_reason', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('shopify_order_id', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('shopify_order_name', sa.String(length=64), nullable=True))
@@ -94,6 +95,7 @@ def downgrade() -> None:
         batch_op.drop_column('shopify_order_id')
         batch_op.drop_column('attention_reason')
         batch_op.drop_column('forwarding_status')
+        batch_op.drop_column('permalink_url')
 
     with op.batch_alter_table('fulfillments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fulfillments_order_id'))
