@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -78,7 +78,7 @@ async def configure(agent: Agent, url: str) -> None:
 
 
 @pytest.fixture
-async def merchant_runtime(database_url: str) -> Iterator[Runtime]:
+async def merchant_runtime(database_url: str) -> AsyncIterator[Runtime]:
     from tests.conftest import reset_database
 
     await reset_database(database_url)
@@ -89,7 +89,7 @@ async def merchant_runtime(database_url: str) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-async def seller(merchant_runtime: Runtime) -> Iterator[Agent]:
+async def seller(merchant_runtime: Runtime) -> AsyncIterator[Agent]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(
             app=create_app(merchant_runtime)), base_url="http://test") as client:
         yield Agent(client)
