@@ -17,9 +17,12 @@ from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
 from checkout.tax import RateTableTaxProvider
 from fulfillment.agent_webhooks import AgentWebhookDeliverer
+from fulfillment.forwarding import ShopifyForwarder
+from fulfillment.shopify_client import ShopifyAdmin
+from fulfillment.shopify_events import ShopifyEventHandlers
 from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
-from orders.notify import AGENT_WEBHOOK
+from orders.notify import AGENT_WEBHOOK, SHOPIFY_ORDER
 from payments.provider import PaymentProvider
 from payments.sandbox import SandboxProvider
 from payments.stripe_client import StripeConfig, StripeGateway
@@ -49,6 +52,7 @@ class Runtime:
     dev_merchant_key_hashes: frozenset[str]
     stripe: StripeGateway | None
     http: httpx.AsyncClient
+    shopify: ShopifyAdmin | None
     # Wakes an in-process worker when a webhook arrives (an optimisation: it polls anyway).
     worker_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     last_recovery_sweep: float = float("-inf")
@@ -57,12 +61,15 @@ class Runtime:
         self.worker_wakeup.set()
 
     def inbox_handlers(self) -> dict[str, Handler]:
-        return StripeEventHandlers(self.checkout, self.stripe).registry()
+        return {**StripeEventHandlers(self.checkout, self.stripe).registry(),
+                **ShopifyEventHandlers(self.provider).registry()}
 
     def outbox_deliverers(self) -> dict[str, Deliverer]:
-        return {
-            AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.http),
-        }
+        deliverers: dict[str, Deliverer] = {
+            AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.http)}
+        if self.shopify is not None:
+            deliverers[SHOPIFY_ORDER] = ShopifyForwarder(self.sessionmaker, self.shopify)
+        return deliverers
 
     async def ensure_dev_agent(self) -> None:
         """Development keys (REELCART_AGENT_API_KEYS) act as one built-in agent."""
@@ -120,7 +127,16 @@ def build_runtime(settings: Settings) -> Runtime:
         profile=profile, provider=provider, tax=RateTableTaxProvider(profile),
         session_ttl=timedelta(seconds=settings.checkout_session_ttl_seconds),
         public_base_url=settings.public_base_url,
+        forward_to_shopify=settings.shopify_enabled,
     )
+    http = httpx.AsyncClient(follow_redirects=False)
+    shopify = None
+    if settings.shopify_enabled:
+        assert settings.shopify_shop is not None
+        assert settings.shopify_access_token is not None
+        shopify = ShopifyAdmin(http, shop=settings.shopify_shop,
+                               access_token=settings.shopify_access_token.get_secret_value(),
+                               api_version=settings.shopify_api_version)
     return Runtime(
         settings=settings, engine=engine, read_engine=read_engine, sessionmaker=sessionmaker,
         read_sessionmaker=create_sessionmaker(read_engine), profile=profile, provider=provider,
@@ -130,5 +146,6 @@ def build_runtime(settings: Settings) -> Runtime:
         dev_merchant_key_hashes=frozenset(hash_api_key(k.get_secret_value())
                                           for k in settings.merchant_api_keys),
         stripe=stripe,
-        http=httpx.AsyncClient(follow_redirects=False),
+        http=http,
+        shopify=shopify,
     )

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     stripe_3ds_acquirer_bin: str = "000000"
     stripe_3ds_acquirer_country: str = "US"
     stripe_3ds_acquirer_merchant_id: str = "unset"
+    shopify_shop: str | None = Field(default=None, description="acme.myshopify.com")
+    shopify_access_token: SecretStr | None = None
+    shopify_api_version: str = "2026-04"
+    shopify_webhook_secret: SecretStr | None = Field(
+        default=None, description="The app's client secret (signs Shopify webhooks)")
     merchant_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated merchant API keys for development")
     run_worker_in_process: bool = Field(
@@ -96,6 +101,10 @@ class Settings(BaseSettings):
                                  "development; use `reelcart agent-key create` / "
                                  "`reelcart merchant-key create` in production")
         return self
+
+    @property
+    def shopify_enabled(self) -> bool:
+        return bool(self.shopify_shop and self.shopify_access_token)
 
     def merchant_profile(self) -> MerchantProfile:
         if self.merchant_config is None:
