@@ -229,6 +229,44 @@ def merchant_key_create(name: Annotated[str, typer.Argument(help="Who uses it")]
     typer.echo("store this key now: it cannot be shown again", err=True)
 
 
+@agent_key_app.command("webhook")
+def agent_webhook(
+    name: Annotated[str, typer.Argument(help="Agent name")],
+    url: Annotated[str, typer.Option(help="The agent's order_events endpoint")],
+    secret: Annotated[str, typer.Option(envvar="REELCART_NEW_AGENT_WEBHOOK_SECRET",
+                                        help="HMAC key the agent gave you")],
+) -> None:
+    """Where this agent receives signed order webhooks (order_create / order_update)."""
+    from sqlalchemy import select
+
+    from models import Agent
+    from models.db import create_engine, create_sessionmaker, transaction
+    from models.migrate import upgrade
+
+    if not url.startswith(("https://", "http://")) or len(secret) < 16:
+        raise typer.BadParameter("--url must be http(s) and --secret at least 16 characters")
+    settings = _settings()
+    upgrade(settings.database_url)
+
+    async def run() -> bool:
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(create_sessionmaker(engine)) as db:
+                agent = await db.scalar(select(Agent).where(Agent.name == name))
+                if agent is None:
+                    return False
+                agent.webhook_url, agent.webhook_secret = url, secret
+                return True
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(run()):
+        typer.echo(f"no agent named {name!r} (create one with `reelcart agent-key create`)",
+                   err=True)
+        raise typer.Exit(1)
+    typer.echo(f"order webhooks for {name} go to {url}")
+
+
 @app.command()
 def worker() -> None:
     """Run the background worker (webhook inbox). Several can run against PostgreSQL."""

@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fulfillment.shopify_client import ShopifyAdmin, ShopifyRejected, ShopifyUnavailable
-from models import Agent, Order, Variant
+from models import Agent, CheckoutSession, Order, Variant
 from models.base import utc_now
 from models.money import currency_exponent
 from orders import notify, repository
@@ -40,7 +40,8 @@ def _split_name(name: str | None) -> tuple[str, str]:
     return first or "-", last or "-"
 
 
-def build_order_input(order: Order, variants: dict[str, Variant], agent_name: str) -> Json:
+def build_order_input(order: Order, variants: dict[str, Variant], agent_name: str,
+                      video_id: str | None = None) -> Json:
     """Explicit prices, tax and shipping: Shopify records what was charged, not recomputes."""
     currency = order.currency
     totals = {t["type"]: t for t in order.totals}
@@ -88,6 +89,9 @@ def build_order_input(order: Order, variants: dict[str, Variant], agent_name: st
         ],
         "tags": ["acp", f"agent:{agent_name}"],
     }
+    if video_id:  # the generated video that drove the sale (attribution)
+        result["customAttributes"].append({"key": "video_id", "value": video_id})
+        result["tags"].append(f"video:{video_id}")
     if email:
         result["email"] = email
     address = details.get("address")
@@ -124,7 +128,10 @@ class ShopifyForwarder:
             agent = await db.get(Agent, order.agent_id)
             ids = [line["item"]["id"] for line in order.line_items]
             variants = {v.id: v for v in [await db.get(Variant, i) for i in ids] if v}
-            order_input = build_order_input(order, variants, agent.name if agent else "agent")
+            session = await db.get(CheckoutSession, order.checkout_session_id)
+            video_id = ((session.session_metadata or {}) if session else {}).get("video_id")
+            order_input = build_order_input(order, variants, agent.name if agent else "agent",
+                                            video_id if isinstance(video_id, str) else None)
         try:
             created = None
             if message.attempt > 1:  # an earlier attempt may have created it: look first

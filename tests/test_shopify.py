@@ -146,6 +146,16 @@ async def test_validation_error_puts_the_order_in_needs_attention(
     assert info["status"] == "manual_review"
     listed = (await buyer.http.get("/orders?status=manual_review", headers=MERCHANT)).json()
     assert [o["id"] for o in listed["data"]] == [order["id"]]
+    # The merchant fixes the cause and retries: the order goes through, once.
+    fake_shopify.reject_with = None
+    resp = await buyer.http.post(f"/orders/{order['id']}/shopify/retry",
+                                 headers={**MERCHANT, "Idempotency-Key": "retry-1"})
+    assert resp.status_code == 202
+    await run_once(shop_runtime)
+    assert len(fake_shopify.orders) == 1
+    info = await detail(buyer, order["id"])
+    assert info["forwarding"]["status"] == "forwarded"
+    assert info["status"] == "confirmed"
 
 
 async def post(buyer: Agent, raw: bytes, headers: dict[str, str]) -> httpx.Response:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from api.deps import MerchantCallDep
 from fulfillment import service as fulfillment_service
 from models import DeliveryAttempt, Fulfillment, Order, OutboxMessage
+from models.errors import InvalidRequest
 from orders import notify, repository
 from orders import refunds as refund_service
 from orders import service as order_service
@@ -179,3 +180,30 @@ async def list_deliveries(order_id: OrderId, call: MerchantCallDep) -> Response:
             "error": a.error if a else None, "duration_ms": a.duration_ms if a else None,
             "at": a.created_at.isoformat() if a else None} for m, a in rows]}
     return await call.read(handler)
+
+
+@router.post("/{order_id}/shopify/retry", status_code=202, response_class=Response,
+             responses={400: ERROR, 404: ERROR}, operation_id="retryShopifyForwarding")
+async def retry_shopify(order_id: OrderId, call: MerchantCallDep) -> Response:
+    """After fixing what Shopify rejected (e.g. a variant mapping), forward the order again.
+    The forwarder looks the order up first, so this never creates a duplicate."""
+    if not call.runtime.settings.shopify_enabled:
+        raise InvalidRequest("No Shopify store is connected.", code="shopify_not_configured")
+
+    async def handler(db: Any) -> dict[str, Any]:
+        order = await repository.lock_order(db, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        if order.shopify_order_id:
+            raise InvalidRequest(f"Order {order_id} is already in Shopify.",
+                                 code="already_forwarded")
+        order.attention_reason = None
+        if order.status == "manual_review":
+            order.status = "confirmed"
+        await notify.forward_to_shopify(db, order)
+        await repository.add_event(db, order_id, "shopify.retry_requested",
+                                   f"merchant:{call.merchant.id}", {})
+        return {"order_id": order_id, "queued": True}
+    response = await call.write(handler, status_code=202)
+    call.runtime.wake_worker()
+    return response
