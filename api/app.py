@@ -14,7 +14,15 @@ from fastapi.openapi.utils import get_openapi
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from api.routes import agents, checkout_sessions, discovery, health, orders, webhooks
+from api.routes import (
+    agents,
+    checkout_sessions,
+    discovery,
+    health,
+    order_status,
+    orders,
+    webhooks,
+)
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings, get_settings
 from api.worker import run_forever
@@ -77,6 +85,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(checkout_sessions.router, prefix="/acp", include_in_schema=False)
     app.include_router(orders.router)
     app.include_router(agents.router)
+    app.include_router(order_status.router)
     app.include_router(webhooks.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -28,7 +28,7 @@ async def create_from_session(
     order_id = order_id or new_id("ord")
     order = Order(
         id=order_id,
-        permalink_url=f"{public_base_url.rstrip('/')}/orders/{order_id}",
+        permalink_url=f"{public_base_url.rstrip('/')}/order-status/{order_id}",
         order_number=new_order_number(),
         checkout_session_id=session.id,
         agent_id=session.agent_id,
@@ -60,7 +60,7 @@ async def create_from_session(
 
 
 def permalink(order: Order) -> str:
-    return order.permalink_url or f"/orders/{order.id}"
+    return order.permalink_url or f"/order-status/{order.id}"
 
 
 def _iso(ts: datetime) -> str:

@@ -78,7 +78,17 @@ async def test_full_flow_prices_taxes_ships_and_completes(agent: Agent, runtime,
     assert done["status"] == "completed"
     order = done["order"]
     assert order["checkout_session_id"] == created["id"]
-    assert order["permalink_url"] == f"https://shop.test/orders/{order['id']}"
+    assert order["permalink_url"] == f"https://shop.test/order-status/{order['id']}"
+    # The buyer sees the order with their email, and only with it.
+    page = await agent.http.get(f"/order-status/{order['id']}")
+    assert page.status_code == 200
+    assert "Enter the email" in page.text
+    assert "Ceramic" not in page.text
+    page = await agent.http.get(f"/order-status/{order['id']}?email=eve@example.com")
+    assert "does not match" in page.text
+    page = await agent.http.get(f"/order-status/{order['id']}?email=ADA@example.com")
+    assert "Hand-thrown Ceramic Mug" in page.text
+    assert "no-store" in page.headers["cache-control"]
     assert await stock_of(runtime, "ceramic-mug-sand") == before - 2
     # GET shows the order too.
     fetched = (await agent.get(f"/checkout_sessions/{created['id']}")).json()
