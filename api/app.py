@@ -18,6 +18,7 @@ from api.routes import (
     agents,
     checkout_sessions,
     discovery,
+    feeds,
     health,
     order_status,
     orders,
@@ -86,6 +87,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(orders.router)
     app.include_router(agents.router)
     app.include_router(order_status.router)
+    app.include_router(feeds.router)
     app.include_router(webhooks.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -20,6 +20,8 @@ app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.
 catalog_app = typer.Typer(help="Manage the product catalog.", no_args_is_help=True)
 agent_key_app = typer.Typer(help="Issue API keys to AI agents.", no_args_is_help=True)
 merchant_key_app = typer.Typer(help="Issue merchant API keys.", no_args_is_help=True)
+feeds_app = typer.Typer(help="Build, validate and publish product feeds.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
 app.add_typer(merchant_key_app, name="merchant-key")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(agent_key_app, name="agent-key")
@@ -265,6 +267,83 @@ def agent_webhook(
                    err=True)
         raise typer.Exit(1)
     typer.echo(f"order webhooks for {name} go to {url}")
+
+
+@feeds_app.command("build")
+def feeds_build(
+    out: Annotated[Path | None, typer.Option(help="Output folder (REELCART_FEEDS_DIR)")] = None,
+    formats: Annotated[str, typer.Option(help="OpenAI formats: jsonl,csv,tsv")] = "jsonl,csv,tsv",
+) -> None:
+    """Write the ACP feed (acp/products-*.jsonl + metadata.json) and the OpenAI flat-file feed
+    (openai/products-*.{jsonl,csv,tsv}.gz), streamed, sharded, atomic."""
+    from feeds.publish import build_feeds
+    from models.db import create_engine, create_sessionmaker
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if not set(chosen) <= {"jsonl", "csv", "tsv"}:
+        raise typer.BadParameter("--formats takes jsonl, csv, tsv")
+    out_dir = out or settings.feeds_dir
+
+    async def run() -> dict:
+        engine = create_engine(settings.database_url)
+        try:
+            with typer.progressbar(length=1, label="building feeds",
+                                   hidden=not sys.stderr.isatty()) as bar:
+                def tick(n: int) -> None:
+                    bar.length = (bar.length or 0) + n
+                    bar.update(n)
+                report = await build_feeds(create_sessionmaker(engine), out_dir,
+                                           settings.feed_config(), openai_formats=chosen,
+                                           progress=tick)
+            return report.as_dict()
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    typer.echo(f"{report['products']} products, {report['variants']} variants in "
+               f"{report['seconds']} s ({report['items_per_second']} items/s) → {out_dir}")
+    for name, files in report["files"].items():
+        typer.echo(f"  {name}: {', '.join(files)}")
+    _print_validation(report["validation"])
+
+
+def _print_validation(validation: dict) -> None:
+    typer.echo(f"validation: {validation['valid']} of {validation['items']} items valid")
+    for problem in validation["problems"][:20]:
+        examples = ", ".join(str(e["item_id"]) for e in problem["examples"][:3])
+        typer.echo(f"  {problem['count']:>8}  {problem['problem']}  (e.g. {examples})")
+
+
+@feeds_app.command("validate")
+def feeds_validate() -> None:
+    """Check every catalog item against the OpenAI feed rules; exit 1 if any fails."""
+    from feeds.builder import ValidationReport, openai_items, validate_openai_item
+    from feeds.publish import catalog_rows
+    from models.db import create_engine, create_sessionmaker
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    config = settings.feed_config()
+
+    async def run() -> dict:
+        engine = create_engine(settings.database_url)
+        report = ValidationReport()
+        try:
+            async for product in catalog_rows(create_sessionmaker(engine)):
+                for item in openai_items(product, config):
+                    report.add(item, validate_openai_item(item))
+        finally:
+            await engine.dispose()
+        return report.as_dict()
+
+    validation = asyncio.run(run())
+    _print_validation(validation)
+    if validation["valid"] != validation["items"]:
+        raise typer.Exit(1)
 
 
 @app.command()

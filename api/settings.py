@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from checkout.profile import MerchantProfile
+from feeds.builder import FeedConfig
 
 
 class Environment(StrEnum):
@@ -78,6 +79,8 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 1.0
     merchant_config: Path | None = Field(
         default=None, description="JSON file with the merchant profile (rates, taxes, links)")
+    feeds_dir: Path = Field(default=Path("./feeds_out"),
+                            description="Where `feeds build` writes and /feeds serves from")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     run_migrations_on_start: bool = True
@@ -105,6 +108,15 @@ class Settings(BaseSettings):
     @property
     def shopify_enabled(self) -> bool:
         return bool(self.shopify_shop and self.shopify_access_token)
+
+    def feed_config(self) -> FeedConfig:
+        p = self.merchant_profile()
+        return FeedConfig(
+            feed_id=p.feed_id, seller_name=p.name, seller_url=p.store_url,
+            privacy_url=p.privacy_url, terms_url=p.terms_url,
+            return_policy_url=p.return_policy_url, target_country=p.target_country,
+            store_country=p.country, brand=p.default_brand,
+            url_params=tuple(p.feed_url_params.items()))
 
     def merchant_profile(self) -> MerchantProfile:
         if self.merchant_config is None:

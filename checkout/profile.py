@@ -78,6 +78,13 @@ class MerchantProfile(BaseModel):
             TaxRate(country="CA", rate_bps=500, name="GST", shipping_taxable=True),
         ]
     )
+    store_url: str = "https://shop.example.com"
+    default_brand: str = "ReelCart Demo Store"
+    feed_id: str = "reelcart-demo-feed"
+    target_country: str = "US"
+    feed_url_params: dict[str, str] = Field(
+        default_factory=lambda: {"utm_source": "agent", "utm_medium": "acp_feed"},
+        description="Appended to product URLs in feeds (attribution)")
     low_stock_threshold: int = 3
     max_line_items: int = 100
     max_quantity_per_line: int = 1000

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,3 +20,20 @@ async def products_with_variants(
 
 async def variants_by_ids(db: AsyncSession, ids: list[str]) -> dict[str, Variant]:
     return {v.id: v for v in await db.scalars(select(Variant).where(Variant.id.in_(ids)))}
+
+
+async def product_page(db: AsyncSession, after: str | None, limit: int) -> list[Any]:
+    """Products in id order (keyset pagination: constant cost per page at any depth)."""
+    products = Product.__table__
+    stmt = select(products.c.id, products.c.title, products.c.description, products.c.url,
+                  products.c.brand, products.c.media).order_by(products.c.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(products.c.id > after)
+    return list((await db.execute(stmt)).all())
+
+
+async def variants_of(db: AsyncSession, product_ids: list[str]) -> list[Any]:
+    variants = Variant.__table__
+    stmt = (select(variants).where(variants.c.product_id.in_(product_ids))
+            .order_by(variants.c.product_id, variants.c.id))
+    return list((await db.execute(stmt)).all())

@@ -1,0 +1,66 @@
+"""Hosted feeds: agent platforms fetch the latest generated files by URL.
+
+``ETag`` / ``Last-Modified`` on every file and ``304 Not Modified`` for conditional
+requests, so a platform polling hourly downloads a multi-GB feed only when it changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter
+from fastapi import Path as PathParam
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from api.deps import MerchantCallDep, RuntimeDep
+from models.errors import NotFound
+
+router = APIRouter(prefix="/feeds", tags=["feeds"])
+CONTENT_TYPES = {".gz": "application/gzip", ".jsonl": "application/x-ndjson",
+                 ".json": "application/json"}
+
+
+def _resolve(root: Path, relative: str) -> Path:
+    candidate = (root / relative).resolve()
+    if root.resolve() not in candidate.parents or not candidate.is_file() or \
+            candidate.name.startswith("."):
+        raise NotFound(f"No feed file {relative!r}.", code="feed_not_found")
+    return candidate
+
+
+@router.get("/validation", response_class=Response, operation_id="feedValidationReport")
+async def validation_report(call: MerchantCallDep) -> Response:
+    """The last build's report: counts per problem with the first examples."""
+    report = Path(call.runtime.settings.feeds_dir) / "report.json"
+    if not report.is_file():
+        raise NotFound("No feed has been built yet (run `reelcart feeds build`).",
+                       code="feed_not_built")
+    return Response(report.read_bytes(), media_type="application/json")
+
+
+@router.get("/{relative:path}", response_class=Response, operation_id="getFeedFile")
+async def feed_file(request: Request, runtime: RuntimeDep,
+                    relative: Annotated[str, PathParam(max_length=300)]) -> Response:
+    path = _resolve(Path(runtime.settings.feeds_dir), relative)
+    stat = path.stat()
+    etag = '"' + hashlib.md5(f"{stat.st_mtime_ns}-{stat.st_size}".encode(),
+                             usedforsecurity=False).hexdigest() + '"'
+    last_modified = formatdate(stat.st_mtime, usegmt=True)
+    headers = {"ETag": etag, "Last-Modified": last_modified,
+               "Cache-Control": "public, max-age=300"}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        if etag in [t.strip() for t in if_none_match.split(",")] or if_none_match == "*":
+            return Response(status_code=304, headers=headers)
+    elif (since := request.headers.get("if-modified-since")) is not None:
+        try:
+            if int(stat.st_mtime) <= int(parsedate_to_datetime(since).timestamp()):
+                return Response(status_code=304, headers=headers)
+        except (TypeError, ValueError):
+            pass
+    media_type = CONTENT_TYPES.get(path.suffix, "text/plain")
+    return FileResponse(path, media_type=media_type, headers=headers)

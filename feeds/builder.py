@@ -1,0 +1,306 @@
+"""Pure feed building: catalog rows → ACP ``Product`` objects and OpenAI flat-file items,
+plus the OpenAI field rules used by ``reelcart feeds validate``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from models.money import currency_exponent, format_minor
+
+Json = dict[str, Any]
+OPENAI_AVAILABILITY = {"in_stock": "in_stock", "limited_stock": "in_stock",
+                       "backorder": "backorder", "preorder": "pre_order",
+                       "pre_order": "pre_order", "out_of_stock": "out_of_stock",
+                       "discontinued": "out_of_stock", "unknown": "unknown"}
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    feed_id: str
+    seller_name: str
+    seller_url: str
+    privacy_url: str
+    terms_url: str
+    return_policy_url: str
+    target_country: str
+    store_country: str
+    brand: str
+    url_params: tuple[tuple[str, str], ...] = ()
+
+    @cached_property
+    def encoded_params(self) -> str:
+        return urlencode(self.url_params)
+
+    @cached_property
+    def openai_store_fields(self) -> Json:
+        return {"seller_name": self.seller_name, "seller_url": self.seller_url,
+                "seller_privacy_policy": self.privacy_url, "seller_tos": self.terms_url,
+                "return_policy": self.return_policy_url,
+                "target_countries": self.target_country, "store_country": self.store_country}
+
+    @cached_property
+    def seller(self) -> Json:
+        return {"name": self.seller_name, "links": [
+            {"type": "privacy_policy", "url": self.privacy_url},
+            {"type": "terms_of_service", "url": self.terms_url},
+            {"type": "refund_policy", "url": self.return_policy_url}]}
+
+
+@dataclass(frozen=True, slots=True)
+class VariantRow:
+    id: str
+    title: str
+    price_amount: int
+    currency: str
+    description: str | None = None
+    sku: str | None = None
+    url: str | None = None
+    image_url: str | None = None
+    list_price_amount: int | None = None
+    availability: str = "in_stock"
+    requires_shipping: bool = True
+    variant_options: tuple[tuple[str, str], ...] = ()
+    categories: tuple[str, ...] = ()
+    is_eligible_search: bool = True
+    is_eligible_checkout: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    id: str
+    title: str
+    variants: tuple[VariantRow, ...]
+    description: str | None = None
+    url: str | None = None
+    brand: str | None = None
+    media: tuple[Json, ...] = ()
+
+
+def with_params(url: str | None, params: tuple[tuple[str, str], ...] | str) -> str | None:
+    """Append tracking parameters (UTM, video/campaign) without clobbering existing ones."""
+    if not url or not params:
+        return url
+    encoded = params if isinstance(params, str) else urlencode(params)
+    if "#" in url:
+        parts = urlsplit(url)
+        query = parts.query + ("&" if parts.query else "") + encoded
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    return f"{url}{'&' if '?' in url else '?'}{encoded}"
+
+
+def acp_product(product: ProductRow, config: FeedConfig) -> Json:
+    seller = config.seller
+    params = config.encoded_params
+    variants = []
+    for v in product.variants:
+        variant: Json = {
+            "id": v.id, "title": v.title,
+            "price": {"amount": v.price_amount, "currency": v.currency.upper()},
+            "availability": {"available": v.availability in ("in_stock", "limited_stock",
+                                                             "backorder", "preorder"),
+                             "status": v.availability},
+            "seller": seller,
+        }
+        if v.description:
+            variant["description"] = {"plain": v.description}
+        url = with_params(v.url or product.url, params)
+        if url:
+            variant["url"] = url
+        if v.list_price_amount is not None and v.list_price_amount > v.price_amount:
+            variant["list_price"] = {"amount": v.list_price_amount,
+                                     "currency": v.currency.upper()}
+        if v.variant_options:
+            variant["variant_options"] = [{"name": n, "value": val}
+                                          for n, val in v.variant_options]
+        if v.categories:
+            variant["categories"] = [{"value": c, "taxonomy": "merchant"}
+                                     for c in v.categories]
+        if v.image_url:
+            variant["media"] = [{"type": "image", "url": v.image_url}]
+        variants.append(variant)
+    out: Json = {"id": product.id, "title": product.title, "variants": variants}
+    if product.description:
+        out["description"] = {"plain": product.description}
+    url = with_params(product.url, params)
+    if url:
+        out["url"] = url
+    if product.media:
+        out["media"] = list(product.media)
+    return out
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def openai_items(product: ProductRow, config: FeedConfig) -> Iterator[Json]:
+    """One flat row per variant (OpenAI product feed, stable ``is_eligible_*`` naming)."""
+    shared = {  # what every variant of this product has in common
+        **config.openai_store_fields,
+        "brand": product.brand or config.brand,
+        "group_id": product.id,
+        "listing_has_variations": _bool(len(product.variants) > 1),
+        "item_group_title": product.title,
+    }
+    extra_images = ",".join(m["url"] for m in product.media[1:] if m.get("type") == "image")
+    if extra_images:
+        shared["additional_image_urls"] = extra_images
+    primary_image = next((m["url"] for m in product.media if m.get("type") == "image"), "")
+    params = config.encoded_params
+    for v in product.variants:
+        on_sale = v.list_price_amount is not None and v.list_price_amount > v.price_amount
+        item: Json = dict(shared)
+        item["is_eligible_search"] = _bool(v.is_eligible_search)
+        item["is_eligible_checkout"] = _bool(v.is_eligible_checkout and v.is_eligible_search)
+        item["item_id"] = v.id
+        item["title"] = v.title
+        item["description"] = v.description or product.description or ""
+        item["url"] = with_params(v.url or product.url, params) or ""
+        item["image_url"] = v.image_url or primary_image
+        item["price"] = format_minor(v.list_price_amount if on_sale and
+                                     v.list_price_amount is not None else v.price_amount,
+                                     v.currency)
+        item["availability"] = OPENAI_AVAILABILITY.get(v.availability, "unknown")
+        item["is_digital"] = _bool(not v.requires_shipping)
+        if on_sale:
+            item["sale_price"] = format_minor(v.price_amount, v.currency)
+        if v.sku:
+            item["mpn"] = v.sku
+        if v.categories:
+            item["product_category"] = v.categories[0]
+        if v.variant_options:
+            item["variant_dict"] = dict(v.variant_options)
+        yield item
+
+
+OPENAI_COLUMNS = (
+    "is_eligible_search", "is_eligible_checkout", "item_id", "title", "description", "url",
+    "brand", "image_url", "price", "sale_price", "availability", "seller_name", "seller_url",
+    "seller_privacy_policy", "seller_tos", "return_policy", "target_countries",
+    "store_country", "group_id", "listing_has_variations", "item_group_title", "mpn",
+    "product_category", "variant_dict", "additional_image_urls", "is_digital",
+)
+
+# ------------------------------------------------------------------ validation
+
+_PRICE_SHAPE = re.compile(r"^\d+(?:\.(\d{1,3}))? ([A-Z]{3})$")
+
+
+class _PriceFormat:
+    """'79.99 USD': a number with exactly the currency's minor-unit decimals, and a code."""
+
+    def match(self, text: str) -> bool:
+        found = _PRICE_SHAPE.match(text)
+        if not found:
+            return False
+        decimals = found.group(1) or ""
+        return len(decimals) in (0, currency_exponent(found.group(2)))
+
+
+_PRICE = _PriceFormat()
+LIMITS = {"item_id": 100, "title": 150, "description": 5000, "brand": 70, "seller_name": 70,
+          "group_id": 70, "item_group_title": 150, "mpn": 70}
+LIMIT_ITEMS = tuple(LIMITS.items())
+REQUIRED = ("is_eligible_search", "is_eligible_checkout", "item_id", "title", "description",
+            "url", "brand", "image_url", "price", "availability", "seller_name", "seller_url",
+            "return_policy", "target_countries", "store_country", "group_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    code: str
+    field: str
+    message: str
+
+
+STORE_FIELDS = ("seller_name", "seller_url", "seller_privacy_policy", "seller_tos",
+                "return_policy", "target_countries", "store_country")
+ITEM_REQUIRED = tuple(f for f in REQUIRED if f not in STORE_FIELDS)
+
+
+def _is_url(value: str) -> bool:
+    return value.startswith(("https://", "http://")) and " " not in value and len(value) > 10
+
+
+def validate_store(config: FeedConfig) -> list[Problem]:
+    """Fields every row shares: checked once per build, not once per item."""
+    sample = {"seller_name": config.seller_name, "seller_url": config.seller_url,
+              "seller_privacy_policy": config.privacy_url, "seller_tos": config.terms_url,
+              "return_policy": config.return_policy_url,
+              "target_countries": config.target_country, "store_country": config.store_country}
+    problems = [Problem("missing_required", f, f"{f} is required")
+                for f, v in sample.items() if not v]
+    if len(config.seller_name) > 70:
+        problems.append(Problem("too_long", "seller_name", "seller_name is longer than 70"))
+    for name in ("seller_url", "seller_privacy_policy", "seller_tos", "return_policy"):
+        if sample[name] and not _is_url(sample[name]):
+            problems.append(Problem("bad_url", name, f"{name} is not an http(s) URL"))
+    for name in ("target_countries", "store_country"):
+        if sample[name] and not (len(sample[name]) == 2 and sample[name].isupper()):
+            problems.append(Problem("bad_country", name, f"{name} must be ISO 3166-1 alpha-2"))
+    return problems
+
+
+def validate_openai_item(item: Json, *, store_checked: bool = True) -> list[Problem]:
+    """The OpenAI feed rules for one row (store-level fields: see ``validate_store``)."""
+    get = item.get
+    problems = [Problem("missing_required", f, f"{f} is required")
+                for f in (ITEM_REQUIRED if store_checked else REQUIRED) if not get(f)]
+    for name, limit in LIMIT_ITEMS:
+        value = get(name)
+        if value is not None and len(value) > limit:
+            problems.append(Problem("too_long", name, f"{name} is longer than {limit}"))
+    price = item.get("price")
+    if price and not _PRICE.match(price):
+        problems.append(Problem("bad_price", "price", "price must look like '79.99 USD'"))
+    sale = item.get("sale_price")
+    if sale:
+        if not _PRICE.match(sale):
+            problems.append(Problem("bad_price", "sale_price",
+                                    "sale_price must look like '79.99 USD'"))
+        elif price and _PRICE.match(price) and \
+                Decimal(sale.split()[0]) > Decimal(price.split()[0]):
+            problems.append(Problem("sale_above_price", "sale_price", "sale_price > price"))
+    for name in ("url", "image_url"):
+        value = item.get(name)
+        if value and not _is_url(value):
+            problems.append(Problem("bad_url", name, f"{name} is not an http(s) URL"))
+    if item.get("is_eligible_checkout") == "true" and item.get("is_eligible_search") != "true":
+        problems.append(Problem("checkout_without_search", "is_eligible_checkout",
+                                "checkout eligibility needs search eligibility"))
+    title = item.get("title", "")
+    if len(title) > 10 and title.isupper():
+        problems.append(Problem("all_caps_title", "title", "avoid all-caps titles"))
+    return problems
+
+
+@dataclass
+class ValidationReport:
+    items: int = 0
+    valid: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[Json]] = field(default_factory=dict)
+
+    def add(self, item: Json, problems: Iterable[Problem]) -> None:
+        self.items += 1
+        seen = False
+        for p in problems:
+            seen = True
+            key = f"{p.code}:{p.field}"
+            self.counts[key] = self.counts.get(key, 0) + 1
+            bucket = self.examples.setdefault(key, [])
+            if len(bucket) < 5:
+                bucket.append({"item_id": item.get("item_id"), "message": p.message})
+        if not seen:
+            self.valid += 1
+
+    def as_dict(self) -> Json:
+        return {"items": self.items, "valid": self.valid, "invalid": self.items - self.valid,
+                "problems": [{"problem": k, "count": v, "examples": self.examples[k]}
+                             for k, v in sorted(self.counts.items(), key=lambda kv: -kv[1])]}

@@ -1,0 +1,116 @@
+"""Streaming, sharded, atomic feed files.
+
+Each shard is written to a temporary file in the target folder and renamed into place
+when complete, so a reader (an agent fetching the hosted URL) never sees a half-written
+file. Shard names are stable (``products-00001.jsonl.gz`` …) and extra shards from a
+bigger previous run are removed, as OpenAI's ingestion expects a stable shard set.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+MAX_ITEMS_PER_SHARD = 500_000
+
+
+class ShardedWriter:
+    def __init__(self, folder: Path, stem: str, fmt: str, *, compress: bool,
+                 columns: tuple[str, ...] = (), max_items: int = MAX_ITEMS_PER_SHARD) -> None:
+        if fmt not in ("jsonl", "csv", "tsv"):
+            raise ValueError(f"unknown format {fmt}")
+        self.folder = folder
+        self.stem = stem
+        self.fmt = fmt
+        self.compress = compress
+        self.columns = columns
+        self.max_items = max_items
+        self.files: list[Path] = []
+        self.items = 0
+        self._in_shard = 0
+        self._raw: Any = None  # gzip.GzipFile or the file itself
+        self._text: io.TextIOWrapper | None = None
+        self._csv: Any = None
+        self._tmp: Path | None = None
+        self._buffer: list[bytes] = []  # JSONL lines, written in blocks (fewer zlib calls)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def suffix(self) -> str:
+        return f".{self.fmt}" + (".gz" if self.compress else "")
+
+    def _open(self) -> None:
+        index = len(self.files) + 1
+        final = self.folder / f"{self.stem}-{index:05d}{self.suffix}"
+        self._tmp = final.with_name(f".{final.name}.tmp")
+        raw: IO[bytes] = open(self._tmp, "wb")  # noqa: SIM115 (closed in _close)
+        self._raw = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) \
+            if self.compress else raw
+        self._file = raw
+        if self.fmt in ("csv", "tsv"):
+            self._text = io.TextIOWrapper(self._raw, encoding="utf-8", newline="")
+            self._csv = csv.DictWriter(self._text, fieldnames=self.columns,
+                                       delimiter="," if self.fmt == "csv" else "\t",
+                                       extrasaction="ignore")
+            self._csv.writeheader()
+        self.files.append(final)
+        self._in_shard = 0
+
+    def write(self, item: dict[str, Any]) -> None:
+        if self._raw is None or self._in_shard >= self.max_items:
+            self._close()
+            self._open()
+        if self.fmt == "jsonl":
+            self._buffer.append(orjson.dumps(item))
+            if len(self._buffer) >= 512:
+                self._drain()
+        else:
+            row = {k: (orjson.dumps(v).decode() if isinstance(v, dict | list) else v)
+                   for k, v in item.items()}
+            self._csv.writerow(row)
+        self._in_shard += 1
+        self.items += 1
+
+    def _drain(self) -> None:
+        if self._buffer:
+            self._raw.write(b"\n".join(self._buffer) + b"\n")
+            self._buffer.clear()
+
+    def _close(self) -> None:
+        if self._raw is None:
+            return
+        self._drain()
+        if self._text is not None:
+            self._text.flush()
+            self._text.detach()
+            self._text = None
+        if self.compress:
+            self._raw.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        assert self._tmp is not None
+        os.replace(self._tmp, self.files[-1])  # atomic on POSIX
+        self._raw = None
+
+    def close(self) -> list[Path]:
+        if not self.files:  # an empty catalog still publishes one (empty) shard
+            self._open()
+        self._close()
+        keep = {p.name for p in self.files}
+        for stale in self.folder.glob(f"{self.stem}-*{self.suffix}"):
+            if stale.name not in keep:
+                stale.unlink()
+        return self.files
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
+    os.replace(tmp, path)
