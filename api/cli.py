@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -104,6 +104,15 @@ async def _import(path: Path, fmt: str, settings: Settings, show_progress: bool)
         await engine.dispose()
     typer.echo(f"products: {report.created} created, {report.updated} updated, "
                f"{report.unchanged} unchanged, {len(report.rejected)} rejected")
+    if report.created or report.updated:  # the catalog changed: rebuild and push feeds
+        from feeds.refresh import request_refresh
+
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(create_sessionmaker(engine)) as db:
+                await request_refresh(db, "catalog_import")
+        finally:
+            await engine.dispose()
     for row in report.rejected[:50]:
         typer.echo(f"  line {row.line}: {row.reason}", err=True)
     if len(report.rejected) > 50:
@@ -315,6 +324,76 @@ def _print_validation(validation: dict) -> None:
     for problem in validation["problems"][:20]:
         examples = ", ".join(str(e["item_id"]) for e in problem["examples"][:3])
         typer.echo(f"  {problem['count']:>8}  {problem['problem']}  (e.g. {examples})")
+
+
+@feeds_app.command("push")
+def feeds_push(agent: Annotated[str, typer.Option(help="Agent name")]) -> None:
+    """Push changed products to the agent's ACP Feed API (create the feed the first time)."""
+    import httpx
+
+    from feeds.feed_api_client import FeedApiClient
+    from feeds.push import push_feed
+    from models.db import create_engine, create_sessionmaker
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        async with httpx.AsyncClient() as http:
+            try:
+                return await push_feed(
+                    create_sessionmaker(engine),
+                    lambda url, token: FeedApiClient(http, url, token), agent,
+                    settings.feed_config())
+            finally:
+                await engine.dispose()
+
+    report = asyncio.run(run())
+    typer.echo(f"feed {report.feed_id}: {report.products_sent} of {report.products_total} "
+               f"products sent in {report.batches} batches, {report.retries} retries, "
+               f"{report.seconds:.1f} s: {report.status}")
+    if report.status != "succeeded":
+        typer.echo(report.error, err=True)
+        raise typer.Exit(1)
+
+
+@agent_key_app.command("feed")
+def agent_feed(
+    name: Annotated[str, typer.Argument(help="Agent name")],
+    url: Annotated[str, typer.Option(help="Base URL of the agent's ACP Feed API")],
+    token: Annotated[str | None, typer.Option(envvar="REELCART_NEW_AGENT_FEED_TOKEN",
+                                              help="Bearer token for it")] = None,
+    country: Annotated[str | None, typer.Option(help="Target country (ISO alpha-2)")] = None,
+) -> None:
+    """Where `feeds push` sends this agent our catalog."""
+    from sqlalchemy import select
+
+    from models import Agent
+    from models.db import create_engine, create_sessionmaker, transaction
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+
+    async def run() -> bool:
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(create_sessionmaker(engine)) as db:
+                agent = await db.scalar(select(Agent).where(Agent.name == name))
+                if agent is None:
+                    return False
+                agent.feed_api_url, agent.feed_api_token = url, token
+                agent.feed_target_country = country.upper() if country else None
+                return True
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(run()):
+        typer.echo(f"no agent named {name!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"feeds for {name} go to {url}")
 
 
 @feeds_app.command("validate")

@@ -16,6 +16,8 @@ from api.settings import Settings
 from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
 from checkout.tax import RateTableTaxProvider
+from feeds.feed_api_client import FeedApiClient
+from feeds.refresh import FEEDS_REFRESH, FeedRefresher
 from fulfillment.agent_webhooks import AgentWebhookDeliverer
 from fulfillment.forwarding import ShopifyForwarder
 from fulfillment.shopify_client import ShopifyAdmin
@@ -69,7 +71,13 @@ class Runtime:
             AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.http)}
         if self.shopify is not None:
             deliverers[SHOPIFY_ORDER] = ShopifyForwarder(self.sessionmaker, self.shopify)
+        deliverers[FEEDS_REFRESH] = FeedRefresher(
+            self.sessionmaker, self.settings.feeds_dir, self.settings.feed_config(),
+            self.feed_client)
         return deliverers
+
+    def feed_client(self, base_url: str, token: str | None) -> FeedApiClient:
+        return FeedApiClient(self.http, base_url, token)
 
     async def ensure_dev_agent(self) -> None:
         """Development keys (REELCART_AGENT_API_KEYS) act as one built-in agent."""

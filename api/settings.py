@@ -81,6 +81,8 @@ class Settings(BaseSettings):
         default=None, description="JSON file with the merchant profile (rates, taxes, links)")
     feeds_dir: Path = Field(default=Path("./feeds_out"),
                             description="Where `feeds build` writes and /feeds serves from")
+    feeds_refresh_minutes: int = Field(
+        default=0, ge=0, description="Rebuild and push feeds this often (0 = only on demand)")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     run_migrations_on_start: bool = True

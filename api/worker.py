@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 
 from api.runtime import Runtime
+from feeds import refresh
 from webhooks import inbox, outbox
 
 log = logging.getLogger("reelcart.worker")
@@ -27,7 +29,17 @@ async def run_once(runtime: Runtime) -> int:
     if now - runtime.last_recovery_sweep > RECOVERY_SWEEP_SECONDS:
         runtime.last_recovery_sweep = now
         handled += await runtime.checkout.recover_stale_attempts(runtime.sessionmaker)
+        await schedule_feeds(runtime)
     return handled
+
+
+async def schedule_feeds(runtime: Runtime) -> None:
+    minutes = runtime.settings.feeds_refresh_minutes
+    if not minutes:
+        return
+    async with runtime.sessionmaker() as db, db.begin():
+        if await refresh.refresh_due(db, timedelta(minutes=minutes)):
+            await refresh.request_refresh(db, "scheduled")
 
 
 async def run_forever(runtime: Runtime, stop: asyncio.Event) -> None:

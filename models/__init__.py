@@ -7,6 +7,7 @@ from models.agent import Agent, AgentApiKey
 from models.base import Base
 from models.catalog import Product, Variant
 from models.checkout import CheckoutSession, PaymentAttempt
+from models.feed import FeedPush, FeedPushItem
 from models.idempotency import IdempotencyRecord
 from models.inbox import InboxEvent
 from models.merchant import MerchantApiKey
@@ -21,6 +22,8 @@ __all__ = [
     "CheckoutSession",
     "DeliveryAttempt",
     "Dispute",
+    "FeedPush",
+    "FeedPushItem",
     "Fulfillment",
     "IdempotencyRecord",
     "InboxEvent",

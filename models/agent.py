@@ -19,6 +19,11 @@ class Agent(Base):
     signing_secret: Mapped[str | None] = mapped_column(String(200))
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     webhook_secret: Mapped[str | None] = mapped_column(String(200))
+    # The agent's ACP Feed API (we push our catalog to it).
+    feed_api_url: Mapped[str | None] = mapped_column(String(2000))
+    feed_api_token: Mapped[str | None] = mapped_column(String(500))
+    feed_id: Mapped[str | None] = mapped_column(String(200))
+    feed_target_country: Mapped[str | None] = mapped_column(String(2))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 

@@ -48,3 +48,26 @@ async def set_webhook(agent_id: Annotated[str, Path(max_length=64)], body: Webho
         agent.webhook_secret = body.secret
         return _agent_json(agent)
     return await call.write(handler)
+
+
+class FeedApiConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl = Field(description="Base URL of the agent's ACP Feed API")
+    token: str | None = Field(default=None, max_length=500)
+    target_country: str | None = Field(default=None, pattern="^[A-Z]{2}$")
+
+
+@router.post("/{agent_id}/feed", response_class=Response, operation_id="setAgentFeedApi")
+async def set_feed_api(agent_id: Annotated[str, Path(max_length=64)], body: FeedApiConfig,
+                       call: MerchantCallDep) -> Response:
+    async def handler(db: Any) -> dict[str, Any]:
+        agent = await db.get(Agent, agent_id, with_for_update=True)
+        if agent is None:
+            raise NotFound(f"Agent {agent_id!r} does not exist.", code="agent_not_found")
+        agent.feed_api_url = str(body.url).rstrip("/")
+        agent.feed_api_token = body.token
+        agent.feed_target_country = body.target_country
+        return {**_agent_json(agent), "feed_api_url": agent.feed_api_url,
+                "feed_id": agent.feed_id}
+    return await call.write(handler)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
@@ -40,6 +40,38 @@ async def validation_report(call: MerchantCallDep) -> Response:
         raise NotFound("No feed has been built yet (run `reelcart feeds build`).",
                        code="feed_not_built")
     return Response(report.read_bytes(), media_type="application/json")
+
+
+@router.get("/pushes", response_class=Response, operation_id="listFeedPushes")
+async def list_pushes(call: MerchantCallDep) -> Response:
+    """Every push to agent Feed APIs: counts, duration, errors."""
+    from sqlalchemy import select
+
+    from models import FeedPush
+
+    async def handler(db: Any) -> dict[str, Any]:
+        rows = await db.scalars(select(FeedPush).order_by(FeedPush.started_at.desc())
+                                .limit(100))
+        return {"data": [{"id": p.id, "agent_id": p.agent_id, "feed_id": p.feed_id,
+                          "status": p.status, "products_total": p.products_total,
+                          "products_sent": p.products_sent, "batches": p.batches,
+                          "retries": p.retries, "error": p.error,
+                          "duration_ms": p.duration_ms,
+                          "started_at": p.started_at.isoformat()} for p in rows]}
+    return await call.read(handler)
+
+
+@router.post("/refresh", status_code=202, response_class=Response,
+             operation_id="refreshFeeds")
+async def refresh_feeds(call: MerchantCallDep) -> Response:
+    """Rebuild the hosted feeds and push to every agent Feed API now (in the worker)."""
+    from feeds.refresh import request_refresh
+
+    async def handler(db: Any) -> dict[str, Any]:
+        return {"queued": await request_refresh(db, "merchant_request")}
+    response = await call.write(handler, status_code=202)
+    call.runtime.wake_worker()
+    return response
 
 
 @router.get("/{relative:path}", response_class=Response, operation_id="getFeedFile")
