@@ -143,6 +143,50 @@ def catalog_import(
         raise typer.Exit(1)
 
 
+@catalog_app.command("sync-shopify")
+def catalog_sync_shopify() -> None:
+    """Upsert products and variants from the connected Shopify store (REELCART_SHOPIFY_*)."""
+    import httpx
+
+    from fulfillment.catalog_sync import sync_catalog
+    from fulfillment.shopify_client import ShopifyAdmin, ShopifyRejected, ShopifyUnavailable
+    from models.db import create_engine, create_sessionmaker
+    from models.migrate import upgrade
+
+    settings = _settings()
+    if not settings.shopify_enabled:
+        raise typer.BadParameter("set REELCART_SHOPIFY_SHOP and REELCART_SHOPIFY_ACCESS_TOKEN")
+    upgrade(settings.database_url)
+
+    async def run() -> Any:
+        assert settings.shopify_shop is not None
+        assert settings.shopify_access_token is not None
+        engine = create_engine(settings.database_url)
+        async with httpx.AsyncClient() as http:
+            admin = ShopifyAdmin(http, shop=settings.shopify_shop,
+                                 access_token=settings.shopify_access_token.get_secret_value(),
+                                 api_version=settings.shopify_api_version)
+            try:
+                with typer.progressbar(length=1, label="syncing",
+                                       hidden=not sys.stderr.isatty()) as bar:
+                    def tick(n: int) -> None:
+                        bar.length = (bar.length or 0) + n
+                        bar.update(n)
+                    return await sync_catalog(create_sessionmaker(engine), admin, tick)
+            finally:
+                await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except (ShopifyUnavailable, ShopifyRejected) as exc:
+        typer.echo(f"Shopify: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"products: {report.created} created, {report.updated} updated, "
+               f"{report.unchanged} unchanged, {len(report.rejected)} rejected")
+    for row in report.rejected[:50]:
+        typer.echo(f"  product {row.line}: {row.reason}", err=True)
+
+
 async def _load_demo(settings: Settings) -> str:
     from feeds.demo import demo_catalog
     from feeds.schemas import ImportReport

@@ -41,6 +41,22 @@ ORDER_CREATE = """mutation OrderCreate($order: OrderCreateOrderInput!,
 }"""
 
 
+PRODUCTS_PAGE = """query CatalogPage($cursor: String) {
+  shop { currencyCode }
+  products(first: 50, after: $cursor, sortKey: ID) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id legacyResourceId title description vendor onlineStoreUrl handle
+      images(first: 5) { nodes { url altText } }
+      variants(first: 100) {
+        nodes { id legacyResourceId title sku price compareAtPrice inventoryQuantity
+                availableForSale selectedOptions { name value } image { url } }
+      }
+    }
+  }
+}"""
+
+
 class ShopifyAdmin:
     def __init__(self, http: httpx.AsyncClient, *, shop: str, access_token: str,
                  api_version: str, timeout: float = 15.0) -> None:
@@ -94,6 +110,10 @@ class ShopifyAdmin:
         nodes = ((data.get("orders") or {}).get("nodes")) or []
         match = [n for n in nodes if n.get("sourceIdentifier") == source_identifier]
         return match[0] if match else None
+
+    async def products_page(self, cursor: str | None) -> dict[str, Any]:
+        """One page of products with their variants; ``pageInfo`` says how to continue."""
+        return await self._graphql("CatalogPage", PRODUCTS_PAGE, {"cursor": cursor})
 
     async def order_create(self, order: dict[str, Any], options: dict[str, Any]
                            ) -> dict[str, Any]:
