@@ -17,6 +17,7 @@ COPY orders ./orders
 COPY payments ./payments
 COPY webhooks ./webhooks
 COPY fulfillment ./fulfillment
+COPY attribution ./attribution
 RUN pip install . && useradd --system --uid 10001 reelcart
 USER reelcart
 

@@ -22,6 +22,7 @@ from api.routes import (
     health,
     order_status,
     orders,
+    videos,
     webhooks,
 )
 from api.runtime import Runtime, build_runtime
@@ -88,6 +89,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(agents.router)
     app.include_router(order_status.router)
     app.include_router(feeds.router)
+    app.include_router(videos.router)
     app.include_router(webhooks.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)

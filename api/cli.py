@@ -21,6 +21,9 @@ catalog_app = typer.Typer(help="Manage the product catalog.", no_args_is_help=Tr
 agent_key_app = typer.Typer(help="Issue API keys to AI agents.", no_args_is_help=True)
 merchant_key_app = typer.Typer(help="Issue merchant API keys.", no_args_is_help=True)
 feeds_app = typer.Typer(help="Build, validate and publish product feeds.", no_args_is_help=True)
+videos_app = typer.Typer(help="The generated videos that feature our products.",
+                         no_args_is_help=True)
+app.add_typer(videos_app, name="videos")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(merchant_key_app, name="merchant-key")
 app.add_typer(catalog_app, name="catalog")
@@ -368,6 +371,71 @@ def _print_validation(validation: dict) -> None:
     for problem in validation["problems"][:20]:
         examples = ", ".join(str(e["item_id"]) for e in problem["examples"][:3])
         typer.echo(f"  {problem['count']:>8}  {problem['problem']}  (e.g. {examples})")
+
+
+@videos_app.command("import")
+def videos_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Upsert videos from JSONL (one video per line: id, generator, prompt, urls, products,
+    parent_video_id …). Remixes may come before their parents in the file."""
+    from pydantic import ValidationError
+
+    from attribution.schemas import VideoIn
+    from attribution.service import upsert_video
+    from models.db import create_engine, create_sessionmaker
+    from models.errors import AppError
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    parsed: list[tuple[int, VideoIn]] = []
+    rejected: list[tuple[int, str]] = []
+    for number, line in enumerate(_open_lines(file), start=1):
+        if not line.strip():
+            continue
+        try:
+            parsed.append((number, VideoIn.model_validate_json(line)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "line"
+            rejected.append((number, f"{where}: {first['msg']}"))
+    in_file = {v.id for _, v in parsed}
+    # Parents first: a remix waits until the video it was remixed from is stored.
+    ordered = sorted(parsed, key=lambda item: (item[1].parent_video_id in in_file, item[0]))
+
+    async def run() -> tuple[int, int]:
+        created = updated = 0
+        engine = create_engine(settings.database_url)
+        sessionmaker = create_sessionmaker(engine)
+        try:
+            pending = ordered
+            for _ in range(len(ordered) + 1):  # bounded passes for deep lineages
+                retry: list[tuple[int, VideoIn]] = []
+                for number, video in pending:
+                    try:
+                        async with sessionmaker() as db, db.begin():
+                            _, was_created = await upsert_video(db, video)
+                        created += was_created
+                        updated += not was_created
+                    except AppError as exc:
+                        if video.parent_video_id in in_file and "Parent" in exc.message:
+                            retry.append((number, video))
+                        else:
+                            rejected.append((number, exc.message))
+                if not retry or len(retry) == len(pending):
+                    rejected.extend((n, f"parent {v.parent_video_id!r} could not be stored")
+                                    for n, v in retry)
+                    break
+                pending = retry
+        finally:
+            await engine.dispose()
+        return created, updated
+
+    created, updated = asyncio.run(run())
+    typer.echo(f"videos: {created} created, {updated} updated, {len(rejected)} rejected")
+    for number, reason in sorted(rejected)[:50]:
+        typer.echo(f"  line {number}: {reason}", err=True)
 
 
 @feeds_app.command("push")

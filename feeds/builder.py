@@ -80,6 +80,8 @@ class ProductRow:
     url: str | None = None
     brand: str | None = None
     media: tuple[Json, ...] = ()
+    # The generated videos that feature this product: (url, title), newest first.
+    videos: tuple[tuple[str, str | None], ...] = ()
 
 
 def with_params(url: str | None, params: tuple[tuple[str, str], ...] | str) -> str | None:
@@ -130,8 +132,11 @@ def acp_product(product: ProductRow, config: FeedConfig) -> Json:
     url = with_params(product.url, params)
     if url:
         out["url"] = url
-    if product.media:
-        out["media"] = list(product.media)
+    media = list(product.media) + [
+        {"type": "video", "url": url, **({"alt_text": title} if title else {})}
+        for url, title in product.videos]
+    if media:
+        out["media"] = media
     return out
 
 
@@ -151,6 +156,8 @@ def openai_items(product: ProductRow, config: FeedConfig) -> Iterator[Json]:
     extra_images = ",".join(m["url"] for m in product.media[1:] if m.get("type") == "image")
     if extra_images:
         shared["additional_image_urls"] = extra_images
+    if product.videos:
+        shared["video_url"] = product.videos[0][0]
     primary_image = next((m["url"] for m in product.media if m.get("type") == "image"), "")
     params = config.encoded_params
     for v in product.variants:
@@ -184,7 +191,7 @@ OPENAI_COLUMNS = (
     "brand", "image_url", "price", "sale_price", "availability", "seller_name", "seller_url",
     "seller_privacy_policy", "seller_tos", "return_policy", "target_countries",
     "store_country", "group_id", "listing_has_variations", "item_group_title", "mpn",
-    "product_category", "variant_dict", "additional_image_urls", "is_digital",
+    "product_category", "variant_dict", "additional_image_urls", "video_url", "is_digital",
 )
 
 # ------------------------------------------------------------------ validation
@@ -267,7 +274,7 @@ def validate_openai_item(item: Json, *, store_checked: bool = True) -> list[Prob
         elif price and _PRICE.match(price) and \
                 Decimal(sale.split()[0]) > Decimal(price.split()[0]):
             problems.append(Problem("sale_above_price", "sale_price", "sale_price > price"))
-    for name in ("url", "image_url"):
+    for name in ("url", "image_url", "video_url"):
         value = item.get(name)
         if value and not _is_url(value):
             problems.append(Problem("bad_url", name, f"{name} is not an http(s) URL"))

@@ -50,10 +50,11 @@ class BuildReport:
                 "generated_at": self.generated_at}
 
 
-def product_row(p: Any, variants: Iterable[Any]) -> ProductRow:
+def product_row(p: Any, variants: Iterable[Any],
+                videos: tuple[tuple[str, str | None], ...] = ()) -> ProductRow:
     return ProductRow(
         id=p.id, title=p.title, description=p.description, url=p.url, brand=p.brand,
-        media=tuple(p.media or ()),
+        media=tuple(p.media or ()), videos=videos,
         variants=tuple(VariantRow(
             id=v.id, title=v.title, price_amount=v.price_amount, currency=v.currency,
             description=v.description, sku=v.sku, url=v.url, image_url=v.image_url,
@@ -73,12 +74,13 @@ async def catalog_rows(sessionmaker: async_sessionmaker[AsyncSession]
             if not products:
                 return
             variants = await repository.variants_of(db, [p.id for p in products])
+            videos = await repository.videos_of(db, [p.id for p in products])
         by_product: dict[str, list[Any]] = {}
         for v in variants:
             by_product.setdefault(v.product_id, []).append(v)
         for p in products:
             if by_product.get(p.id):
-                yield product_row(p, by_product[p.id])
+                yield product_row(p, by_product[p.id], tuple(videos.get(p.id, ())))
         after = products[-1].id
 
 

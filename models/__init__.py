@@ -14,6 +14,7 @@ from models.merchant import MerchantApiKey
 from models.order import Dispute, Fulfillment, Order, OrderEvent, Refund
 from models.outbox import DeliveryAttempt, OutboxMessage
 from models.sandbox import SandboxCharge, SandboxRefund
+from models.video import Video, VideoProduct
 
 __all__ = [
     "Agent",
@@ -37,4 +38,6 @@ __all__ = [
     "SandboxCharge",
     "SandboxRefund",
     "Variant",
+    "Video",
+    "VideoProduct",
 ]

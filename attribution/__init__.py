@@ -1,0 +1,1 @@
+"""Video attribution: the generated videos that drive sales (and, next, the ledger)."""

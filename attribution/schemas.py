@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
+
+from models import Video
+
+
+class FeaturedProduct(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(min_length=1, max_length=200)
+    variant_id: str | None = Field(default=None, max_length=200)
+
+
+class VideoIn(BaseModel):
+    """A generated video as the merchant (or their tooling) describes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:\-]+$")
+    title: str | None = Field(default=None, max_length=300)
+    generator: str | None = Field(default=None, max_length=64, examples=["sora-2", "veo-3"])
+    prompt: str | None = Field(default=None, max_length=10_000)
+    source_url: HttpUrl | None = None
+    thumbnail_url: HttpUrl | None = None
+    duration_seconds: int | None = Field(default=None, ge=0, le=36_000)
+    platform: str | None = Field(default=None, max_length=64)
+    published_url: HttpUrl | None = None
+    published_at: AwareDatetime | None = None
+    campaign: str | None = Field(default=None, max_length=200)
+    creator: str | None = Field(default=None, max_length=200)
+    parent_video_id: str | None = Field(default=None, max_length=100)
+    products: list[FeaturedProduct] = Field(default_factory=list, max_length=200)
+
+
+def video_json(video: Video, products: list[tuple[str, str | None]]) -> dict[str, object]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "id": video.id, "title": video.title, "generator": video.generator,
+        "prompt": video.prompt, "source_url": video.source_url,
+        "thumbnail_url": video.thumbnail_url, "duration_seconds": video.duration_seconds,
+        "platform": video.platform, "published_url": video.published_url,
+        "published_at": iso(video.published_at), "campaign": video.campaign,
+        "creator": video.creator, "parent_video_id": video.parent_video_id,
+        "products": [{"product_id": p, "variant_id": v} for p, v in products],
+    }
