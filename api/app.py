@@ -19,6 +19,7 @@ from api.routes import (
     checkout_sessions,
     discovery,
     feeds,
+    finance,
     health,
     order_status,
     orders,
@@ -90,6 +91,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(order_status.router)
     app.include_router(feeds.router)
     app.include_router(videos.router)
+    app.include_router(finance.router)
     app.include_router(webhooks.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
+from fractions import Fraction
 
 import httpx
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -13,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.settings import Settings
+from attribution.ledger import LedgerPolicy
 from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
 from checkout.tax import RateTableTaxProvider
@@ -136,6 +138,9 @@ def build_runtime(settings: Settings) -> Runtime:
         session_ttl=timedelta(seconds=settings.checkout_session_ttl_seconds),
         public_base_url=settings.public_base_url,
         forward_to_shopify=settings.shopify_enabled,
+        ledger_policy=LedgerPolicy(
+            window_days=settings.attribution_window_days or None,
+            remix_share=Fraction(settings.attribution_remix_share_percent, 100)),
     )
     http = httpx.AsyncClient(follow_redirects=False)
     shopify = None

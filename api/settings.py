@@ -83,6 +83,10 @@ class Settings(BaseSettings):
                             description="Where `feeds build` writes and /feeds serves from")
     feeds_refresh_minutes: int = Field(
         default=0, ge=0, description="Rebuild and push feeds this often (0 = only on demand)")
+    attribution_window_days: int = Field(
+        default=28, ge=0, description="Touches older than this earn no credit (0 = lifetime)")
+    attribution_remix_share_percent: int = Field(
+        default=0, ge=0, le=100, description="Share of a remix's credit that flows to its parent")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     run_migrations_on_start: bool = True

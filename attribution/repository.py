@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import BigInteger, cast, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product, Video, VideoProduct
@@ -76,3 +77,26 @@ async def videos_for_products(db: AsyncSession, product_ids: list[str]
     for product_id, video in rows:
         out.setdefault(product_id, []).append(video)
     return out
+
+
+async def revenue(db: AsyncSession, *, group_by: str, model: str, start: datetime | None,
+                  end: datetime | None, view: str) -> list[dict[str, object]]:
+    """Ledger sums per group; cash view dates by order, accrual view by touch."""
+    from models import LedgerEntry
+
+    column = {"video": LedgerEntry.video_id, "campaign": LedgerEntry.campaign,
+              "creator": LedgerEntry.creator, "generator": LedgerEntry.generator,
+              "agent": LedgerEntry.agent_id}[group_by]
+    when = LedgerEntry.order_at if view == "cash" else func.coalesce(
+        LedgerEntry.touch_at, LedgerEntry.order_at)
+    stmt = (select(column.label("key"), LedgerEntry.currency,
+                   func.count(func.distinct(LedgerEntry.order_id)).label("orders"),
+                   *[cast(func.sum(getattr(LedgerEntry, c)), BigInteger).label(c) for c in (
+                       "gross", "discount", "tax", "shipping", "commissionable", "fee", "net")])
+            .where(LedgerEntry.model == model)
+            .group_by(column, LedgerEntry.currency).order_by(column))
+    if start is not None:
+        stmt = stmt.where(when >= start)
+    if end is not None:
+        stmt = stmt.where(when < end)
+    return [dict(row._mapping) for row in await db.execute(stmt)]

@@ -20,6 +20,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from attribution import ledger, touches
+from attribution.ledger import LedgerPolicy
 from checkout import repository
 from checkout.errors import (
     CheckoutInProgress,
@@ -99,9 +101,10 @@ class CheckoutService:
     def __init__(
         self, *, profile: MerchantProfile, provider: PaymentProvider, tax: TaxProvider,
         session_ttl: timedelta, public_base_url: str, clock: Callable[[], datetime] = utc_now,
-        forward_to_shopify: bool = False,
+        forward_to_shopify: bool = False, ledger_policy: LedgerPolicy | None = None,
     ) -> None:
         self.forward_to_shopify = forward_to_shopify
+        self.ledger_policy = ledger_policy or LedgerPolicy()
         self.profile = profile
         self.provider = provider
         self.tax = tax
@@ -242,6 +245,7 @@ class CheckoutService:
     async def create(
         self, db: AsyncSession, agent_id: str, req: CheckoutSessionCreateRequest
     ) -> Json:
+        claim = touches.parse_claim(req.affiliate_attribution, "first")  # 400 on PII
         currency = req.currency.lower()
         if currency not in self.profile.currencies:
             raise UnsupportedCurrency(
@@ -267,6 +271,9 @@ class CheckoutService:
         await self._reprice(db, s, variants)
         db.add(s)
         await db.flush()
+        if claim is not None:
+            await touches.record_claim(db, s.id, claim, now)
+        await touches.record_web_touch(db, s.id, req.metadata, now)
         return self.session_json(s)
 
     async def get(self, db: AsyncSession, agent_id: str, session_id: str) -> Json:
@@ -357,6 +364,9 @@ class CheckoutService:
         if status == "authentication_required" and req.authentication_result is None:
             raise RequiresAuthentication()
         token = self._token(req)
+        claim = touches.parse_claim(req.affiliate_attribution, "last")
+        if claim is not None:  # the first valid last-touch claim wins; never blocks
+            await touches.record_claim(db, s.id, claim, self.clock())
         if req.buyer is not None:
             s.buyer = _dump(req.buyer)
         if req.order_notes is not None:
@@ -515,6 +525,7 @@ class CheckoutService:
             s.reserved_stock = None
             s.messages = []
             await db.flush()
+            await ledger.record_sale(db, order, attempt.fee_amount, self.ledger_policy)
             return self.session_json(s, order)
         await repository.release_stock(db, s.reserved_stock or {})
         s.reserved_stock = None

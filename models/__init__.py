@@ -4,6 +4,7 @@ Import every table from here so metadata (and alembic) sees all of them.
 """
 
 from models.agent import Agent, AgentApiKey
+from models.attribution import AttributionTouch, LedgerEntry
 from models.base import Base
 from models.catalog import Product, Variant
 from models.checkout import CheckoutSession, PaymentAttempt
@@ -19,6 +20,7 @@ from models.video import Video, VideoProduct
 __all__ = [
     "Agent",
     "AgentApiKey",
+    "AttributionTouch",
     "Base",
     "CheckoutSession",
     "DeliveryAttempt",
@@ -28,6 +30,7 @@ __all__ = [
     "Fulfillment",
     "IdempotencyRecord",
     "InboxEvent",
+    "LedgerEntry",
     "MerchantApiKey",
     "Order",
     "OrderEvent",

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from attribution import ledger
 from models import Order, Refund
 from models.base import utc_now
 from models.errors import ServiceUnavailable
@@ -58,6 +59,9 @@ async def mark_refund(db: AsyncSession, refund: Refund, status: str, reference: 
     await repository.add_event(db, order.id, f"refund.{status}", actor, {
         "refund_id": refund.id, "amount": refund.amount, "currency": refund.currency,
         "provider_reference": refund.provider_reference})
+    if status == "succeeded":
+        await ledger.record_reversal(db, order, refund.amount, kind="refund",
+                                     reference=refund.id, reason=refund.reason)
     await notify.order_changed(db, order)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from attribution import ledger
 from checkout.service import CheckoutService
 from models import Dispute, Refund
 from models.base import utc_now
@@ -123,6 +124,10 @@ class StripeEventHandlers:
                               currency=str(data.get("currency", order.currency)).lower(),
                               status=data["status"], reason=data.get("reason"))
             db.add(dispute)
+            await db.flush()
+            # The disputed amount is withdrawn: attributed revenue goes down with it.
+            await ledger.record_reversal(db, order, dispute.amount, kind="dispute",
+                                         reference=dispute.id, reason=dispute.reason)
         elif dispute.status in ("won", "lost"):
             return  # closed: later (out-of-order) updates cannot reopen it
         dispute.status = data["status"]
@@ -132,6 +137,8 @@ class StripeEventHandlers:
         elif data["status"] == "won":
             order.payment_status = "paid"
             await recompute_refunded(db, order)
+            await ledger.record_reversal(db, order, -dispute.amount, kind="dispute_won",
+                                         reference=dispute.id, reason="dispute won")
         else:
             order.payment_status = "disputed"
         await orders.add_event(db, order.id, f"dispute.{data['status']}", ACTOR,
@@ -154,8 +161,12 @@ class StripeEventHandlers:
             if self.gateway is None:
                 return
             txn = (await self.gateway.retrieve_balance_transaction(txn)).to_dict()
+        first_time = attempt.fee_amount is None
         attempt.charge_id = charge["id"]
         attempt.balance_transaction_id = txn["id"]
         attempt.fee_amount = int(txn["fee"])
         attempt.net_amount = int(txn["net"])
         attempt.updated_at = utc_now()
+        order = await orders.order_by_payment_reference(db, pi_id)
+        if first_time and order is not None:
+            await ledger.record_fee(db, order, attempt.fee_amount)

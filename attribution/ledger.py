@@ -1,0 +1,163 @@
+"""The attribution ledger: per order, per video, per model; append-only.
+
+A sale splits every money component (gross, discount, tax, shipping, commissionable
+base, fee, net) across the credited videos with the model's shares, in integers that sum
+exactly. A refund or dispute appends negative rows: each component is reduced by the
+refunded fraction, computed cumulatively so that refunds adding up to the whole order
+reverse it exactly, cent for cent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from attribution.rules import MODELS, Touch, allocate, credit_weights, split
+from models import AttributionTouch, LedgerEntry, Order, Video
+from models.base import utc_now
+
+COMPONENTS = ("gross", "discount", "tax", "shipping", "commissionable", "fee", "net")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPolicy:
+    window_days: int | None = 28
+    remix_share: Fraction = Fraction(0)
+
+
+def components(order: Order, fee: int) -> dict[str, int]:
+    totals = {t["type"]: t["amount"] for t in order.totals}
+    discount = totals.get("discount", 0) + totals.get("items_discount", 0)
+    commissionable = totals.get("items_base_amount", 0) - discount  # paid price, no tax/ship
+    return {"gross": order.total_amount, "discount": discount, "tax": totals.get("tax", 0),
+            "shipping": totals.get("fulfillment", 0), "commissionable": commissionable,
+            "fee": fee, "net": order.total_amount - fee}
+
+
+async def _touches(db: AsyncSession, session_id: str) -> list[tuple[Touch, str | None]]:
+    rows = await db.scalars(select(AttributionTouch).where(
+        AttributionTouch.checkout_session_id == session_id))
+    return [(Touch(r.video_id, r.touched_at), r.campaign_id) for r in rows]
+
+
+async def _shares(db: AsyncSession, order: Order, policy: LedgerPolicy
+                  ) -> tuple[dict[str, dict[str | None, Fraction]], dict[str | None, datetime]]:
+    touches = await _touches(db, order.checkout_session_id)
+    plain = [t for t, _ in touches]
+    ids = {t.video_id for t in plain if t.video_id}
+    parents: dict[str, str] = {}
+    if ids:
+        for video in await db.scalars(select(Video).where(Video.id.in_(ids))):
+            if video.parent_video_id:
+                parents[video.id] = video.parent_video_id
+    shares = {model: credit_weights(model, plain, order.created_at, policy.window_days,
+                                    parents=parents, remix_share=policy.remix_share)
+              for model in MODELS}
+    latest_touch: dict[str | None, datetime] = {}
+    for t in plain:
+        latest_touch[t.video_id] = max(latest_touch.get(t.video_id, t.at), t.at)
+    return shares, latest_touch
+
+
+async def _video_facts(db: AsyncSession, video_ids: set[str]) -> dict[str, Video]:
+    if not video_ids:
+        return {}
+    return {v.id: v for v in await db.scalars(select(Video).where(Video.id.in_(video_ids)))}
+
+
+async def _append(db: AsyncSession, order: Order, policy: LedgerPolicy, kind: str,
+                  amounts: dict[str, int], *, reference: str | None = None,
+                  reason: str | None = None) -> None:
+    shares, touched = await _shares(db, order, policy)
+    videos = await _video_facts(db, {v for s in shares.values() for v in s if v})
+    now = utc_now()
+    for model, model_shares in shares.items():
+        per_component = {c: split(amounts[c], model_shares) for c in COMPONENTS}
+        for video_id in model_shares:
+            video = videos.get(video_id) if video_id else None
+            db.add(LedgerEntry(
+                order_id=order.id, video_id=video_id, model=model,
+                window_days=policy.window_days, kind=kind, reason=reason, reference=reference,
+                currency=order.currency, **{c: per_component[c][video_id] for c in COMPONENTS},
+                campaign=video.campaign if video else None,
+                creator=video.creator if video else None,
+                generator=video.generator if video else None, agent_id=order.agent_id,
+                order_at=order.created_at, touch_at=touched.get(video_id), created_at=now))
+    await db.flush()
+
+
+async def record_sale(db: AsyncSession, order: Order, fee: int | None,
+                      policy: LedgerPolicy) -> None:
+    await _append(db, order, policy, "sale", components(order, fee or 0))
+
+
+async def _sale_rows(db: AsyncSession, order_id: str) -> dict[str, list[LedgerEntry]]:
+    rows = await db.scalars(select(LedgerEntry).where(
+        LedgerEntry.order_id == order_id, LedgerEntry.kind == "sale")
+        .order_by(LedgerEntry.id))
+    by_model: dict[str, list[LedgerEntry]] = {}
+    for row in rows:
+        by_model.setdefault(row.model, []).append(row)
+    return by_model
+
+
+async def _append_like_sale(db: AsyncSession, order: Order, kind: str,
+                            amounts: dict[str, int], *, reference: str | None,
+                            reason: str | None) -> None:
+    """Adjustments are split the way the sale was credited (its rows are the weights)."""
+    now = utc_now()
+    for model, rows in (await _sale_rows(db, order.id)).items():
+        weights = [r.gross for r in rows]
+        if sum(weights) <= 0:
+            weights = [1] * len(rows)
+        parts = {c: allocate(amounts[c], weights) for c in COMPONENTS}
+        for index, sale in enumerate(rows):
+            db.add(LedgerEntry(
+                order_id=order.id, video_id=sale.video_id, model=model,
+                window_days=sale.window_days, kind=kind, reason=reason, reference=reference,
+                currency=order.currency, **{c: parts[c][index] for c in COMPONENTS},
+                campaign=sale.campaign, creator=sale.creator, generator=sale.generator,
+                agent_id=sale.agent_id, order_at=sale.order_at, touch_at=sale.touch_at,
+                created_at=now))
+    await db.flush()
+
+
+async def record_fee(db: AsyncSession, order: Order, fee: int) -> None:
+    """The provider's fee became known after the sale (Stripe balance transaction)."""
+    amounts = dict.fromkeys(COMPONENTS, 0)
+    amounts.update(fee=fee, net=-fee)
+    await _append_like_sale(db, order, "fee", amounts, reference=None, reason="processing_fee")
+
+
+async def _reversed_so_far(db: AsyncSession, order_id: str) -> int:
+    total = await db.scalar(select(func.coalesce(func.sum(LedgerEntry.gross), 0)).where(
+        LedgerEntry.order_id == order_id, LedgerEntry.model == MODELS[0],
+        LedgerEntry.kind.in_(("refund", "dispute", "dispute_won"))))
+    return -int(total or 0)
+
+
+async def record_reversal(db: AsyncSession, order: Order, amount: int, *, kind: str,
+                          reference: str, reason: str | None) -> None:
+    """Rows for a refund/dispute of ``amount``: positive reverses, negative reinstates
+    (a dispute won). Cumulative rounding: reversals of the whole order net to zero."""
+    sale = components(order, 0)
+    total = order.total_amount
+    before = await _reversed_so_far(db, order.id)
+    after = min(max(before + amount, 0), total)
+
+    def cumulative(component: int, reversed_amount: int) -> int:
+        if total == 0 or reversed_amount == 0:
+            return 0
+        if reversed_amount >= total:
+            return component
+        return allocate(component, [reversed_amount, total - reversed_amount])[0]
+
+    amounts = {c: -(cumulative(sale[c], after) - cumulative(sale[c], before))
+               for c in ("gross", "discount", "tax", "shipping", "commissionable")}
+    amounts["fee"] = 0  # the processing fee is not returned on refunds
+    amounts["net"] = amounts["gross"]
+    await _append_like_sale(db, order, kind, amounts, reference=reference, reason=reason)

@@ -1,0 +1,174 @@
+"""Attribution capture (ACP affiliate_attribution RFC rules, web journeys) and the ledger
+(sales, refunds, disputes), with finance reports that tie out to it exactly."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from api.app import create_app
+from api.runtime import build_runtime
+from models import AttributionTouch, LedgerEntry, Order
+from tests.conftest import US_ADDRESS, Agent, make_settings, reset_database
+
+MERCHANT = {"Authorization": "Bearer merchant-key"}
+VIDEOS = [{"id": f"vid-{n}", "generator": g, "campaign": c, "creator": cr,
+           "published_url": f"https://tiktok.test/v/{n}",
+           "products": [{"product_id": "spec-items"}]}
+          for n, g, c, cr in ((1, "sora-2", "fall", "@ava"), (2, "veo-3", "fall", "@bo"),
+                              (3, "sora-2", "winter", "@ava"))]
+
+
+@pytest.fixture
+async def shop(database_url: str):
+    await reset_database(database_url)
+    rt = build_runtime(make_settings(database_url, merchant_api_keys=["merchant-key"]))
+    await rt.ensure_dev_agent()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
+                                 base_url="http://t") as client:
+        for video in VIDEOS:
+            resp = await client.post("/videos", json=video, headers={
+                **MERCHANT, "Idempotency-Key": str(video["id"])})
+            assert resp.status_code == 201, resp.text
+        yield Agent(client), rt
+    await rt.close()
+
+
+def claim(**extra: object) -> dict:
+    return {"provider": "impact.com", "token": "atp_secret_token_123", "publisher_id": "pub_1",
+            **extra}
+
+
+async def buy(agent: Agent, first: dict | None = None, last: dict | None = None,
+              metadata: dict | None = None, quantity: int = 1) -> dict:
+    body: dict = {"line_items": [{"id": "item_123", "quantity": quantity}],
+                  "fulfillment_details": {"address": US_ADDRESS}}
+    if first:
+        body["affiliate_attribution"] = first
+    if metadata:
+        body["metadata"] = metadata
+    session = (await agent.create(**body)).json()
+    if last:
+        resp = await agent.complete(session["id"], affiliate_attribution=last)
+    else:
+        resp = await agent.complete(session["id"])
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_rfc_rules(shop, backend: str) -> None:
+    agent, rt = shop
+    # PII is refused; structure errors are invalid_type.
+    for bad, code in ((claim(metadata={"note": "mail ada@example.com"}), "pii_not_allowed"),
+                      (claim(sub_id="+1 415 555 0100"), "pii_not_allowed"),
+                      ({"token": "x"}, "invalid_type"),
+                      ({"provider": "impact.com"}, "invalid_type"),
+                      (claim(metadata={"nested": {"a": 1}}), "invalid_type")):
+        resp = await agent.create(line_items=[{"id": "item_123"}], affiliate_attribution=bad)
+        assert resp.status_code == 400, bad
+        assert resp.json()["code"] == code
+    # Unknown provider: accepted. Write-only: never echoed, not in the order.
+    done = await buy(agent, first=claim(provider="brand-new-network", creative_id="vid-1"),
+                     last=claim(creative_id="vid-2"))
+    text = str(done)
+    assert "affiliate_attribution" not in text
+    assert "atp_secret_token_123" not in text
+    fetched = (await agent.get(f"/checkout_sessions/{done['id']}")).json()
+    assert "atp_secret" not in str(fetched)
+    async with rt.read_sessionmaker() as db:
+        stored = list(await db.scalars(select(AttributionTouch).where(
+            AttributionTouch.checkout_session_id == done["id"])))
+    assert {(t.touchpoint, t.video_id, t.video_known) for t in stored} == {
+        ("first", "vid-1", True), ("last", "vid-2", True)}
+    assert all(t.token_fingerprint and "atp" not in t.token_fingerprint for t in stored)
+
+
+async def test_first_claim_wins_and_unknown_videos_are_flagged(shop, backend: str) -> None:
+    agent, rt = shop
+    session = (await agent.create(line_items=[{"id": "item_123"}],
+                                  fulfillment_details={"address": US_ADDRESS},
+                                  affiliate_attribution=claim(creative_id="vid-unknown"))).json()
+    pay = {"payment_data": {"handler_id": "card_tokenized", "instrument": {
+        "type": "card", "credential": {"type": "spt", "token": "spt_test_declined"}}},
+        "affiliate_attribution": claim(creative_id="vid-3")}
+    await agent.post(f"/checkout_sessions/{session['id']}/complete", pay)  # declined
+    pay["payment_data"]["instrument"]["credential"]["token"] = "spt_test_success"
+    pay["affiliate_attribution"] = claim(creative_id="vid-2")  # a later, conflicting claim
+    await agent.post(f"/checkout_sessions/{session['id']}/complete", pay)
+    async with rt.read_sessionmaker() as db:
+        stored = {t.touchpoint: t for t in await db.scalars(select(AttributionTouch).where(
+            AttributionTouch.checkout_session_id == session["id"]))}
+    assert (stored["first"].video_id, stored["first"].video_known) == ("vid-unknown", False)
+    assert stored["last"].video_id == "vid-3"  # the first last-touch claim won
+
+
+async def test_web_journey_and_url_matching(shop, backend: str) -> None:
+    agent, rt = shop
+    by_url = await buy(agent, first=claim(source={"type": "url",
+                                                  "url": "https://tiktok.test/v/3"}))
+    web = await buy(agent, metadata={"video_id": "vid-2", "campaign": "fall"})
+    async with rt.read_sessionmaker() as db:
+        touches = {t.checkout_session_id: t for t in await db.scalars(select(AttributionTouch))}
+    assert touches[by_url["id"]].video_id == "vid-3"
+    assert (touches[web["id"]].channel, touches[web["id"]].video_id) == ("web", "vid-2")
+
+
+async def ledger_sum(rt, **where) -> dict[str, int]:
+    async with rt.read_sessionmaker() as db:
+        stmt = select(*[func.coalesce(func.sum(getattr(LedgerEntry, c)), 0) for c in (
+            "gross", "commissionable", "net")])
+        for key, value in where.items():
+            stmt = stmt.where(getattr(LedgerEntry, key) == value)
+        gross, base, net = (await db.execute(stmt)).one()
+    return {"gross": int(gross), "commissionable": int(base), "net": int(net)}
+
+
+async def test_ledger_models_refunds_and_reports_tie_out(shop, backend: str) -> None:
+    agent, rt = shop
+    a = await buy(agent, first=claim(creative_id="vid-1"), last=claim(creative_id="vid-2"),
+                  quantity=3)
+    b = await buy(agent, first=claim(creative_id="vid-3"))
+    c = await buy(agent)  # no touch at all: unattributed
+    async with rt.read_sessionmaker() as db:
+        orders = {o.id: o for o in await db.scalars(select(Order))}
+    total = sum(o.total_amount for o in orders.values())
+    # Every model credits exactly the orders' totals, split across videos.
+    for model in ("last_touch", "first_touch", "linear", "position_based"):
+        assert (await ledger_sum(rt, model=model, kind="sale"))["gross"] == total
+    assert (await ledger_sum(rt, model="last_touch", video_id="vid-2"))["gross"] == \
+        orders[a["order"]["id"]].total_amount
+    assert (await ledger_sum(rt, model="first_touch", video_id="vid-1"))["gross"] == \
+        orders[a["order"]["id"]].total_amount
+    # Partial then full refund of order A: proportional, then exactly reversed.
+    order_a = orders[a["order"]["id"]]
+    for key, amount in (("r1", 101), ("r2", order_a.total_amount - 101)):
+        resp = await agent.http.post(f"/orders/{order_a.id}/refunds", json={"amount": amount},
+                                     headers={**MERCHANT, "Idempotency-Key": key})
+        assert resp.status_code == 201, resp.text
+        if key == "r1":
+            partial = await ledger_sum(rt, model="linear", order_id=order_a.id)
+            assert partial["gross"] == order_a.total_amount - 101
+    for model in ("last_touch", "linear", "position_based"):
+        after = await ledger_sum(rt, model=model, order_id=order_a.id)
+        fees = (await ledger_sum(rt, model=model, order_id=order_a.id, kind="sale"))
+        assert after["gross"] == 0
+        assert after["commissionable"] == 0
+        assert after["net"] == fees["net"] - fees["gross"]  # only the kept fee remains
+    # Reports: by video (JSON) and by campaign (CSV) tie out to the ledger exactly.
+    report = (await agent.http.get("/finance/revenue?group_by=video&model=last_touch",
+                                   headers=MERCHANT)).json()
+    by_key = {r["key"]: r for r in report["rows"]}
+    assert by_key["vid-3"]["gross"] == orders[b["order"]["id"]].total_amount
+    assert by_key[None]["gross"] == orders[c["order"]["id"]].total_amount
+    assert report["totals"]["gross"] == (await ledger_sum(rt, model="last_touch"))["gross"]
+    assert report["totals"]["gross"] == total - order_a.total_amount
+    exported = await agent.http.get(
+        "/finance/revenue?group_by=campaign&model=linear&format=csv", headers=MERCHANT)
+    assert exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert sum(int(r["gross"]) for r in rows) == (await ledger_sum(rt, model="linear"))["gross"]
+    assert {r["campaign"] for r in rows} >= {"winter", ""}
