@@ -14,7 +14,7 @@ from models.inbox import InboxEvent
 from models.merchant import MerchantApiKey
 from models.order import Dispute, Fulfillment, Order, OrderEvent, Refund
 from models.outbox import DeliveryAttempt, OutboxMessage
-from models.sandbox import SandboxCharge, SandboxRefund
+from models.sandbox import SandboxCharge, SandboxDispute, SandboxRefund
 from models.video import Video, VideoProduct
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Product",
     "Refund",
     "SandboxCharge",
+    "SandboxDispute",
     "SandboxRefund",
     "Variant",
     "Video",

@@ -32,3 +32,14 @@ class SandboxRefund(Base):
     charge_id: Mapped[str] = mapped_column(String(64), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class SandboxDispute(Base):
+    __tablename__ = "sandbox_disputes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    charge_id: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    fee_amount: Mapped[int] = mapped_column(BigInteger, default=1500)
+    status: Mapped[str] = mapped_column(String(32), default="needs_response")
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)

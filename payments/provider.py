@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 ChargeStatus = Literal[
@@ -56,6 +57,31 @@ class RefundResult:
     reference: str
 
 
+@dataclass(frozen=True, slots=True)
+class BalanceTxn:
+    """One money movement at the provider (Stripe: a balance transaction)."""
+
+    id: str
+    category: str  # charge | refund | dispute | dispute_reversal | other
+    amount: int
+    fee: int
+    net: int
+    currency: str
+    payment_reference: str | None  # the payment (PaymentIntent) it belongs to
+    source_id: str | None  # the refund / dispute / charge id
+    payout_id: str | None
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    id: str
+    amount: int
+    currency: str
+    arrival: datetime
+    status: str
+
+
 class RefundRejected(Exception):
     """The provider refused the refund (e.g. more than the charge); not retryable."""
 
@@ -84,6 +110,11 @@ class PaymentProvider(Protocol):
     async def find_payment(self, *, idempotency_key: str, checkout_session_id: str,
                            amount: int) -> ChargeResult | None:
         """What became of a payment whose answer we never recorded (crash, timeout)."""
+        ...
+
+    async def settlement(self, start: datetime, end: datetime
+                         ) -> tuple[list[Payout], list[BalanceTxn]]:
+        """Payouts arriving in [start, end) and the balance transactions they settle."""
         ...
 
 

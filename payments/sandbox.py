@@ -16,19 +16,22 @@ unique idempotency key, so a retried charge returns the original result, like St
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import SandboxCharge, SandboxRefund
+from models import SandboxCharge, SandboxDispute, SandboxRefund
 from models.base import new_id
 from models.money import apply_rate_bps
 from payments.provider import (
+    BalanceTxn,
     ChargeRequest,
     ChargeResult,
     PaymentUnavailable,
+    Payout,
     RefundRejected,
     RefundRequest,
     RefundResult,
@@ -157,6 +160,52 @@ class SandboxProvider:
             charge = await db.scalar(select(SandboxCharge).where(
                 SandboxCharge.idempotency_key == idempotency_key))
         return None if charge is None else self._replay(charge)
+
+    async def open_dispute(self, payment_reference: str, amount: int | None) -> tuple[str, int]:
+        """Simulate a chargeback on a sandbox payment: (dispute id, disputed amount)."""
+        async with self._sessionmaker() as db, db.begin():
+            charge = await db.get(SandboxCharge, payment_reference)
+            if charge is None or charge.status != "succeeded":
+                raise RefundRejected(f"no succeeded charge {payment_reference}")
+            disputed = charge.amount if amount is None else min(amount, charge.amount)
+            dispute = SandboxDispute(id=new_id("du"), charge_id=charge.id, amount=disputed)
+            db.add(dispute)
+            await db.flush()
+            return dispute.id, disputed
+
+    async def settlement(self, start: datetime, end: datetime
+                         ) -> tuple[list[Payout], list[BalanceTxn]]:
+        """Balance transactions from the sandbox ledger, paid out daily (the next day)."""
+        async with self._sessionmaker() as db:
+            charges = list(await db.scalars(select(SandboxCharge).where(
+                SandboxCharge.status == "succeeded")))
+            refunds = list(await db.scalars(select(SandboxRefund)))
+            disputes = list(await db.scalars(select(SandboxDispute)))
+        txns: list[tuple[datetime, str, str, int, int, str, str | None]] = []
+        currency = {c.id: c.currency for c in charges}
+        for c in charges:
+            txns.append((c.created_at, f"txn_{c.id}", "charge", c.amount, c.fee_amount, c.id,
+                         c.id))
+        for r in refunds:
+            txns.append((r.created_at, f"txn_{r.id}", "refund", -r.amount, 0, r.charge_id, r.id))
+        for d in disputes:
+            txns.append((d.created_at, f"txn_{d.id}", "dispute", -d.amount, d.fee_amount,
+                         d.charge_id, d.id))
+        payouts: dict[str, Payout] = {}
+        out: list[BalanceTxn] = []
+        for created, txn_id, category, amount, fee, ref, source in sorted(txns):
+            day = created.astimezone(UTC).date()
+            arrival = datetime.combine(day + timedelta(days=1), time(0), UTC)
+            if not start <= arrival < end:
+                continue
+            cur = currency.get(ref, "usd")
+            payout_id = f"po_sbx_{day.isoformat()}_{cur}"
+            out.append(BalanceTxn(txn_id, category, amount, fee, amount - fee, cur, ref,
+                                  source, payout_id, created))
+            prev = payouts.get(payout_id)
+            payouts[payout_id] = Payout(payout_id, (prev.amount if prev else 0) + amount - fee,
+                                        cur, arrival, "paid")
+        return list(payouts.values()), out
 
     @staticmethod
     def _replay(charge: SandboxCharge) -> ChargeResult:

@@ -164,6 +164,18 @@ class StripeGateway:
                                       {"query": f"metadata['checkout_session_id']:'{safe}'"}))
         return list(result.data)
 
+    async def list_payouts(self, start: int, end: int) -> list[Any]:
+        page = await self._call("list_payouts", self.client.v1.payouts.list_async(
+            {"arrival_date": {"gte": start, "lt": end}, "limit": 100}))
+        return [p async for p in page.auto_paging_iter()]
+
+    async def payout_transactions(self, payout_id: str) -> list[Any]:
+        page = await self._call("list_balance_transactions",
+                                self.client.v1.balance_transactions.list_async(
+                                    {"payout": payout_id, "limit": 100,
+                                     "expand": ["data.source"]}))
+        return [t async for t in page.auto_paging_iter()]
+
     async def retrieve_balance_transaction(self, txn_id: str) -> stripe.BalanceTransaction:
         return await self._call("retrieve_balance_transaction",
                                 self.client.v1.balance_transactions.retrieve_async(txn_id))

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from attribution import ledger
 from checkout.service import CheckoutService
-from models import Dispute, Refund
+from models import Refund
 from models.base import utc_now
-from orders import notify
 from orders import repository as orders
-from orders.refunds import mark_refund, recompute_refunded
+from orders.disputes import apply_dispute
+from orders.refunds import mark_refund
 from payments.stripe_client import StripeGateway
 from webhooks.inbox import Handler, RetryLater
 
@@ -118,33 +118,9 @@ class StripeEventHandlers:
     async def dispute(self, db: AsyncSession, event: Json) -> None:
         data = event["data"]["object"]
         order = await self._order_for_charge(db, data)
-        dispute = await db.get(Dispute, data["id"])
-        if dispute is None:
-            dispute = Dispute(id=data["id"], order_id=order.id, amount=data["amount"],
-                              currency=str(data.get("currency", order.currency)).lower(),
-                              status=data["status"], reason=data.get("reason"))
-            db.add(dispute)
-            await db.flush()
-            # The disputed amount is withdrawn: attributed revenue goes down with it.
-            await ledger.record_reversal(db, order, dispute.amount, kind="dispute",
-                                         reference=dispute.id, reason=dispute.reason)
-        elif dispute.status in ("won", "lost"):
-            return  # closed: later (out-of-order) updates cannot reopen it
-        dispute.status = data["status"]
-        dispute.updated_at = utc_now()
-        if data["status"] == "lost":
-            order.payment_status = "dispute_lost"
-        elif data["status"] == "won":
-            order.payment_status = "paid"
-            await recompute_refunded(db, order)
-            await ledger.record_reversal(db, order, -dispute.amount, kind="dispute_won",
-                                         reference=dispute.id, reason="dispute won")
-        else:
-            order.payment_status = "disputed"
-        await orders.add_event(db, order.id, f"dispute.{data['status']}", ACTOR,
-                               {"dispute_id": data["id"], "amount": data["amount"],
-                                "reason": data.get("reason")})
-        await notify.order_changed(db, order)
+        await apply_dispute(db, order, dispute_id=data["id"], amount=data["amount"],
+                            currency=str(data.get("currency", order.currency)),
+                            status=data["status"], reason=data.get("reason"), actor=ACTOR)
 
     async def charge_updated(self, db: AsyncSession, event: Json) -> None:
         charge = event["data"]["object"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from payments.provider import (
+    BalanceTxn,
     ChargeRequest,
     ChargeResult,
+    Payout,
     RefundRejected,
     RefundRequest,
     RefundResult,
@@ -114,6 +117,30 @@ class StripeProvider:
         rank = {"succeeded": 0, "requires_capture": 1, "processing": 2, "requires_action": 3}
         best = min(matches, key=lambda pi: rank.get(pi.status, 9))
         return self._result(best)
+
+    async def settlement(self, start: datetime, end: datetime
+                         ) -> tuple[list[Payout], list[BalanceTxn]]:
+        payouts: list[Payout] = []
+        txns: list[BalanceTxn] = []
+        for po in await self.gateway.list_payouts(int(start.timestamp()),
+                                                  int(end.timestamp())):
+            payouts.append(Payout(po.id, po.amount, po.currency,
+                                  datetime.fromtimestamp(po.arrival_date, UTC), po.status))
+            for bt in await self.gateway.payout_transactions(po.id):
+                category = bt.reporting_category
+                if category == "payout":
+                    continue
+                source = bt.source
+                source_id = source if isinstance(source, str) else getattr(source, "id", None)
+                payment = None if isinstance(source, str) else getattr(
+                    source, "payment_intent", None)
+                txns.append(BalanceTxn(
+                    bt.id, category if category in ("charge", "refund", "dispute",
+                                                     "dispute_reversal") else "other",
+                    bt.amount, bt.fee, bt.net, bt.currency,
+                    payment if isinstance(payment, str) else getattr(payment, "id", None),
+                    source_id, po.id, datetime.fromtimestamp(bt.created, UTC)))
+        return payouts, txns
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         try:

@@ -59,3 +59,35 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+
+
+@router.get("/reconciliation", response_class=Response, operation_id="payoutReconciliation")
+async def payout_reconciliation(
+    call: MerchantCallDep,
+    start: Annotated[AwareDatetime, Query(alias="from")],
+    end: Annotated[AwareDatetime, Query(alias="to")],
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response:
+    """Per payout: settled vs expected, fees, refunds, disputes, and every item matched to
+    our orders, refunds and disputes (unmatched ones on either side listed)."""
+    from payments.reconciliation import reconcile
+
+    provider = call.runtime.provider
+    if format == "json":
+        return await call.read(lambda db: reconcile(db, provider, start, end))
+    async with call.runtime.read_sessionmaker() as db:
+        report = await reconcile(db, provider, start, end)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["payout_id", "balance_transaction", "category", "amount", "fee", "net",
+                     "expected", "ours", "status"])
+    for payout in report["payouts"]:
+        for item in payout["items"]:
+            writer.writerow([payout["payout_id"], item["balance_transaction"], item["category"],
+                             item["amount"], item["fee"], item["net"], item["expected"],
+                             item["ours"], item["status"]])
+    for order in report["unmatched_ours"]:
+        writer.writerow(["", "", "charge", "", "", "", order["amount"], order["order_id"],
+                         "missing_at_provider"])
+    return Response(buffer.getvalue(), media_type="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="payout-reconciliation.csv"'})

@@ -207,3 +207,41 @@ async def retry_shopify(order_id: OrderId, call: MerchantCallDep) -> Response:
     response = await call.write(handler, status_code=202)
     call.runtime.wake_worker()
     return response
+
+
+class SandboxDispute(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int | None = Field(default=None, gt=0, le=10**12)
+    reason: str = Field(default="fraudulent", max_length=100)
+
+
+@router.post("/{order_id}/sandbox-dispute", status_code=201, response_class=Response,
+             responses={400: ERROR, 404: ERROR}, operation_id="simulateDispute")
+async def simulate_dispute(order_id: OrderId, body: SandboxDispute, call: MerchantCallDep
+                           ) -> Response:
+    """Sandbox only: a buyer disputes the payment (as a Stripe dispute webhook would)."""
+    from orders.disputes import apply_dispute
+    from payments.sandbox import SandboxProvider
+
+    provider = call.runtime.provider
+    if not isinstance(provider, SandboxProvider):
+        raise InvalidRequest("Disputes can only be simulated with the sandbox provider.",
+                             code="sandbox_only")
+
+    async def handler(db: Any) -> dict[str, Any]:
+        # Read through the read engine: the request's write session must stay unused until
+        # the (sandbox) provider, which writes its own ledger, has answered.
+        async with call.runtime.read_sessionmaker() as read:
+            found = await repository.get_order(read, order_id)
+        if found is None or not found.payment_reference:
+            raise OrderNotFound(order_id)
+        currency = found.currency
+        dispute_id, amount = await provider.open_dispute(found.payment_reference, body.amount)
+        order = await repository.lock_order(db, order_id)
+        assert order is not None
+        await apply_dispute(db, order, dispute_id=dispute_id, amount=amount, currency=currency,
+                            status="needs_response", reason=body.reason,
+                            actor=f"merchant:{call.merchant.id}")
+        return await order_service.merchant_order_json(db, order)
+    return await call.write(handler, status_code=201)
