@@ -232,3 +232,47 @@ async def test_sandbox_provider_refunds_too(database_url: str, backend: str) -> 
     assert partial["body"]["payment_status"] == "partially_refunded"
     assert partial["body"]["refunds"][0]["status"] == "succeeded"
     assert too_much["status"] == 400
+
+
+async def test_stripe_payout_reconciliation(shopper: Agent, stripe_runtime: Runtime,
+                                            fake_stripe: FakeStripe, httpx_mock,
+                                            backend: str) -> None:
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    order = await paid_order(shopper)
+    info = (await shopper.http.get(f"/orders/{order['id']}", headers=MERCHANT)).json()
+    total = info["total_amount"]
+    arrival = int((datetime.now(UTC) + timedelta(hours=12)).timestamp())
+    httpx_mock.add_response(
+        method="GET", url=re.compile(r"https://api\.stripe\.com/v1/payouts\?.*"),
+        json={"object": "list", "url": "/v1/payouts", "has_more": False, "data": [
+            {"id": "po_1", "object": "payout", "amount": total - 59 - 1234,
+             "currency": "usd", "arrival_date": arrival, "status": "paid"}]})
+    httpx_mock.add_response(
+        method="GET", url=re.compile(r"https://api\.stripe\.com/v1/balance_transactions\?.*"),
+        json={"object": "list", "url": "/v1/balance_transactions", "has_more": False,
+              "data": [
+                  {"id": "txn_c", "object": "balance_transaction", "amount": total, "fee": 59,
+                   "net": total - 59, "currency": "usd", "created": arrival - 86400,
+                   "reporting_category": "charge",
+                   "source": {"id": "ch_1", "object": "charge", "payment_intent": "pi_1"}},
+                  {"id": "txn_x", "object": "balance_transaction", "amount": -1234, "fee": 0,
+                   "net": -1234, "currency": "usd", "created": arrival - 86400,
+                   "reporting_category": "other_adjustment", "source": "adj_1"},
+                  {"id": "txn_p", "object": "balance_transaction", "amount": -1,
+                   "fee": 0, "net": -1, "currency": "usd", "created": arrival,
+                   "reporting_category": "payout", "source": "po_1"}]})
+    now = datetime.now(UTC)
+    recon = (await shopper.http.get("/finance/reconciliation", params={
+        "from": (now - timedelta(days=1)).isoformat(),
+        "to": (now + timedelta(days=2)).isoformat()}, headers=MERCHANT)).json()
+    [payout] = recon["payouts"]
+    items = {i["balance_transaction"]: i for i in payout["items"]}
+    assert items["txn_c"]["status"] == "matched"
+    assert items["txn_c"]["ours"] == order["id"]
+    assert items["txn_x"]["status"] == "unmatched_provider"  # shown, not hidden
+    assert "txn_p" not in items  # the payout's own transfer is not an item
+    assert payout["status"] == "needs_review"
+    assert payout["fees"] == 59
+    assert recon["unmatched_ours"] == []
