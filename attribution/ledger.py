@@ -133,6 +133,17 @@ async def record_fee(db: AsyncSession, order: Order, fee: int) -> None:
     await _append_like_sale(db, order, "fee", amounts, reference=None, reason="processing_fee")
 
 
+def reversed_portion(component: int, reversed_amount: int, total: int) -> int:
+    """How much of ``component`` is reversed once ``reversed_amount`` of ``total`` is.
+    Differences of this function give each refund's share; they telescope, so refunds that
+    add up to the total reverse the component exactly."""
+    if total <= 0 or reversed_amount <= 0:
+        return 0
+    if reversed_amount >= total:
+        return component
+    return allocate(component, [reversed_amount, total - reversed_amount])[0]
+
+
 async def _reversed_so_far(db: AsyncSession, order_id: str) -> int:
     total = await db.scalar(select(func.coalesce(func.sum(LedgerEntry.gross), 0)).where(
         LedgerEntry.order_id == order_id, LedgerEntry.model == MODELS[0],
@@ -149,14 +160,8 @@ async def record_reversal(db: AsyncSession, order: Order, amount: int, *, kind: 
     before = await _reversed_so_far(db, order.id)
     after = min(max(before + amount, 0), total)
 
-    def cumulative(component: int, reversed_amount: int) -> int:
-        if total == 0 or reversed_amount == 0:
-            return 0
-        if reversed_amount >= total:
-            return component
-        return allocate(component, [reversed_amount, total - reversed_amount])[0]
-
-    amounts = {c: -(cumulative(sale[c], after) - cumulative(sale[c], before))
+    amounts = {c: -(reversed_portion(sale[c], after, total)
+                    - reversed_portion(sale[c], before, total))
                for c in ("gross", "discount", "tax", "shipping", "commissionable")}
     amounts["fee"] = 0  # the processing fee is not returned on refunds
     amounts["net"] = amounts["gross"]

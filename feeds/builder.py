@@ -80,8 +80,8 @@ class ProductRow:
     url: str | None = None
     brand: str | None = None
     media: tuple[Json, ...] = ()
-    # The generated videos that feature this product: (url, title), newest first.
-    videos: tuple[tuple[str, str | None], ...] = ()
+    # The generated videos that feature this product: (url, title, id), newest first.
+    videos: tuple[tuple[str, str | None, str], ...] = ()
 
 
 def with_params(url: str | None, params: tuple[tuple[str, str], ...] | str) -> str | None:
@@ -96,9 +96,18 @@ def with_params(url: str | None, params: tuple[tuple[str, str], ...] | str) -> s
     return f"{url}{'&' if '?' in url else '?'}{encoded}"
 
 
+def video_params(config: FeedConfig, product: ProductRow) -> str:
+    """Tracking on product URLs: the configured UTM parameters, plus ``rc_video`` naming the
+    newest video featuring the product, so a buyer landing through it is attributed."""
+    if not product.videos:
+        return config.encoded_params
+    extra = urlencode({"rc_video": product.videos[0][2]})
+    return f"{config.encoded_params}&{extra}" if config.encoded_params else extra
+
+
 def acp_product(product: ProductRow, config: FeedConfig) -> Json:
     seller = config.seller
-    params = config.encoded_params
+    params = video_params(config, product)
     variants = []
     for v in product.variants:
         variant: Json = {
@@ -134,7 +143,7 @@ def acp_product(product: ProductRow, config: FeedConfig) -> Json:
         out["url"] = url
     media = list(product.media) + [
         {"type": "video", "url": url, **({"alt_text": title} if title else {})}
-        for url, title in product.videos]
+        for url, title, _ in product.videos]
     if media:
         out["media"] = media
     return out
@@ -159,7 +168,7 @@ def openai_items(product: ProductRow, config: FeedConfig) -> Iterator[Json]:
     if product.videos:
         shared["video_url"] = product.videos[0][0]
     primary_image = next((m["url"] for m in product.media if m.get("type") == "image"), "")
-    params = config.encoded_params
+    params = video_params(config, product)
     for v in product.variants:
         on_sale = v.list_price_amount is not None and v.list_price_amount > v.price_amount
         item: Json = dict(shared)

@@ -51,7 +51,7 @@ class BuildReport:
 
 
 def product_row(p: Any, variants: Iterable[Any],
-                videos: tuple[tuple[str, str | None], ...] = ()) -> ProductRow:
+                videos: tuple[tuple[str, str | None, str], ...] = ()) -> ProductRow:
     return ProductRow(
         id=p.id, title=p.title, description=p.description, url=p.url, brand=p.brand,
         media=tuple(p.media or ()), videos=videos,

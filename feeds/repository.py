@@ -40,18 +40,19 @@ async def variants_of(db: AsyncSession, product_ids: list[str]) -> list[Any]:
 
 
 async def videos_of(db: AsyncSession, product_ids: list[str]
-                    ) -> dict[str, list[tuple[str, str | None]]]:
+                    ) -> dict[str, list[tuple[str, str | None, str]]]:
     """Public URLs of the videos featuring each product, newest first."""
     from models import Video, VideoProduct
 
     rows = await db.execute(
-        select(VideoProduct.product_id, Video.published_url, Video.source_url, Video.title)
+        select(VideoProduct.product_id, Video.published_url, Video.source_url, Video.title,
+               Video.id)
         .join(Video, Video.id == VideoProduct.video_id)
         .where(VideoProduct.product_id.in_(product_ids))
         .order_by(VideoProduct.product_id, Video.published_at.desc(), Video.id))
-    out: dict[str, list[tuple[str, str | None]]] = {}
-    for product_id, published, source, title in rows:
+    out: dict[str, list[tuple[str, str | None, str]]] = {}
+    for product_id, published, source, title, video_id in rows:
         url = published or source
         if url:
-            out.setdefault(product_id, []).append((url, title))
+            out.setdefault(product_id, []).append((url, title, video_id))
     return out

@@ -76,3 +76,27 @@ def test_remix_share_flows_to_the_parent() -> None:
     shares = credit_weights("last_touch", history, ORDER_AT, 7, parents={"remix": "original"},
                             remix_share=Fraction(1, 5))
     assert split(1000, shares) == {"original": 200, "remix": 800}
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(component=st.integers(0, 10**7), total=st.integers(1, 10**7),
+       cuts=st.lists(st.integers(1, 10**6), max_size=8))
+def test_refunds_reverse_proportionally_and_exactly(component: int, total: int,
+                                                    cuts: list[int]) -> None:
+    """Each refund reverses its share of every ledger component; refunds that add up to
+    the order's total reverse the component exactly (no cent left over or created)."""
+    from attribution.ledger import reversed_portion
+
+    reversed_total = 0
+    reversed_component = 0
+    for cut in [*cuts, total]:  # the last refund takes whatever is left
+        after = min(reversed_total + cut, total)
+        step = reversed_portion(component, after, total) - reversed_portion(
+            component, reversed_total, total)
+        assert step >= 0
+        assert abs(step - Fraction(component) * (after - reversed_total) / total) < 2
+        reversed_component += step
+        reversed_total = after
+    assert reversed_total == total
+    assert reversed_component == component

@@ -91,6 +91,10 @@ async def test_feeds_carry_the_videos_of_each_product(merchant, tmp_path: Path,
     assert {i["video_url"] for i in items if i["group_id"] == "denim-jacket"} == {
         "https://tiktok.test/@shop/v1"}
     assert all("video_url" not in i for i in items if i["group_id"] != "denim-jacket")
+    # The product link carries the video, so a buyer landing through it is attributed.
+    jacket_item = next(i for i in items if i["group_id"] == "denim-jacket")
+    assert "rc_video=vid-jacket-1" in jacket_item["url"]
+    assert "rc_video" not in next(i for i in items if i["group_id"] == "ebook")["url"]
     from feeds.builder import validate_openai_item
 
     assert report.variants == len(items)
