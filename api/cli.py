@@ -7,11 +7,12 @@ import gzip
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.settings import Settings, get_settings
 
@@ -30,11 +31,31 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(agent_key_app, name="agent-key")
 
 DEMO_KEY = "rc_demo_agent_key"
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
     get_settings.cache_clear()
     return get_settings()
+
+
+def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Migrate, then run ``work`` in one transaction on the configured database."""
+    from models.db import create_engine, create_sessionmaker, transaction
+    from models.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+
+    async def run() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(create_sessionmaker(engine)) as db:
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 @app.command()
@@ -244,22 +265,12 @@ def agent_key_create(
 ) -> None:
     """Issue a bearer key for an agent. The key is printed once; only its hash is stored."""
     from api.auth import create_agent_key
-    from models.db import create_engine, create_sessionmaker, transaction
-    from models.migrate import upgrade
 
-    settings = _settings()
-    upgrade(settings.database_url)
+    async def work(db: AsyncSession) -> tuple[str, str]:
+        agent, key = await create_agent_key(db, name, signing_secret=signing_secret)
+        return agent.id, key
 
-    async def run() -> tuple[str, str]:
-        engine = create_engine(settings.database_url)
-        try:
-            async with transaction(create_sessionmaker(engine)) as db:
-                agent, key = await create_agent_key(db, name, signing_secret=signing_secret)
-                return agent.id, key
-        finally:
-            await engine.dispose()
-
-    agent_id, key = asyncio.run(run())
+    agent_id, key = _in_transaction(work)
     typer.echo(f"agent {name} ({agent_id})", err=True)
     typer.echo(key)
     typer.echo("store this key now: it cannot be shown again", err=True)
@@ -269,21 +280,8 @@ def agent_key_create(
 def merchant_key_create(name: Annotated[str, typer.Argument(help="Who uses it")]) -> None:
     """Issue a merchant API key (orders, refunds). Printed once; only its hash is stored."""
     from api.auth import create_merchant_key
-    from models.db import create_engine, create_sessionmaker, transaction
-    from models.migrate import upgrade
 
-    settings = _settings()
-    upgrade(settings.database_url)
-
-    async def run() -> str:
-        engine = create_engine(settings.database_url)
-        try:
-            async with transaction(create_sessionmaker(engine)) as db:
-                return await create_merchant_key(db, name)
-        finally:
-            await engine.dispose()
-
-    typer.echo(asyncio.run(run()))
+    typer.echo(_in_transaction(lambda db: create_merchant_key(db, name)))
     typer.echo("store this key now: it cannot be shown again", err=True)
 
 
@@ -295,34 +293,29 @@ def agent_webhook(
                                         help="HMAC key the agent gave you")],
 ) -> None:
     """Where this agent receives signed order webhooks (order_create / order_update)."""
+    if not url.startswith(("https://", "http://")) or len(secret) < 16:
+        raise typer.BadParameter("--url must be http(s) and --secret at least 16 characters")
+    _update_agent(name, webhook_url=url, webhook_secret=secret)
+    typer.echo(f"order webhooks for {name} go to {url}")
+
+
+def _update_agent(name: str, **values: object) -> None:
     from sqlalchemy import select
 
     from models import Agent
-    from models.db import create_engine, create_sessionmaker, transaction
-    from models.migrate import upgrade
 
-    if not url.startswith(("https://", "http://")) or len(secret) < 16:
-        raise typer.BadParameter("--url must be http(s) and --secret at least 16 characters")
-    settings = _settings()
-    upgrade(settings.database_url)
+    async def work(db: AsyncSession) -> bool:
+        agent = await db.scalar(select(Agent).where(Agent.name == name))
+        if agent is None:
+            return False
+        for key, value in values.items():
+            setattr(agent, key, value)
+        return True
 
-    async def run() -> bool:
-        engine = create_engine(settings.database_url)
-        try:
-            async with transaction(create_sessionmaker(engine)) as db:
-                agent = await db.scalar(select(Agent).where(Agent.name == name))
-                if agent is None:
-                    return False
-                agent.webhook_url, agent.webhook_secret = url, secret
-                return True
-        finally:
-            await engine.dispose()
-
-    if not asyncio.run(run()):
+    if not _in_transaction(work):
         typer.echo(f"no agent named {name!r} (create one with `reelcart agent-key create`)",
                    err=True)
         raise typer.Exit(1)
-    typer.echo(f"order webhooks for {name} go to {url}")
 
 
 @feeds_app.command("build")
@@ -480,31 +473,8 @@ def agent_feed(
     country: Annotated[str | None, typer.Option(help="Target country (ISO alpha-2)")] = None,
 ) -> None:
     """Where `feeds push` sends this agent our catalog."""
-    from sqlalchemy import select
-
-    from models import Agent
-    from models.db import create_engine, create_sessionmaker, transaction
-    from models.migrate import upgrade
-
-    settings = _settings()
-    upgrade(settings.database_url)
-
-    async def run() -> bool:
-        engine = create_engine(settings.database_url)
-        try:
-            async with transaction(create_sessionmaker(engine)) as db:
-                agent = await db.scalar(select(Agent).where(Agent.name == name))
-                if agent is None:
-                    return False
-                agent.feed_api_url, agent.feed_api_token = url, token
-                agent.feed_target_country = country.upper() if country else None
-                return True
-        finally:
-            await engine.dispose()
-
-    if not asyncio.run(run()):
-        typer.echo(f"no agent named {name!r}", err=True)
-        raise typer.Exit(1)
+    _update_agent(name, feed_api_url=url.rstrip("/"), feed_api_token=token,
+                  feed_target_country=country.upper() if country else None)
     typer.echo(f"feeds for {name} go to {url}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -39,9 +39,10 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 @dataclass
-class AgentCall:
+class _Call:
+    """Runs a handler: writes through the idempotency guard, reads on the read engine."""
+
     runtime: Runtime
-    agent: AgentPrincipal
     idempotency: IdempotentCall | None
 
     async def write(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]], *,
@@ -54,6 +55,11 @@ class AgentCall:
         async with self.runtime.read_sessionmaker() as db:
             payload = await handler(db)
         return Response(orjson.dumps(payload), media_type="application/json")
+
+
+@dataclass
+class AgentCall(_Call):
+    agent: AgentPrincipal = field(kw_only=True)
 
 
 def _check_version(value: str | None) -> None:
@@ -120,28 +126,15 @@ async def agent_call(
             key=key, body_hash=body_hash,
             retention=timedelta(hours=settings.idempotency_retention_hours),
             lock=timedelta(seconds=settings.idempotency_lock_seconds))
-    return AgentCall(runtime, agent, guard)
+    return AgentCall(runtime, guard, agent=agent)
 
 
 AgentCallDep = Annotated[AgentCall, Depends(agent_call)]
 
 
 @dataclass
-class MerchantCall:
-    runtime: Runtime
-    merchant: MerchantPrincipal
-    idempotency: IdempotentCall | None
-
-    async def write(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]], *,
-                    status_code: int = 200) -> Response:
-        assert self.idempotency is not None
-        return await self.idempotency.run(handler, status_code=status_code)
-
-    async def read(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
-                   ) -> Response:
-        async with self.runtime.read_sessionmaker() as db:
-            payload = await handler(db)
-        return Response(orjson.dumps(payload), media_type="application/json")
+class MerchantCall(_Call):
+    merchant: MerchantPrincipal = field(kw_only=True)
 
 
 async def merchant_call(
@@ -165,7 +158,7 @@ async def merchant_call(
             path=request.url.path, key=key, body_hash=body_hash,
             retention=timedelta(hours=runtime.settings.idempotency_retention_hours),
             lock=timedelta(seconds=runtime.settings.idempotency_lock_seconds))
-    return MerchantCall(runtime, merchant, guard)
+    return MerchantCall(runtime, guard, merchant=merchant)
 
 
 MerchantCallDep = Annotated[MerchantCall, Depends(merchant_call)]

@@ -384,13 +384,7 @@ class CheckoutService:
                 "param": "$.totals", "resolution": "requires_buyer_review"}]
             await db.flush()
             return self.session_json(s)
-        quantities: dict[str, int] = {}
-        for r in s.requested_items:
-            quantities[r["id"]] = quantities.get(r["id"], 0) + r["quantity"]
-        async with db.begin_nested() as savepoint:
-            short = await repository.reserve_stock(db, quantities)
-            if short:
-                await savepoint.rollback()
+        quantities, short = await self._reserve_all(db, s)
         if short:  # lost the race for the last units: show it, charge nothing
             await self._reprice(db, s)
             await db.flush()
@@ -454,6 +448,19 @@ class CheckoutService:
         if isinstance(video_id, str) and video_id:
             metadata["video_id"] = video_id[:200]
         return metadata
+
+    @staticmethod
+    async def _reserve_all(db: AsyncSession, s: CheckoutSession
+                           ) -> tuple[dict[str, int], list[str]]:
+        """Take stock for every line, or none (savepoint): returns (quantities, short)."""
+        quantities: dict[str, int] = {}
+        for r in s.requested_items:
+            quantities[r["id"]] = quantities.get(r["id"], 0) + r["quantity"]
+        async with db.begin_nested() as savepoint:
+            short = await repository.reserve_stock(db, quantities)
+            if short:
+                await savepoint.rollback()
+        return quantities, short
 
     def _token(self, req: CheckoutSessionCompleteRequest) -> str:
         pd = req.payment_data
@@ -590,13 +597,7 @@ class CheckoutService:
         assert s is not None
         if s.status in ("ready_for_payment", "authentication_required") and \
                 s.total_amount == attempt.amount:
-            quantities: dict[str, int] = {}
-            for r in s.requested_items:
-                quantities[r["id"]] = quantities.get(r["id"], 0) + r["quantity"]
-            async with db.begin_nested() as savepoint:
-                short = await repository.reserve_stock(db, quantities)
-                if short:
-                    await savepoint.rollback()
+            quantities, short = await self._reserve_all(db, s)
             if not short:
                 attempt.status = "pending"
                 s.status = "in_progress"

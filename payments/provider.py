@@ -136,3 +136,29 @@ def charge_idempotency_key(
 def token_fingerprint(token: str) -> str:
     """Tokens are never stored or logged; this lets us correlate without keeping them."""
     return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def card_handler(*, psp: str, merchant_id: str, environment: str) -> dict[str, Any]:
+    """The ACP ``dev.acp.tokenized.card`` payment handler (delegated card tokens, 3-D
+    Secure supported), as advertised in ``capabilities.payment.handlers``."""
+    return {
+        "id": "card_tokenized",
+        "name": "dev.acp.tokenized.card",
+        "display_name": "Credit Card",
+        "version": "2026-01-22",
+        "spec": "https://acp.dev/handlers/tokenized.card",
+        "requires_delegate_payment": True,
+        "requires_pci_compliance": False,
+        "psp": psp,
+        "config_schema": "https://acp.dev/schemas/handlers/tokenized.card/config.json",
+        "instrument_schemas": ["https://acp.dev/schemas/handlers/tokenized.card/instrument.json"],
+        "config": {
+            "merchant_id": merchant_id,
+            "psp": psp,
+            "accepted_brands": ["visa", "mastercard", "amex", "discover"],
+            "accepted_funding_types": ["credit", "debit"],
+            "supports_3ds": True,
+            "environment": environment,
+        },
+        "display_order": 1,
+    }

@@ -35,6 +35,7 @@ from payments.provider import (
     RefundRejected,
     RefundRequest,
     RefundResult,
+    card_handler,
     token_fingerprint,
 )
 
@@ -63,32 +64,11 @@ class SandboxProvider:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], merchant_id: str) -> None:
         self._sessionmaker = sessionmaker
-        self._merchant_id = merchant_id
+        self._handlers = [card_handler(psp="sandbox", merchant_id=merchant_id,
+                                       environment="sandbox")]
 
     def payment_handlers(self) -> list[dict[str, Any]]:
-        return [{
-            "id": "card_tokenized",
-            "name": "dev.acp.tokenized.card",
-            "display_name": "Credit Card",
-            "version": "2026-01-22",
-            "spec": "https://acp.dev/handlers/tokenized.card",
-            "requires_delegate_payment": True,
-            "requires_pci_compliance": False,
-            "psp": "sandbox",
-            "config_schema": "https://acp.dev/schemas/handlers/tokenized.card/config.json",
-            "instrument_schemas": [
-                "https://acp.dev/schemas/handlers/tokenized.card/instrument.json"
-            ],
-            "config": {
-                "merchant_id": self._merchant_id,
-                "psp": "sandbox",
-                "accepted_brands": ["visa", "mastercard", "amex", "discover"],
-                "accepted_funding_types": ["credit", "debit"],
-                "supports_3ds": True,
-                "environment": "sandbox",
-            },
-            "display_order": 1,
-        }]
+        return self._handlers
 
     def _decide(self, request: ChargeRequest) -> ChargeResult:
         token = request.token

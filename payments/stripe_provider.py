@@ -13,6 +13,7 @@ from payments.provider import (
     RefundRejected,
     RefundRequest,
     RefundResult,
+    card_handler,
 )
 from payments.stripe_client import (
     StripeCardDeclined,
@@ -27,7 +28,10 @@ class StripeProvider:
     def __init__(self, gateway: StripeGateway, *, account_id: str, merchant_name: str,
                  acquirer_bin: str, acquirer_country: str, acquirer_merchant_id: str) -> None:
         self.gateway = gateway
-        self._account_id = account_id
+        self._handlers = [card_handler(
+            psp="stripe", merchant_id=account_id,
+            environment="sandbox" if gateway.config.api_key.startswith("sk_test")
+            else "production")]
         self._three_ds_metadata: dict[str, Any] = {
             "acquirer_details": {
                 "acquirer_bin": acquirer_bin[:11],
@@ -40,29 +44,7 @@ class StripeProvider:
         }
 
     def payment_handlers(self) -> list[dict[str, Any]]:
-        return [{
-            "id": "card_tokenized",
-            "name": "dev.acp.tokenized.card",
-            "display_name": "Credit Card",
-            "version": "2026-01-22",
-            "spec": "https://acp.dev/handlers/tokenized.card",
-            "requires_delegate_payment": True,
-            "requires_pci_compliance": False,
-            "psp": "stripe",
-            "config_schema": "https://acp.dev/schemas/handlers/tokenized.card/config.json",
-            "instrument_schemas": [
-                "https://acp.dev/schemas/handlers/tokenized.card/instrument.json"],
-            "config": {
-                "merchant_id": self._account_id,
-                "psp": "stripe",
-                "accepted_brands": ["visa", "mastercard", "amex", "discover"],
-                "accepted_funding_types": ["credit", "debit"],
-                "supports_3ds": True,
-                "environment": "sandbox" if self.gateway.config.api_key.startswith("sk_test")
-                else "production",
-            },
-            "display_order": 1,
-        }]
+        return self._handlers
 
     def _result(self, pi: Any) -> ChargeResult:
         status = pi.status
