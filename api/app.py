@@ -10,7 +10,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -92,6 +95,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(feeds.router)
     app.include_router(videos.router)
     app.include_router(finance.router)
+    app.include_router(dashboard_routes.router)
+    app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)
+    app.add_exception_handler(dashboard_routes.CsrfRejected, _csrf_rejected)
     app.include_router(webhooks.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
@@ -106,6 +112,15 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+async def _to_login(_request: Request, _exc: Exception) -> Response:
+    return RedirectResponse("/dashboard/login", status_code=303)
+
+
+async def _csrf_rejected(_request: Request, _exc: Exception) -> Response:
+    return HTMLResponse("<h1>Forbidden</h1><p>The form was missing its security token. "
+                        "Reload the page and try again.</p>", status_code=403)
 
 
 def app_factory() -> FastAPI:

@@ -24,6 +24,8 @@ merchant_key_app = typer.Typer(help="Issue merchant API keys.", no_args_is_help=
 feeds_app = typer.Typer(help="Build, validate and publish product feeds.", no_args_is_help=True)
 videos_app = typer.Typer(help="The generated videos that feature our products.",
                          no_args_is_help=True)
+user_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 app.add_typer(videos_app, name="videos")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(merchant_key_app, name="merchant-key")
@@ -242,11 +244,15 @@ def demo(
     settings = _settings()
     upgrade(settings.database_url)
     typer.echo(asyncio.run(_load_demo(settings)))
+    from api.dashboard.auth import create_user
+
+    _in_transaction(lambda db: create_user(db, "demo", "demo-password"))
     key = settings.agent_api_keys[0].get_secret_value()
     base = f"http://{host}:{port}"
     typer.echo(f"""
 ReelCart demo on {base}   (docs: {base}/docs, discovery: {base}/.well-known/acp.json)
 Agent API key: {key}
+Dashboard: {base}/dashboard   (user: demo, password: demo-password)
 
   curl -s {base}/checkout_sessions -H 'Authorization: Bearer {key}' \\
     -H 'API-Version: 2026-04-17' -H 'Idempotency-Key: demo-1' \\
@@ -274,6 +280,22 @@ def agent_key_create(
     typer.echo(f"agent {name} ({agent_id})", err=True)
     typer.echo(key)
     typer.echo("store this key now: it cannot be shown again", err=True)
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True,
+                                          envvar="REELCART_NEW_USER_PASSWORD")],
+) -> None:
+    """Create a dashboard user (or set a new password). Only a scrypt hash is stored."""
+    from api.dashboard.auth import create_user
+
+    if len(password) < 8:
+        raise typer.BadParameter("use at least 8 characters")
+    _in_transaction(lambda db: create_user(db, username, password))
+    typer.echo(f"dashboard user {username} is ready: log in at /dashboard")
 
 
 @merchant_key_app.command("create")

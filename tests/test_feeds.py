@@ -168,6 +168,7 @@ async def test_hosted_feeds_support_conditional_requests(database_url: str, tmp_
         assert since.status_code == 304
         assert (await client.get("/feeds/../pyproject.toml")).status_code == 404
         assert (await client.get("/feeds/openai/nope.gz")).status_code == 404
+        assert (await client.get("/feeds/" + "0" * 300)).status_code == 404  # ENAMETOOLONG
         report = await client.get("/feeds/validation",
                                   headers={"Authorization": "Bearer merchant-key"})
         assert report.json()["validation"]["items"] >= 72

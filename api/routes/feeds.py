@@ -25,10 +25,14 @@ CONTENT_TYPES = {".gz": "application/gzip", ".jsonl": "application/x-ndjson",
 
 
 def _resolve(root: Path, relative: str) -> Path:
-    candidate = (root / relative).resolve()
-    if root.resolve() not in candidate.parents or not candidate.is_file() or \
-            candidate.name.startswith("."):
-        raise NotFound(f"No feed file {relative!r}.", code="feed_not_found")
+    missing = NotFound(f"No feed file {relative[:100]!r}.", code="feed_not_found")
+    try:
+        candidate = (root / relative).resolve()
+        inside = root.resolve() in candidate.parents
+        if not inside or candidate.name.startswith(".") or not candidate.is_file():
+            raise missing
+    except OSError:  # e.g. a name longer than the filesystem allows
+        raise missing from None
     return candidate
 
 

@@ -1,0 +1,1 @@
+"""The merchant and finance dashboard: server-rendered pages at /dashboard."""

@@ -1,0 +1,135 @@
+"""The merchant dashboard over HTTP: login, CSRF, orders, refunds, videos, finance, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.dashboard.auth import create_user, hash_password, verify_password
+from api.runtime import build_runtime
+from tests.conftest import AGENT_KEY, US_ADDRESS, Agent, make_settings, reset_database
+
+
+@pytest.fixture
+async def site(database_url: str):
+    await reset_database(database_url)
+    rt = build_runtime(make_settings(database_url, merchant_api_keys=["merchant-key"]))
+    await rt.ensure_dev_agent()
+    async with rt.sessionmaker() as db, db.begin():
+        await create_user(db, "ada", "correct horse battery")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
+                                 base_url="https://shop.test") as client:
+        yield client, rt
+    await rt.close()
+
+
+async def log_in(client: httpx.AsyncClient) -> None:
+    resp = await client.post("/dashboard/login", data={"username": "ada",
+                                                       "password": "correct horse battery"})
+    assert resp.status_code == 303
+    assert resp.headers["location"] == "/dashboard/orders"
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match
+    return match.group(1)
+
+
+def test_passwords_are_hashed() -> None:
+    stored = hash_password("s3cret-pass")
+    assert "s3cret" not in stored
+    assert verify_password("s3cret-pass", stored)
+    assert not verify_password("wrong", stored)
+
+
+async def test_anonymous_and_api_keys_are_sent_to_login(site, backend: str) -> None:
+    client, _ = site
+    for path in ("/dashboard", "/dashboard/orders", "/dashboard/videos", "/dashboard/finance",
+                 "/dashboard/health", "/dashboard/orders/ord_x"):
+        resp = await client.get(path)
+        assert resp.status_code == 303, path
+        assert resp.headers["location"] == "/dashboard/login"
+        resp = await client.get(path, headers={"Authorization": f"Bearer {AGENT_KEY}"})
+        assert resp.status_code == 303  # an API key is not a dashboard login
+    bad = await client.post("/dashboard/login", data={"username": "ada", "password": "nope"})
+    assert bad.status_code == 401
+    await log_in(client)
+    # A dashboard session cannot call the agent API.
+    resp = await client.get("/checkout_sessions/cs_x", headers={"API-Version": "2026-04-17"})
+    assert resp.status_code == 401
+
+
+async def test_orders_refund_and_finance(site, backend: str) -> None:
+    client, rt = site
+    agent = Agent(client)
+    session = (await agent.create(line_items=[{"id": "item_123", "quantity": 4}],
+                                  fulfillment_details={"address": US_ADDRESS},
+                                  buyer={"email": "buyer@example.com"},
+                                  metadata={"video_id": "vid-d"})).json()
+    await client.post("/videos", json={"id": "vid-d", "title": "Dashboard video",
+                                       "products": [{"product_id": "spec-items"}]},
+                      headers={"Authorization": "Bearer merchant-key", "Idempotency-Key": "v"})
+    order = (await agent.complete(session["id"])).json()["order"]
+    await log_in(client)
+    listing = await client.get("/dashboard/orders", params={"q": "buyer@example.com"})
+    assert order["order_number"] in listing.text
+    page = await client.get(f"/dashboard/orders/{order['id']}")
+    assert page.status_code == 200
+    token = csrf_of(page.text)
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
+    # Without the CSRF token: refused, nothing refunded.
+    refused = await client.post(f"/dashboard/orders/{order['id']}/refund",
+                                data={"amount": "1.00", "nonce": nonce})
+    assert refused.status_code == 403
+    # With it: a partial refund, submitted twice (double click) → refunded once.
+    for _ in range(2):
+        done = await client.post(f"/dashboard/orders/{order['id']}/refund",
+                                 data={"amount": "1.50", "csrf_token": token, "nonce": nonce})
+        assert done.status_code == 303
+    page = await client.get(done.headers["location"])
+    assert "Refund recorded." in page.text
+    assert re.search(r'id="refunded">\$?1\.50 USD<', page.text)
+    # Finance totals reflect it (gross net of the refund).
+    finance = await client.get("/dashboard/finance")
+    total = {t["type"]: t["amount"] for t in order["totals"]}["total"]
+    expected = f"{(total - 150) / 100:.2f} USD"
+    assert re.search(rf'id="total-gross">{re.escape(expected)}<', finance.text)
+    assert "<svg" in finance.text
+    exported = await client.get("/dashboard/finance", params={"format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert sum(int(r["gross"]) for r in rows) == total - 150
+    assert {r["video"] for r in rows} == {"vid-d"}
+    # The video page charts its sales.
+    video = await client.get("/dashboard/videos/vid-d")
+    assert "<svg" in video.text
+    assert "Attributed sales by day" in video.text
+    videos = await client.get("/dashboard/videos")
+    assert "Dashboard video" in videos.text
+    orders_csv = await client.get("/dashboard/orders", params={"format": "csv"})
+    assert order["id"] in orders_csv.text
+    health = await client.get("/dashboard/health")
+    assert "Agent order webhooks" in health.text
+
+
+async def test_mark_shipped_and_logout(site, backend: str) -> None:
+    client, _ = site
+    agent = Agent(client)
+    session = await agent.ready_session()
+    order = (await agent.complete(session["id"])).json()["order"]
+    await log_in(client)
+    page = await client.get(f"/dashboard/orders/{order['id']}")
+    token = csrf_of(page.text)
+    shipped = await client.post(f"/dashboard/orders/{order['id']}/ship", data={
+        "csrf_token": token, "carrier": "UPS", "tracking_number": "1Z1"})
+    page = await client.get(shipped.headers["location"])
+    assert "Marked as shipped." in page.text
+    assert "1Z1" in page.text
+    assert (await client.post("/dashboard/logout", data={"csrf_token": token})).status_code == 303
+    client.cookies.clear()
+    assert (await client.get("/dashboard/orders")).status_code == 303
