@@ -120,3 +120,21 @@ async def delivery_health(db: AsyncSession) -> dict[str, Any]:
             InboxEvent.source == source))
         out[f"inbox_{source}"] = {"pending": waiting, "last_processed": last}
     return out
+
+
+async def catalog_page(db: AsyncSession, *, limit: int, offset: int) -> tuple[int, list[Any]]:
+    from models import Product, Variant
+
+    total = await db.scalar(select(func.count()).select_from(Variant)) or 0
+    rows = await db.execute(
+        select(Variant, Product.title.label("product_title"))
+        .join(Product, Product.id == Variant.product_id)
+        .order_by(Variant.product_id, Variant.id).limit(limit).offset(offset))
+    return int(total), list(rows.all())
+
+
+async def recent_pushes(db: AsyncSession) -> list[Any]:
+    from models import FeedPush
+
+    return list(await db.scalars(select(FeedPush).order_by(FeedPush.started_at.desc())
+                                 .limit(10)))

@@ -328,6 +328,20 @@ async def finance(request: Request, who: ViewerDep,
                         "from": since.date().isoformat(), "to": until.date().isoformat()})
 
 
+@router.get("/catalog")
+async def catalog(request: Request, who: ViewerDep,
+                  p: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
+    import orjson
+
+    async with who.runtime.read_sessionmaker() as db:
+        total, rows = await queries.catalog_page(db, limit=50, offset=(p - 1) * 50)
+        pushes = await queries.recent_pushes(db)
+    report_path = Path(who.runtime.settings.feeds_dir) / "report.json"
+    report = orjson.loads(report_path.read_bytes()) if report_path.is_file() else None
+    return page(request, "dashboard/catalog.html", who, rows=rows, total=total, page_no=p,
+                pages=max(1, -(-total // 50)), report=report, pushes=pushes)
+
+
 @router.get("/health")
 async def health(request: Request, who: ViewerDep) -> Response:
     async with who.runtime.read_sessionmaker() as db:
