@@ -62,6 +62,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
                 await upgrade_async(settings.database_url)
             app.state.runtime = build_runtime(settings)
         await app.state.runtime.ensure_dev_agent()
+        await app.state.runtime.ensure_configured_user()
         stop = asyncio.Event()
         worker = None
         if own and settings.run_worker_in_process:

@@ -298,6 +298,18 @@ def user_create(
     typer.echo(f"dashboard user {username} is ready: log in at /dashboard")
 
 
+@user_app.command("hash")
+def user_hash(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True)],
+) -> None:
+    """Print a REELCART_DASHBOARD_USER value (name:hash) to provision a login by config."""
+    from api.dashboard.auth import hash_password
+
+    typer.echo(f"{username}:{hash_password(password)}")
+
+
 @merchant_key_app.command("create")
 def merchant_key_create(name: Annotated[str, typer.Argument(help="Who uses it")]) -> None:
     """Issue a merchant API key (orders, refunds). Printed once; only its hash is stored."""

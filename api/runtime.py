@@ -90,6 +90,17 @@ class Runtime:
             await db.execute(dialect_insert(Agent).values(
                 id=DEV_AGENT_ID, name="development").on_conflict_do_nothing())
 
+    async def ensure_configured_user(self) -> None:
+        """REELCART_DASHBOARD_USER=name:hash provisions a login without the CLI."""
+        if self.settings.dashboard_user is None:
+            return
+        from api.dashboard.auth import ensure_user_hash
+
+        name, _, password_hash = self.settings.dashboard_user.get_secret_value().partition(":")
+        if name and password_hash.startswith("scrypt$"):
+            async with self.sessionmaker() as db, db.begin():
+                await ensure_user_hash(db, name, password_hash)
+
     async def close(self) -> None:
         await self.http.aclose()
         if self.stripe is not None:

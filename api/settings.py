@@ -74,6 +74,9 @@ class Settings(BaseSettings):
         default=None, description="The app's client secret (signs Shopify webhooks)")
     merchant_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated merchant API keys for development")
+    dashboard_user: SecretStr | None = Field(
+        default=None, description="name:scrypt$… (from `reelcart user hash`): a dashboard "
+        "login provisioned from configuration")
     run_worker_in_process: bool = Field(
         default=True, description="`serve` also runs the inbox/outbox worker loop")
     worker_poll_seconds: float = 1.0

@@ -188,7 +188,7 @@ async def merchant_order_json(db: AsyncSession, order: Order) -> Json:
         "totals": order.totals,
         "buyer": order.buyer,
         "fulfillment_details": order.fulfillment_details,
-        "payment": {"provider": order.payment_provider, "reference": order.payment_reference},
+        "payment": await _payment_facts(db, order),
         "refunds": [{"id": r.id, "amount": r.amount, "currency": r.currency,
                      "status": r.status, "reason": r.reason, "source": r.source,
                      "provider_reference": r.provider_reference,
@@ -221,3 +221,16 @@ async def acp_snapshot(db: AsyncSession, order: Order, support_email: str | None
             "id": f"cancel_{order.id}", "type": "cancellation", "status": "completed",
             "occurred_at": _iso(order.updated_at)})
     return snapshot
+
+
+async def _payment_facts(db: AsyncSession, order: Order) -> Json:
+    from sqlalchemy import select
+
+    from models import PaymentAttempt
+
+    attempt = await db.scalar(select(PaymentAttempt).where(
+        PaymentAttempt.provider_reference == order.payment_reference).limit(1)) \
+        if order.payment_reference else None
+    return {"provider": order.payment_provider, "reference": order.payment_reference,
+            "fee_amount": attempt.fee_amount if attempt else None,
+            "net_amount": attempt.net_amount if attempt else None}

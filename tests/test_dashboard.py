@@ -133,3 +133,37 @@ async def test_mark_shipped_and_logout(site, backend: str) -> None:
     assert (await client.post("/dashboard/logout", data={"csrf_token": token})).status_code == 303
     client.cookies.clear()
     assert (await client.get("/dashboard/orders")).status_code == 303
+
+
+async def test_configured_user_fee_net_and_more_csv(database_url: str, backend: str) -> None:
+    await reset_database(database_url)
+    rt = build_runtime(make_settings(
+        database_url, dashboard_user=f"finance:{hash_password('from-config-123')}"))
+    await rt.ensure_dev_agent()
+    await rt.ensure_configured_user()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
+                                 base_url="https://shop.test") as client:
+        agent = Agent(client)
+        session = await agent.ready_session()
+        order = (await agent.complete(session["id"])).json()["order"]
+        resp = await client.post("/dashboard/login", data={"username": "finance",
+                                                           "password": "from-config-123"})
+        assert resp.status_code == 303
+        page = await client.get(f"/dashboard/orders/{order['id']}")
+        from models.money import format_minor
+        from payments.sandbox import sandbox_fee
+
+        total = {t["type"]: t["amount"] for t in order["totals"]}["total"]
+        assert f"Fee {format_minor(sandbox_fee(total), 'usd')}" in page.text
+        assert f"net <strong>{format_minor(total - sandbox_fee(total), 'usd')}" in page.text
+        finance = await client.get("/dashboard/finance")
+        assert "Attributed revenue by day" in finance.text
+        recon = await client.get("/dashboard/finance", params={"format": "recon",
+                                                               "to": "2099-01-01"})
+        assert recon.headers["content-type"].startswith("text/csv")
+        assert recon.text.splitlines()[0].startswith("payout_id,")
+        videos = await client.get("/dashboard/videos", params={"format": "csv"})
+        assert videos.text.splitlines()[0].startswith("id,title,generator")
+        catalog = await client.get("/dashboard/catalog")
+        assert "Last feed build" in catalog.text
+    await rt.close()

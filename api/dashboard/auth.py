@@ -89,3 +89,11 @@ async def logout(db: AsyncSession, session_id: str | None) -> None:
     if session_id:
         await db.execute(delete(DashboardSession).where(
             DashboardSession.id_hash == _hash(session_id)))
+
+
+async def ensure_user_hash(db: AsyncSession, username: str, password_hash: str) -> None:
+    user = await db.scalar(select(DashboardUser).where(DashboardUser.username == username))
+    if user is None:
+        db.add(DashboardUser(id=new_id("usr"), username=username, password_hash=password_hash))
+    else:
+        user.password_hash = password_hash

@@ -138,3 +138,15 @@ async def recent_pushes(db: AsyncSession) -> list[Any]:
 
     return list(await db.scalars(select(FeedPush).order_by(FeedPush.started_at.desc())
                                  .limit(10)))
+
+
+
+async def revenue_by_day(db: AsyncSession, *, model: str, start: datetime, end: datetime
+                         ) -> list[tuple[str, int]]:
+    day = func.substr(cast(LedgerEntry.order_at, String), 1, 10)
+    rows = await db.execute(select(day.label("day"), cast(func.sum(LedgerEntry.gross),
+                                                          LedgerEntry.gross.type))
+                            .where(LedgerEntry.model == model, LedgerEntry.order_at >= start,
+                                   LedgerEntry.order_at < end)
+                            .group_by(day).order_by(day))
+    return [(str(d), int(v or 0)) for d, v in rows]

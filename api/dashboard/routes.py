@@ -170,9 +170,11 @@ async def order_detail(request: Request, who: ViewerDep, order_id: str,
         detail = await order_service.merchant_order_json(db, order)
         touches = await queries.touches_of(db, order.checkout_session_id)
         credits = await queries.credits_of(db, order.id)
+    shop = who.runtime.settings.shopify_shop or ""
+    domain = shop if "." in shop else f"{shop}.myshopify.com"
     return page(request, "dashboard/order.html", who, o=detail, touches=touches,
-                credits=credits, notice=notice,
-                shopify=who.runtime.settings.shopify_enabled)
+                credits=credits, notice=notice, shopify=who.runtime.settings.shopify_enabled,
+                shopify_admin=f"https://{domain}/admin")
 
 
 def _back(order_id: str, notice: str) -> Response:
@@ -265,9 +267,15 @@ async def retry_shopify(who: ViewerDep, order_id: str,
 
 
 @router.get("/videos")
-async def videos(request: Request, who: ViewerDep) -> Response:
+async def videos(request: Request, who: ViewerDep,
+                 format: Annotated[str, Query(pattern="^(html|csv)$")] = "html") -> Response:
     async with who.runtime.read_sessionmaker() as db:
         rows = await queries.videos_with_revenue(db)
+    if format == "csv":
+        return _csv("videos.csv", ["id", "title", "generator", "campaign", "creator",
+                                   "products", "orders", "revenue_last_touch"],
+                    [[v.id, v.title, v.generator, v.campaign, v.creator, products or 0,
+                      orders or 0, gross or 0] for v, gross, orders, products in rows])
     return page(request, "dashboard/videos.html", who, rows=rows,
                 currency=who.runtime.profile.currencies[0])
 
@@ -301,7 +309,8 @@ async def finance(request: Request, who: ViewerDep,
                   view: Annotated[str, Query(pattern="^(cash|accrual)$")] = "cash",
                   start: Annotated[str | None, Query(alias="from", max_length=40)] = None,
                   end: Annotated[str | None, Query(alias="to", max_length=40)] = None,
-                  format: Annotated[str, Query(pattern="^(html|csv)$")] = "html") -> Response:
+                  format: Annotated[str, Query(pattern="^(html|csv|recon)$")] = "html"
+                  ) -> Response:
     now = utc_now()
     since = _date(start) or now - timedelta(days=30)
     until = _date(end) or now + timedelta(days=1)
@@ -313,8 +322,18 @@ async def finance(request: Request, who: ViewerDep,
                                                            until + timedelta(days=1))
         except Exception:  # the provider may be unreachable: the page still shows revenue
             recon = None
+        over_time = await queries.revenue_by_day(db, model=model, start=since, end=until)
     columns = ["key", "currency", "orders", "gross", "discount", "tax", "shipping",
                "commissionable", "fee", "net"]
+    if format == "recon" and recon is not None:
+        return _csv("payout-reconciliation.csv",
+                    ["payout_id", "balance_transaction", "category", "amount", "fee",
+                     "expected", "ours", "status"],
+                    [[p["payout_id"], i["balance_transaction"], i["category"], i["amount"],
+                      i["fee"], i["expected"], i["ours"], i["status"]]
+                     for p in recon["payouts"] for i in p["items"]]
+                    + [["", "", "charge", "", "", u["amount"], u["order_id"],
+                        "missing_at_provider"] for u in recon["unmatched_ours"]])
     if format == "csv":
         return _csv(f"revenue-by-{group}.csv", [group, *columns[1:]],
                     [[r[c] for c in columns] for r in rows])
@@ -322,7 +341,8 @@ async def finance(request: Request, who: ViewerDep,
     chart = charts.bar_chart([(str(r["key"] or "(unattributed)"), int(str(r["gross"] or 0)))
                               for r in rows][:15], currency, title=f"Revenue by {group}")
     totals = {c: sum(int(str(r[c] or 0)) for r in rows) for c in columns[2:]}
-    return page(request, "dashboard/finance.html", who, rows=rows, chart=chart,
+    trend = charts.line_chart(over_time, currency, title="Attributed revenue by day")
+    return page(request, "dashboard/finance.html", who, rows=rows, chart=chart, trend=trend,
                 totals=totals, recon=recon, currency=currency,
                 params={"group": group, "model": model, "view": view,
                         "from": since.date().isoformat(), "to": until.date().isoformat()})
