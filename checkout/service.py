@@ -93,6 +93,11 @@ def _iso(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
 
 
+def _codes(discounts: Any, coupons: list[str] | None) -> list[str] | None:
+    codes = list((discounts.codes if discounts else None) or coupons or [])
+    return list(dict.fromkeys(c.strip() for c in codes if c.strip())) or None
+
+
 def _dump(model: Any) -> Any:
     return None if model is None else model.model_dump(mode="json", exclude_none=True)
 
@@ -172,6 +177,11 @@ class CheckoutService:
         tax = await self.tax.calculate(TaxRequest(
             s.currency, address, tuple((ln.line_id, ln.subtotal) for ln in lines),
             sum(o.amount for o in chosen)))
+        for index, code in enumerate(s.discount_codes or []):
+            # No discount engine yet: say so instead of silently ignoring the code.
+            messages.warning("discount_code_invalid",
+                             f"The code {code!r} is not valid here.",
+                             f"$.discounts.codes[{index}]")
         snap = assemble(lines, options, chosen, tax, messages)
         s.line_items = snap.line_items
         s.fulfillment_options = snap.fulfillment_options
@@ -266,6 +276,7 @@ class CheckoutService:
             agent_capabilities=_dump(req.capabilities) or {},
             locale=req.locale, timezone=req.timezone, order_notes=req.order_notes,
             session_metadata=req.metadata, created_at=now, updated_at=now,
+            discount_codes=_codes(req.discounts, req.coupons),
             expires_at=now + self.session_ttl,
         )
         await self._reprice(db, s, variants)
@@ -306,6 +317,8 @@ class CheckoutService:
                 if req.selected_fulfillment_options else None)
         if "order_notes" in present:
             s.order_notes = req.order_notes
+        if "discounts" in present or "coupons" in present:
+            s.discount_codes = _codes(req.discounts, req.coupons)
         s.version += 1
         await self._reprice(db, s)
         await db.flush()

@@ -39,6 +39,7 @@ class CheckoutSession(Base):
     # Stock held for an in-flight payment: {variant_id: quantity}.
     reserved_stock: Mapped[dict[str, Any] | None] = mapped_column()
     cancel_reason: Mapped[dict[str, Any] | None] = mapped_column()
+    discount_codes: Mapped[list[Any] | None] = mapped_column()
     order_id: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)

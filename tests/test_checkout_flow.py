@@ -284,3 +284,17 @@ async def test_acp_prefix_serves_the_same_api(agent: Agent, backend: str) -> Non
     assert resp.status_code == 201
     resp = await agent.get(f"/acp/checkout_sessions/{resp.json()['id']}")
     assert resp.status_code == 200
+
+
+async def test_discount_codes_are_answered_not_ignored(agent: Agent, backend: str) -> None:
+    resp = await agent.create(line_items=[{"id": "item_123"}],
+                              fulfillment_details={"address": US_ADDRESS},
+                              discounts={"codes": ["SAVE10"]})
+    session = resp.json()
+    assert_valid(session, "CheckoutSession")
+    warning = next(m for m in session["messages"] if m["code"] == "discount_code_invalid")
+    assert warning["param"] == "$.discounts.codes[0]"
+    assert session["status"] == "ready_for_payment"  # a warning never blocks payment
+    cleared = (await agent.post(f"/checkout_sessions/{session['id']}",
+                                {"discounts": {"codes": []}})).json()
+    assert not any(m["code"] == "discount_code_invalid" for m in cleared["messages"])
