@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from fractions import Fraction
+from functools import cached_property
 
 import httpx
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -64,17 +65,20 @@ class Runtime:
     def wake_worker(self) -> None:
         self.worker_wakeup.set()
 
+    # Built once per runtime: the worker asks for them on every poll.
+    @cached_property
     def inbox_handlers(self) -> dict[str, Handler]:
         return {**StripeEventHandlers(self.checkout, self.stripe).registry(),
                 **ShopifyEventHandlers(self.provider).registry()}
 
+    @cached_property
     def outbox_deliverers(self) -> dict[str, Deliverer]:
         deliverers: dict[str, Deliverer] = {
             AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.http)}
         if self.shopify is not None:
             deliverers[SHOPIFY_ORDER] = ShopifyForwarder(self.sessionmaker, self.shopify)
         deliverers[FEEDS_REFRESH] = FeedRefresher(
-            self.sessionmaker, self.settings.feeds_dir, self.settings.feed_config(),
+            self.sessionmaker, self.settings.feeds_dir, self.settings.feed_config(self.profile),
             self.feed_client)
         return deliverers
 

@@ -118,8 +118,9 @@ class Settings(BaseSettings):
     def shopify_enabled(self) -> bool:
         return bool(self.shopify_shop and self.shopify_access_token)
 
-    def feed_config(self) -> FeedConfig:
-        p = self.merchant_profile()
+    def feed_config(self, profile: MerchantProfile | None = None) -> FeedConfig:
+        """Pass the profile when it is already loaded (the runtime's): it lives in a file."""
+        p = profile or self.merchant_profile()
         return FeedConfig(
             feed_id=p.feed_id, seller_name=p.name, seller_url=p.store_url,
             privacy_url=p.privacy_url, terms_url=p.terms_url,

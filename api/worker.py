@@ -23,8 +23,8 @@ RECOVERY_SWEEP_SECONDS = 30
 
 async def run_once(runtime: Runtime) -> int:
     """One pass over everything due. Returns the number of items handled."""
-    handled = await inbox.process_due(runtime.sessionmaker, runtime.inbox_handlers())
-    handled += await outbox.deliver_due(runtime.sessionmaker, runtime.outbox_deliverers())
+    handled = await inbox.process_due(runtime.sessionmaker, runtime.inbox_handlers)
+    handled += await outbox.deliver_due(runtime.sessionmaker, runtime.outbox_deliverers)
     now = time.monotonic()
     if now - runtime.last_recovery_sweep > RECOVERY_SWEEP_SECONDS:
         runtime.last_recovery_sweep = now

@@ -140,13 +140,3 @@ async def _record(sessionmaker: async_sessionmaker[AsyncSession], message: Messa
         if result.retry_after is not None:
             delay = max(delay, timedelta(seconds=result.retry_after))
         row.next_attempt_at = utc_now() + delay
-
-
-async def redeliver(db: AsyncSession, message_id: str) -> OutboxMessage | None:
-    """Merchant action: send a message again now (failed or delivered)."""
-    row = await _by_id(db, message_id)
-    if row is None:
-        return None
-    row.status = "pending"
-    row.next_attempt_at = utc_now()
-    return row
