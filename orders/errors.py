@@ -12,3 +12,7 @@ class OrderNotFound(NotFound):
 
 class RefundNotAllowed(InvalidRequest):
     code = "refund_not_allowed"
+
+
+class AlreadyForwarded(InvalidRequest):
+    code = "already_forwarded"

@@ -234,3 +234,33 @@ async def _payment_facts(db: AsyncSession, order: Order) -> Json:
     return {"provider": order.payment_provider, "reference": order.payment_reference,
             "fee_amount": attempt.fee_amount if attempt else None,
             "net_amount": attempt.net_amount if attempt else None}
+
+
+async def resend_to_agent(db: AsyncSession, order_id: str, actor: str) -> Order:
+    """Queue a fresh ``order_update`` with the order's current state."""
+    from orders.errors import OrderNotFound
+
+    order = await repository.get_order(db, order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    await notify.order_changed(db, order)
+    await repository.add_event(db, order_id, "webhook.redeliver_requested", actor, {})
+    return order
+
+
+async def retry_forwarding(db: AsyncSession, order_id: str, actor: str) -> Order:
+    """Forward an order to Shopify again (after fixing what it rejected). The forwarder
+    looks the order up first, so this never creates a duplicate."""
+    from orders.errors import AlreadyForwarded, OrderNotFound
+
+    order = await repository.lock_order(db, order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    if order.shopify_order_id:
+        raise AlreadyForwarded(f"Order {order_id} is already in Shopify.")
+    order.attention_reason = None
+    if order.status == "manual_review":
+        order.status = "confirmed"
+    await notify.forward_to_shopify(db, order)
+    await repository.add_event(db, order_id, "shopify.retry_requested", actor, {})
+    return order

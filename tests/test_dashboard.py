@@ -130,6 +130,11 @@ async def test_mark_shipped_and_logout(site, backend: str) -> None:
     page = await client.get(shipped.headers["location"])
     assert "Marked as shipped." in page.text
     assert "1Z1" in page.text
+    resent = await client.post(f"/dashboard/orders/{order['id']}/redeliver",
+                               data={"csrf_token": token})
+    page = await client.get(resent.headers["location"])
+    assert "The agent will be sent the order again." in page.text
+    assert "webhook.redeliver_requested" in page.text  # same action, same timeline, as the API
     assert (await client.post("/dashboard/logout", data={"csrf_token": token})).status_code == 303
     client.cookies.clear()
     assert (await client.get("/dashboard/orders")).status_code == 303

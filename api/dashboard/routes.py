@@ -24,7 +24,7 @@ from models import DashboardUser
 from models.base import utc_now
 from models.errors import AppError
 from models.money import format_minor, parse_major
-from orders import notify, refunds, repository
+from orders import refunds, repository
 from orders import service as order_service
 from payments.reconciliation import reconcile
 
@@ -238,11 +238,12 @@ async def ship(who: ViewerDep, order_id: str,
 async def redeliver(who: ViewerDep, order_id: str,
                     csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
     check_csrf(who, csrf_token)
-    async with who.runtime.sessionmaker() as db, db.begin():
-        order = await repository.get_order(db, order_id[:64])
-        if order is None:
-            return _back(order_id, "No such order.")
-        await notify.order_changed(db, order)
+    try:
+        async with who.runtime.sessionmaker() as db, db.begin():
+            await order_service.resend_to_agent(db, order_id[:64],
+                                                f"user:{who.user.username}")
+    except AppError as exc:
+        return _back(order_id, exc.message)
     who.runtime.wake_worker()
     return _back(order_id, "The agent will be sent the order again.")
 
@@ -253,12 +254,12 @@ async def retry_shopify(who: ViewerDep, order_id: str,
     check_csrf(who, csrf_token)
     if not who.runtime.settings.shopify_enabled:
         return _back(order_id, "No Shopify store is connected.")
-    async with who.runtime.sessionmaker() as db, db.begin():
-        order = await repository.lock_order(db, order_id[:64])
-        if order is None or order.shopify_order_id:
-            return _back(order_id, "Nothing to retry.")
-        order.attention_reason = None
-        await notify.forward_to_shopify(db, order)
+    try:
+        async with who.runtime.sessionmaker() as db, db.begin():
+            await order_service.retry_forwarding(db, order_id[:64],
+                                                 f"user:{who.user.username}")
+    except AppError as exc:
+        return _back(order_id, exc.message)
     who.runtime.wake_worker()
     return _back(order_id, "Forwarding to Shopify again.")
 

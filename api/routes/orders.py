@@ -13,8 +13,8 @@ from api.deps import MerchantCallDep
 from fulfillment import service as fulfillment_service
 from models import DeliveryAttempt, Fulfillment, Order, OutboxMessage
 from models.errors import InvalidRequest
-from orders import notify, repository
 from orders import refunds as refund_service
+from orders import repository
 from orders import service as order_service
 from orders.errors import OrderNotFound
 
@@ -152,12 +152,7 @@ async def update_shipment(order_id: OrderId, fulfillment_id: Annotated[str, Path
 async def redeliver_order_webhook(order_id: OrderId, call: MerchantCallDep) -> Response:
     """Send the agent the order's current state again (a fresh ``order_update``)."""
     async def handler(db: Any) -> dict[str, Any]:
-        order = await repository.get_order(db, order_id)
-        if order is None:
-            raise OrderNotFound(order_id)
-        await notify.order_changed(db, order)
-        await repository.add_event(db, order_id, "webhook.redeliver_requested",
-                                   f"merchant:{call.merchant.id}", {})
+        await order_service.resend_to_agent(db, order_id, f"merchant:{call.merchant.id}")
         return {"order_id": order_id, "queued": True}
     response = await call.write(handler, status_code=202)
     call.runtime.wake_worker()
@@ -191,18 +186,7 @@ async def retry_shopify(order_id: OrderId, call: MerchantCallDep) -> Response:
         raise InvalidRequest("No Shopify store is connected.", code="shopify_not_configured")
 
     async def handler(db: Any) -> dict[str, Any]:
-        order = await repository.lock_order(db, order_id)
-        if order is None:
-            raise OrderNotFound(order_id)
-        if order.shopify_order_id:
-            raise InvalidRequest(f"Order {order_id} is already in Shopify.",
-                                 code="already_forwarded")
-        order.attention_reason = None
-        if order.status == "manual_review":
-            order.status = "confirmed"
-        await notify.forward_to_shopify(db, order)
-        await repository.add_event(db, order_id, "shopify.retry_requested",
-                                   f"merchant:{call.merchant.id}", {})
+        await order_service.retry_forwarding(db, order_id, f"merchant:{call.merchant.id}")
         return {"order_id": order_id, "queued": True}
     response = await call.write(handler, status_code=202)
     call.runtime.wake_worker()
