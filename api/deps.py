@@ -111,22 +111,28 @@ async def agent_call(
     _check_version(api_version)
     body = await request.body()
     await _check_signature(runtime, agent, request, body)
-    guard = None
-    if request.method == "POST":
-        key = require_key(idempotency_key)
-        try:
-            body_hash = signatures.request_hash(body)
-        except ValueError:
-            raise InvalidRequest("The request body is not valid JSON.",
-                                 code="invalid_json") from None
-        settings = runtime.settings
-        guard = IdempotentCall(
-            sessionmaker=runtime.sessionmaker, principal=agent.id,
-            path=request.url.path.removeprefix("/acp"),  # /acp/x and /x are one endpoint
-            key=key, body_hash=body_hash,
-            retention=timedelta(hours=settings.idempotency_retention_hours),
-            lock=timedelta(seconds=settings.idempotency_lock_seconds))
+    guard = _idempotency_guard(
+        request, runtime, body, principal=agent.id, key=idempotency_key,
+        path=request.url.path.removeprefix("/acp"))  # /acp/x and /x are one endpoint
     return AgentCall(runtime, guard, agent=agent)
+
+
+def _idempotency_guard(request: Request, runtime: Runtime, body: bytes, *, principal: str,
+                       key: str | None, path: str) -> IdempotentCall | None:
+    """Every POST needs an Idempotency-Key; GETs get no guard."""
+    if request.method != "POST":
+        return None
+    checked = require_key(key)
+    try:
+        body_hash = signatures.request_hash(body)
+    except ValueError:
+        raise InvalidRequest("The request body is not valid JSON.",
+                             code="invalid_json") from None
+    settings = runtime.settings
+    return IdempotentCall(
+        sessionmaker=runtime.sessionmaker, principal=principal, path=path, key=checked,
+        body_hash=body_hash, retention=timedelta(hours=settings.idempotency_retention_hours),
+        lock=timedelta(seconds=settings.idempotency_lock_seconds))
 
 
 AgentCallDep = Annotated[AgentCall, Depends(agent_call)]
@@ -145,19 +151,9 @@ async def merchant_call(
         alias="Idempotency-Key", description="Required on every POST (1-255 chars)")] = None,
 ) -> MerchantCall:
     merchant = await authenticate_merchant(runtime, request.headers.get("authorization"))
-    guard = None
-    if request.method == "POST":
-        key = require_key(idempotency_key)
-        try:
-            body_hash = signatures.request_hash(await request.body())
-        except ValueError:
-            raise InvalidRequest("The request body is not valid JSON.",
-                                 code="invalid_json") from None
-        guard = IdempotentCall(
-            sessionmaker=runtime.sessionmaker, principal=f"merchant:{merchant.id}",
-            path=request.url.path, key=key, body_hash=body_hash,
-            retention=timedelta(hours=runtime.settings.idempotency_retention_hours),
-            lock=timedelta(seconds=runtime.settings.idempotency_lock_seconds))
+    guard = _idempotency_guard(request, runtime, await request.body(),
+                               principal=f"merchant:{merchant.id}", key=idempotency_key,
+                               path=request.url.path)
     return MerchantCall(runtime, guard, merchant=merchant)
 
 
