@@ -3,8 +3,6 @@ services the APIs use, every form checked against the session's CSRF token."""
 
 from __future__ import annotations
 
-import csv
-import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.dashboard import auth, charts, queries
 from api.deps import RuntimeDep
+from api.exports import csv_response, reconciliation_csv, revenue_csv, revenue_totals
 from api.runtime import Runtime
 from attribution import repository as attribution_repo
 from fulfillment import service as fulfillment_service
@@ -148,12 +147,12 @@ async def orders(request: Request, who: ViewerDep,
             offset=0 if format == "csv" else (p - 1) * PAGE)
         agents = await queries.agents(db)
     if format == "csv":
-        return _csv("orders.csv", ["id", "order_number", "created_at", "status",
-                                   "payment_status", "currency", "total_amount",
-                                   "refunded_amount", "agent_id"],
-                    [[o.id, o.order_number, o.created_at.isoformat(), o.status,
-                      o.payment_status, o.currency, o.total_amount, o.refunded_amount,
-                      o.agent_id] for o in rows])
+        return csv_response(
+            "orders.csv",
+            ["id", "order_number", "created_at", "status", "payment_status", "currency",
+             "total_amount", "refunded_amount", "agent_id"],
+            [[o.id, o.order_number, o.created_at.isoformat(), o.status, o.payment_status,
+              o.currency, o.total_amount, o.refunded_amount, o.agent_id] for o in rows])
     return page(request, "dashboard/orders.html", who, orders=rows, total=total, page_no=p,
                 pages=max(1, -(-total // PAGE)), agents=agents,
                 filters={"status": status or "", "agent": agent or "", "video": video or "",
@@ -273,10 +272,12 @@ async def videos(request: Request, who: ViewerDep,
     async with who.runtime.read_sessionmaker() as db:
         rows = await queries.videos_with_revenue(db)
     if format == "csv":
-        return _csv("videos.csv", ["id", "title", "generator", "campaign", "creator",
-                                   "products", "orders", "revenue_last_touch"],
-                    [[v.id, v.title, v.generator, v.campaign, v.creator, products or 0,
-                      orders or 0, gross or 0] for v, gross, orders, products in rows])
+        return csv_response(
+            "videos.csv",
+            ["id", "title", "generator", "campaign", "creator", "products", "orders",
+             "revenue_last_touch"],
+            [[v.id, v.title, v.generator, v.campaign, v.creator, products or 0, orders or 0,
+              gross or 0] for v, gross, orders, products in rows])
     return page(request, "dashboard/videos.html", who, rows=rows,
                 currency=who.runtime.profile.currencies[0])
 
@@ -324,24 +325,14 @@ async def finance(request: Request, who: ViewerDep,
         except Exception:  # the provider may be unreachable: the page still shows revenue
             recon = None
         over_time = await queries.revenue_by_day(db, model=model, start=since, end=until)
-    columns = ["key", "currency", "orders", "gross", "discount", "tax", "shipping",
-               "commissionable", "fee", "net"]
     if format == "recon" and recon is not None:
-        return _csv("payout-reconciliation.csv",
-                    ["payout_id", "balance_transaction", "category", "amount", "fee",
-                     "expected", "ours", "status"],
-                    [[p["payout_id"], i["balance_transaction"], i["category"], i["amount"],
-                      i["fee"], i["expected"], i["ours"], i["status"]]
-                     for p in recon["payouts"] for i in p["items"]]
-                    + [["", "", "charge", "", "", u["amount"], u["order_id"],
-                        "missing_at_provider"] for u in recon["unmatched_ours"]])
+        return reconciliation_csv(recon)
     if format == "csv":
-        return _csv(f"revenue-by-{group}.csv", [group, *columns[1:]],
-                    [[r[c] for c in columns] for r in rows])
+        return revenue_csv(group, model, rows)
     currency = who.runtime.profile.currencies[0]
     chart = charts.bar_chart([(str(r["key"] or "(unattributed)"), int(str(r["gross"] or 0)))
                               for r in rows][:15], currency, title=f"Revenue by {group}")
-    totals = {c: sum(int(str(r[c] or 0)) for r in rows) for c in columns[2:]}
+    totals = revenue_totals(rows)
     trend = charts.line_chart(over_time, currency, title="Attributed revenue by day")
     return page(request, "dashboard/finance.html", who, rows=rows, chart=chart, trend=trend,
                 totals=totals, recon=recon, currency=currency,
@@ -371,13 +362,3 @@ async def health(request: Request, who: ViewerDep) -> Response:
     return page(request, "dashboard/health.html", who, state=state,
                 stripe=settings.payments_provider == "stripe",
                 shopify=settings.shopify_enabled, provider=settings.payments_provider)
-
-
-def _csv(filename: str, header: list[str], rows: list[list[Any]]) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return Response(buffer.getvalue(), media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store"})

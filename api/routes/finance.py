@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -13,12 +11,11 @@ from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from api.deps import MerchantCallDep
+from api.exports import reconciliation_csv, revenue_csv, revenue_totals
 from attribution import repository
 from attribution.rules import MODELS
 
 router = APIRouter(prefix="/finance", tags=["merchant: finance"])
-COLUMNS = ("key", "currency", "orders", "gross", "discount", "tax", "shipping",
-           "commissionable", "fee", "net")
 
 
 @router.get("/revenue", response_class=Response, operation_id="attributedRevenue")
@@ -38,7 +35,7 @@ async def attributed_revenue(
     async def handler(db: Any) -> dict[str, Any]:
         rows = await repository.revenue(db, group_by=group_by, model=model,
                                         start=start, end=end, view=view)
-        totals = {c: sum(int(str(r[c] or 0)) for r in rows) for c in COLUMNS[2:]}
+        totals = revenue_totals(rows)
         return {"group_by": group_by, "model": model, "view": view,
                 "from": _iso(start), "to": _iso(end), "rows": rows, "totals": totals}
 
@@ -46,13 +43,7 @@ async def attributed_revenue(
         return await call.read(handler)
     async with call.runtime.read_sessionmaker() as db:
         report = await handler(db)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([group_by if c == "key" else c for c in COLUMNS])
-    for row in report["rows"]:
-        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
-    return Response(buffer.getvalue(), media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="revenue-by-{group_by}-{model}.csv"'})
+    return revenue_csv(group_by, model, report["rows"])
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -77,17 +68,4 @@ async def payout_reconciliation(
         return await call.read(lambda db: reconcile(db, provider, start, end))
     async with call.runtime.read_sessionmaker() as db:
         report = await reconcile(db, provider, start, end)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["payout_id", "balance_transaction", "category", "amount", "fee", "net",
-                     "expected", "ours", "status"])
-    for payout in report["payouts"]:
-        for item in payout["items"]:
-            writer.writerow([payout["payout_id"], item["balance_transaction"], item["category"],
-                             item["amount"], item["fee"], item["net"], item["expected"],
-                             item["ours"], item["status"]])
-    for order in report["unmatched_ours"]:
-        writer.writerow(["", "", "charge", "", "", "", order["amount"], order["order_id"],
-                         "missing_at_provider"])
-    return Response(buffer.getvalue(), media_type="text/csv", headers={
-        "Content-Disposition": 'attachment; filename="payout-reconciliation.csv"'})
+    return reconciliation_csv(report)
