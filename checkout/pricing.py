@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from checkout.profile import MerchantProfile, ShippingRate
+from models.base import rfc3339
 from models.money import apply_rate_bps, format_minor
 
 Json = dict[str, Any]
@@ -293,10 +294,6 @@ def _total(type_: str, text: str, amount: int) -> Json:
     return {"type": type_, "display_text": text, "amount": amount}
 
 
-def _iso(ts: datetime) -> str:
-    return ts.isoformat().replace("+00:00", "Z")
-
-
 def option_json(opt: Option) -> Json:
     out: Json = {"type": opt.type, "id": opt.id, "title": opt.title,
                  "totals": [_total("total", opt.title, opt.amount)]}
@@ -306,12 +303,12 @@ def option_json(opt: Option) -> Json:
         if opt.carrier:
             out["carrier"] = opt.carrier
         if opt.earliest and opt.latest:
-            out["earliest_delivery_time"] = _iso(opt.earliest)
-            out["latest_delivery_time"] = _iso(opt.latest)
+            out["earliest_delivery_time"] = rfc3339(opt.earliest)
+            out["latest_delivery_time"] = rfc3339(opt.latest)
     if opt.type == "pickup" and opt.location:
         out["location"] = opt.location
         if opt.earliest:
-            out["ready_by"] = _iso(opt.earliest)
+            out["ready_by"] = rfc3339(opt.earliest)
     return out
 
 

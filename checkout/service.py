@@ -53,7 +53,7 @@ from checkout.schemas import (
 )
 from checkout.tax import TaxProvider
 from models import CheckoutSession, Order, PaymentAttempt, Variant
-from models.base import new_id, utc_now
+from models.base import new_id, rfc3339, utc_now
 from models.errors import ServiceUnavailable
 from orders import repository as order_repository
 from orders import service as order_service
@@ -87,10 +87,6 @@ def to_catalog_item(v: Variant) -> CatalogItem:
         image_url=v.image_url, sku=v.sku,
         variant_options=tuple((o["name"], o["value"]) for o in v.variant_options or []),
     )
-
-
-def _iso(ts: datetime) -> str:
-    return ts.isoformat().replace("+00:00", "Z")
 
 
 def _codes(discounts: Any, coupons: list[str] | None) -> list[str] | None:
@@ -223,9 +219,9 @@ class CheckoutService:
             "fulfillment_options": s.fulfillment_options,
             "messages": s.messages,
             "links": self._links(),
-            "created_at": _iso(s.created_at),
-            "updated_at": _iso(s.updated_at),
-            "expires_at": _iso(s.expires_at),
+            "created_at": rfc3339(s.created_at),
+            "updated_at": rfc3339(s.updated_at),
+            "expires_at": rfc3339(s.expires_at),
         }
         if s.selected_fulfillment_options:
             out["selected_fulfillment_options"] = s.selected_fulfillment_options

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from feeds.builder import (
     validate_store,
 )
 from feeds.writer import MAX_ITEMS_PER_SHARD, ShardedWriter, write_json_atomic
+from models.base import rfc3339, utc_now
 
 OPENAI_FORMATS = ("jsonl", "csv", "tsv")
 PAGE = 1000
@@ -115,7 +115,7 @@ class FeedBuilder:
                 writer.write(item)
 
     def finish(self) -> BuildReport:
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        now = rfc3339(utc_now())
         if self.acp is not None:
             files = self.acp.close()
             write_json_atomic(self.out_dir / "acp" / "metadata.json", {

@@ -24,6 +24,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def rfc3339(ts: datetime) -> str:
+    """ACP timestamps: ISO 8601 with a ``Z`` suffix for UTC."""
+    return ts.isoformat().replace("+00:00", "Z")
+
+
 def new_id(prefix: str) -> str:
     """Opaque, URL-safe, sortable-enough public id such as ``cs_3k2J…``."""
     return f"{prefix}_{secrets.token_urlsafe(16).replace('-', 'x').replace('_', 'y')}"

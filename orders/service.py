@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CheckoutSession, Dispute, Fulfillment, Order, Refund
-from models.base import new_id
+from models.base import new_id, rfc3339
 from orders import notify, repository
 
 Json = dict[str, Any]
@@ -63,21 +63,17 @@ def permalink(order: Order) -> str:
     return order.permalink_url or f"/order-status/{order.id}"
 
 
-def _iso(ts: datetime) -> str:
-    return ts.isoformat().replace("+00:00", "Z")
-
-
 def adjustments_json(refunds: list[Refund], disputes: list[Dispute]) -> list[Json]:
     out: list[Json] = []
     for r in refunds:
         if r.status == "failed":
             continue
-        out.append({"id": r.id, "type": "refund", "occurred_at": _iso(r.created_at),
+        out.append({"id": r.id, "type": "refund", "occurred_at": rfc3339(r.created_at),
                     "status": "completed" if r.status == "succeeded" else "pending",
                     "amount": r.amount, "currency": r.currency,
                     **({"reason": r.reason} if r.reason else {})})
     for d in disputes:
-        out.append({"id": d.id, "type": "dispute", "occurred_at": _iso(d.created_at),
+        out.append({"id": d.id, "type": "dispute", "occurred_at": rfc3339(d.created_at),
                     "status": "completed" if d.status in ("won", "lost") else "pending",
                     "amount": d.amount, "currency": d.currency,
                     **({"reason": d.reason} if d.reason else {})})
@@ -192,18 +188,18 @@ async def merchant_order_json(db: AsyncSession, order: Order) -> Json:
         "refunds": [{"id": r.id, "amount": r.amount, "currency": r.currency,
                      "status": r.status, "reason": r.reason, "source": r.source,
                      "provider_reference": r.provider_reference,
-                     "created_at": _iso(r.created_at)} for r in refunds],
+                     "created_at": rfc3339(r.created_at)} for r in refunds],
         "disputes": [{"id": d.id, "amount": d.amount, "status": d.status, "reason": d.reason,
-                      "created_at": _iso(d.created_at)} for d in disputes],
+                      "created_at": rfc3339(d.created_at)} for d in disputes],
         "events": [{"type": e.type, "actor": e.actor, "data": e.data,
-                    "at": _iso(e.created_at)} for e in events],
+                    "at": rfc3339(e.created_at)} for e in events],
         "acp_order": await acp_snapshot(db, order),
         "forwarding": {"status": order.forwarding_status,
                        "attention_reason": order.attention_reason,
                        "shopify_order_id": order.shopify_order_id,
                        "shopify_order_name": order.shopify_order_name},
-        "created_at": _iso(order.created_at),
-        "updated_at": _iso(order.updated_at),
+        "created_at": rfc3339(order.created_at),
+        "updated_at": rfc3339(order.updated_at),
     }
 
 
@@ -219,7 +215,7 @@ async def acp_snapshot(db: AsyncSession, order: Order, support_email: str | None
     if order.status == "canceled":
         snapshot["adjustments"].append({
             "id": f"cancel_{order.id}", "type": "cancellation", "status": "completed",
-            "occurred_at": _iso(order.updated_at)})
+            "occurred_at": rfc3339(order.updated_at)})
     return snapshot
 
 
