@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
@@ -13,14 +12,6 @@ from models import CheckoutSession, PaymentAttempt, Variant
 
 # Core table: stock updates skip ORM session synchronisation.
 VARIANTS = cast(Table, Variant.__table__)
-
-
-async def variants_by_id(db: AsyncSession, ids: Iterable[str]) -> dict[str, Variant]:
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return {}
-    rows = await db.scalars(select(Variant).where(Variant.id.in_(wanted)))
-    return {v.id: v for v in rows}
 
 
 async def get_session(

@@ -52,6 +52,7 @@ from checkout.schemas import (
     Item,
 )
 from checkout.tax import TaxProvider
+from feeds import repository as catalog_repository
 from models import CheckoutSession, Order, PaymentAttempt, Variant
 from models.base import new_id, rfc3339, utc_now
 from models.errors import ServiceUnavailable
@@ -153,7 +154,7 @@ class CheckoutService:
         requested = [RequestedLine(r["id"], r["quantity"], r.get("unit_amount"))
                      for r in s.requested_items]
         if variants is None:
-            variants = await repository.variants_by_id(db, (r.item_id for r in requested))
+            variants = await catalog_repository.variants_by_ids(db, (r.item_id for r in requested))
         messages = Messages()
         catalog: dict[str, CatalogItem] = {}
         kept: list[RequestedLine] = []
@@ -257,7 +258,7 @@ class CheckoutService:
             raise UnsupportedCurrency(
                 f"Currency {currency.upper()} is not supported; use one of "
                 f"{', '.join(c.upper() for c in self.profile.currencies)}.", param="$.currency")
-        variants = await repository.variants_by_id(db, (i.id for i in req.line_items))
+        variants = await catalog_repository.variants_by_ids(db, (i.id for i in req.line_items))
         self._validate_items(req.line_items, variants, currency)
         now = self.clock()
         requested = aggregate_requested([(i.id, i.quantity, i.unit_amount) for i in req.line_items])
@@ -297,7 +298,7 @@ class CheckoutService:
             if req.line_items is None:
                 raise InvalidItem("line_items cannot be cleared; cancel the session instead.",
                                   code="invalid_line_items", param="$.line_items")
-            variants = await repository.variants_by_id(db, (i.id for i in req.line_items))
+            variants = await catalog_repository.variants_by_ids(db, (i.id for i in req.line_items))
             self._validate_items(req.line_items, variants, s.currency)
             requested = aggregate_requested(
                 [(i.id, i.quantity, i.unit_amount) for i in req.line_items])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -18,8 +19,12 @@ async def products_with_variants(
     return products, variants
 
 
-async def variants_by_ids(db: AsyncSession, ids: list[str]) -> dict[str, Variant]:
-    return {v.id: v for v in await db.scalars(select(Variant).where(Variant.id.in_(ids)))}
+async def variants_by_ids(db: AsyncSession, ids: Iterable[str]) -> dict[str, Variant]:
+    """Catalog variants by id, for the importer and for checkout pricing."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    return {v.id: v for v in await db.scalars(select(Variant).where(Variant.id.in_(wanted)))}
 
 
 async def product_page(db: AsyncSession, after: str | None, limit: int) -> list[Any]:
