@@ -195,3 +195,17 @@ async def test_failed_attempts_are_logged_and_redelivery_on_demand(
     await make_due(merchant_runtime)
     await drain(merchant_runtime)
     assert [e["type"] for e in receiver.events()][-2:] == ["order_create", "order_update"]
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("webhook", {"url": "https://agent.example/hooks", "secret": SECRET}),
+    ("feed", {"url": "https://agent.example/feed-api"}),
+])
+async def test_configuring_an_unknown_agent_is_a_clear_404(seller: Agent, path: str,
+                                                          body: dict) -> None:
+    resp = await seller.http.post(f"/agents/agt_missing/{path}", json=body,
+                                  headers={**MERCHANT, "Idempotency-Key": f"missing-{path}"})
+    assert resp.status_code == 404, resp.text
+    error = resp.json()
+    assert error["code"] == "agent_not_found"
+    assert "agt_missing" in error["message"]

@@ -41,9 +41,7 @@ async def list_agents(call: MerchantCallDep) -> Response:
 async def set_webhook(agent_id: Annotated[str, Path(max_length=64)], body: WebhookConfig,
                       call: MerchantCallDep) -> Response:
     async def handler(db: Any) -> dict[str, Any]:
-        agent = await db.get(Agent, agent_id, with_for_update=True)
-        if agent is None:
-            raise NotFound(f"Agent {agent_id!r} does not exist.", code="agent_not_found")
+        agent = await _locked_agent(db, agent_id)
         agent.webhook_url = str(body.url)
         agent.webhook_secret = body.secret
         return _agent_json(agent)
@@ -62,12 +60,17 @@ class FeedApiConfig(BaseModel):
 async def set_feed_api(agent_id: Annotated[str, Path(max_length=64)], body: FeedApiConfig,
                        call: MerchantCallDep) -> Response:
     async def handler(db: Any) -> dict[str, Any]:
-        agent = await db.get(Agent, agent_id, with_for_update=True)
-        if agent is None:
-            raise NotFound(f"Agent {agent_id!r} does not exist.", code="agent_not_found")
+        agent = await _locked_agent(db, agent_id)
         agent.feed_api_url = str(body.url).rstrip("/")
         agent.feed_api_token = body.token
         agent.feed_target_country = body.target_country
         return {**_agent_json(agent), "feed_api_url": agent.feed_api_url,
                 "feed_id": agent.feed_id}
     return await call.write(handler)
+
+
+async def _locked_agent(db: Any, agent_id: str) -> Agent:
+    agent: Agent | None = await db.get(Agent, agent_id, with_for_update=True)
+    if agent is None:
+        raise NotFound(f"Agent {agent_id!r} does not exist.", code="agent_not_found")
+    return agent
