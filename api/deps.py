@@ -50,6 +50,14 @@ class _Call:
         assert self.idempotency is not None
         return await self.idempotency.run(handler, status_code=status_code)
 
+    async def enqueue(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+                      ) -> Response:
+        """A write that queues work for the worker: 202, then wake it rather than wait
+        for its next poll."""
+        response = await self.write(handler, status_code=202)
+        self.runtime.wake_worker()
+        return response
+
     async def read(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
                    ) -> Response:
         async with self.runtime.read_sessionmaker() as db:

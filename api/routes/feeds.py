@@ -73,9 +73,7 @@ async def refresh_feeds(call: MerchantCallDep) -> Response:
 
     async def handler(db: Any) -> dict[str, Any]:
         return {"queued": await request_refresh(db, "merchant_request")}
-    response = await call.write(handler, status_code=202)
-    call.runtime.wake_worker()
-    return response
+    return await call.enqueue(handler)
 
 
 @router.get("/{relative:path}", response_class=Response, operation_id="getFeedFile")

@@ -154,9 +154,7 @@ async def redeliver_order_webhook(order_id: OrderId, call: MerchantCallDep) -> R
     async def handler(db: Any) -> dict[str, Any]:
         await order_service.resend_to_agent(db, order_id, f"merchant:{call.merchant.id}")
         return {"order_id": order_id, "queued": True}
-    response = await call.write(handler, status_code=202)
-    call.runtime.wake_worker()
-    return response
+    return await call.enqueue(handler)
 
 
 @router.get("/{order_id}/webhook-deliveries", response_class=Response, responses={404: ERROR},
@@ -188,9 +186,7 @@ async def retry_shopify(order_id: OrderId, call: MerchantCallDep) -> Response:
     async def handler(db: Any) -> dict[str, Any]:
         await order_service.retry_forwarding(db, order_id, f"merchant:{call.merchant.id}")
         return {"order_id": order_id, "queued": True}
-    response = await call.write(handler, status_code=202)
-    call.runtime.wake_worker()
-    return response
+    return await call.enqueue(handler)
 
 
 class SandboxDispute(BaseModel):
