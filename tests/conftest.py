@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,15 +143,37 @@ async def reset_database(url: str) -> None:
         await engine.dispose()
 
 
-@pytest.fixture
-async def runtime(database_url: str) -> AsyncIterator[Runtime]:
+@asynccontextmanager
+async def sandbox_runtime(database_url: str, **overrides: Any) -> AsyncIterator[Runtime]:
+    """A fresh database (test catalog) and a runtime with the development agent."""
     await reset_database(database_url)
-    rt = build_runtime(make_settings(database_url))
+    rt = build_runtime(make_settings(database_url, **overrides))
     await rt.ensure_dev_agent()
     try:
         yield rt
     finally:
         await rt.close()
+
+
+@pytest.fixture
+async def runtime(database_url: str) -> AsyncIterator[Runtime]:
+    async with sandbox_runtime(database_url) as rt:
+        yield rt
+
+
+@pytest.fixture
+async def merchant_runtime(database_url: str) -> AsyncIterator[Runtime]:
+    """Like ``runtime``, with the merchant API open to ``Bearer merchant-key``."""
+    async with sandbox_runtime(database_url, merchant_api_keys=["merchant-key"]) as rt:
+        yield rt
+
+
+@pytest.fixture
+async def seller(merchant_runtime: Runtime) -> AsyncIterator[Agent]:
+    """An agent client on ``merchant_runtime`` (its ``http`` also makes merchant calls)."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(
+            app=create_app(merchant_runtime)), base_url="http://test") as client:
+        yield Agent(client)
 
 
 @dataclass

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
-from api.app import create_app
 from api.runtime import Runtime, build_runtime
 from api.worker import run_once
 from models import OutboxMessage
@@ -75,24 +73,6 @@ async def configure(agent: Agent, url: str) -> None:
     resp = await agent.http.post(f"/agents/{agent_id}/webhook", json={
         "url": url, "secret": SECRET}, headers={**MERCHANT, "Idempotency-Key": url})
     assert resp.status_code == 200, resp.text
-
-
-@pytest.fixture
-async def merchant_runtime(database_url: str) -> AsyncIterator[Runtime]:
-    from tests.conftest import reset_database
-
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(database_url, merchant_api_keys=["merchant-key"]))
-    await rt.ensure_dev_agent()
-    yield rt
-    await rt.close()
-
-
-@pytest.fixture
-async def seller(merchant_runtime: Runtime) -> AsyncIterator[Agent]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(
-            app=create_app(merchant_runtime)), base_url="http://test") as client:
-        yield Agent(client)
 
 
 async def drain(rt: Runtime) -> None:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import io
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
-from api.app import create_app
-from api.runtime import build_runtime
+from api.runtime import Runtime
 from models import AttributionTouch, LedgerEntry, Order
-from tests.conftest import US_ADDRESS, Agent, make_settings, reset_database
+from tests.conftest import US_ADDRESS, Agent
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
 VIDEOS = [{"id": f"vid-{n}", "generator": g, "campaign": c, "creator": cr,
@@ -24,18 +22,12 @@ VIDEOS = [{"id": f"vid-{n}", "generator": g, "campaign": c, "creator": cr,
 
 
 @pytest.fixture
-async def shop(database_url: str):
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(database_url, merchant_api_keys=["merchant-key"]))
-    await rt.ensure_dev_agent()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
-                                 base_url="http://t") as client:
-        for video in VIDEOS:
-            resp = await client.post("/videos", json=video, headers={
-                **MERCHANT, "Idempotency-Key": str(video["id"])})
-            assert resp.status_code == 201, resp.text
-        yield Agent(client), rt
-    await rt.close()
+async def shop(seller: Agent, merchant_runtime: Runtime) -> tuple[Agent, Runtime]:
+    for video in VIDEOS:
+        resp = await seller.http.post("/videos", json=video, headers={
+            **MERCHANT, "Idempotency-Key": str(video["id"])})
+        assert resp.status_code == 201, resp.text
+    return seller, merchant_runtime
 
 
 def claim(**extra: object) -> dict:

@@ -5,34 +5,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from api.app import create_app
-from api.runtime import build_runtime
+from api.runtime import Runtime
 from models import Order, SandboxCharge
-from tests.conftest import US_ADDRESS, Agent, make_settings, reset_database
+from tests.conftest import US_ADDRESS, Agent
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
 VIDEOS = ("vid-a", "vid-b", "vid-c")
 
 
 @pytest.fixture
-async def shop(database_url: str):
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(database_url, merchant_api_keys=["merchant-key"]))
-    await rt.ensure_dev_agent()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
-                                 base_url="http://t") as client:
-        for n, video in enumerate(VIDEOS):
-            await client.post("/videos", json={
-                "id": video, "generator": ("sora-2", "veo-3")[n % 2], "campaign": "launch",
-                "published_url": f"https://tiktok.test/{video}",
-                "products": [{"product_id": "spec-items"}]},
-                headers={**MERCHANT, "Idempotency-Key": video})
-        yield Agent(client), rt
-    await rt.close()
+async def shop(seller: Agent, merchant_runtime: Runtime) -> tuple[Agent, Runtime]:
+    for n, video in enumerate(VIDEOS):
+        await seller.http.post("/videos", json={
+            "id": video, "generator": ("sora-2", "veo-3")[n % 2], "campaign": "launch",
+            "published_url": f"https://tiktok.test/{video}",
+            "products": [{"product_id": "spec-items"}]},
+            headers={**MERCHANT, "Idempotency-Key": video})
+    return seller, merchant_runtime
 
 
 async def test_thirty_sales_three_videos_report_and_payouts_to_the_cent(shop,
