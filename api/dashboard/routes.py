@@ -4,6 +4,7 @@ services the APIs use, every form checked against the session's CSRF token."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
 from api.dashboard import auth, charts, queries
@@ -21,7 +23,7 @@ from attribution import repository as attribution_repo
 from fulfillment import service as fulfillment_service
 from models import DashboardUser
 from models.base import utc_now
-from models.errors import AppError
+from models.errors import AppError, NotFound
 from models.money import format_minor, parse_major
 from orders import refunds, repository
 from orders import service as order_service
@@ -183,6 +185,20 @@ def _back(order_id: str, notice: str) -> Response:
                             status_code=303)
 
 
+async def _order_action(who: Viewer, order_id: str,
+                        action: Callable[[AsyncSession], Awaitable[object]],
+                        done: str) -> Response:
+    """Run one order action in its own transaction, wake the worker for what it queued
+    and report the outcome on the order page."""
+    try:
+        async with who.runtime.sessionmaker() as db, db.begin():
+            await action(db)
+    except AppError as exc:
+        return _back(order_id, exc.message)
+    who.runtime.wake_worker()
+    return _back(order_id, done)
+
+
 @router.post("/orders/{order_id}/refund")
 async def refund(who: ViewerDep, order_id: str,
                  csrf_token: Annotated[str, Form(max_length=100)] = "",
@@ -218,33 +234,26 @@ async def ship(who: ViewerDep, order_id: str,
                tracking_number: Annotated[str, Form(max_length=200)] = "",
                tracking_url: Annotated[str, Form(max_length=2000)] = "") -> Response:
     check_csrf(who, csrf_token)
-    try:
-        async with who.runtime.sessionmaker() as db, db.begin():
-            order = await repository.lock_order(db, order_id[:64])
-            if order is None:
-                return _back(order_id, "No such order.")
-            await fulfillment_service.ship_manually(
-                db, order, carrier=carrier or None, tracking_number=tracking_number or None,
-                tracking_url=tracking_url or None, line_items=None,
-                actor=f"user:{who.user.username}")
-    except AppError as exc:
-        return _back(order_id, exc.message)
-    who.runtime.wake_worker()
-    return _back(order_id, "Marked as shipped.")
+
+    async def action(db: AsyncSession) -> None:
+        order = await repository.lock_order(db, order_id[:64])
+        if order is None:
+            raise NotFound("No such order.")
+        await fulfillment_service.ship_manually(
+            db, order, carrier=carrier or None, tracking_number=tracking_number or None,
+            tracking_url=tracking_url or None, line_items=None,
+            actor=f"user:{who.user.username}")
+    return await _order_action(who, order_id, action, "Marked as shipped.")
 
 
 @router.post("/orders/{order_id}/redeliver")
 async def redeliver(who: ViewerDep, order_id: str,
                     csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
     check_csrf(who, csrf_token)
-    try:
-        async with who.runtime.sessionmaker() as db, db.begin():
-            await order_service.resend_to_agent(db, order_id[:64],
-                                                f"user:{who.user.username}")
-    except AppError as exc:
-        return _back(order_id, exc.message)
-    who.runtime.wake_worker()
-    return _back(order_id, "The agent will be sent the order again.")
+    return await _order_action(
+        who, order_id,
+        lambda db: order_service.resend_to_agent(db, order_id[:64], f"user:{who.user.username}"),
+        "The agent will be sent the order again.")
 
 
 @router.post("/orders/{order_id}/retry-shopify")
@@ -253,14 +262,10 @@ async def retry_shopify(who: ViewerDep, order_id: str,
     check_csrf(who, csrf_token)
     if not who.runtime.settings.shopify_enabled:
         return _back(order_id, "No Shopify store is connected.")
-    try:
-        async with who.runtime.sessionmaker() as db, db.begin():
-            await order_service.retry_forwarding(db, order_id[:64],
-                                                 f"user:{who.user.username}")
-    except AppError as exc:
-        return _back(order_id, exc.message)
-    who.runtime.wake_worker()
-    return _back(order_id, "Forwarding to Shopify again.")
+    return await _order_action(
+        who, order_id,
+        lambda db: order_service.retry_forwarding(db, order_id[:64], f"user:{who.user.username}"),
+        "Forwarding to Shopify again.")
 
 
 # ------------------------------------------------------------------ videos
