@@ -13,6 +13,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 from sqlalchemy import select, update
 
+from api.runtime import Runtime, build_runtime
 from feeds.feed_api_client import FeedApiClient
 from feeds.push import push_feed
 from models import Agent, FeedPush, Variant
@@ -67,16 +68,22 @@ def feed_api(httpx_mock: HTTPXMock) -> FakeFeedApi:
     return fake
 
 
-async def test_second_push_sends_only_changed_products_and_survives_429_and_503(
-        database_url: str, feed_api: FakeFeedApi, backend: str) -> None:
-    from api.runtime import build_runtime
-
+async def runtime_with_feed_api(database_url: str, settings: dict[str, Any] | None = None,
+                                **agent_columns: Any) -> Runtime:
+    """A fresh shop whose development agent has a Feed API at the fake's address."""
     await reset_database(database_url)
-    rt = build_runtime(make_settings(database_url))
+    rt = build_runtime(make_settings(database_url, **(settings or {})))
     await rt.ensure_dev_agent()
     async with rt.sessionmaker() as db, db.begin():
         await db.execute(update(Agent).where(Agent.name == "development").values(
-            feed_api_url=BASE, feed_api_token="feed-token", feed_target_country="US"))
+            feed_api_url=BASE, **agent_columns))
+    return rt
+
+
+async def test_second_push_sends_only_changed_products_and_survives_429_and_503(
+        database_url: str, feed_api: FakeFeedApi, backend: str) -> None:
+    rt = await runtime_with_feed_api(database_url, feed_api_token="feed-token",
+                                     feed_target_country="US")
     waits: list[float] = []
 
     async def no_wait(seconds: float) -> None:
@@ -119,14 +126,7 @@ async def test_second_push_sends_only_changed_products_and_survives_429_and_503(
 
 async def test_a_push_that_keeps_failing_is_recorded_as_failed(
         database_url: str, feed_api: FakeFeedApi, backend: str) -> None:
-    from api.runtime import build_runtime
-
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(database_url))
-    await rt.ensure_dev_agent()
-    async with rt.sessionmaker() as db, db.begin():
-        await db.execute(update(Agent).where(Agent.name == "development").values(
-            feed_api_url=BASE))
+    rt = await runtime_with_feed_api(database_url)
 
     async def no_wait(seconds: float) -> None:
         return None
@@ -146,16 +146,11 @@ async def test_a_push_that_keeps_failing_is_recorded_as_failed(
 
 async def test_refresh_request_rebuilds_files_and_pushes_in_the_worker(
         database_url: str, feed_api: FakeFeedApi, tmp_path, backend: str) -> None:
-    from api.runtime import build_runtime
     from api.worker import run_once
     from feeds.refresh import request_refresh
 
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(database_url, feeds_dir=tmp_path))
-    await rt.ensure_dev_agent()
+    rt = await runtime_with_feed_api(database_url, settings={"feeds_dir": tmp_path})
     async with rt.sessionmaker() as db, db.begin():
-        await db.execute(update(Agent).where(Agent.name == "development").values(
-            feed_api_url=BASE))
         assert await request_refresh(db, "catalog_import")
         assert not await request_refresh(db, "catalog_import")  # one is already waiting
     await run_once(rt)
