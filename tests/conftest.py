@@ -285,14 +285,11 @@ def fake_stripe(httpx_mock: HTTPXMock) -> FakeStripe:
 
 @pytest.fixture
 async def stripe_runtime(database_url: str, fake_stripe: FakeStripe) -> AsyncIterator[Runtime]:
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(
-        database_url, payments_provider="stripe", stripe_api_key=STRIPE_KEY,
-        stripe_webhook_secret="whsec_test_secret", stripe_account_id="acct_test_1",
-        merchant_api_keys=["merchant-key"]))
-    await rt.ensure_dev_agent()
-    yield rt
-    await rt.close()
+    async with sandbox_runtime(
+            database_url, payments_provider="stripe", stripe_api_key=STRIPE_KEY,
+            stripe_webhook_secret="whsec_test_secret", stripe_account_id="acct_test_1",
+            merchant_api_keys=["merchant-key"]) as rt:
+        yield rt
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from pytest_httpx import HTTPXMock
 from sqlalchemy import func, select, update
 
 from api.app import create_app
-from api.runtime import Runtime, build_runtime
+from api.runtime import Runtime
 from api.worker import run_once
 from models import InboxEvent, OutboxMessage, SandboxRefund
 from models.base import utc_now
 from tests.acp_schema import assert_valid
-from tests.conftest import Agent, make_settings, reset_database
+from tests.conftest import Agent, sandbox_runtime
 from tests.fake_shopify import ENDPOINT, SHOP, TOKEN, VERSION, FakeShopify, delivery
 from tests.test_agent_webhooks import SECRET as AGENT_SECRET
 from tests.test_agent_webhooks import Receiver, configure
@@ -36,14 +36,11 @@ def fake_shopify(httpx_mock: HTTPXMock) -> FakeShopify:
 @pytest.fixture
 async def shop_runtime(database_url: str, fake_shopify: FakeShopify
                        ) -> AsyncIterator[Runtime]:
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(
-        database_url, merchant_api_keys=["merchant-key"], shopify_shop=SHOP,
-        shopify_access_token=TOKEN, shopify_api_version=VERSION,
-        shopify_webhook_secret="shopify-client-secret"))
-    await rt.ensure_dev_agent()
-    yield rt
-    await rt.close()
+    async with sandbox_runtime(
+            database_url, merchant_api_keys=["merchant-key"], shopify_shop=SHOP,
+            shopify_access_token=TOKEN, shopify_api_version=VERSION,
+            shopify_webhook_secret="shopify-client-secret") as rt:
+        yield rt
 
 
 @pytest.fixture
