@@ -46,9 +46,10 @@ class _Call:
     idempotency: IdempotentCall | None
 
     async def write(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]], *,
-                    status_code: int = 200) -> Response:
+                    status_code: int = 200, atomic: bool = False) -> Response:
+        """``atomic``: the handler works only in ``db`` (see ``IdempotentCall.run``)."""
         assert self.idempotency is not None
-        return await self.idempotency.run(handler, status_code=status_code)
+        return await self.idempotency.run(handler, status_code=status_code, atomic=atomic)
 
     async def enqueue(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
                       ) -> Response:

@@ -3,9 +3,11 @@
 * Scope: agent identity + request path + ``Idempotency-Key``.
 * Equivalence: SHA-256 of the canonical JSON body (key order and whitespace ignored,
   ``null`` ≠ absent, array order matters).
-* Flow: *claim* the key in its own short transaction (unique row, ``in_flight``), run the
-  operation in the request transaction and mark the key ``done`` **in that same
-  transaction**, so the stored response exists iff the effect committed.
+* Flow: *claim* the key (unique row, ``in_flight``), run the operation in the request
+  transaction and mark the key ``done`` **in that same transaction**, so the stored
+  response exists iff the effect committed. Operations that call out (a PSP) or commit
+  midway claim in their own short transaction first; self-contained ones (``atomic``)
+  claim inside the request transaction, one transaction per request.
 * Same key + same body → stored status and body, ``Idempotent-Replayed: true``.
   Same key + other body → 422 ``idempotency_conflict``. Still running → 409
   ``idempotency_in_flight`` + ``Retry-After``. 5xx (and retryable 409/429) are not kept.
@@ -40,6 +42,17 @@ class IdempotencyConflict(AppError):
     code = "idempotency_conflict"
 
 
+class _HandlerFailed(Exception):
+    """Carries a handler's AppError out of its (rolled back) transaction."""
+
+    def __init__(self, error: AppError) -> None:
+        self.error = error
+
+
+def _storable(exc: AppError) -> bool:
+    return exc.status_code < 500 and exc.status_code not in _NOT_STORED
+
+
 def json_response(status: int, body: bytes, headers: dict[str, str]) -> Response:
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
@@ -57,7 +70,14 @@ class IdempotentCall:
         self.lock = lock
         self.headers = {"Idempotency-Key": key}
 
-    async def run(self, handler: Handler, *, status_code: int = 200) -> Response:
+    async def run(self, handler: Handler, *, status_code: int = 200,
+                  atomic: bool = False) -> Response:
+        """``atomic=True`` is for handlers that do all their work in ``db`` (no provider
+        calls, no other sessions): the key is claimed in the same transaction as the effect,
+        which saves a transaction per request. A concurrent duplicate then waits for the
+        first to commit and replays it instead of getting 409."""
+        if atomic:
+            return await self._run_atomic(handler, status_code)
         record_id, replay = await self._claim()
         if replay is not None:
             return replay
@@ -69,7 +89,7 @@ class IdempotentCall:
                     await store.finish(db, record_id, status_code, body.decode())
             return json_response(status_code, body, self.headers)
         except AppError as exc:
-            if exc.status_code >= 500 or exc.status_code in _NOT_STORED:
+            if not _storable(exc):
                 await self._release(record_id)
                 raise
             body = orjson.dumps(exc.body())
@@ -80,6 +100,35 @@ class IdempotentCall:
             await self._release(record_id)
             raise
 
+    async def _run_atomic(self, handler: Handler, status_code: int) -> Response:
+        try:
+            async with self.sessionmaker() as db, db.begin():
+                record_id, replay = await self._claim_in(db)
+                if replay is not None:
+                    return replay
+                try:
+                    payload = await handler(db)
+                except AppError as exc:
+                    raise _HandlerFailed(exc) from exc
+                body = orjson.dumps(payload)
+                await store.finish(db, record_id, status_code, body.decode())
+            return json_response(status_code, body, self.headers)
+        except _HandlerFailed as failed:
+            # The rollback took the claim with it: nothing to release.
+            if not _storable(failed.error):
+                raise failed.error from None
+            return await self._store_failure(failed.error)
+
+    async def _store_failure(self, exc: AppError) -> Response:
+        """Keep a 4xx outcome of an atomic call, unless a duplicate got there first."""
+        body = orjson.dumps(exc.body())
+        async with self.sessionmaker() as db, db.begin():
+            record_id, replay = await self._claim_in(db)
+            if replay is not None:
+                return replay
+            await store.finish(db, record_id, exc.status_code, body.decode())
+        return json_response(exc.status_code, body, {**self.headers, **exc.headers})
+
     async def _release(self, record_id: str) -> None:
         try:
             async with self.sessionmaker() as db, db.begin():
@@ -88,41 +137,46 @@ class IdempotentCall:
             log.exception("could not release idempotency claim")
 
     async def _claim(self) -> tuple[str, Response | None]:
+        async with self.sessionmaker() as db, db.begin():
+            return await self._claim_in(db)
+
+    async def _claim_in(self, db: AsyncSession) -> tuple[str, Response | None]:
+        """Claim the key in ``db``'s transaction: (record id, None) to go ahead, or
+        (record id, stored response) to replay. Raises 422 / 409 for conflicts."""
         now = utc_now()
         record_id = new_id("idk")
-        async with self.sessionmaker() as db, db.begin():
-            claimed = await store.try_insert(
-                db, record_id=record_id, principal=self.principal, path=self.path,
-                key=self.key, request_hash=self.body_hash, now=now,
-                locked_until=now + self.lock, expires_at=now + self.retention)
-            if claimed:  # the common case: a new key, one statement
-                return record_id, None
-            rec = await store.find(db, self.principal, self.path, self.key, lock=True)
-            if rec is None:  # deleted between the two statements: treat as concurrent
-                raise self._in_flight()
-            if rec.expires_at <= now:  # past retention: a reused key is a new request
-                rec.request_hash = self.body_hash
-                rec.state = "in_flight"
-                rec.status_code = None
-                rec.response_body = None
-                rec.created_at = now
-                rec.locked_until = now + self.lock
-                rec.expires_at = now + self.retention
-                return rec.id, None
-            if rec.request_hash != self.body_hash:
-                raise IdempotencyConflict(
-                    "This Idempotency-Key was already used with a different request body.",
-                    param="Idempotency-Key")
-            if rec.state == "done":
-                assert rec.status_code is not None
-                assert rec.response_body is not None
-                return rec.id, json_response(
-                    rec.status_code, rec.response_body.encode(),
-                    {**self.headers, "Idempotent-Replayed": "true"})
-            if rec.locked_until > now:
-                raise self._in_flight()
-            rec.locked_until = now + self.lock  # the previous owner died: take over
+        claimed = await store.try_insert(
+            db, record_id=record_id, principal=self.principal, path=self.path,
+            key=self.key, request_hash=self.body_hash, now=now,
+            locked_until=now + self.lock, expires_at=now + self.retention)
+        if claimed:  # the common case: a new key, one statement
+            return record_id, None
+        rec = await store.find(db, self.principal, self.path, self.key, lock=True)
+        if rec is None:  # deleted between the two statements: treat as concurrent
+            raise self._in_flight()
+        if rec.expires_at <= now:  # past retention: a reused key is a new request
+            rec.request_hash = self.body_hash
+            rec.state = "in_flight"
+            rec.status_code = None
+            rec.response_body = None
+            rec.created_at = now
+            rec.locked_until = now + self.lock
+            rec.expires_at = now + self.retention
             return rec.id, None
+        if rec.request_hash != self.body_hash:
+            raise IdempotencyConflict(
+                "This Idempotency-Key was already used with a different request body.",
+                param="Idempotency-Key")
+        if rec.state == "done":
+            assert rec.status_code is not None
+            assert rec.response_body is not None
+            return rec.id, json_response(
+                rec.status_code, rec.response_body.encode(),
+                {**self.headers, "Idempotent-Replayed": "true"})
+        if rec.locked_until > now:
+            raise self._in_flight()
+        rec.locked_until = now + self.lock  # the previous owner died: take over
+        return rec.id, None
 
     def _in_flight(self) -> Conflict:
         return Conflict("A request with this Idempotency-Key is still being processed.",

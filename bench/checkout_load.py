@@ -4,6 +4,11 @@ Starts `reelcart serve` (one worker, SQLite by default) on a fresh database, the
 full checkout flows at concurrency 1, 8 and 32 and prints requests/s and p50/p95/p99 per
 endpoint, plus a create-only run (the ≥ 400 creates/s at concurrency 8 target).
 
+The load client is a minimal HTTP/1.1 keep-alive client (one connection per concurrent
+flow): httpx spent ~2 ms of CPU per request, as much as the server, and client and
+server share the machine. It also prints the server's CPU use, to show which side is
+the bottleneck.
+
     .venv/bin/python bench/checkout_load.py [--seconds 10] [--database-url URL]
 """
 
@@ -13,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -23,8 +29,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 
 KEY = "bench-key"
 HEADERS = {"Authorization": f"Bearer {KEY}", "API-Version": "2026-04-17"}
@@ -47,64 +55,101 @@ def write_catalog(path: Path) -> None:
                 "inventory_quantity": 1_000_000_000}]}) + "\n")
 
 
+class Connection:
+    """One HTTP/1.1 keep-alive connection; responses must carry Content-Length."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, headers: dict[str, str],
+                      body: bytes = b"") -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}",
+                f"Content-Length: {len(body)}", "Content-Type: application/json",
+                *(f"{k}: {v}" for k, v in headers.items())]
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        try:
+            raw = await self.reader.readuntil(b"\r\n\r\n")
+            lines = raw.decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            length = next(int(line.split(":", 1)[1]) for line in lines[1:]
+                          if line.lower().startswith("content-length:"))
+            return status, await self.reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError, StopIteration, ValueError):
+            await self.close()
+            raise ConnectionError(f"{method} {path}: broken response") from None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 class Recorder:
     def __init__(self) -> None:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
 
-    async def call(self, client: httpx.AsyncClient, name: str, method: str, url: str,
-                   body: dict | None = None) -> httpx.Response | None:
+    async def call(self, conn: Connection, name: str, method: str, url: str,
+                   body: dict | None = None) -> tuple[int, Any] | None:
         headers = dict(HEADERS)
         if method == "POST":
             headers["Idempotency-Key"] = str(uuid.uuid4())
         started = time.perf_counter()
         try:
-            resp = await client.request(method, url, json=body, headers=headers)
-        except httpx.HTTPError:
+            status, payload = await conn.request(
+                method, url, headers, orjson.dumps(body) if body is not None else b"")
+        except (OSError, ConnectionError):
             self.errors[name] += 1
             return None
         self.latency[name].append(time.perf_counter() - started)
-        if resp.status_code >= 400:
+        if status >= 400:
             self.errors[name] += 1
-        return resp
+        return status, payload
 
 
-async def flow(client: httpx.AsyncClient, rec: Recorder, n: int) -> None:
+async def flow(conn: Connection, rec: Recorder, n: int) -> None:
     item = f"bench-{n % 20}-v"
-    resp = await rec.call(client, "create", "POST", "/checkout_sessions", {
+    resp = await rec.call(conn, "create", "POST", "/checkout_sessions", {
         "currency": "usd", "line_items": [{"id": item, "quantity": 1}], "capabilities": {}})
-    if resp is None or resp.status_code != 201:
+    if resp is None or resp[0] != 201:
         return
-    sid = resp.json()["id"]
-    resp = await rec.call(client, "update", "POST", f"/checkout_sessions/{sid}",
+    sid = orjson.loads(resp[1])["id"]
+    resp = await rec.call(conn, "update", "POST", f"/checkout_sessions/{sid}",
                           {"fulfillment_details": {"address": ADDRESS}})
-    if resp is None or resp.status_code != 200:
+    if resp is None or resp[0] != 200:
         return
-    await rec.call(client, "complete", "POST", f"/checkout_sessions/{sid}/complete", {
+    await rec.call(conn, "complete", "POST", f"/checkout_sessions/{sid}/complete", {
         "payment_data": {"handler_id": "card_tokenized", "instrument": {
             "type": "card", "credential": {"type": "spt", "token": "spt_test_success"}}}})
 
 
-async def create_only(client: httpx.AsyncClient, rec: Recorder, n: int) -> None:
-    await rec.call(client, "create", "POST", "/checkout_sessions", {
+async def create_only(conn: Connection, rec: Recorder, n: int) -> None:
+    await rec.call(conn, "create", "POST", "/checkout_sessions", {
         "currency": "usd", "line_items": [{"id": f"bench-{n % 20}-v"}], "capabilities": {}})
 
 
-async def run(base: str, concurrency: int, seconds: float,
-              body: Callable[[httpx.AsyncClient, Recorder, int], Awaitable[None]]
+async def run(port: int, concurrency: int, seconds: float,
+              body: Callable[[Connection, Recorder, int], Awaitable[None]]
               ) -> tuple[Recorder, float]:
     rec = Recorder()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     counter = iter(range(10**9))
     deadline = time.perf_counter() + seconds
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        async def worker() -> None:
+
+    async def worker() -> None:
+        conn = Connection("127.0.0.1", port)
+        try:
             while time.perf_counter() < deadline:
-                await body(client, rec, next(counter))
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return rec, elapsed
+                await body(conn, rec, next(counter))
+        finally:
+            await conn.close()
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return rec, time.perf_counter() - started
 
 
 def pct(values: list[float], p: float) -> float:
@@ -114,8 +159,33 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
 
-def report(title: str, rec: Recorder, elapsed: float) -> None:
-    print(f"\n{title} ({elapsed:.1f} s)")
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, from /proc (Linux); NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(server_pid: int, concurrency: int, seconds: float,
+             body: Callable[[Connection, Recorder, int], Awaitable[None]], port: int
+             ) -> tuple[Recorder, float, float, float]:
+    """Run a load phase; also return server and client CPU use (1.0 = one core)."""
+    server_before = process_cpu_seconds(server_pid)
+    client_before = resource.getrusage(resource.RUSAGE_SELF)
+    rec, elapsed = asyncio.run(run(port, concurrency, seconds, body))
+    client_after = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (client_after.ru_utime + client_after.ru_stime
+                  - client_before.ru_utime - client_before.ru_stime)
+    return (rec, elapsed, (process_cpu_seconds(server_pid) - server_before) / elapsed,
+            client_cpu / elapsed)
+
+
+def report(title: str, rec: Recorder, elapsed: float, server_cpu: float,
+           client_cpu: float) -> None:
+    print(f"\n{title} ({elapsed:.1f} s; CPU: server {server_cpu:.0%}, "
+          f"load client {client_cpu:.0%} of a core)")
     print(f"  {'endpoint':<10}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
           f"{'p99 ms':>9}{'errors':>8}")
     for name in ("create", "update", "complete"):
@@ -158,10 +228,11 @@ def main() -> None:
         print(f"ReelCart checkout load — 1 API worker, {db_url.split(':')[0]}, "
               f"{os.cpu_count()} CPUs, client and server on one machine")
         for concurrency in (1, 8, 32):
-            rec, elapsed = asyncio.run(run(base, concurrency, args.seconds, flow))
-            report(f"create → update → complete, concurrency {concurrency}", rec, elapsed)
-        rec, elapsed = asyncio.run(run(base, 8, args.seconds, create_only))
-        report("create only, concurrency 8", rec, elapsed)
+            rec, elapsed, *cpu = measured(server.pid, concurrency, args.seconds, flow, port)
+            report(f"create → update → complete, concurrency {concurrency}", rec, elapsed,
+                   *cpu)
+        rec, elapsed, *cpu = measured(server.pid, 8, args.seconds, create_only, port)
+        report("create only, concurrency 8", rec, elapsed, *cpu)
         creates = len(rec.latency["create"]) / elapsed
         print(f"\ncreates/s at concurrency 8: {creates:.0f} (target ≥ 400)")
         print(f"median create latency: {statistics.median(rec.latency['create']) * 1000:.1f} ms")

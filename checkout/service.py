@@ -53,7 +53,8 @@ from checkout.schemas import (
 )
 from checkout.tax import TaxProvider
 from feeds import repository as catalog_repository
-from models import CheckoutSession, Order, PaymentAttempt, Variant
+from feeds.repository import VariantView
+from models import CheckoutSession, Order, PaymentAttempt
 from models.base import new_id, rfc3339, utc_now
 from models.errors import ServiceUnavailable
 from orders import repository as order_repository
@@ -78,7 +79,7 @@ SUPPORTED_INTERVENTIONS = ("3ds",)
 ATTEMPT_RECOVERY_AFTER = timedelta(seconds=30)
 
 
-def to_catalog_item(v: Variant) -> CatalogItem:
+def to_catalog_item(v: VariantView) -> CatalogItem:
     return CatalogItem(
         id=v.id, product_id=v.product_id, title=v.title, unit_amount=v.price_amount,
         currency=v.currency, stock=v.stock, availability=v.availability,
@@ -137,7 +138,7 @@ class CheckoutService:
         if status == "in_progress":
             raise CheckoutInProgress(s.id)
 
-    def _validate_items(self, items: list[Item], variants: dict[str, Variant], currency: str,
+    def _validate_items(self, items: list[Item], variants: dict[str, VariantView], currency: str,
                         path: str = "$.line_items") -> None:
         for index, item in enumerate(items):
             v = variants.get(item.id)
@@ -149,7 +150,7 @@ class CheckoutService:
                     param=f"{path}[{index}].id")
 
     async def _reprice(self, db: AsyncSession, s: CheckoutSession,
-                       variants: dict[str, Variant] | None = None) -> None:
+                       variants: dict[str, VariantView] | None = None) -> None:
         """Recompute the authoritative snapshot from the live catalog."""
         requested = [RequestedLine(r["id"], r["quantity"], r.get("unit_amount"))
                      for r in s.requested_items]
@@ -277,8 +278,7 @@ class CheckoutService:
             expires_at=now + self.session_ttl,
         )
         await self._reprice(db, s, variants)
-        db.add(s)
-        await db.flush()
+        await repository.insert_session(db, s)
         if claim is not None:
             await touches.record_claim(db, s.id, claim, now)
         await touches.record_web_touch(db, s.id, req.metadata, now)

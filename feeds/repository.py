@@ -1,12 +1,52 @@
+"""All SQL for the catalog (products and variants)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product, Variant
+
+VARIANTS = cast(Table, Variant.__table__)
+# Checkout prices every create and update from this lookup: a Core statement built once
+# (rows, not ORM entities) costs less than half as much per call.
+_VARIANTS_BY_ID = select(VARIANTS).where(VARIANTS.c.id.in_(bindparam("ids", expanding=True)))
+
+
+class VariantView(Protocol):
+    """A read-only variant row (a ``Variant`` entity fits too)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def product_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def sku(self) -> str | None: ...
+    @property
+    def image_url(self) -> str | None: ...
+    @property
+    def price_amount(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def stock(self) -> int | None: ...
+    @property
+    def availability(self) -> str: ...
+    @property
+    def requires_shipping(self) -> bool: ...
+    @property
+    def max_quantity_per_order(self) -> int | None: ...
+    @property
+    def variant_options(self) -> list[Any]: ...
+    @property
+    def is_eligible_checkout(self) -> bool: ...
 
 
 async def products_with_variants(
@@ -19,12 +59,12 @@ async def products_with_variants(
     return products, variants
 
 
-async def variants_by_ids(db: AsyncSession, ids: Iterable[str]) -> dict[str, Variant]:
-    """Catalog variants by id, for the importer and for checkout pricing."""
+async def variants_by_ids(db: AsyncSession, ids: Iterable[str]) -> dict[str, VariantView]:
+    """Catalog variants by id (read-only rows), for the importer and for checkout pricing."""
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
-    return {v.id: v for v in await db.scalars(select(Variant).where(Variant.id.in_(wanted)))}
+    return {row.id: row for row in await db.execute(_VARIANTS_BY_ID, {"ids": wanted})}
 
 
 async def product_page(db: AsyncSession, after: str | None, limit: int) -> list[Any]:

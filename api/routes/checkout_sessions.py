@@ -31,7 +31,8 @@ SessionId = Annotated[str, Path(max_length=200, description="Checkout session id
 async def create_checkout_session(body: CheckoutSessionCreateRequest, call: AgentCallDep
                                   ) -> Response:
     checkout = call.runtime.checkout
-    return await call.write(lambda db: checkout.create(db, call.agent.id, body), status_code=201)
+    return await call.write(lambda db: checkout.create(db, call.agent.id, body),
+                            status_code=201, atomic=True)
 
 
 @router.post("/checkout_sessions/{checkout_session_id}", response_class=Response,
@@ -42,7 +43,7 @@ async def update_checkout_session(checkout_session_id: SessionId,
                                   ) -> Response:
     checkout = call.runtime.checkout
     return await call.write(
-        lambda db: checkout.update(db, call.agent.id, checkout_session_id, body))
+        lambda db: checkout.update(db, call.agent.id, checkout_session_id, body), atomic=True)
 
 
 @router.get("/checkout_sessions/{checkout_session_id}", response_class=Response,
@@ -73,4 +74,4 @@ async def cancel_checkout_session(
 ) -> Response:
     checkout = call.runtime.checkout
     return await call.write(lambda db: checkout.cancel(db, call.agent.id, checkout_session_id,
-                                                       body))
+                                                       body), atomic=True)
