@@ -84,6 +84,38 @@ async def test_in_flight_duplicate_gets_409_with_retry_after(agent: Agent, runti
     assert await count(runtime, Order) == 1
 
 
+async def test_concurrent_duplicate_creates_make_one_session(agent: Agent, runtime,
+                                                              backend: str) -> None:
+    """Create claims its key inside its own transaction: a duplicate sent while the first
+    is running waits for it and replays it (no 409, no second session)."""
+    results = await asyncio.gather(*(agent.post("/checkout_sessions", CREATE, key="racing")
+                                     for _ in range(6)))
+    assert [r.status_code for r in results] == [201] * 6
+    assert len({r.json()["id"] for r in results}) == 1
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in results) == 5
+    assert await count(runtime, CheckoutSession) == 1
+    assert await count(runtime, IdempotencyRecord, IdempotencyRecord.key == "racing") == 1
+
+
+async def test_update_error_is_stored_without_its_effect(agent: Agent, runtime,
+                                                         backend: str) -> None:
+    """A 4xx from an atomic write rolls its effect back but keeps the answer for replay."""
+    session = await agent.ready_session()
+    bad = {"line_items": [{"id": "no-such-item"}], "order_notes": "must not stick"}
+    first = await agent.post(f"/checkout_sessions/{session['id']}", bad, key="bad-update")
+    assert first.status_code == 400
+    again = await agent.post(f"/checkout_sessions/{session['id']}", bad, key="bad-update")
+    assert again.status_code == 400
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    fetched = (await agent.get(f"/checkout_sessions/{session['id']}")).json()
+    assert fetched["line_items"] == session["line_items"]
+    async with runtime.read_sessionmaker() as db:
+        notes = await db.scalar(select(CheckoutSession.order_notes).where(
+            CheckoutSession.id == session["id"]))
+    assert notes != "must not stick"
+
+
 async def test_5xx_is_not_stored_and_retry_is_processed_fresh(agent: Agent, runtime,
                                                               backend: str) -> None:
     session = await agent.ready_session([{"id": "few-left"}])

@@ -26,6 +26,14 @@ async def test_health_ready_metrics_docs(agent: Agent, backend: str) -> None:
     assert (await agent.http.get("/docs")).status_code == 200
     spec = (await agent.http.get("/openapi.json")).json()
     assert "/checkout_sessions/{checkout_session_id}/complete" in spec["paths"]
+    # The agent headers are read by hand (cheaper) but still documented on every operation.
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            if path.startswith("/checkout_sessions"):
+                headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+                assert {"API-Version", "Idempotency-Key"} <= headers, (method, path)
+                assert operation["security"] == [{"HTTPBearer": []}], (method, path)
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
 async def test_readyz_reports_an_unreachable_database(tmp_path) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path
 from starlette.responses import Response
 
-from api.deps import AgentCallDep
+from api.deps import AGENT_CALL_DOCS, AgentCallDep
 from checkout.schemas import (
     CancelSessionRequest,
     CheckoutSessionCompleteRequest,
@@ -27,7 +27,8 @@ SessionId = Annotated[str, Path(max_length=200, description="Checkout session id
 
 
 @router.post("/checkout_sessions", status_code=201, response_class=Response,
-             responses={201: SESSION, **COMMON}, operation_id="createCheckoutSession")
+             responses={201: SESSION, **COMMON}, operation_id="createCheckoutSession",
+             openapi_extra=AGENT_CALL_DOCS)
 async def create_checkout_session(body: CheckoutSessionCreateRequest, call: AgentCallDep
                                   ) -> Response:
     checkout = call.runtime.checkout
@@ -37,7 +38,7 @@ async def create_checkout_session(body: CheckoutSessionCreateRequest, call: Agen
 
 @router.post("/checkout_sessions/{checkout_session_id}", response_class=Response,
              responses={200: SESSION, 405: ERROR, **COMMON},
-             operation_id="updateCheckoutSession")
+             operation_id="updateCheckoutSession", openapi_extra=AGENT_CALL_DOCS)
 async def update_checkout_session(checkout_session_id: SessionId,
                                   body: CheckoutSessionUpdateRequest, call: AgentCallDep
                                   ) -> Response:
@@ -47,7 +48,8 @@ async def update_checkout_session(checkout_session_id: SessionId,
 
 
 @router.get("/checkout_sessions/{checkout_session_id}", response_class=Response,
-            responses={200: SESSION, **COMMON}, operation_id="getCheckoutSession")
+            responses={200: SESSION, **COMMON}, operation_id="getCheckoutSession",
+            openapi_extra=AGENT_CALL_DOCS)
 async def get_checkout_session(checkout_session_id: SessionId, call: AgentCallDep) -> Response:
     checkout = call.runtime.checkout
     return await call.read(lambda db: checkout.get(db, call.agent.id, checkout_session_id))
@@ -55,7 +57,7 @@ async def get_checkout_session(checkout_session_id: SessionId, call: AgentCallDe
 
 @router.post("/checkout_sessions/{checkout_session_id}/complete", response_class=Response,
              responses={200: SESSION, 405: ERROR, **COMMON},
-             operation_id="completeCheckoutSession")
+             operation_id="completeCheckoutSession", openapi_extra=AGENT_CALL_DOCS)
 async def complete_checkout_session(checkout_session_id: SessionId,
                                     body: CheckoutSessionCompleteRequest, call: AgentCallDep
                                     ) -> Response:
@@ -67,7 +69,7 @@ async def complete_checkout_session(checkout_session_id: SessionId,
 
 @router.post("/checkout_sessions/{checkout_session_id}/cancel", response_class=Response,
              responses={200: SESSION, 405: ERROR, **COMMON},
-             operation_id="cancelCheckoutSession")
+             operation_id="cancelCheckoutSession", openapi_extra=AGENT_CALL_DOCS)
 async def cancel_checkout_session(
     checkout_session_id: SessionId, call: AgentCallDep,
     body: Annotated[CancelSessionRequest | None, Body()] = None,
