@@ -12,14 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.rules import MODELS, Touch, allocate, credit_weights, split
 from models import AttributionTouch, LedgerEntry, Order, Video
 from models.base import utc_now
 
+LEDGER = cast(Table, LedgerEntry.__table__)
 COMPONENTS = ("gross", "discount", "tax", "shipping", "commissionable", "fee", "net")
 
 
@@ -75,11 +77,12 @@ async def _append(db: AsyncSession, order: Order, policy: LedgerPolicy, kind: st
     shares, touched = await _shares(db, order, policy)
     videos = await _video_facts(db, {v for s in shares.values() for v in s if v})
     now = utc_now()
+    rows = []
     for model, model_shares in shares.items():
         per_component = {c: split(amounts[c], model_shares) for c in COMPONENTS}
         for video_id in model_shares:
             video = videos.get(video_id) if video_id else None
-            db.add(LedgerEntry(
+            rows.append(dict(
                 order_id=order.id, video_id=video_id, model=model,
                 window_days=policy.window_days, kind=kind, reason=reason, reference=reference,
                 currency=order.currency, **{c: per_component[c][video_id] for c in COMPONENTS},
@@ -87,7 +90,14 @@ async def _append(db: AsyncSession, order: Order, policy: LedgerPolicy, kind: st
                 creator=video.creator if video else None,
                 generator=video.generator if video else None, agent_id=order.agent_id,
                 order_at=order.created_at, touch_at=touched.get(video_id), created_at=now))
-    await db.flush()
+    await _insert(db, rows)
+
+
+async def _insert(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Append rows with one executemany: nothing reads them back as entities, and the
+    ORM would insert them one statement at a time (it needs each generated id)."""
+    if rows:
+        await db.execute(insert(LEDGER), rows)
 
 
 async def record_sale(db: AsyncSession, order: Order, fee: int | None,
@@ -110,20 +120,21 @@ async def _append_like_sale(db: AsyncSession, order: Order, kind: str,
                             reason: str | None) -> None:
     """Adjustments are split the way the sale was credited (its rows are the weights)."""
     now = utc_now()
+    new_rows = []
     for model, rows in (await _sale_rows(db, order.id)).items():
         weights = [r.gross for r in rows]
         if sum(weights) <= 0:
             weights = [1] * len(rows)
         parts = {c: allocate(amounts[c], weights) for c in COMPONENTS}
         for index, sale in enumerate(rows):
-            db.add(LedgerEntry(
+            new_rows.append(dict(
                 order_id=order.id, video_id=sale.video_id, model=model,
                 window_days=sale.window_days, kind=kind, reason=reason, reference=reference,
                 currency=order.currency, **{c: parts[c][index] for c in COMPONENTS},
                 campaign=sale.campaign, creator=sale.creator, generator=sale.generator,
                 agent_id=sale.agent_id, order_at=sale.order_at, touch_at=sale.touch_at,
                 created_at=now))
-    await db.flush()
+    await _insert(db, new_rows)
 
 
 async def record_fee(db: AsyncSession, order: Order, fee: int) -> None:
