@@ -7,7 +7,7 @@
   transaction and mark the key ``done`` **in that same transaction**, so the stored
   response exists iff the effect committed. Operations that call out (a PSP) or commit
   midway claim in their own short transaction first; self-contained ones (``atomic``)
-  claim inside the request transaction, one transaction per request.
+  run optimistically in one transaction and record the key, done, at its end.
 * Same key + same body → stored status and body, ``Idempotent-Replayed: true``.
   Same key + other body → 422 ``idempotency_conflict``. Still running → 409
   ``idempotency_in_flight`` + ``Retry-After``. 5xx (and retryable 409/429) are not kept.
@@ -42,6 +42,10 @@ class IdempotencyConflict(AppError):
     code = "idempotency_conflict"
 
 
+class _KeyExists(Exception):
+    """The optimistic insert found the key taken; roll back and claim first."""
+
+
 class _HandlerFailed(Exception):
     """Carries a handler's AppError out of its (rolled back) transaction."""
 
@@ -73,9 +77,10 @@ class IdempotentCall:
     async def run(self, handler: Handler, *, status_code: int = 200,
                   atomic: bool = False) -> Response:
         """``atomic=True`` is for handlers that do all their work in ``db`` (no provider
-        calls, no other sessions): the key is claimed in the same transaction as the effect,
-        which saves a transaction per request. A concurrent duplicate then waits for the
-        first to commit and replays it instead of getting 409."""
+        calls, no other sessions): the key is recorded in the same transaction as the
+        effect, which saves a transaction and a statement per request. A concurrent
+        duplicate then waits for the first to commit and replays it instead of getting
+        409; its own effect is rolled back."""
         if atomic:
             return await self._run_atomic(handler, status_code)
         record_id, replay = await self._claim()
@@ -101,23 +106,49 @@ class IdempotentCall:
             raise
 
     async def _run_atomic(self, handler: Handler, status_code: int) -> Response:
+        """Optimistic: run the handler, then record the key as done with its response in
+        one INSERT. If the key already exists (a retry, or a duplicate that committed
+        first) the INSERT does nothing; the effect is rolled back and the request is
+        resolved by claiming first (replay, 409, 422, or an expired key reused)."""
+        try:
+            async with self.sessionmaker() as db, db.begin():
+                body = await self._handle(handler, db)
+                now = utc_now()
+                if not await store.try_insert(
+                        db, record_id=new_id("idk"), principal=self.principal, path=self.path,
+                        key=self.key, request_hash=self.body_hash, now=now, locked_until=now,
+                        expires_at=now + self.retention, response=(status_code, body.decode())):
+                    raise _KeyExists
+            return json_response(status_code, body, self.headers)
+        except _KeyExists:
+            return await self._run_atomic_claimed(handler, status_code)
+        except _HandlerFailed as failed:
+            return await self._handler_failed(failed.error)
+
+    async def _run_atomic_claimed(self, handler: Handler, status_code: int) -> Response:
         try:
             async with self.sessionmaker() as db, db.begin():
                 record_id, replay = await self._claim_in(db)
                 if replay is not None:
                     return replay
-                try:
-                    payload = await handler(db)
-                except AppError as exc:
-                    raise _HandlerFailed(exc) from exc
-                body = orjson.dumps(payload)
+                body = await self._handle(handler, db)
                 await store.finish(db, record_id, status_code, body.decode())
             return json_response(status_code, body, self.headers)
         except _HandlerFailed as failed:
-            # The rollback took the claim with it: nothing to release.
-            if not _storable(failed.error):
-                raise failed.error from None
-            return await self._store_failure(failed.error)
+            return await self._handler_failed(failed.error)
+
+    @staticmethod
+    async def _handle(handler: Handler, db: AsyncSession) -> bytes:
+        try:
+            return orjson.dumps(await handler(db))
+        except AppError as exc:
+            raise _HandlerFailed(exc) from exc
+
+    async def _handler_failed(self, error: AppError) -> Response:
+        # The rollback took any claim with it: nothing to release.
+        if not _storable(error):
+            raise error from None
+        return await self._store_failure(error)
 
     async def _store_failure(self, exc: AppError) -> Response:
         """Keep a 4xx outcome of an atomic call, unless a duplicate got there first."""

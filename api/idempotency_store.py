@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import IdempotencyRecord
 
 TABLE = cast(Table, IdempotencyRecord.__table__)
-_CLAIM_COLUMNS = ("id", "principal", "path", "key", "request_hash", "state", "created_at",
-                  "locked_until", "expires_at")
+_CLAIM_COLUMNS = ("id", "principal", "path", "key", "request_hash", "state", "status_code",
+                  "response_body", "created_at", "locked_until", "expires_at")
 _CLAIM = {
     dialect: insert(TABLE).values({name: bindparam(name) for name in _CLAIM_COLUMNS})
     .on_conflict_do_nothing(index_elements=["principal", "path", "key"])
@@ -41,11 +41,14 @@ async def find(db: AsyncSession, principal: str, path: str, key: str, *, lock: b
 
 async def try_insert(db: AsyncSession, *, record_id: str, principal: str, path: str, key: str,
                      request_hash: str, now: datetime, locked_until: datetime,
-                     expires_at: datetime) -> bool:
-    """Claim a key with one statement. False when the (principal, path, key) row exists."""
+                     expires_at: datetime, response: tuple[int, str] | None = None) -> bool:
+    """Claim a key with one statement: ``in_flight``, or ``done`` when the ``(status,
+    body)`` response is already known. False when the (principal, path, key) row exists."""
+    status_code, body = response or (None, None)
     result = await db.execute(_CLAIM[db.get_bind().dialect.name], {
         "id": record_id, "principal": principal, "path": path, "key": key,
-        "request_hash": request_hash, "state": "in_flight", "created_at": now,
+        "request_hash": request_hash, "state": "in_flight" if response is None else "done",
+        "status_code": status_code, "response_body": body, "created_at": now,
         "locked_until": locked_until, "expires_at": expires_at})
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
