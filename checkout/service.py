@@ -502,17 +502,18 @@ class CheckoutService:
         self, db: AsyncSession, agent_id: str, session_id: str, attempt_id: str,
         result: ChargeResult,
     ) -> Json:
-        await self._load(db, agent_id, session_id, for_update=True)  # ownership + lock
+        locked = await self._load(db, agent_id, session_id, for_update=True)  # ownership
         return await self.record_outcome(db, session_id, attempt_id, result,
-                                         actor=f"agent:{agent_id}")
+                                         actor=f"agent:{agent_id}", locked=locked)
 
     async def record_outcome(
         self, db: AsyncSession, session_id: str, attempt_id: str, result: ChargeResult, *,
-        actor: str,
+        actor: str, locked: CheckoutSession | None = None,
     ) -> Json:
         """Apply the provider's answer to a pending attempt. Forward-only and idempotent:
-        the complete request and the provider's webhook may both report the same outcome."""
-        s = await repository.get_session(db, session_id, for_update=True)
+        the complete request and the provider's webhook may both report the same outcome.
+        ``locked``: the session, already loaded FOR UPDATE in this transaction."""
+        s = locked or await repository.get_session(db, session_id, for_update=True)
         attempt = await db.get(PaymentAttempt, attempt_id)
         assert s is not None
         assert attempt is not None
