@@ -122,7 +122,7 @@ AGENT_CALL_DOCS: dict[str, Any] = {
 
 
 async def agent_call(request: Request) -> AgentCall:
-    runtime: Runtime = request.app.state.runtime
+    runtime = await get_runtime(request)
     headers = request.headers
     agent = await authenticate(runtime, headers.get("authorization"))
     _check_version(headers.get("api-version"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -97,10 +97,8 @@ class IdempotentCall:
             if not _storable(exc):
                 await self._release(record_id)
                 raise
-            body = orjson.dumps(exc.body())
             async with self.sessionmaker() as db, db.begin():
-                await store.finish(db, record_id, exc.status_code, body.decode())
-            return json_response(exc.status_code, body, {**self.headers, **exc.headers})
+                return await self._finish_with_error(db, record_id, exc)
         except BaseException:
             await self._release(record_id)
             raise
@@ -113,11 +111,8 @@ class IdempotentCall:
         try:
             async with self.sessionmaker() as db, db.begin():
                 body = await self._handle(handler, db)
-                now = utc_now()
-                if not await store.try_insert(
-                        db, record_id=new_id("idk"), principal=self.principal, path=self.path,
-                        key=self.key, request_hash=self.body_hash, now=now, locked_until=now,
-                        expires_at=now + self.retention, response=(status_code, body.decode())):
+                if not await self._insert(db, new_id("idk"), utc_now(),
+                                          response=(status_code, body.decode())):
                     raise _KeyExists
             return json_response(status_code, body, self.headers)
         except _KeyExists:
@@ -152,12 +147,16 @@ class IdempotentCall:
 
     async def _store_failure(self, exc: AppError) -> Response:
         """Keep a 4xx outcome of an atomic call, unless a duplicate got there first."""
-        body = orjson.dumps(exc.body())
         async with self.sessionmaker() as db, db.begin():
             record_id, replay = await self._claim_in(db)
             if replay is not None:
                 return replay
-            await store.finish(db, record_id, exc.status_code, body.decode())
+            return await self._finish_with_error(db, record_id, exc)
+
+    async def _finish_with_error(self, db: AsyncSession, record_id: str, exc: AppError
+                                 ) -> Response:
+        body = orjson.dumps(exc.body())
+        await store.finish(db, record_id, exc.status_code, body.decode())
         return json_response(exc.status_code, body, {**self.headers, **exc.headers})
 
     async def _release(self, record_id: str) -> None:
@@ -176,11 +175,7 @@ class IdempotentCall:
         (record id, stored response) to replay. Raises 422 / 409 for conflicts."""
         now = utc_now()
         record_id = new_id("idk")
-        claimed = await store.try_insert(
-            db, record_id=record_id, principal=self.principal, path=self.path,
-            key=self.key, request_hash=self.body_hash, now=now,
-            locked_until=now + self.lock, expires_at=now + self.retention)
-        if claimed:  # the common case: a new key, one statement
+        if await self._insert(db, record_id, now):  # the common case: a new key
             return record_id, None
         rec = await store.find(db, self.principal, self.path, self.key, lock=True)
         if rec is None:  # deleted between the two statements: treat as concurrent
@@ -208,6 +203,14 @@ class IdempotentCall:
             raise self._in_flight()
         rec.locked_until = now + self.lock  # the previous owner died: take over
         return rec.id, None
+
+    async def _insert(self, db: AsyncSession, record_id: str, now: datetime, *,
+                      response: tuple[int, str] | None = None) -> bool:
+        """One statement: the key in flight, or done with ``response``. False if taken."""
+        return await store.try_insert(
+            db, record_id=record_id, principal=self.principal, path=self.path, key=self.key,
+            request_hash=self.body_hash, now=now, locked_until=now + self.lock,
+            expires_at=now + self.retention, response=response)
 
     def _in_flight(self) -> Conflict:
         return Conflict("A request with this Idempotency-Key is still being processed.",

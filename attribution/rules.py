@@ -29,9 +29,7 @@ def allocate(amount: int, weights: Sequence[Fraction | int]) -> list[int]:
     """
     if not weights:
         raise ValueError("nothing to allocate to")
-    if len(weights) == 1:  # the common case (one video, or none): skip Fraction arithmetic
-        if weights[0] <= 0:
-            raise ValueError("weights must be non-negative and not all zero")
+    if len(weights) == 1 and weights[0] > 0:  # one video, or none: no Fractions needed
         return [amount]
     total = sum(Fraction(w) for w in weights)
     if total <= 0 or any(Fraction(w) < 0 for w in weights):

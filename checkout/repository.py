@@ -8,10 +8,9 @@ from typing import cast
 from sqlalchemy import Table, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from feeds.repository import VARIANTS  # Core table: stock updates skip ORM bookkeeping
 from models import CheckoutSession, PaymentAttempt, Variant
 
-# Core table: stock updates skip ORM session synchronisation.
-VARIANTS = cast(Table, Variant.__table__)
 SESSIONS = cast(Table, CheckoutSession.__table__)
 _SESSION_COLUMNS = [(prop.key, prop.columns[0].key)
                     for prop in inspect(CheckoutSession).column_attrs]
