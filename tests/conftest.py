@@ -143,6 +143,12 @@ async def reset_database(url: str) -> None:
         await engine.dispose()
 
 
+def app_client(rt: Runtime, base_url: str = "http://test") -> httpx.AsyncClient:
+    """An HTTP client calling the app built on ``rt`` in-process."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
+                             base_url=base_url)
+
+
 @asynccontextmanager
 async def sandbox_runtime(database_url: str, **overrides: Any) -> AsyncIterator[Runtime]:
     """A fresh database (test catalog) and a runtime with the development agent."""
@@ -171,8 +177,7 @@ async def merchant_runtime(database_url: str) -> AsyncIterator[Runtime]:
 @pytest.fixture
 async def seller(merchant_runtime: Runtime) -> AsyncIterator[Agent]:
     """An agent client on ``merchant_runtime`` (its ``http`` also makes merchant calls)."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(
-            app=create_app(merchant_runtime)), base_url="http://test") as client:
+    async with app_client(merchant_runtime) as client:
         yield Agent(client)
 
 
@@ -223,9 +228,7 @@ class Agent:
 
 @pytest.fixture
 async def http(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(runtime)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as client:
+    async with app_client(runtime) as client:
         yield client
 
 
@@ -294,8 +297,7 @@ async def stripe_runtime(database_url: str, fake_stripe: FakeStripe) -> AsyncIte
 
 @pytest.fixture
 async def shopper(stripe_runtime: Runtime) -> AsyncIterator[Agent]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(stripe_runtime)),
-                                 base_url="http://test") as client:
+    async with app_client(stripe_runtime) as client:
         yield Agent(client)
 
 

@@ -9,23 +9,17 @@ import re
 import httpx
 import pytest
 
-from api.app import create_app
 from api.dashboard.auth import create_user, hash_password, verify_password
-from api.runtime import build_runtime
-from tests.conftest import AGENT_KEY, US_ADDRESS, Agent, make_settings, reset_database
+from tests.conftest import AGENT_KEY, US_ADDRESS, Agent, app_client, sandbox_runtime
 
 
 @pytest.fixture
 async def site(database_url: str):
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(database_url, merchant_api_keys=["merchant-key"]))
-    await rt.ensure_dev_agent()
-    async with rt.sessionmaker() as db, db.begin():
-        await create_user(db, "ada", "correct horse battery")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
-                                 base_url="https://shop.test") as client:
-        yield client, rt
-    await rt.close()
+    async with sandbox_runtime(database_url, merchant_api_keys=["merchant-key"]) as rt:
+        async with rt.sessionmaker() as db, db.begin():
+            await create_user(db, "ada", "correct horse battery")
+        async with app_client(rt, "https://shop.test") as client:
+            yield client, rt
 
 
 async def log_in(client: httpx.AsyncClient) -> None:
@@ -141,34 +135,30 @@ async def test_mark_shipped_and_logout(site, backend: str) -> None:
 
 
 async def test_configured_user_fee_net_and_more_csv(database_url: str, backend: str) -> None:
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(
-        database_url, dashboard_user=f"finance:{hash_password('from-config-123')}"))
-    await rt.ensure_dev_agent()
-    await rt.ensure_configured_user()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
-                                 base_url="https://shop.test") as client:
-        agent = Agent(client)
-        session = await agent.ready_session()
-        order = (await agent.complete(session["id"])).json()["order"]
-        resp = await client.post("/dashboard/login", data={"username": "finance",
-                                                           "password": "from-config-123"})
-        assert resp.status_code == 303
-        page = await client.get(f"/dashboard/orders/{order['id']}")
-        from models.money import format_minor
-        from payments.sandbox import sandbox_fee
+    async with sandbox_runtime(
+            database_url, dashboard_user=f"finance:{hash_password('from-config-123')}") as rt:
+        await rt.ensure_configured_user()
+        async with app_client(rt, "https://shop.test") as client:
+            agent = Agent(client)
+            session = await agent.ready_session()
+            order = (await agent.complete(session["id"])).json()["order"]
+            resp = await client.post("/dashboard/login", data={"username": "finance",
+                                                               "password": "from-config-123"})
+            assert resp.status_code == 303
+            page = await client.get(f"/dashboard/orders/{order['id']}")
+            from models.money import format_minor
+            from payments.sandbox import sandbox_fee
 
-        total = {t["type"]: t["amount"] for t in order["totals"]}["total"]
-        assert f"Fee {format_minor(sandbox_fee(total), 'usd')}" in page.text
-        assert f"net <strong>{format_minor(total - sandbox_fee(total), 'usd')}" in page.text
-        finance = await client.get("/dashboard/finance")
-        assert "Attributed revenue by day" in finance.text
-        recon = await client.get("/dashboard/finance", params={"format": "recon",
-                                                               "to": "2099-01-01"})
-        assert recon.headers["content-type"].startswith("text/csv")
-        assert recon.text.splitlines()[0].startswith("payout_id,")
-        videos = await client.get("/dashboard/videos", params={"format": "csv"})
-        assert videos.text.splitlines()[0].startswith("id,title,generator")
-        catalog = await client.get("/dashboard/catalog")
-        assert "Last feed build" in catalog.text
-    await rt.close()
+            total = {t["type"]: t["amount"] for t in order["totals"]}["total"]
+            assert f"Fee {format_minor(sandbox_fee(total), 'usd')}" in page.text
+            assert f"net <strong>{format_minor(total - sandbox_fee(total), 'usd')}" in page.text
+            finance = await client.get("/dashboard/finance")
+            assert "Attributed revenue by day" in finance.text
+            recon = await client.get("/dashboard/finance", params={"format": "recon",
+                                                                   "to": "2099-01-01"})
+            assert recon.headers["content-type"].startswith("text/csv")
+            assert recon.text.splitlines()[0].startswith("payout_id,")
+            videos = await client.get("/dashboard/videos", params={"format": "csv"})
+            assert videos.text.splitlines()[0].startswith("id,title,generator")
+            catalog = await client.get("/dashboard/catalog")
+            assert "Last feed build" in catalog.text

@@ -9,11 +9,9 @@ import io
 import json
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 
-from api.app import create_app
 from api.runtime import build_runtime
 from feeds.builder import (
     OPENAI_COLUMNS,
@@ -27,7 +25,7 @@ from feeds.builder import (
 )
 from feeds.publish import FeedBuilder, build_feeds
 from tests.acp_schema import assert_valid
-from tests.conftest import make_settings, reset_database
+from tests.conftest import app_client, make_settings, reset_database
 
 CONFIG = FeedConfig(
     feed_id="feed_test", seller_name="Test Store", seller_url="https://shop.test",
@@ -153,8 +151,7 @@ async def test_hosted_feeds_support_conditional_requests(database_url: str, tmp_
     await engine.dispose()
     rt = build_runtime(make_settings(database_url, feeds_dir=tmp_path,
                                      merchant_api_keys=["merchant-key"]))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
-                                 base_url="http://t") as client:
+    async with app_client(rt, "http://t") as client:
         first = await client.get("/feeds/openai/products-00001.jsonl.gz")
         assert first.status_code == 200
         assert read_jsonl_gz_bytes(first.content)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
-import httpx
-
-from api.app import create_app
 from api.logs import JsonFormatter
 from api.runtime import build_runtime
-from tests.conftest import Agent, make_settings
+from tests.conftest import Agent, app_client, make_settings
 
 
 async def test_health_ready_metrics_docs(agent: Agent, backend: str) -> None:
@@ -38,8 +35,7 @@ async def test_health_ready_metrics_docs(agent: Agent, backend: str) -> None:
 
 async def test_readyz_reports_an_unreachable_database(tmp_path) -> None:
     rt = build_runtime(make_settings("postgresql+asyncpg://nobody@127.0.0.1:1/none"))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
-                                 base_url="http://t") as client:
+    async with app_client(rt, "http://t") as client:
         resp = await client.get("/readyz")
     await rt.close()
     assert resp.status_code == 503

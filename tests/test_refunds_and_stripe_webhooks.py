@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from api.runtime import Runtime
 from api.worker import run_once
 from models import InboxEvent, Order, PaymentAttempt
-from tests.conftest import Agent
+from tests.conftest import Agent, app_client, sandbox_runtime
 from tests.fake_stripe import FakeStripe, sign
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
@@ -212,22 +212,12 @@ async def test_webhooks_are_404_when_not_configured(agent: Agent, backend: str) 
 
 
 async def test_sandbox_provider_refunds_too(database_url: str, backend: str) -> None:
-    import httpx
-
-    from api.app import create_app
-    from api.runtime import build_runtime
-    from tests.conftest import make_settings, reset_database
-
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(database_url, merchant_api_keys=["merchant-key"]))
-    await rt.ensure_dev_agent()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
-                                 base_url="http://t") as client:
+    async with sandbox_runtime(database_url, merchant_api_keys=["merchant-key"]) as rt, \
+            app_client(rt, "http://t") as client:
         agent = Agent(client)
         order = await paid_order(agent, "spt_test_success")
         partial = await refund(agent, order["id"], {"amount": 250}, "s-1")
         too_much = await refund(agent, order["id"], {"amount": 10**9}, "s-2")
-    await rt.close()
     assert partial["status"] == 201
     assert partial["body"]["payment_status"] == "partially_refunded"
     assert partial["body"]["refunds"][0]["status"] == "succeeded"

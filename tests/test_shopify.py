@@ -9,13 +9,12 @@ import pytest
 from pytest_httpx import HTTPXMock
 from sqlalchemy import func, select, update
 
-from api.app import create_app
 from api.runtime import Runtime
 from api.worker import run_once
 from models import InboxEvent, OutboxMessage, SandboxRefund
 from models.base import utc_now
 from tests.acp_schema import assert_valid
-from tests.conftest import Agent, sandbox_runtime
+from tests.conftest import Agent, app_client, sandbox_runtime
 from tests.fake_shopify import ENDPOINT, SHOP, TOKEN, VERSION, FakeShopify, delivery
 from tests.test_agent_webhooks import SECRET as AGENT_SECRET
 from tests.test_agent_webhooks import Receiver, configure
@@ -45,8 +44,7 @@ async def shop_runtime(database_url: str, fake_shopify: FakeShopify
 
 @pytest.fixture
 async def buyer(shop_runtime: Runtime) -> AsyncIterator[Agent]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(shop_runtime)),
-                                 base_url="http://test") as client:
+    async with app_client(shop_runtime) as client:
         yield Agent(client)
 
 

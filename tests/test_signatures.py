@@ -11,10 +11,9 @@ import httpx
 import pytest
 
 from api import signatures
-from api.app import create_app
 from api.auth import create_agent_key
 from api.runtime import build_runtime
-from tests.conftest import API_VERSION, make_settings, reset_database
+from tests.conftest import API_VERSION, app_client, make_settings, reset_database
 
 SECRET = "agent-signing-secret"
 
@@ -26,8 +25,7 @@ async def signed_env(database_url: str, request: pytest.FixtureRequest
     rt = build_runtime(make_settings(database_url, request_signature_mode=request.param))
     async with rt.sessionmaker() as db, db.begin():
         _, key = await create_agent_key(db, "signed-agent", signing_secret=SECRET)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
-                                 base_url="http://t") as client:
+    async with app_client(rt, "http://t") as client:
         yield client, key
     await rt.close()
 

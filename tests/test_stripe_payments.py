@@ -9,15 +9,13 @@ from __future__ import annotations
 import logging
 import re
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
-from api.app import create_app
-from api.runtime import Runtime, build_runtime
+from api.runtime import Runtime
 from models import Order, PaymentAttempt
 from tests.acp_schema import assert_valid
-from tests.conftest import STRIPE_KEY, Agent, make_settings, reset_database
+from tests.conftest import STRIPE_KEY, Agent, app_client, sandbox_runtime
 from tests.fake_stripe import FakeStripe, parse_form
 
 
@@ -157,16 +155,12 @@ async def test_timeout_after_stripe_succeeded_recovers_the_same_payment_intent(
 
 async def test_manual_capture_authorizes(database_url: str, fake_stripe: FakeStripe,
                                          backend: str) -> None:
-    await reset_database(database_url)
-    rt = build_runtime(make_settings(database_url, payments_provider="stripe",
-                                     stripe_api_key=STRIPE_KEY, stripe_capture_method="manual"))
-    await rt.ensure_dev_agent()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
-                                 base_url="http://test") as client:
+    async with sandbox_runtime(database_url, payments_provider="stripe",
+                               stripe_api_key=STRIPE_KEY, stripe_capture_method="manual"
+                               ) as rt, app_client(rt) as client:
         agent = Agent(client)
         session = await agent.ready_session()
         resp = await agent.complete(session["id"], "spt_ok_manual")
-    await rt.close()
     assert resp.json()["status"] == "completed"
     assert parse_form(fake_stripe.created_payment_intents()[0].content)["capture_method"] == \
         "manual"

@@ -9,10 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import create_app
 from api.runtime import build_runtime
 from tests.acp_schema import assert_valid
-from tests.conftest import make_settings, reset_database
+from tests.conftest import app_client, make_settings, reset_database
 from tests.test_catalog_import import run_cli
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
@@ -28,8 +27,7 @@ VIDEO = {"id": "vid-jacket-1", "title": "Denim in the rain", "generator": "sora-
 async def merchant(database_url: str):
     await reset_database(database_url)
     rt = build_runtime(make_settings(database_url, merchant_api_keys=["merchant-key"]))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
-                                 base_url="http://t") as client:
+    async with app_client(rt, "http://t") as client:
         yield client, rt
     await rt.close()
 
