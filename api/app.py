@@ -20,6 +20,7 @@ from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import (
     agents,
     checkout_sessions,
+    commissions,
     discovery,
     feeds,
     finance,
@@ -96,6 +97,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(feeds.router)
     app.include_router(videos.router)
     app.include_router(finance.router)
+    app.include_router(commissions.router)
     app.include_router(dashboard_routes.router)
     app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)
     app.add_exception_handler(dashboard_routes.CsrfRejected, _csrf_rejected)

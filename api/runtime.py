@@ -19,6 +19,8 @@ from attribution.ledger import LedgerPolicy
 from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
 from checkout.tax import RateTableTaxProvider
+from commissions.events import transfer_event_handlers
+from commissions.service import CommissionPolicy
 from feeds.feed_api_client import FeedApiClient
 from feeds.refresh import FEEDS_REFRESH, FeedRefresher
 from fulfillment.agent_webhooks import AgentWebhookDeliverer
@@ -30,9 +32,11 @@ from models.db import create_engine, create_sessionmaker, is_sqlite
 from orders.notify import AGENT_WEBHOOK, SHOPIFY_ORDER
 from payments.provider import PaymentProvider
 from payments.sandbox import SandboxProvider
+from payments.sandbox_transfers import SandboxTransfers
 from payments.stripe_client import StripeConfig, StripeGateway
 from payments.stripe_events import StripeEventHandlers
 from payments.stripe_provider import StripeProvider
+from payments.transfers import StripeTransfers, TransferClient
 from webhooks.inbox import Handler
 from webhooks.outbox import Deliverer
 
@@ -69,7 +73,8 @@ class Runtime:
     @cached_property
     def inbox_handlers(self) -> dict[str, Handler]:
         return {**StripeEventHandlers(self.checkout, self.stripe).registry(),
-                **ShopifyEventHandlers(self.provider).registry()}
+                **ShopifyEventHandlers(self.provider).registry(),
+                **transfer_event_handlers()}
 
     @cached_property
     def outbox_deliverers(self) -> dict[str, Deliverer]:
@@ -81,6 +86,21 @@ class Runtime:
             self.sessionmaker, self.settings.feeds_dir, self.settings.feed_config(self.profile),
             self.feed_client)
         return deliverers
+
+    @cached_property
+    def transfers(self) -> TransferClient:
+        """Connect transfers: Stripe's with the Stripe provider, offline in the sandbox."""
+        if self.settings.payments_provider == "stripe" and self.stripe is not None:
+            return StripeTransfers(self.stripe)
+        return SandboxTransfers(self.sessionmaker)
+
+    @cached_property
+    def commission_policy(self) -> CommissionPolicy:
+        s = self.settings
+        return CommissionPolicy(default_model=s.commission_default_model,
+                                return_window_days=s.commission_return_window_days,
+                                minimum_payout=s.payout_minimum_amount,
+                                link_ttl_days=s.statement_link_ttl_days)
 
     def feed_client(self, base_url: str, token: str | None) -> FeedApiClient:
         return FeedApiClient(self.http, base_url, token)

@@ -90,6 +90,15 @@ class Settings(BaseSettings):
         default=28, ge=0, description="Touches older than this earn no credit (0 = lifetime)")
     attribution_remix_share_percent: int = Field(
         default=0, ge=0, le=100, description="Share of a remix's credit that flows to its parent")
+    commission_default_model: str = Field(
+        default="last_touch", pattern="^(last_touch|first_touch|linear|position_based)$",
+        description="Attribution model a contract pays on unless it names one")
+    commission_return_window_days: int = Field(
+        default=30, ge=0, le=3650, description="Commissions lock this long after the sale")
+    payout_minimum_amount: int = Field(
+        default=1000, ge=1, description="Smallest payout, minor units (smaller balances accrue)")
+    statement_link_ttl_days: int = Field(
+        default=30, ge=1, le=365, description="Shareable statement links expire after this")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     run_migrations_on_start: bool = True

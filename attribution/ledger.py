@@ -18,6 +18,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.rules import MODELS, Touch, allocate, credit_weights, split
+from commissions import ledger as commission_ledger
 from models import AttributionTouch, LedgerEntry, Order, Video
 from models.base import utc_now
 
@@ -73,7 +74,7 @@ async def _video_facts(db: AsyncSession, video_ids: set[str]) -> dict[str, Video
 
 async def _append(db: AsyncSession, order: Order, policy: LedgerPolicy, kind: str,
                   amounts: dict[str, int], *, reference: str | None = None,
-                  reason: str | None = None) -> None:
+                  reason: str | None = None) -> list[dict[str, Any]]:
     shares, touched = await _shares(db, order, policy)
     videos = await _video_facts(db, {v for s in shares.values() for v in s if v})
     now = utc_now()
@@ -91,6 +92,7 @@ async def _append(db: AsyncSession, order: Order, policy: LedgerPolicy, kind: st
                 generator=video.generator if video else None, agent_id=order.agent_id,
                 order_at=order.created_at, touch_at=touched.get(video_id), created_at=now))
     await _insert(db, rows)
+    return rows
 
 
 async def _insert(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -102,7 +104,8 @@ async def _insert(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
 
 async def record_sale(db: AsyncSession, order: Order, fee: int | None,
                       policy: LedgerPolicy) -> None:
-    await _append(db, order, policy, "sale", components(order, fee or 0))
+    rows = await _append(db, order, policy, "sale", components(order, fee or 0))
+    await commission_ledger.on_sale(db, order, rows)
 
 
 async def _sale_rows(db: AsyncSession, order_id: str) -> dict[str, list[LedgerEntry]]:
@@ -177,3 +180,5 @@ async def record_reversal(db: AsyncSession, order: Order, amount: int, *, kind: 
     amounts["fee"] = 0  # the processing fee is not returned on refunds
     amounts["net"] = amounts["gross"]
     await _append_like_sale(db, order, kind, amounts, reference=reference, reason=reason)
+    await commission_ledger.on_reversal(db, order, before=before, after=after, kind=kind,
+                                        reference=reference, reason=reason)

@@ -8,6 +8,17 @@ from models.attribution import AttributionTouch, LedgerEntry
 from models.base import Base
 from models.catalog import Product, Variant
 from models.checkout import CheckoutSession, PaymentAttempt
+from models.commissions import (
+    CommissionContract,
+    CommissionEntry,
+    ContractPayee,
+    Payee,
+    Payout,
+    PayoutRun,
+    SandboxTransfer,
+    Statement,
+    StatementLink,
+)
 from models.dashboard import DashboardSession, DashboardUser
 from models.feed import FeedPush, FeedPushItem
 from models.idempotency import IdempotencyRecord
@@ -24,6 +35,9 @@ __all__ = [
     "AttributionTouch",
     "Base",
     "CheckoutSession",
+    "CommissionContract",
+    "CommissionEntry",
+    "ContractPayee",
     "DashboardSession",
     "DashboardUser",
     "DeliveryAttempt",
@@ -38,12 +52,18 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OutboxMessage",
+    "Payee",
     "PaymentAttempt",
+    "Payout",
+    "PayoutRun",
     "Product",
     "Refund",
     "SandboxCharge",
     "SandboxDispute",
     "SandboxRefund",
+    "SandboxTransfer",
+    "Statement",
+    "StatementLink",
     "Variant",
     "Video",
     "VideoProduct",

@@ -1,0 +1,1 @@
+"""Commissions: payees, contracts, the commission ledger, statements and Connect payouts."""
