@@ -94,7 +94,8 @@ async def test_payout_run_pays_each_locked_balance_once(rt: Runtime,
     async with rt.sessionmaker() as db:
         alice_payout = list(await db.scalars(select(Payout.id).where(
             Payout.payee_id == "alice")))
-    assert form["amount"] == "1500" and form["currency"] == "usd"
+    assert form["amount"] == "1500"
+    assert form["currency"] == "usd"
     assert form["destination"] == "acct_1AliceConnect"
     assert form["transfer_group"] == "run-2026-11"
     assert posts[0].headers["Idempotency-Key"] == "reelcart:payout:run-2026-11:alice"
@@ -103,7 +104,8 @@ async def test_payout_run_pays_each_locked_balance_once(rt: Runtime,
     async with rt.sessionmaker() as db:
         statement = await service.get_statement(db, statement_id)
         alice = await entries(db, payee_id="alice")
-    assert statement["status"] == "paid" and statement["payee"]["id"] == "alice"
+    assert statement["status"] == "paid"
+    assert statement["payee"]["id"] == "alice"
     assert [(p["amount"], p["transfer_id"]) for p in statement["payouts"]] == [
         (1500, connect.created()[0]["id"])]
     assert [(e.kind, e.amount, e.status) for e in alice] == [
@@ -113,7 +115,8 @@ async def test_payout_run_pays_each_locked_balance_once(rt: Runtime,
     again = await _run(rt)
     same = await _run(rt, run_id="run-2026-11")
     assert again["summary"]["paid"] == same["summary"]["paid"] == 0
-    assert len(_posts(connect)) == 2 and len(connect.created()) == 2
+    assert len(_posts(connect)) == 2
+    assert len(connect.created()) == 2
     assert [i["reason"] for i in again["items"]] == ["no_connect_account"]
 
 
@@ -128,7 +131,8 @@ async def test_lost_answer_is_finished_by_the_retry_paying_once(
     async with rt.sessionmaker() as db:
         assert [e.status for e in await entries(db, payee_id="alice")] == ["in_payout"]
         run = await db.get(PayoutRun, "run-a")
-        assert run is not None and run.status == "running"
+        assert run is not None
+        assert run.status == "running"
 
     retry = await _run(rt, run_id="run-a")
     assert [(p["payee_id"], p["status"]) for p in retry["resumed"]] == [("alice", "paid")]
@@ -185,7 +189,8 @@ async def test_transfer_created_event_finishes_a_payout_whose_answer_was_lost(
         alice = await entries(db, payee_id="alice")
     assert [(e.kind, e.status) for e in alice] == [("sale", "paid"), ("payout", "paid")]
     retry = await _run(rt, run_id="run-b")
-    assert retry["resumed"] == [] and len(connect.created()) == 2
+    assert retry["resumed"] == []
+    assert len(connect.created()) == 2
 
 
 async def test_transfer_reversal_makes_the_amount_payable_again(
