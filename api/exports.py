@@ -10,7 +10,7 @@ from typing import Any
 from starlette.responses import Response
 
 REVENUE_COLUMNS = ("key", "currency", "orders", "gross", "discount", "tax", "shipping",
-                   "commissionable", "fee", "net")
+                   "commissionable", "fee", "net", "commissions", "net_after_commissions")
 RECONCILIATION_HEADER = ("payout_id", "balance_transaction", "category", "amount", "fee",
                          "net", "expected", "ours", "status")
 

@@ -345,3 +345,27 @@ async def liabilities(db: AsyncSession, group_by: str, now: datetime | None = No
             row["name"] = names.get(row["key"])
     return {"group_by": group_by, "rows": rows}
 
+
+
+async def with_commission_costs(db: AsyncSession, rows: list[Json], *, group_by: str,
+                                start: datetime | None, end: datetime | None,
+                                view: str) -> list[Json]:
+    """The revenue report's rows with commissions as a cost beside fees: ``commissions``
+    (earned minus clawed back, for sales in the period) and ``net_after_commissions``
+    (net after fees and commissions). Groups that only carry commissions are added."""
+    costs = await repository.commission_costs(db, group_by=group_by, start=start, end=end,
+                                              view=view)
+    seen = set()
+    for row in rows:
+        key = (row["key"], row["currency"])
+        seen.add(key)
+        row["commissions"] = costs.get(key, 0)
+        row["net_after_commissions"] = int(str(row["net"] or 0)) - row["commissions"]
+    for (key, currency), cost in sorted(costs.items(), key=lambda kv: (str(kv[0][0]),
+                                                                       kv[0][1])):
+        if (key, currency) not in seen and cost:
+            rows.append({"key": key, "currency": currency, "orders": 0, "gross": 0,
+                         "discount": 0, "tax": 0, "shipping": 0, "commissionable": 0,
+                         "fee": 0, "net": 0, "commissions": cost,
+                         "net_after_commissions": -cost})
+    return rows

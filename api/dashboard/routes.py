@@ -20,6 +20,7 @@ from api.deps import RuntimeDep
 from api.exports import csv_response, reconciliation_csv, revenue_csv, revenue_totals
 from api.runtime import Runtime
 from attribution import repository as attribution_repo
+from commissions.service import with_commission_costs
 from fulfillment import service as fulfillment_service
 from models import DashboardUser
 from models.base import utc_now
@@ -324,6 +325,8 @@ async def finance(request: Request, who: ViewerDep,
     async with who.runtime.read_sessionmaker() as db:
         rows = await attribution_repo.revenue(db, group_by=group, model=model, start=since,
                                               end=until, view=view)
+        rows = await with_commission_costs(db, rows, group_by=group, start=since, end=until,
+                                           view=view)
         try:
             recon: dict[str, Any] | None = await reconcile(db, who.runtime.provider, since,
                                                            until + timedelta(days=1))

@@ -14,6 +14,7 @@ from api.deps import MerchantCallDep
 from api.exports import reconciliation_csv, revenue_csv, revenue_totals
 from attribution import repository
 from attribution.rules import MODELS
+from commissions.service import with_commission_costs
 
 router = APIRouter(prefix="/finance", tags=["merchant: finance"])
 
@@ -35,6 +36,8 @@ async def attributed_revenue(
     async def handler(db: Any) -> dict[str, Any]:
         rows = await repository.revenue(db, group_by=group_by, model=model,
                                         start=start, end=end, view=view)
+        rows = await with_commission_costs(db, rows, group_by=group_by, start=start, end=end,
+                                           view=view)
         totals = revenue_totals(rows)
         return {"group_by": group_by, "model": model, "view": view,
                 "from": _iso(start), "to": _iso(end), "rows": rows, "totals": totals}
