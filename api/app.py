@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from api.dashboard import payouts as dashboard_payouts
 from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
 from api.logs import configure_logging
@@ -99,6 +100,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(finance.router)
     app.include_router(commissions.router)
     app.include_router(dashboard_routes.router)
+    app.include_router(dashboard_payouts.router)
+    app.include_router(dashboard_payouts.shared_router)
     app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)
     app.add_exception_handler(dashboard_routes.CsrfRejected, _csrf_rejected)
     app.include_router(webhooks.router)
