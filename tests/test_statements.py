@@ -109,7 +109,8 @@ async def test_statement_api_ties_to_the_ledger(seller: Agent,
     # attribution ledger's commissionable base, and the refund's clawback to its rows.
     assert ava["sales"] + cam["sales"] == sum(
         round_half_up(b * 1250) for b in await _sale_bases(rt))
-    assert base and reversed_base
+    assert base
+    assert reversed_base
     assert ava["clawbacks"] + cam["clawbacks"] < 0
 
     csv_resp = await seller.http.get("/payees/ava/statement", params={
