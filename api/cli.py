@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.cli_payouts import payouts_app
 from api.settings import Settings, get_settings
 
 app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.",
@@ -26,6 +27,7 @@ videos_app = typer.Typer(help="The generated videos that feature our products.",
                          no_args_is_help=True)
 user_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(payouts_app, name="payouts")
 app.add_typer(videos_app, name="videos")
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(merchant_key_app, name="merchant-key")
