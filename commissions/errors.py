@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from models.errors import Conflict, InvalidRequest, NotFound
+from models.errors import InvalidRequest, NotFound
 
 
 class PayeeNotFound(NotFound):
@@ -35,13 +35,6 @@ class InvalidContract(InvalidRequest):
     code = "invalid_contract"
 
 
-class InvalidPayee(InvalidRequest):
-    code = "invalid_payee"
-
-
 class InvalidPeriod(InvalidRequest):
     code = "invalid_period"
 
-
-class PayoutRunBusy(Conflict):
-    code = "payout_run_in_progress"

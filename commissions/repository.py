@@ -108,19 +108,23 @@ def _sum(condition: Any) -> Any:
                 BigInteger)
 
 
-def _buckets(now: datetime) -> list[Any]:
+def _buckets(now: datetime, *, by_video: bool = False) -> list[Any]:
+    """Per payee, ``paid`` is what payouts sent (net of reversed transfers) and ``owed``
+    every row's sum. Per video (payout rows name no video), ``paid`` is the commission
+    rows already paid out and ``owed`` the rest."""
     payable = _locked_now(now)
     pending = ((CommissionEntry.status == EntryStatus.pending.value)
                & (CommissionEntry.lock_at > now))
     is_payout = CommissionEntry.kind.in_((EntryKind.payout.value,
                                           EntryKind.payout_reversal.value))
+    is_paid = CommissionEntry.status == EntryStatus.paid.value
     return [
         _sum(~is_payout).label("earned"),
         _sum(pending).label("pending"),
         _sum(payable).label("locked"),
         _sum(CommissionEntry.status == EntryStatus.in_payout.value).label("in_payout"),
-        (-_sum(is_payout)).label("paid"),
-        _sum(CommissionEntry.id.isnot(None)).label("owed"),
+        (_sum(is_paid) if by_video else -_sum(is_payout)).label("paid"),
+        (_sum(~is_paid) if by_video else _sum(CommissionEntry.id.isnot(None))).label("owed"),
     ]
 
 
@@ -128,7 +132,8 @@ async def liabilities(db: AsyncSession, *, group_by: str, now: datetime
                       ) -> list[dict[str, Any]]:
     """Owed (everything not paid out), pending, locked (payable now), in payout, paid."""
     key = {"payee": CommissionEntry.payee_id, "video": CommissionEntry.video_id}[group_by]
-    stmt = (select(key.label("key"), CommissionEntry.currency, *_buckets(now))
+    stmt = (select(key.label("key"), CommissionEntry.currency,
+                   *_buckets(now, by_video=group_by == "video"))
             .group_by(key, CommissionEntry.currency).order_by(key, CommissionEntry.currency))
     if group_by == "video":
         stmt = stmt.where(CommissionEntry.video_id.isnot(None))

@@ -159,6 +159,12 @@ async def test_statement_api_ties_to_the_ledger(seller: Agent,
     got = {r["key"]: (r["locked"], r["paid"], r["owed"]) for r in liabilities["rows"]}
     assert got["ava"] == (0, ava_paid["amount"], ava["closing_balance"])
     assert got["cam"][2] == cam["closing_balance"] == got["cam"][0]
+    by_video = await _get(seller, "/finance/liabilities?group_by=video")
+    (video,) = by_video["rows"]
+    assert video["key"] == "vid-1"
+    assert video["earned"] == row["commissions"]
+    assert video["paid"] + video["owed"] == video["earned"]
+    assert video["paid"] == ava_paid["amount"]
 
 
 def round_half_up(numerator: int) -> int:

@@ -187,6 +187,7 @@ async def shared_statement(request: Request, runtime: RuntimeDep, token: str,
         response = page(request, "dashboard/statement.html", None, s=statement, links=[],
                         shared=None)
     response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    response.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'"
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
     return response
