@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 
 from api.runtime import Runtime
+from commissions.payouts import resume_stale
 from feeds import refresh
 from webhooks import inbox, outbox
 
@@ -29,6 +30,7 @@ async def run_once(runtime: Runtime) -> int:
     if now - runtime.last_recovery_sweep > RECOVERY_SWEEP_SECONDS:
         runtime.last_recovery_sweep = now
         handled += await runtime.checkout.recover_stale_attempts(runtime.sessionmaker)
+        handled += await resume_stale(runtime.sessionmaker, runtime.transfers)
         await schedule_feeds(runtime)
     return handled
 

@@ -13,7 +13,7 @@ key — so the payee is paid exactly once. A duplicate run finds nothing left to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
@@ -254,6 +254,18 @@ def _totals(pairs: list[tuple[str, int]]) -> dict[str, int]:
     for currency, amount in pairs:
         out[currency] = out.get(currency, 0) + amount
     return out
+
+
+async def resume_stale(sessionmaker: async_sessionmaker[AsyncSession],
+                       transfers: TransferClient, *,
+                       older_than: timedelta = timedelta(minutes=2)) -> int:
+    """The worker's sweep: finish payouts left ``pending`` by a crash or an outage without
+    waiting for the next run (the same lookup-then-same-key path, so still once)."""
+    async with sessionmaker() as db:
+        stale = await repository.pending_payouts(db, before=utc_now() - older_than)
+    for payout_id in stale:
+        await send(sessionmaker, transfers, payout_id, resume=True)
+    return len(stale)
 
 
 async def run_json(db: AsyncSession, run_id: str) -> Json | None:

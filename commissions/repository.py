@@ -178,9 +178,11 @@ async def lock_payee(db: AsyncSession, payee_id: str) -> Payee | None:
     return await db.get(Payee, payee_id, with_for_update=True)
 
 
-async def pending_payouts(db: AsyncSession) -> list[str]:
-    return list(await db.scalars(select(Payout.id).where(Payout.status == "pending")
-                                 .order_by(Payout.created_at, Payout.id)))
+async def pending_payouts(db: AsyncSession, before: datetime | None = None) -> list[str]:
+    stmt = select(Payout.id).where(Payout.status == "pending")
+    if before is not None:
+        stmt = stmt.where(Payout.updated_at < before)
+    return list(await db.scalars(stmt.order_by(Payout.created_at, Payout.id)))
 
 
 async def payout_by_transfer(db: AsyncSession, transfer_id: str) -> Payout | None:

@@ -15,6 +15,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 from sqlalchemy import select
 
+from api import worker
 from api.runtime import Runtime
 from commissions import service
 from commissions.events import apply_transfer
@@ -279,3 +280,25 @@ async def test_threshold_currency_and_refused_transfers(rt: Runtime,
     assert [(i["payee_id"], i["action"]) for i in retry["items"]
             if i["payee_id"] == "erin"] == [("erin", "paid")]
     assert [t["destination"] for t in connect.created()] == ["acct_1ErinNotConnected"]
+
+
+async def test_worker_sweep_finishes_a_crashed_payout(rt: Runtime,
+                                                      connect: FakeStripeConnect) -> None:
+    """No later run needed: the worker's recovery sweep finds the pending payout (older
+    than the grace period), finds its transfer at Stripe and records it, once."""
+    await _earn(rt)
+    async with transaction(rt.sessionmaker) as db:
+        run = PayoutRun(id="run-w", status="running", as_of=utc_now(), minimum_amount=100)
+        db.add(run)
+        await db.flush()
+        payout = await prepare_payout(db, run, "bob", "usd")
+        assert payout is not None
+        payout.updated_at = utc_now() - timedelta(minutes=5)  # the process died back then
+        request = transfer_request(payout)
+    await rt.transfers.create(request)
+    rt.last_recovery_sweep = float("-inf")
+    await worker.run_once(rt)
+    async with rt.sessionmaker() as db:
+        bob = await entries(db, payee_id="bob")
+    assert [(e.kind, e.status) for e in bob] == [("sale", "paid"), ("payout", "paid")]
+    assert len(connect.created()) == 1
