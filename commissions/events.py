@@ -14,16 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from commissions import repository
 from commissions.payouts import record_paid, record_reversal
-from models import Payout
+from models import CommissionPayout
 from webhooks.inbox import Handler
 
 Json = dict[str, Any]
 
 
-async def _payout_for(db: AsyncSession, transfer: Json) -> Payout | None:
+async def _payout_for(db: AsyncSession, transfer: Json) -> CommissionPayout | None:
     payout_id = (transfer.get("metadata") or {}).get("reelcart_payout_id")
     if payout_id:
-        payout = await db.get(Payout, str(payout_id), with_for_update=True)
+        payout = await db.get(CommissionPayout, str(payout_id), with_for_update=True)
         if payout is not None:
             return payout
     return await repository.payout_by_transfer(db, str(transfer.get("id")))

@@ -1,4 +1,4 @@
-"""Payout runs: each payee's locked balance, paid once through a Connect transfer.
+"""CommissionPayout runs: each payee's locked balance, paid once through a Connect transfer.
 
 Per payee: lock the payee row, claim the payable rows (``in_payout``) and write the payout
 (``pending``) with an idempotency key derived from (run, payee) — commit: that is the
@@ -23,7 +23,7 @@ from commissions import repository
 from commissions.ledger import lock_due
 from commissions.rules import EntryKind, EntryStatus
 from commissions.service import ensure_statement, month_of, payout_json
-from models import CommissionEntry, Payee, Payout, PayoutRun
+from models import CommissionEntry, CommissionPayout, Payee, PayoutRun
 from models.base import new_id, utc_now
 from payments.provider import PaymentUnavailable
 from payments.transfers import TransferClient, TransferRejected, TransferRequest
@@ -75,13 +75,13 @@ def _candidate_json(c: Candidate, **extra: Any) -> Json:
 
 
 async def prepare_payout(db: AsyncSession, run: PayoutRun, payee_id: str, currency: str
-                         ) -> Payout | None:
+                         ) -> CommissionPayout | None:
     """The recovery point: claim the payee's payable rows into a ``pending`` payout."""
     payee = await repository.lock_payee(db, payee_id)
     if payee is None or not payee.connect_account or payee.currency != currency:
         return None
-    existing = await db.scalar(select(Payout).where(Payout.run_id == run.id,
-                                                    Payout.payee_id == payee_id))
+    existing = await db.scalar(select(CommissionPayout).where(CommissionPayout.run_id == run.id,
+                                                    CommissionPayout.payee_id == payee_id))
     if existing is not None:
         return None
     entries = await repository.claimable_entries(db, payee_id, currency, run.as_of)
@@ -91,7 +91,7 @@ async def prepare_payout(db: AsyncSession, run: PayoutRun, payee_id: str, curren
     start, end = month_of(utc_now())
     statement = await ensure_statement(db, payee_id, start, end)
     now = utc_now()
-    payout = Payout(id=new_id("pyt"), run_id=run.id, payee_id=payee_id,
+    payout = CommissionPayout(id=new_id("pyt"), run_id=run.id, payee_id=payee_id,
                     statement_id=statement.id, amount=total, currency=currency,
                     destination=payee.connect_account,
                     idempotency_key=idempotency_key(run.id, payee_id), status="pending",
@@ -102,7 +102,7 @@ async def prepare_payout(db: AsyncSession, run: PayoutRun, payee_id: str, curren
     return payout
 
 
-def transfer_request(payout: Payout) -> TransferRequest:
+def transfer_request(payout: CommissionPayout) -> TransferRequest:
     return TransferRequest(
         amount=payout.amount, currency=payout.currency, destination=payout.destination,
         transfer_group=payout.run_id, idempotency_key=payout.idempotency_key,
@@ -112,7 +112,7 @@ def transfer_request(payout: Payout) -> TransferRequest:
         description=f"ReelCart commissions, statement {payout.statement_id}")
 
 
-async def record_paid(db: AsyncSession, payout: Payout, transfer_id: str) -> bool:
+async def record_paid(db: AsyncSession, payout: CommissionPayout, transfer_id: str) -> bool:
     """pending → paid, once. Returns whether this call recorded it."""
     if payout.status != "pending":
         return False
@@ -129,7 +129,7 @@ async def record_paid(db: AsyncSession, payout: Payout, transfer_id: str) -> boo
     return True
 
 
-async def record_reversal(db: AsyncSession, payout: Payout, amount_reversed: int,
+async def record_reversal(db: AsyncSession, payout: CommissionPayout, amount_reversed: int,
                           reference: str) -> int:
     """A transfer was reversed (in part): the payee is owed that again, payable at once."""
     delta = min(amount_reversed, payout.amount) - payout.amount_reversed
@@ -149,8 +149,8 @@ async def record_reversal(db: AsyncSession, payout: Payout, amount_reversed: int
     return delta
 
 
-async def _lock_payout(db: AsyncSession, payout_id: str) -> Payout:
-    payout = await db.get(Payout, payout_id, with_for_update=True, populate_existing=True)
+async def _lock_payout(db: AsyncSession, payout_id: str) -> CommissionPayout:
+    payout = await db.get(CommissionPayout, payout_id, with_for_update=True, populate_existing=True)
     assert payout is not None
     return payout
 
@@ -159,7 +159,7 @@ async def send(sessionmaker: async_sessionmaker[AsyncSession], transfers: Transf
                payout_id: str, *, resume: bool) -> Json:
     """Call the provider for a ``pending`` payout (no transaction held), then record."""
     async with sessionmaker() as db:
-        payout = await db.get(Payout, payout_id)
+        payout = await db.get(CommissionPayout, payout_id)
         assert payout is not None
         if payout.status != "pending":
             return payout_json(payout)
@@ -178,7 +178,7 @@ async def send(sessionmaker: async_sessionmaker[AsyncSession], transfers: Transf
             return payout_json(payout)
     except PaymentUnavailable:
         async with sessionmaker() as db:
-            payout = await db.get(Payout, payout_id)
+            payout = await db.get(CommissionPayout, payout_id)
             assert payout is not None
             return payout_json(payout)  # stays pending: the next run finishes it
     async with sessionmaker() as db, db.begin():

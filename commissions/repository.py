@@ -13,9 +13,9 @@ from commissions.rules import Basis, EntryKind, EntryStatus, Line, Scope, Terms,
 from models import (
     CommissionContract,
     CommissionEntry,
+    CommissionPayout,
     ContractPayee,
     Payee,
-    Payout,
     Statement,
     StatementLink,
     Variant,
@@ -179,15 +179,15 @@ async def lock_payee(db: AsyncSession, payee_id: str) -> Payee | None:
 
 
 async def pending_payouts(db: AsyncSession, before: datetime | None = None) -> list[str]:
-    stmt = select(Payout.id).where(Payout.status == "pending")
+    stmt = select(CommissionPayout.id).where(CommissionPayout.status == "pending")
     if before is not None:
-        stmt = stmt.where(Payout.updated_at < before)
-    return list(await db.scalars(stmt.order_by(Payout.created_at, Payout.id)))
+        stmt = stmt.where(CommissionPayout.updated_at < before)
+    return list(await db.scalars(stmt.order_by(CommissionPayout.created_at, CommissionPayout.id)))
 
 
-async def payout_by_transfer(db: AsyncSession, transfer_id: str) -> Payout | None:
-    return await db.scalar(select(Payout).where(Payout.transfer_id == transfer_id)
-                           .with_for_update())
+async def payout_by_transfer(db: AsyncSession, transfer_id: str) -> CommissionPayout | None:
+    return await db.scalar(select(CommissionPayout).where(
+        CommissionPayout.transfer_id == transfer_id).with_for_update())
 
 
 async def entries_between(db: AsyncSession, payee_id: str, start: datetime, end: datetime
@@ -231,14 +231,15 @@ async def link_by_hash(db: AsyncSession, token_hash: str) -> StatementLink | Non
 
 async def payouts_of(db: AsyncSession, *, payee_id: str | None = None,
                      run_id: str | None = None, statement_id: str | None = None
-                     ) -> list[Payout]:
-    stmt = select(Payout).order_by(Payout.created_at.desc(), Payout.id)
+                     ) -> list[CommissionPayout]:
+    stmt = select(CommissionPayout).order_by(CommissionPayout.created_at.desc(),
+                                             CommissionPayout.id)
     if payee_id:
-        stmt = stmt.where(Payout.payee_id == payee_id)
+        stmt = stmt.where(CommissionPayout.payee_id == payee_id)
     if run_id:
-        stmt = stmt.where(Payout.run_id == run_id)
+        stmt = stmt.where(CommissionPayout.run_id == run_id)
     if statement_id:
-        stmt = stmt.where(Payout.statement_id == statement_id)
+        stmt = stmt.where(CommissionPayout.statement_id == statement_id)
     return list(await db.scalars(stmt))
 
 

@@ -25,9 +25,9 @@ from commissions.schemas import ContractIn, PayeeIn, iso
 from models import (
     CommissionContract,
     CommissionEntry,
+    CommissionPayout,
     ContractPayee,
     Payee,
-    Payout,
     Statement,
     StatementLink,
 )
@@ -225,7 +225,7 @@ async def statement_json(db: AsyncSession, payee_id: str, start: datetime, end: 
     }
 
 
-def _statement_status(payouts: list[Payout]) -> str:
+def _statement_status(payouts: list[CommissionPayout]) -> str:
     if any(p.status == "paid" for p in payouts):
         return "paid"
     if any(p.status == "pending" for p in payouts):
@@ -325,7 +325,7 @@ async def shared_statement(db: AsyncSession, token: str) -> Json:
 # ------------------------------------------------------------------ payouts (read side)
 
 
-def payout_json(p: Payout) -> Json:
+def payout_json(p: CommissionPayout) -> Json:
     return {"id": p.id, "run_id": p.run_id, "payee_id": p.payee_id,
             "statement_id": p.statement_id, "amount": p.amount, "currency": p.currency,
             "destination": p.destination, "status": p.status, "transfer_id": p.transfer_id,

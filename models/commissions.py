@@ -145,7 +145,7 @@ class PayoutRun(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
-class Payout(Base):
+class CommissionPayout(Base):
     """One transfer to one payee in one run. Committed (``pending``) before Stripe is
     called; the idempotency key is derived from (run, payee), so a retry is the same call."""
 

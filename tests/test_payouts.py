@@ -1,4 +1,4 @@
-"""Payout runs over Stripe Connect transfers, faked at the HTTP layer: exactly once across
+"""CommissionPayout runs over Stripe Connect transfers, faked at the HTTP layer: exactly once across
 retries, lost answers, crashes and duplicate runs; reconciliation from transfer events."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from api.runtime import Runtime
 from commissions import service
 from commissions.events import apply_transfer
 from commissions.payouts import prepare_payout, run_payouts, transfer_request
-from models import Payout, PayoutRun
+from models import CommissionPayout, PayoutRun
 from models.base import utc_now
 from models.db import transaction
 from payments.provider import PaymentUnavailable
@@ -93,8 +93,8 @@ async def test_payout_run_pays_each_locked_balance_once(rt: Runtime,
     assert len(posts) == 2
     form = dict(urllib.parse.parse_qsl(posts[0].content.decode()))
     async with rt.sessionmaker() as db:
-        alice_payout = list(await db.scalars(select(Payout.id).where(
-            Payout.payee_id == "alice")))
+        alice_payout = list(await db.scalars(select(CommissionPayout.id).where(
+            CommissionPayout.payee_id == "alice")))
     assert form["amount"] == "1500"
     assert form["currency"] == "usd"
     assert form["destination"] == "acct_1AliceConnect"
@@ -141,7 +141,8 @@ async def test_lost_answer_is_finished_by_the_retry_paying_once(
     assert len(_posts(connect)) == 2
     async with rt.sessionmaker() as db:
         alice = await entries(db, payee_id="alice")
-        payout = list(await db.scalars(select(Payout).where(Payout.payee_id == "alice")))
+        payout = list(await db.scalars(select(CommissionPayout).where(
+            CommissionPayout.payee_id == "alice")))
     assert [(e.kind, e.amount, e.status) for e in alice] == [
         ("sale", 1500, "paid"), ("payout", -1500, "paid")]
     assert len(payout) == 1
