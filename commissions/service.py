@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.rules import MODELS
@@ -32,6 +33,7 @@ from models import (
     StatementLink,
 )
 from models.base import new_id, utc_now
+from models.errors import Conflict
 
 Json = dict[str, Any]
 
@@ -45,6 +47,16 @@ class CommissionPolicy:
 
 
 # ------------------------------------------------------------------ payees
+
+
+async def _insert_once(db: AsyncSession, row: object, conflict: str) -> None:
+    """Insert in a savepoint: a concurrent insert of the same id is a 409, not a 500."""
+    try:
+        async with db.begin_nested():
+            db.add(row)
+            await db.flush()
+    except IntegrityError:
+        raise Conflict(conflict, code="already_exists") from None
 
 
 def payee_json(p: Payee) -> Json:
@@ -61,7 +73,7 @@ async def upsert_payee(db: AsyncSession, data: PayeeIn) -> tuple[Json, bool]:
     fields["kind"] = data.kind.value
     if payee is None:
         payee = Payee(id=data.id or new_id("pye"), created_at=now, updated_at=now, **fields)
-        db.add(payee)
+        await _insert_once(db, payee, f"Payee {payee.id!r} was created concurrently; retry.")
     else:
         for key, value in fields.items():
             setattr(payee, key, value)
@@ -129,8 +141,7 @@ async def create_contract(db: AsyncSession, data: ContractIn, policy: Commission
                             else data.return_window_days),
         effective_from=data.effective_from, effective_to=data.effective_to,
         created_at=utc_now())
-    db.add(contract)
-    await db.flush()
+    await _insert_once(db, contract, f"Contract {contract.id!r} exists.")
     for split in data.payees:
         db.add(ContractPayee(contract_id=contract.id, payee_id=split.payee_id,
                              weight=split.weight))
