@@ -29,10 +29,10 @@ from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
 from models.outbound import outbound_client
 from orders.notify import AGENT_WEBHOOK, SHOPIFY_ORDER
+from payment_events.stripe_events import StripeEventHandlers
 from payments.provider import PaymentProvider
 from payments.sandbox import SandboxProvider
 from payments.stripe_client import StripeConfig, StripeGateway
-from payments.stripe_events import StripeEventHandlers
 from payments.stripe_provider import StripeProvider
 from webhooks.inbox import Handler
 from webhooks.outbox import Deliverer
