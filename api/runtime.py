@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from fractions import Fraction
@@ -142,6 +144,17 @@ def build_provider(settings: Settings, sessionmaker: async_sessionmaker[AsyncSes
             acquirer_country=settings.stripe_3ds_acquirer_country,
             acquirer_merchant_id=settings.stripe_3ds_acquirer_merchant_id)
     return SandboxProvider(sessionmaker, profile.merchant_id)
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A sessionmaker on the configured database for one-off work (CLI commands); the
+    engine is disposed on exit. The API and the worker use ``build_runtime``."""
+    engine = create_engine(settings.database_url)
+    try:
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 def build_runtime(settings: Settings) -> Runtime:
