@@ -11,6 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Dispute, Fulfillment, Order, Refund
 from models.base import rfc3339
+from models.statuses import (
+    DEAD_FULFILLMENTS,
+    UNSHIPPED_FULFILLMENTS,
+    FulfillmentStatus,
+    OrderStatus,
+    RefundStatus,
+)
 from orders import repository
 
 Json = dict[str, Any]
@@ -23,10 +30,10 @@ def permalink(order: Order) -> str:
 def adjustments_json(refunds: list[Refund], disputes: list[Dispute]) -> list[Json]:
     out: list[Json] = []
     for r in refunds:
-        if r.status == "failed":
+        if r.status == RefundStatus.failed:
             continue
         out.append({"id": r.id, "type": "refund", "occurred_at": rfc3339(r.created_at),
-                    "status": "completed" if r.status == "succeeded" else "pending",
+                    "status": "completed" if r.status == RefundStatus.succeeded else "pending",
                     "amount": r.amount, "currency": r.currency,
                     **({"reason": r.reason} if r.reason else {})})
     for d in disputes:
@@ -51,7 +58,7 @@ def fulfillment_json(f: Fulfillment) -> Json:
 def fulfilled_quantities(fulfillments: list[Fulfillment]) -> dict[str, int]:
     done: dict[str, int] = {}
     for f in fulfillments:
-        if f.status in ("canceled", "failed", "pending"):
+        if f.status in DEAD_FULFILLMENTS or f.status == FulfillmentStatus.pending:
             continue
         for line in f.line_items:
             done[line["id"]] = done.get(line["id"], 0) + int(line["quantity"])
@@ -60,20 +67,20 @@ def fulfilled_quantities(fulfillments: list[Fulfillment]) -> dict[str, int]:
 
 def derive_status(order: Order, fulfillments: list[Fulfillment]) -> str:
     """ACP rfc.orders §7.1: from the lines and fulfilments, the order's status."""
-    if order.status == "canceled":
-        return "canceled"
+    if order.status == OrderStatus.canceled:
+        return OrderStatus.canceled
     if order.forwarding_status == "needs_attention":
-        return "manual_review"
+        return OrderStatus.manual_review
     done = fulfilled_quantities(fulfillments)
     lines = {line["id"]: line["quantity"] for line in order.line_items}
-    live = [f for f in fulfillments if f.status not in ("canceled", "failed")]
+    live = [f for f in fulfillments if f.status not in DEAD_FULFILLMENTS]
     if lines and all(done.get(i, 0) >= q for i, q in lines.items()):
-        if live and all(f.status == "delivered" for f in live):
-            return "completed"
-        return "shipped"
-    if any(done.values()) or any(f.status in ("pending", "processing") for f in live):
-        return "processing"
-    return "confirmed"
+        if live and all(f.status == FulfillmentStatus.delivered for f in live):
+            return OrderStatus.completed
+        return OrderStatus.shipped
+    if any(done.values()) or any(f.status in UNSHIPPED_FULFILLMENTS for f in live):
+        return OrderStatus.processing
+    return OrderStatus.confirmed
 
 
 def order_json(order: Order, support_email: str | None = None,
@@ -84,7 +91,7 @@ def order_json(order: Order, support_email: str | None = None,
     lines = []
     for line in order.line_items:
         line_totals = {t["type"]: t["amount"] for t in line.get("totals", [])}
-        current = 0 if order.status == "canceled" else line["quantity"]
+        current = 0 if order.status == OrderStatus.canceled else line["quantity"]
         fulfilled = min(done.get(line["id"], 0), current)
         lines.append({
             "id": line["id"],
@@ -129,7 +136,7 @@ async def acp_snapshot(db: AsyncSession, order: Order, support_email: str | None
     snapshot = order_json(order, support_email,
                           adjustments=adjustments_json(refunds, disputes),
                           fulfillments=fulfillments)
-    if order.status == "canceled":
+    if order.status == OrderStatus.canceled:
         snapshot["adjustments"].append({
             "id": f"cancel_{order.id}", "type": "cancellation", "status": "completed",
             "occurred_at": rfc3339(order.updated_at)})

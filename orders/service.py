@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CheckoutSession, Order
 from models.base import new_id, rfc3339
+from models.statuses import LIVE_REFUNDS, OrderStatus
 from orders import notify, repository
 from orders.documents import (
     acp_snapshot,
@@ -42,7 +43,7 @@ async def create_from_session(
         order_number=new_order_number(),
         checkout_session_id=session.id,
         agent_id=session.agent_id,
-        status="confirmed",
+        status=OrderStatus.confirmed,
         payment_status=payment_status,
         currency=session.currency,
         line_items=session.line_items,
@@ -85,7 +86,7 @@ async def merchant_order_json(db: AsyncSession, order: Order) -> Json:
         "total_amount": order.total_amount,
         "refunded_amount": order.refunded_amount,
         "refundable_amount": order.total_amount - sum(
-            r.amount for r in refunds if r.status in ("pending", "succeeded")),
+            r.amount for r in refunds if r.status in LIVE_REFUNDS),
         "line_items": order.line_items,
         "totals": order.totals,
         "buyer": order.buyer,
@@ -145,8 +146,8 @@ async def retry_forwarding(db: AsyncSession, order_id: str, actor: str) -> Order
     if order.shopify_order_id:
         raise AlreadyForwarded(f"Order {order_id} is already in Shopify.")
     order.attention_reason = None
-    if order.status == "manual_review":
-        order.status = "confirmed"
+    if order.status == OrderStatus.manual_review:
+        order.status = OrderStatus.confirmed
     await notify.forward_to_shopify(db, order)
     await repository.add_event(db, order_id, "shopify.retry_requested", actor, {})
     return order
