@@ -9,6 +9,7 @@ reverse it exactly, cent for cent.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -18,12 +19,26 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.rules import MODELS, Touch, allocate, credit_weights, split
-from commissions import ledger as commission_ledger
 from models import AttributionTouch, LedgerEntry, Order, Video
 from models.base import utc_now
 
 LEDGER = cast(Table, LedgerEntry.__table__)
 COMPONENTS = ("gross", "discount", "tax", "shipping", "commissionable", "fee", "net")
+
+
+SaleListener = Callable[[AsyncSession, Order, list[dict[str, Any]]], Awaitable[None]]
+ReversalListener = Callable[..., Awaitable[None]]
+# Domains that append their own rows where this ledger appends (commissions): registered by
+# name (idempotent), called in the same transaction, after this ledger's rows.
+_SALE_LISTENERS: dict[str, SaleListener] = {}
+_REVERSAL_LISTENERS: dict[str, ReversalListener] = {}
+
+
+def listen(name: str, *, on_sale: SaleListener, on_reversal: ReversalListener) -> None:
+    """``on_sale(db, order, rows)``; ``on_reversal(db, order, before=, after=, kind=,
+    reference=, reason=)`` with the order's reversed total moving from before to after."""
+    _SALE_LISTENERS[name] = on_sale
+    _REVERSAL_LISTENERS[name] = on_reversal
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +120,8 @@ async def _insert(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
 async def record_sale(db: AsyncSession, order: Order, fee: int | None,
                       policy: LedgerPolicy) -> None:
     rows = await _append(db, order, policy, "sale", components(order, fee or 0))
-    await commission_ledger.on_sale(db, order, rows)
+    for on_sale in _SALE_LISTENERS.values():
+        await on_sale(db, order, rows)
 
 
 async def _sale_rows(db: AsyncSession, order_id: str) -> dict[str, list[LedgerEntry]]:
@@ -180,5 +196,6 @@ async def record_reversal(db: AsyncSession, order: Order, amount: int, *, kind: 
     amounts["fee"] = 0  # the processing fee is not returned on refunds
     amounts["net"] = amounts["gross"]
     await _append_like_sale(db, order, kind, amounts, reference=reference, reason=reason)
-    await commission_ledger.on_reversal(db, order, before=before, after=after, kind=kind,
-                                        reference=reference, reason=reason)
+    for on_reversal in _REVERSAL_LISTENERS.values():
+        await on_reversal(db, order, before=before, after=after, kind=kind,
+                          reference=reference, reason=reason)

@@ -1,6 +1,8 @@
 """The commission ledger, appended where the attribution ledger is appended.
 
-``on_sale`` runs right after the attribution ledger's sale rows are inserted (same
+Registered with the attribution ledger as a listener when this module is imported (the
+composition root, ``api.runtime``, imports it, so every API, worker and CLI process has
+it). ``on_sale`` runs right after the attribution ledger's sale rows are inserted (same
 transaction) and turns them into commission rows under the contracts in force at the
 order time, with the terms locked on each row. ``on_reversal`` runs after a refund's or
 dispute's rows and claws every commission row of the order back proportionally: rows not
@@ -17,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from attribution import ledger as attribution_ledger
 from commissions import repository
 from commissions.rules import (
     Credit,
@@ -109,5 +112,7 @@ async def lock_due(db: AsyncSession, now: Any = None) -> int:
         status=EntryStatus.locked.value))
     return int(getattr(result, "rowcount", 0) or 0)
 
+
+attribution_ledger.listen("commissions", on_sale=on_sale, on_reversal=on_reversal)
 
 __all__ = ["Terms", "lock_due", "on_reversal", "on_sale"]

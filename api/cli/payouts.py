@@ -1,4 +1,4 @@
-"""``reelcart payouts …``: the month-end commands finance runs (registered in api/cli.py)."""
+"""``reelcart payouts …``: the month-end commands finance runs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import typer
 from api.settings import get_settings
 from models.money import format_minor
 
-payouts_app = typer.Typer(help="Creator and rights-holder commissions: statements and "
+app = typer.Typer(help="Creator and rights-holder commissions: statements and "
                           "Stripe Connect payouts.", no_args_is_help=True)
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ def _month(value: str) -> tuple[datetime, datetime]:
     return month_of(start)
 
 
-@payouts_app.command("lock")
+@app.command("lock")
 def lock() -> None:
     """Lock every commission whose return window has passed (pending → locked)."""
     from commissions.ledger import lock_due
@@ -59,7 +59,7 @@ def lock() -> None:
     typer.echo(f"locked {_with_runtime(work)} commission rows")
 
 
-@payouts_app.command("liabilities")
+@app.command("liabilities")
 def liabilities(group_by: Annotated[str, typer.Option(help="payee or video")] = "payee"
                 ) -> None:
     """What is owed: pending, locked (payable), in payout, paid, per payee or video."""
@@ -81,7 +81,7 @@ def liabilities(group_by: Annotated[str, typer.Option(help="payee or video")] = 
                    f"{format_minor(r['owed'], c):>14}")
 
 
-@payouts_app.command("run")
+@app.command("run")
 def run(
     execute: Annotated[bool, typer.Option(
         "--execute", help="Pay (without it: a dry run that pays nobody)")] = False,
@@ -119,7 +119,7 @@ def run(
         raise typer.Exit(2)
 
 
-@payouts_app.command("statements")
+@app.command("statements")
 def statements(
     month: Annotated[str, typer.Option(help="YYYY-MM")],
     out: Annotated[Path, typer.Option(help="Write one CSV per payee here")] = Path(
@@ -155,7 +155,7 @@ def statements(
         typer.echo(f"{payee_id:<28} {statement_id}  {summary}")
 
 
-@payouts_app.command("seed-demo")
+@app.command("seed-demo")
 def seed_demo() -> None:
     """Demo payees, contracts, orders credited to videos, a paid and an open statement."""
     from commissions.demo import seed
