@@ -17,7 +17,13 @@ from starlette.responses import RedirectResponse, Response
 
 from api.dashboard import auth, charts, queries
 from api.deps import RuntimeDep
-from api.exports import csv_response, reconciliation_csv, revenue_csv, revenue_totals
+from api.exports import (
+    csv_response,
+    in_report_range,
+    reconciliation_csv,
+    revenue_csv,
+    revenue_totals,
+)
 from api.runtime import Runtime
 from attribution import repository as attribution_repo
 from fulfillment import service as fulfillment_service
@@ -25,12 +31,14 @@ from models import DashboardUser
 from models.base import utc_now
 from models.errors import AppError, NotFound
 from models.money import format_minor, parse_major
+from models.urls import is_http_url
 from orders import refunds, repository
 from orders import service as order_service
 from payments.reconciliation import reconcile
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+templates.env.tests["http_url"] = is_http_url  # links render only when http(s)
 templates.env.filters["money"] = lambda amount, currency="usd": format_minor(
     int(amount or 0), currency)
 PAGE = 25
@@ -72,7 +80,6 @@ def page(request: Request, name: str, who: Viewer | None, **context: Any) -> Res
         "who": who, "csrf": who.csrf if who else "", "nonce": secrets.token_urlsafe(12),
         **context})
     response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
     return response
 
 
@@ -83,7 +90,8 @@ def _date(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=utc_now().tzinfo)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=utc_now().tzinfo)
+    return parsed if in_report_range(parsed) else None
 
 
 # ------------------------------------------------------------------ login
