@@ -189,8 +189,8 @@ def test_safe_cell_neutralises_formulas_keeps_numbers() -> None:
     for value in ("=HYPERLINK(\"http://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0",
                   "-2+3", "@SUM(A1)", "\tx", "\rx", "\uff1d1+1"):
         assert safe_cell(value) == "'" + value
-    for value in (-500, 12, None, "-500", "-1.25", "plain", "a=b"):
-        assert safe_cell(value) == value
+    for kept in (-500, 12, None, "-500", "-1.25", "plain", "a=b"):
+        assert safe_cell(kept) == kept
 
 
 async def test_finance_and_dashboard_csv_neutralise_formulas(site, backend: str  # noqa: F811
