@@ -81,6 +81,22 @@ class Settings(BaseSettings):
     run_worker_in_process: bool = Field(
         default=True, description="`serve` also runs the inbox/outbox worker loop")
     worker_poll_seconds: float = 1.0
+    outbox_concurrency: int = Field(
+        default=32, ge=1, le=1000, description="Deliveries in flight per worker process")
+    outbox_per_destination: int = Field(
+        default=2, ge=1, le=100,
+        description="Deliveries in flight per destination (agent endpoint), all workers")
+    outbox_delivery_deadline_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="One delivery attempt ends after this")
+    outbox_max_attempts: int = Field(
+        default=20, ge=1, le=100, description="Then the message is dead-lettered")
+    outbox_retention_days: int = Field(
+        default=14, ge=1, description="Delivered outbox messages are deleted after this")
+    inbox_retention_days: int = Field(
+        default=14, ge=7, description="Processed webhook events are deleted after this "
+        "(longer than partners retry, so a late duplicate is still recognised)")
+    retention_sweep_minutes: int = Field(
+        default=60, ge=1, description="How often the worker purges expired rows")
     merchant_config: Path | None = Field(
         default=None, description="JSON file with the merchant profile (rates, taxes, links)")
     feeds_dir: Path = Field(default=Path("./feeds_out"),

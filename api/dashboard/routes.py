@@ -35,6 +35,7 @@ from models.urls import is_http_url
 from orders import refunds, repository
 from orders import service as order_service
 from payments.reconciliation import reconcile
+from webhooks import outbox
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -368,10 +369,28 @@ async def catalog(request: Request, who: ViewerDep,
 
 
 @router.get("/health")
-async def health(request: Request, who: ViewerDep) -> Response:
+async def health(request: Request, who: ViewerDep,
+                 notice: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     async with who.runtime.read_sessionmaker() as db:
         state = await queries.delivery_health(db)
+        dead = await outbox.dead_letters(db)
     settings = who.runtime.settings
-    return page(request, "dashboard/health.html", who, state=state,
+    return page(request, "dashboard/health.html", who, state=state, dead=dead, notice=notice,
                 stripe=settings.payments_provider == "stripe",
                 shopify=settings.shopify_enabled, provider=settings.payments_provider)
+
+
+@router.post("/outbox/{message_id}/redeliver")
+async def redeliver_dead_letter(who: ViewerDep, message_id: str,
+                                csrf_token: Annotated[str, Form(max_length=100)] = ""
+                                ) -> Response:
+    """A dead letter gets a fresh attempt budget."""
+    check_csrf(who, csrf_token)
+    async with who.runtime.sessionmaker() as db, db.begin():
+        queued = await outbox.redeliver(db, message_id[:64])
+    if queued:
+        who.runtime.wake_worker()
+    from urllib.parse import quote
+
+    notice = "Queued for delivery again." if queued else "That message is not a dead letter."
+    return RedirectResponse(f"/dashboard/health?notice={quote(notice)}", status_code=303)
