@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     dashboard_user: SecretStr | None = Field(
         default=None, description="name:scrypt$… (from `reelcart user hash`): a dashboard "
         "login provisioned from configuration")
+    dashboard_scrypt_log2_n: int = Field(
+        default=17, ge=14, le=20, description="scrypt cost (N = 2^this) for dashboard "
+        "passwords; OWASP: 17. Weaker stored hashes are upgraded at the next login")
     run_worker_in_process: bool = Field(
         default=True, description="`serve` also runs the inbox/outbox worker loop")
     worker_poll_seconds: float = 1.0
@@ -129,6 +132,8 @@ class Settings(BaseSettings):
         if self.environment == Environment.production:
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs PostgreSQL (REELCART_DATABASE_URL)")
+            if self.dashboard_scrypt_log2_n < 17:
+                raise ValueError("production needs REELCART_DASHBOARD_SCRYPT_LOG2_N >= 17")
             if self.agent_api_keys or self.merchant_api_keys:
                 raise ValueError("REELCART_AGENT_API_KEYS / REELCART_MERCHANT_API_KEYS are for "
                                  "development; use `reelcart agent-key create` / "

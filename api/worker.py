@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from api import idempotency_store
+from api.dashboard import throttle
 from api.runtime import Runtime
 from feeds import refresh
 from models.base import utc_now
@@ -58,6 +59,7 @@ async def purge_retention(runtime: Runtime) -> int:
     now = utc_now()
     async with runtime.sessionmaker() as db, db.begin():
         removed = await idempotency_store.purge_expired(db, now)
+        removed += await throttle.purge(db, now)
     removed += await retention.purge(
         runtime.sessionmaker,
         outbox_before=now - timedelta(days=settings.outbox_retention_days),

@@ -104,6 +104,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "run_migrations_on_start": False, "database_pool_size": 20,
         # Test receivers listen on loopback, which the outbound policy refuses by default.
         "outbound_allow_hosts": ["127.0.0.1"],
+        # Dashboard passwords: the cheapest allowed scrypt cost keeps tests fast (production
+        # refuses less than OWASP's 2^17; tests/test_dashboard_accounts.py covers that).
+        "dashboard_scrypt_log2_n": 14,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -25,7 +25,7 @@ from models import DeliveryAttempt, InboxEvent, OutboxMessage
 from models.base import utc_now
 from tests.conftest import Agent, app_client, free_port, make_settings, sandbox_runtime
 from tests.test_agent_webhooks import SECRET
-from tests.test_dashboard import csrf_of, log_in
+from tests.test_dashboard import FAST, csrf_of, log_in
 from webhooks import outbox
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
@@ -201,7 +201,7 @@ async def test_absurd_retry_after_is_clamped_then_dead_lettered_and_redeliverabl
     async with sandbox_runtime(database_url, merchant_api_keys=["merchant-key"],
                                outbox_max_attempts=3) as rt:
         async with rt.sessionmaker() as db, db.begin():
-            await create_user(db, "ada", "correct horse battery")
+            await create_user(db, "ada", "correct horse battery", FAST)
         other_id, key = await _agents(rt, Endpoint(), fast)
         async with app_client(rt, "https://shop.test") as http:
             order = await _order(Agent(http, key=key))
