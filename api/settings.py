@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Hosts, IPs or CIDRs that merchant-configured "
         "outbound URLs may reach although private (development, tests); empty by default")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics needs `Authorization: Bearer <it>`")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     run_migrations_on_start: bool = True

@@ -19,7 +19,7 @@ from api.worker import run_once
 from feeds.parsing import parse_acp_jsonl, parse_openai_flat
 from feeds.schemas import ProductRecord, RejectedRow
 from models import Fulfillment
-from tests.conftest import Agent
+from tests.conftest import AGENT_KEY, Agent, app_client, sandbox_runtime
 from tests.fake_shopify import FakeShopify, delivery
 from tests.test_dashboard import csrf_of, log_in
 from tests.test_dashboard import site as site  # noqa: F401 (fixture)
@@ -324,3 +324,40 @@ async def test_shopify_utf16_body_with_valid_hmac_is_400(
     resp = await post(buyer, raw, headers)
     assert resp.status_code == 400, resp.text
     assert resp.json()["type"] == "invalid_request"
+
+
+# ------------------------------------------------------------------ report and metrics
+
+
+async def test_feed_report_needs_the_merchant_key(database_url: str, tmp_path,
+                                                  backend: str) -> None:
+    (tmp_path / "report.json").write_text('{"validation": {"items": 1}}')
+    (tmp_path / "acp").mkdir()
+    (tmp_path / "acp" / "metadata.json").write_text("{}")
+    async with sandbox_runtime(database_url, feeds_dir=tmp_path,
+                               merchant_api_keys=["merchant-key"]) as rt, \
+            app_client(rt) as client:
+        assert (await client.get("/feeds/report.json")).status_code == 401
+        assert (await client.get("/feeds/report.json", headers={
+            "Authorization": f"Bearer {AGENT_KEY}"})).status_code == 401
+        for sneaky in ("/feeds/acp/..%2Freport.json", "/feeds/.%2Freport.json",
+                       "/feeds/acp/../report.json"):
+            assert (await client.get(sneaky)).status_code in (401, 404), sneaky
+        ok = await client.get("/feeds/report.json", headers=MERCHANT)
+        assert ok.json() == {"validation": {"items": 1}}
+        assert (await client.get("/feeds/acp/metadata.json")).status_code == 200  # public
+
+
+async def test_metrics_behind_an_optional_bearer_token(database_url: str,
+                                                       backend: str) -> None:
+    async with sandbox_runtime(database_url) as rt, app_client(rt) as client:
+        assert (await client.get("/metrics")).status_code == 200  # not set: open
+    async with sandbox_runtime(database_url, metrics_token="scrape-secret-123") as rt, \
+            app_client(rt) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        assert (await client.get("/metrics", headers={
+            "Authorization": "Bearer wrong"})).status_code == 401
+        scraped = await client.get("/metrics", headers={
+            "Authorization": "Bearer scrape-secret-123"})
+        assert scraped.status_code == 200
+        assert "reelcart_http_requests_total" in scraped.text
