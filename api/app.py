@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.dashboard import routes as dashboard_routes
-from api.deps import SUPPORTED_VERSIONS
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.middleware import (
@@ -41,6 +40,7 @@ from api.runtime import Runtime, build_runtime
 from api.settings import Settings, get_settings
 from api.worker import run_forever
 from models.migrate import upgrade_async
+from protocols.acp.versions import SUPPORTED_VERSIONS
 
 log = logging.getLogger("reelcart")
 

@@ -20,10 +20,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from api import idempotency_store
 from api.dashboard import throttle
 from api.runtime import Runtime
 from feeds import refresh
+from idempotency import repository as idempotency_store
 from models.base import utc_now
 from webhooks import inbox, retention
 

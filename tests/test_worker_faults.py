@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import func, select, update
 
-from api import idempotency_store
 from api.auth import create_agent_key
 from api.dashboard.auth import create_user
 from api.runtime import Runtime, build_runtime
 from api.worker import run_forever, run_once
+from idempotency import repository as idempotency_store
 from models import DeliveryAttempt, InboxEvent, OutboxMessage
 from models.base import utc_now
 from tests.conftest import Agent, app_client, free_port, make_settings, sandbox_runtime
