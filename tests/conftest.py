@@ -52,6 +52,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="Run only these database back ends (default: both)")
 
 
+FIGURES = pytest.StashKey[list[str]]()  # lines tests report at the end of the run
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Figures tests measured (e.g. schemathesis: requests sent), after the results."""
+    for line in terminalreporter.config.stash.get(FIGURES, []):
+        terminalreporter.write_line(line)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         chosen = metafunc.config.getoption("backend") or ["sqlite", "postgresql"]
