@@ -1,11 +1,12 @@
 """The transactional outbox: messages written with the change that caused them, delivered
-by the worker with retries, exponential backoff (capped), per-key ordering and a log of
-every attempt.
+by the worker with retries, exponential backoff (capped), per-key ordering, a log of every
+attempt and a dead letter at the end of the attempt budget.
 
-Delivery never happens inside a database transaction: a message is *leased* (short
-transaction), delivered, then its outcome recorded (short transaction). A worker that
-dies mid-delivery leaves a lease that expires, and the message is delivered again
-(at least once; receivers dedupe on the event id).
+Delivery never happens inside a database transaction: messages are *leased* (one short
+transaction), delivered concurrently (``OutboxDispatcher``: a limit per process and per
+destination, a deadline per attempt), then each outcome is recorded (a short transaction).
+A worker that dies mid-delivery leaves leases that expire, and those messages are
+delivered again (at least once; receivers dedupe on the event id).
 """
 
 from __future__ import annotations
@@ -211,15 +212,6 @@ class OutboxDispatcher:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()
-
-
-async def deliver_due(sessionmaker: async_sessionmaker[AsyncSession],
-                      deliverers: dict[str, Deliverer], *, limit: int = 100) -> int:
-    """Deliver everything due now and wait for it (CLI, scripts)."""
-    dispatcher = OutboxDispatcher(sessionmaker, deliverers, max_in_flight=limit)
-    handled = await dispatcher.run_pass()
-    await dispatcher.drain()
-    return max(handled, dispatcher.in_flight)
 
 
 async def _record(sessionmaker: async_sessionmaker[AsyncSession], message: Message,
