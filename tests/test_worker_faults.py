@@ -39,6 +39,7 @@ class Endpoint:
     hang: bool = False
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"{}"
     port: int = field(default_factory=free_port)
     received: list[tuple[float, dict]] = field(default_factory=list)
     started: int = 0
@@ -66,9 +67,9 @@ class Endpoint:
                     self.send_response(endpoint.status)
                     for name, value in endpoint.headers.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", "2")
+                    self.send_header("Content-Length", str(len(endpoint.body)))
                     self.end_headers()
-                    self.wfile.write(b"{}")
+                    self.wfile.write(endpoint.body)
                 except OSError:
                     pass
                 finally:
@@ -299,3 +300,46 @@ async def test_retention_purge_runs_in_the_worker(database_url: str, backend: st
         assert events == {"e-new", "e-unprocessed"}
         assert idem == {"live"}
 
+
+
+async def test_delivery_refuses_a_stored_internal_url_and_dead_letters_it(
+        database_url: str, endpoints: tuple[Endpoint, Endpoint], backend: str) -> None:
+    """A webhook URL stored before the policy existed (or written behind its back) is
+    refused when delivering: nothing reaches it, and the message is a dead letter at once
+    (a refused target does not become acceptable by retrying)."""
+    _, fast = endpoints
+    fast.status = 400
+    async with sandbox_runtime(database_url, outbound_allow_hosts=[]) as rt:
+        _, key = await _agents(rt, Endpoint(), fast)
+        async with app_client(rt) as http:
+            await _order(Agent(http, key=key))
+        assert await run_once(rt) == 1
+        async with rt.sessionmaker() as db:
+            row = await db.scalar(select(OutboxMessage))
+            attempt = await db.scalar(select(DeliveryAttempt))
+        assert row is not None
+        assert attempt is not None
+        assert row.status == "failed"
+        assert "outbound URL refused" in (attempt.error or "")
+        assert fast.started == 0
+
+
+async def test_only_a_short_sanitised_excerpt_of_an_answer_is_kept(
+        database_url: str, endpoints: tuple[Endpoint, Endpoint], backend: str) -> None:
+    _, fast = endpoints
+    fast.status = 400
+    fast.body = (b"<html><body><h1>Bad request</h1>\x1b[2J\xe2\x80\xae" + b"A" * 100_000
+                 + b"</body></html>")
+    async with sandbox_runtime(database_url) as rt:
+        _, key = await _agents(rt, Endpoint(), fast)
+        async with app_client(rt) as http:
+            await _order(Agent(http, key=key))
+        await run_once(rt)
+        async with rt.sessionmaker() as db:
+            attempt = await db.scalar(select(DeliveryAttempt))
+        assert attempt is not None
+        assert attempt.status_code == 400
+        excerpt = attempt.response_excerpt or ""
+        assert excerpt.startswith("Bad request AAAA")
+        assert len(excerpt) <= 200
+        assert not {"<", "\x1b", "\u202e"} & set(excerpt)
