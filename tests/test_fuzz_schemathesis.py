@@ -85,11 +85,12 @@ def live(database_url: str) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report_requests(request: pytest.FixtureRequest) -> Iterator[None]:
+def report_requests(request: pytest.FixtureRequest, backend: str) -> Iterator[None]:
     yield
-    line = (f"schemathesis: {SENT['stateless']} stateless + {SENT['stateful']} stateful "
-            f"requests sent, 0 server errors, 0 schema violations")
+    line = (f"schemathesis ({backend}): {SENT['stateless']} stateless + {SENT['stateful']} "
+            "stateful requests sent, 0 server errors, 0 schema violations")
     request.config.stash.setdefault(FIGURES, []).append(line)
+    SENT.update(stateless=0, stateful=0)
 
 
 @schema.exclude(path_regex="^/webhooks/").parametrize()
