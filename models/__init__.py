@@ -19,7 +19,7 @@ from models.commissions import (
     Statement,
     StatementLink,
 )
-from models.dashboard import DashboardSession, DashboardUser
+from models.dashboard import DashboardLoginFailure, DashboardSession, DashboardUser
 from models.feed import FeedPush, FeedPushItem
 from models.idempotency import IdempotencyRecord
 from models.inbox import InboxEvent
@@ -39,6 +39,7 @@ __all__ = [
     "CommissionEntry",
     "CommissionPayout",
     "ContractPayee",
+    "DashboardLoginFailure",
     "DashboardSession",
     "DashboardUser",
     "DeliveryAttempt",

@@ -297,7 +297,6 @@ async def test_worker_sweep_finishes_a_crashed_payout(rt: Runtime,
         payout.updated_at = utc_now() - timedelta(minutes=5)  # the process died back then
         request = transfer_request(payout)
     await rt.transfers.create(request)
-    rt.last_recovery_sweep = float("-inf")
     await worker.run_once(rt)
     async with rt.sessionmaker() as db:
         bob = await entries(db, payee_id="bob")
