@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.feeds_cli import feeds_publish
 from api.settings import Settings, get_settings
 
 app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.",
@@ -31,6 +32,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(merchant_key_app, name="merchant-key")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(agent_key_app, name="agent-key")
+feeds_app.command("publish")(feeds_publish)
 
 DEMO_KEY = "rc_demo_agent_key"
 T = TypeVar("T")
@@ -359,6 +361,7 @@ def feeds_build(
 ) -> None:
     """Write the ACP feed (acp/products-*.jsonl + metadata.json) and the OpenAI flat-file feed
     (openai/products-*.{jsonl,csv,tsv}.gz), streamed, sharded, atomic."""
+    from feeds.openai_spec import spec_for
     from feeds.publish import build_feeds
     from models.db import create_engine, create_sessionmaker
     from models.migrate import upgrade
@@ -380,7 +383,8 @@ def feeds_build(
                     bar.update(n)
                 report = await build_feeds(create_sessionmaker(engine), out_dir,
                                            settings.feed_config(), openai_formats=chosen,
-                                           progress=tick)
+                                           progress=tick, spec=spec_for(
+                                               settings.openai_feed_spec_version))
             return report.as_dict()
         finally:
             await engine.dispose()
@@ -394,7 +398,8 @@ def feeds_build(
 
 
 def _print_validation(validation: dict) -> None:
-    typer.echo(f"validation: {validation['valid']} of {validation['items']} items valid")
+    typer.echo(f"validation (OpenAI spec {validation.get('spec_version')}): "
+               f"{validation['valid']} of {validation['items']} items valid")
     for problem in validation["problems"][:20]:
         examples = ", ".join(str(e["item_id"]) for e in problem["examples"][:3])
         typer.echo(f"  {problem['count']:>8}  {problem['problem']}  (e.g. {examples})")
@@ -516,6 +521,7 @@ def agent_feed(
 def feeds_validate() -> None:
     """Check every catalog item against the OpenAI feed rules; exit 1 if any fails."""
     from feeds.builder import ValidationReport, openai_items, validate_openai_item
+    from feeds.openai_spec import spec_for
     from feeds.publish import catalog_rows
     from models.db import create_engine, create_sessionmaker
     from models.migrate import upgrade
@@ -523,14 +529,15 @@ def feeds_validate() -> None:
     settings = _settings()
     upgrade(settings.database_url)
     config = settings.feed_config()
+    spec = spec_for(settings.openai_feed_spec_version)
 
     async def run() -> dict:
         engine = create_engine(settings.database_url)
-        report = ValidationReport()
+        report = ValidationReport(spec_version=spec.version)
         try:
-            async for product in catalog_rows(create_sessionmaker(engine)):
-                for item in openai_items(product, config):
-                    report.add(item, validate_openai_item(item))
+            async for product in catalog_rows(create_sessionmaker(engine), report.exclude):
+                for item in openai_items(product, config, spec):
+                    report.add(item, validate_openai_item(item, spec))
         finally:
             await engine.dispose()
         return report.as_dict()

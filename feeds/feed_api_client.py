@@ -16,6 +16,11 @@ import httpx
 API_VERSION = "2026-04-17"
 
 
+def _excerpt(text: str) -> str:
+    """A short, printable excerpt of a partner's error body (never the whole answer)."""
+    return "".join(c if c.isprintable() else " " for c in text[:120])
+
+
 class FeedApiUnavailable(Exception):
     pass
 
@@ -50,15 +55,22 @@ class FeedApiClient:
                 wait = delay
             else:
                 if response.status_code < 400:
-                    result: dict[str, Any] = response.json()
+                    try:
+                        result = response.json()
+                    except ValueError:
+                        raise FeedApiRejected(f"{method} {path}: HTTP "
+                                              f"{response.status_code} without a JSON body"
+                                              ) from None
+                    if not isinstance(result, dict):
+                        raise FeedApiRejected(f"{method} {path}: the answer is not an object")
                     return result
                 if response.status_code != 429 and response.status_code < 500:
                     raise FeedApiRejected(f"{method} {path}: HTTP {response.status_code} "
-                                          f"{response.text[:300]}")
+                                          f"{_excerpt(response.text)}")
                 problem = f"HTTP {response.status_code}"
                 retry_after = response.headers.get("retry-after", "")
-                wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() \
-                    else delay
+                wait = min(float(retry_after), 3600.0) \
+                    if retry_after.replace(".", "", 1).isdigit() else delay
             if attempt == self.max_attempts:
                 raise FeedApiUnavailable(f"{method} {path}: {problem} after {attempt} tries")
             self.retries += 1
