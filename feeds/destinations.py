@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from feeds import repository
 from feeds.builder import FeedConfig
-from feeds.google import digest, input_name, product_input
+from feeds.google import digest, input_name, missing_api_fields, product_input
 from feeds.google_client import MerchantApiClient, Operation
 from feeds.publish import BuildReport, catalog_rows
 from feeds.push import push_feed
@@ -192,7 +192,7 @@ class GoogleMerchantDestination:
         mode = "incremental" if known else "full"
         delivery_id = await _in_tx(ctx, lambda db: repository.start_delivery(
             db, destination=self.name, run_id=ctx.run_id, mode=mode))
-        sent = deleted = failed = 0
+        sent = deleted = failed = skipped = 0
         errors: list[str] = []
         seen: set[str] = set()
         pending: list[tuple[Operation, str | None]] = []
@@ -230,6 +230,10 @@ class GoogleMerchantDestination:
                 seen.add(variant.id)
                 body = product_input(product, variant, ctx.config,
                                      content_language=self.language, feed_label=self.label)
+                if missing_api_fields(body):  # Google would refuse it: not sent
+                    seen.discard(variant.id)
+                    skipped += 1
+                    continue
                 content = digest(body)
                 if known.get(variant.id, (None, None))[0] == content:
                     continue
@@ -251,7 +255,8 @@ class GoogleMerchantDestination:
             db, delivery_id, status=status, items_sent=sent, items_deleted=deleted,
             items_failed=failed, attempts=self.client.retries + 1, error=error,
             duration_ms=int((time.perf_counter() - started) * 1000)))
-        return Outcome(self.name, status, error or f"{sent} sent, {deleted} deleted")
+        return Outcome(self.name, status, error or f"{sent} sent, {deleted} deleted, "
+                                                   f"{skipped} skipped (missing attributes)")
 
 
 # ------------------------------------------------------------------ Stripe catalog

@@ -138,6 +138,22 @@ def product_input(product: ProductRow, variant: VariantRow, config: FeedConfig, 
             "feedLabel": feed_label, "productAttributes": attributes}
 
 
+API_REQUIRED = ("title", "description", "link", "imageLink", "availability", "price",
+                "brand", "condition")
+TSV_REQUIRED = ("id", "title", "description", "link", "image_link", "availability", "price",
+                "brand", "condition")
+
+
+def missing_api_fields(body: Json) -> list[str]:
+    """Google's required attributes missing from a ProductInput (it would be refused)."""
+    attributes = body.get("productAttributes", {})
+    return [name for name in API_REQUIRED if not attributes.get(name)]
+
+
+def missing_tsv_fields(row: Json) -> list[str]:
+    return [name for name in TSV_REQUIRED if not row.get(name)]
+
+
 def input_name(account: str, content_language: str, feed_label: str, offer_id: str) -> str:
     """``accounts/{a}/productInputs/{contentLanguage}~{feedLabel}~{offerId}``; encoded as
     unpadded base64url when the offer id holds a character the API reserves."""
