@@ -23,7 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from feeds import repository
 from feeds.builder import FeedConfig
-from feeds.google import digest, input_name, missing_api_fields, product_input
+from feeds.google import (
+    digest,
+    input_name,
+    missing_api_fields,
+    missing_tsv_fields,
+    product_input,
+)
 from feeds.google_client import MerchantApiClient, Operation
 from feeds.publish import BuildReport, catalog_rows
 from feeds.push import push_feed
@@ -304,6 +310,8 @@ class StripeCatalogDestination:
         async for product in catalog_rows(ctx.sessionmaker):
             rows = product_rows(product, ctx.config)
             for variant, row in zip(product.variants, rows, strict=True):
+                if missing_tsv_fields(row):  # Stripe would refuse the row: not sent
+                    continue
                 seen.add(variant.id)
                 stock_row = inventory_row(variant)
                 content = digest({k: v for k, v in row.items() if k != "availability"})

@@ -58,7 +58,8 @@ class FakeMerchantApi:
         body = json.loads(b64decode(claims))
         assert body["iss"] == "feeds@shop.iam.gserviceaccount.com"
         assert body["scope"] == "https://www.googleapis.com/auth/content"
-        assert body["aud"] == TOKEN_URI and body["exp"] - body["iat"] <= 3600
+        assert body["aud"] == TOKEN_URI
+        assert body["exp"] - body["iat"] <= 3600
         self.tokens += 1
         return httpx.Response(200, json={"access_token": f"ya29.token{self.tokens}",
                                          "expires_in": 3599, "token_type": "Bearer"})
@@ -119,7 +120,8 @@ class FakeMerchantApi:
         assert attrs["availability"] in ("IN_STOCK", "OUT_OF_STOCK", "PREORDER",
                                          "BACKORDER")
         assert re.fullmatch(r"\d+", attrs["price"]["amountMicros"])
-        assert product["contentLanguage"] == "en" and product["feedLabel"] == "US"
+        assert product["contentLanguage"] == "en"
+        assert product["feedLabel"] == "US"
         self.inputs[offer] = product
         return 200, {**product,
                      "name": f"accounts/{ACCOUNT}/productInputs/en~US~{offer}",
@@ -160,6 +162,7 @@ async def run(rt: Runtime, fake: FakeMerchantApi, waits: list[float] | None = No
     async with rt.read_sessionmaker() as db:
         record = await db.scalar(select(FeedDelivery).where(
             FeedDelivery.run_id == ctx.run_id))
+    assert record is not None
     return outcome.status, record
 
 
@@ -169,10 +172,12 @@ async def test_full_then_incremental_then_deletion(database_url: str,
     async with sandbox_runtime(database_url) as rt:
         status, first = await run(rt, google)
         assert status == "succeeded"
-        assert first.mode == "full" and first.items_sent == len(google.inputs) >= 72
+        assert first.mode == "full"
+        assert first.items_sent == len(google.inputs) >= 72
         jacket = google.inputs["denim-jacket-m"]["productAttributes"]
         assert jacket["price"] == {"amountMicros": "97900000", "currencyCode": "USD"}
-        assert jacket["itemGroupId"] == "denim-jacket" and jacket["condition"] == "NEW"
+        assert jacket["itemGroupId"] == "denim-jacket"
+        assert jacket["condition"] == "NEW"
         assert jacket["shipping"][0]["country"] == "US"
         assert google.tokens == 1  # one token for the whole run
         # Incremental: one price change → exactly one insert; nothing else is sent.
@@ -181,7 +186,8 @@ async def test_full_then_incremental_then_deletion(database_url: str,
             await db.execute(update(Variant).where(Variant.id == "ceramic-mug-sand")
                              .values(price_amount=2650))
         status, second = await run(rt, google)
-        assert status == "succeeded" and second.mode == "incremental"
+        assert status == "succeeded"
+        assert second.mode == "incremental"
         assert google.calls == [("POST", "ceramic-mug-sand")]
         assert google.inputs["ceramic-mug-sand"]["productAttributes"]["price"][
             "amountMicros"] == "26500000"
@@ -191,12 +197,14 @@ async def test_full_then_incremental_then_deletion(database_url: str,
             await db.execute(delete(Variant).where(Variant.product_id == "poster"))
             await db.execute(delete(Product).where(Product.id == "poster"))
         status, third = await run(rt, google)
-        assert status == "succeeded" and third.items_deleted == 3
+        assert status == "succeeded"
+        assert third.items_deleted == 3
         assert sorted(google.calls) == [("DELETE", f"poster-{s}") for s in ("a1", "a2", "a3")]
         assert not any(k.startswith("poster-") for k in google.inputs)
         google.calls.clear()
         status, fourth = await run(rt, google)
-        assert google.calls == [] and fourth.items_sent == 0
+        assert google.calls == []
+        assert fourth.items_sent == 0
 
 
 async def test_quota_and_item_errors_are_retried_or_recorded(database_url: str,
@@ -208,13 +216,15 @@ async def test_quota_and_item_errors_are_retried_or_recorded(database_url: str,
         waits: list[float] = []
         status, record = await run(rt, google, waits)
         assert status == "failed"  # one item was refused…
-        assert record.items_failed == 1 and "ebook-pdf: HTTP 400" in (record.error or "")
+        assert record.items_failed == 1
+        assert "ebook-pdf: HTTP 400" in (record.error or "")
         assert "lut-pack-team" in google.inputs  # …the throttled/5xx ones went through
         assert 2.0 in waits  # Retry-After honoured
         # The refused item is not acknowledged: the next run sends it (and only it) again.
         google.calls.clear()
         status, again = await run(rt, google)
-        assert status == "succeeded" and google.calls == [("POST", "ebook-pdf")]
+        assert status == "succeeded"
+        assert google.calls == [("POST", "ebook-pdf")]
 
 
 async def test_tsv_fallback_feed_is_downloadable(database_url: str, tmp_path: Path,
@@ -235,5 +245,6 @@ async def test_tsv_fallback_feed_is_downloadable(database_url: str, tmp_path: Pa
         assert required in header
     row = dict(zip(header, next(r for r in lines if r.startswith("denim-jacket-m\t"))
                    .split("\t"), strict=True))
-    assert row["price"] == "97.90 USD" and row["availability"] == "in_stock"
+    assert row["price"] == "97.90 USD"
+    assert row["availability"] == "in_stock"
     assert row["shipping"].startswith("US::Standard:5.99 USD")

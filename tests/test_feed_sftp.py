@@ -58,7 +58,7 @@ class SftpServer:
                 return ok
 
         def sftp_factory(chan: asyncssh.SSHServerChannel) -> asyncssh.SFTPServer:
-            return asyncssh.SFTPServer(chan, chroot=str(outer.root))
+            return asyncssh.SFTPServer(chan, chroot=str(outer.root).encode())
 
         self.server = await asyncssh.create_server(
             Server, "127.0.0.1", self.port, server_host_keys=[self.host_key],
@@ -117,7 +117,8 @@ async def test_first_publish_incremental_change_and_deletion_over_sftp(
             "openai_sftp", "succeeded", "products-00001.jsonl.gz")
         assert first.size_bytes == local.stat().st_size
         assert first.checksum == hashlib.sha256(local.read_bytes()).hexdigest()
-        assert first.attempts == 1 and first.finished_at is not None
+        assert first.attempts == 1
+        assert first.finished_at is not None
         # An incremental change: the stable file is overwritten with the new snapshot.
         async with rt.sessionmaker() as db, db.begin():
             await db.execute(update(Variant).where(Variant.id == "ceramic-mug-sand")
@@ -153,7 +154,8 @@ async def test_key_authentication_and_a_retry_after_the_server_was_down(
         assert await publish(rt, tmp_path / "feeds", destination) == "succeeded"
         [record] = await deliveries(rt)
     assert waits == [1.0]  # backed off once
-    assert record.attempts == 2 and record.status == "succeeded"
+    assert record.attempts == 2
+    assert record.status == "succeeded"
     assert (sftp_server.root / "openai" / "products-00001.jsonl.gz").is_file()
 
 
@@ -169,8 +171,10 @@ async def test_a_host_key_that_does_not_match_the_pin_is_refused_without_retry(
     async with sandbox_runtime(database_url) as rt:
         assert await publish(rt, tmp_path / "feeds", destination) == "failed"
         [record] = await deliveries(rt)
-    assert record.status == "failed" and "HostKeyNotVerifiable" in (record.error or "")
-    assert waits == [] and sftp_server.logins == 0
+    assert record.status == "failed"
+    assert "HostKeyNotVerifiable" in (record.error or "")
+    assert waits == []
+    assert sftp_server.logins == 0
     assert not (sftp_server.root / "openai").exists()
 
 
@@ -180,7 +184,8 @@ async def test_wrong_password_fails_and_is_recorded(
     async with sandbox_runtime(database_url) as rt:
         assert await publish(rt, tmp_path / "feeds", destination) == "failed"
         [record] = await deliveries(rt)
-    assert record.status == "failed" and "PermissionDenied" in (record.error or "")
+    assert record.status == "failed"
+    assert "PermissionDenied" in (record.error or "")
 
 
 async def test_scheduled_after_each_build_when_configured(

@@ -79,7 +79,8 @@ def test_basic_product_data_section_names_and_limits() -> None:
     assert item["item_id"] == "mug"
     assert item["url"].startswith("https://shop.test/p?v=mug")
     assert set(item) <= set(SPEC.columns)
-    assert SPEC.limits["item_id"] == 100 and SPEC.limits["title"] == 150
+    assert SPEC.limits["item_id"] == 100
+    assert SPEC.limits["title"] == 150
     assert SPEC.limits["description"] == 5000
 
 
@@ -96,7 +97,8 @@ def test_price_and_promotions_section_number_space_iso4217() -> None:
 def test_variants_section_single_variant_has_no_group() -> None:
     item = next(openai_items(single(), CONFIG, SPEC))
     assert item["listing_has_variations"] == "false"
-    assert "group_id" not in item and "variant_dict" not in item
+    assert "group_id" not in item
+    assert "variant_dict" not in item
     assert validate_openai_item(item, SPEC) == []
 
 
@@ -179,18 +181,21 @@ def test_items_with_non_http_urls_are_left_out_with_a_problem(where: str, bad: s
         row = ProductRow(id="p", title="P", url="https://shop.test/p", variants=(good,),
                          videos=((bad, None, "vid_x"),))
     kept, problems = screen_urls(row)
-    assert problems and all(p.code == "bad_url" for _, p in problems)
+    assert problems
+    assert all(p.code == "bad_url" for _, p in problems)
     builder = FeedBuilder(tmp_path, CONFIG, openai_formats=("jsonl",))
     builder.add(row)
     report = builder.finish()
     published = read_jsonl_gz(tmp_path / "openai/products-00001.jsonl.gz")
     acp = (tmp_path / "acp/products-00001.jsonl").read_text()
     google = (tmp_path / "google/products-00001.tsv").read_text()
-    assert bad not in acp and bad not in google
+    assert bad not in acp
+    assert bad not in google
     assert all(bad not in str(item) for item in published)
     assert report.validation["excluded"] == len(problems)
     assert any(p["problem"].startswith("bad_url:") for p in report.validation["problems"])
     if where.startswith("variant"):
         assert [i["item_id"] for i in published] == ["ok-1"]  # the sibling stays
     else:
-        assert published == [] and kept is None
+        assert published == []
+        assert kept is None
