@@ -14,6 +14,7 @@ from sqlalchemy import select
 from api.runtime import Runtime
 from feeds import repository
 from feeds.destinations import (
+    FeedDestination,
     GoogleMerchantDestination,
     OpenAISftpDestination,
     Outcome,
@@ -46,7 +47,7 @@ from tests.test_feed_stripe import (
 class Exploding:
     """A destination that records a delivery and then fails unexpectedly."""
 
-    name = "exploding"
+    name: str = "exploding"
 
     async def publish(self, ctx: PublishContext) -> Outcome:
         async with ctx.sessionmaker() as db, db.begin():
@@ -78,7 +79,7 @@ async def test_destinations_are_independent_and_every_delivery_is_finished(
         unreachable = SftpTarget(host="127.0.0.1", port=closed_port(), username="u",
                                  host_key=asyncssh.generate_private_key("ssh-ed25519")
                                  .export_public_key().decode(), password="p")
-        destinations = [
+        destinations: list[FeedDestination] = [
             OpenAISftpDestination(unreachable, attempts=2, sleep=no_wait),
             GoogleMerchantDestination(
                 MerchantApiClient(rt.http, service_account(google), base_url=GOOGLE_API,
@@ -110,8 +111,10 @@ async def check_pushes_endpoint_and_dashboard(rt: Runtime) -> None:
         by_destination = {d["destination"]: d for d in listed.json()["deliveries"]}
         sftp = by_destination["openai_sftp"]
         assert sftp["file"] == "products-00001.jsonl.gz"
-        assert len(sftp["checksum"]) == 64 and sftp["size_bytes"] > 0
-        assert sftp["status"] == "failed" and sftp["attempts"] == 2
+        assert len(sftp["checksum"]) == 64
+        assert sftp["size_bytes"] > 0
+        assert sftp["status"] == "failed"
+        assert sftp["attempts"] == 2
         assert by_destination["google_merchant"]["items_sent"] >= 72
         from api.dashboard.auth import create_user
 
@@ -126,4 +129,5 @@ async def check_pushes_endpoint_and_dashboard(rt: Runtime) -> None:
         assert name in html
     assert "products-00001.jsonl.gz" in html
     assert "OpenAI spec currently-stable" in html
-    assert "style=" not in html and "<script>" not in html  # works under the CSP
+    assert "style=" not in html
+    assert "<script>" not in html
