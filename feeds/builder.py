@@ -15,6 +15,7 @@ from feeds.openai_spec import (
     Problem,
     is_http_url,
     validate_item,
+    validate_shared,
 )
 from models.money import format_minor
 
@@ -227,27 +228,20 @@ STORE_FIELDS = ("seller_name", "seller_url", "seller_privacy_policy", "seller_to
                 "return_policy", "target_countries", "store_country")
 
 
-def validate_store(config: FeedConfig) -> list[Problem]:
+def validate_store(config: FeedConfig, spec: OpenAISpec = CURRENTLY_STABLE
+                   ) -> list[Problem]:
     """Fields every row shares: checked once per build, not once per item."""
-    sample = {"seller_name": config.seller_name, "seller_url": config.seller_url,
-              "seller_privacy_policy": config.privacy_url, "seller_tos": config.terms_url,
-              "return_policy": config.return_policy_url,
-              "target_countries": config.target_country, "store_country": config.store_country}
-    problems = [Problem("missing_required", f, f"{f} is required")
-                for f, v in sample.items() if not v]
-    if len(config.seller_name) > 70:
-        problems.append(Problem("too_long", "seller_name", "seller_name is longer than 70"))
-    for name in ("seller_url", "seller_privacy_policy", "seller_tos", "return_policy"):
-        if sample[name] and not is_http_url(sample[name]):
-            problems.append(Problem("bad_url", name, f"{name} is not an http(s) URL"))
-    for name in ("target_countries", "store_country"):
-        if sample[name] and not (len(sample[name]) == 2 and sample[name].isupper()):
-            problems.append(Problem("bad_country", name, f"{name} must be ISO 3166-1 alpha-2"))
-    return problems
+    return validate_shared(config.openai_store_fields, spec)
 
 
-def validate_openai_item(item: Json, spec: OpenAISpec = CURRENTLY_STABLE) -> list[Problem]:
-    return validate_item(item, spec)
+SHARED_FIELDS = frozenset(STORE_FIELDS)
+
+
+def validate_openai_item(item: Json, spec: OpenAISpec = CURRENTLY_STABLE, *,
+                         store_checked: bool = False) -> list[Problem]:
+    """One row against the spec; with ``store_checked`` the shared seller fields are left
+    to ``validate_store`` (run once per build)."""
+    return validate_item(item, spec, SHARED_FIELDS if store_checked else frozenset())
 
 
 def screen_urls(product: ProductRow) -> tuple[ProductRow | None, list[tuple[str, Problem]]]:

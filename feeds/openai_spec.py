@@ -45,6 +45,24 @@ class OpenAISpec:
     limits: dict[str, int]
     availability: frozenset[str]
     conditions: frozenset[str] = field(default=frozenset({"new", "refurbished", "used"}))
+    # column → its kind ("bool", "list", "url", "list_url", "date", "text"), derived
+    kinds: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        kinds = {}
+        for name in self.columns:
+            if name in self.boolean_fields:
+                kind = "bool"
+            elif name in self.list_fields:
+                kind = "list_url" if name in self.url_fields else "list"
+            elif name in self.url_fields:
+                kind = "url"
+            elif name in self.date_fields:
+                kind = "date"
+            else:
+                kind = "text"
+            kinds[name] = kind
+        object.__setattr__(self, "kinds", kinds)
 
 
 CURRENTLY_STABLE = OpenAISpec(
@@ -117,58 +135,80 @@ def price_ok(text: str) -> bool:
     return len(found.group(2) or "") in (0, currency_exponent(found.group(3)))
 
 
+_HTTP_URL = re.compile(r"https?://[^\s/?#@]+(?:[/?#]\S*)?", re.IGNORECASE)
+
+
 def is_http_url(value: object) -> bool:
-    """Absolute http(s) URL with a host, no whitespace (RFC 1738 as the spec says)."""
-    if not isinstance(value, str) or any(c.isspace() for c in value):
-        return False
-    lowered = value.lower()
-    for scheme in ("https://", "http://"):
-        if lowered.startswith(scheme):
-            host = value[len(scheme):].split("/", 1)[0].split("?", 1)[0]
-            return bool(host) and "@" not in host
-    return False
+    """Absolute http(s) URL with a host (no credentials), no whitespace (RFC 1738)."""
+    return isinstance(value, str) and _HTTP_URL.fullmatch(value) is not None
 
 
 def _present(value: object) -> bool:
     return value not in (None, "", [], {})
 
 
-def validate_item(item: Json, spec: OpenAISpec) -> list[Problem]:
-    """The spec's required/optional rules for one row, and nothing else."""
+def _field_problem(name: str, value: Any, spec: OpenAISpec) -> Problem | None:
+    """The per-field rules (type, format, length) for one present value."""
+    kind = spec.kinds.get(name)
+    if kind is None:
+        return Problem("unknown_field", name, f"{name} is not a {spec.version} field")
+    if kind == "text":
+        limit = spec.limits.get(name)
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            return Problem("too_long", name, f"{name} is longer than {limit}")
+        return None
+    if kind == "bool":
+        if value not in ("true", "false"):
+            return Problem("bad_boolean", name,
+                           f"{name} must be the lower-case string true or false")
+        return None
+    if kind == "url":
+        return None if is_http_url(value) else Problem(
+            "bad_url", name, f"{name} is not an http(s) URL")
+    if kind in ("list", "list_url"):
+        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return Problem("bad_list", name, f"{name} must be a list of strings")
+        if kind == "list_url" and not all(is_http_url(v) for v in value):
+            return Problem("bad_url", name, f"{name} is not an http(s) URL")
+        return None
+    try:  # date
+        date.fromisoformat(str(value))
+    except ValueError:
+        return Problem("bad_date", name, f"{name} must be an ISO 8601 date")
+    return None
+
+
+def validate_shared(fields: Json, spec: OpenAISpec) -> list[Problem]:
+    """Fields every row shares (seller, policies, countries): checked once per build."""
+    problems = [Problem("missing_required", name, f"{name} is required")
+                for name, value in fields.items() if not _present(value)
+                and (name in spec.required or name in spec.required_for_checkout)]
+    problems += [p for name, value in fields.items() if _present(value)
+                 for p in [_field_problem(name, value, spec)] if p is not None]
+    countries = fields.get("target_countries")
+    if isinstance(countries, list) and not all(isinstance(c, str) and _COUNTRY.match(c)
+                                               for c in countries):
+        problems.append(Problem("bad_country", "target_countries", "ISO 3166-1 alpha-2"))
+    store = fields.get("store_country")
+    if isinstance(store, str) and store and not _COUNTRY.match(store):
+        problems.append(Problem("bad_country", "store_country", "ISO 3166-1 alpha-2"))
+    return problems
+
+
+def validate_item(item: Json, spec: OpenAISpec,
+                  checked: frozenset[str] = frozenset()) -> list[Problem]:
+    """The spec's required/optional rules for one row, and nothing else. ``checked``:
+    fields whose (shared) values were already validated once for the whole build."""
     problems: list[Problem] = []
     add = problems.append
     for name in spec.required:
-        if not _present(item.get(name)):
+        if name not in checked and not _present(item.get(name)):
             add(Problem("missing_required", name, f"{name} is required"))
-    for name in item:
-        if name not in spec.columns:
-            add(Problem("unknown_field", name, f"{name} is not a {spec.version} field"))
-    for name, limit in spec.limits.items():
-        value = item.get(name)
-        if isinstance(value, str) and len(value) > limit:
-            add(Problem("too_long", name, f"{name} is longer than {limit}"))
-    for name in spec.boolean_fields:
-        value = item.get(name)
-        if value is not None and value not in ("true", "false"):
-            add(Problem("bad_boolean", name, f"{name} must be the lower-case string "
-                                             "true or false"))
-    for name in spec.list_fields:
-        value = item.get(name)
-        if value is not None and not (isinstance(value, list)
-                                      and all(isinstance(v, str) for v in value)):
-            add(Problem("bad_list", name, f"{name} must be a list of strings"))
-    for name in spec.url_fields:
-        value = item.get(name)
-        values = value if isinstance(value, list) else [value]
-        if value is not None and not all(is_http_url(v) for v in values):
-            add(Problem("bad_url", name, f"{name} is not an http(s) URL"))
-    for name in spec.date_fields:
-        value = item.get(name)
-        if value is not None:
-            try:
-                date.fromisoformat(str(value))
-            except ValueError:
-                add(Problem("bad_date", name, f"{name} must be an ISO 8601 date"))
+    for name, value in item.items():
+        if value is not None and name not in checked:
+            problem = _field_problem(name, value, spec)
+            if problem is not None:
+                add(problem)
     price, sale = item.get("price"), item.get("sale_price")
     for name, value in (("price", price), ("sale_price", sale)):
         if value is not None and not (isinstance(value, str) and price_ok(value)):
@@ -193,11 +233,11 @@ def validate_item(item: Json, spec: OpenAISpec) -> list[Problem]:
     gtin = item.get("gtin")
     if gtin is not None and not (isinstance(gtin, str) and _GTIN.match(gtin)):
         add(Problem("bad_gtin", "gtin", "gtin must be 8-14 digits, no dashes or spaces"))
-    countries = item.get("target_countries")
+    countries = None if "target_countries" in checked else item.get("target_countries")
     if isinstance(countries, list) and not all(_COUNTRY.match(c) for c in countries
                                                if isinstance(c, str)):
         add(Problem("bad_country", "target_countries", "ISO 3166-1 alpha-2 codes"))
-    store = item.get("store_country")
+    store = None if "store_country" in checked else item.get("store_country")
     if isinstance(store, str) and store and not _COUNTRY.match(store):
         add(Problem("bad_country", "store_country", "ISO 3166-1 alpha-2 code"))
     if item.get("is_eligible_checkout") == "true":
@@ -205,7 +245,7 @@ def validate_item(item: Json, spec: OpenAISpec) -> list[Problem]:
             add(Problem("checkout_without_search", "is_eligible_checkout",
                         "is_eligible_checkout needs is_eligible_search=true"))
         for name in spec.required_for_checkout:
-            if not _present(item.get(name)):
+            if name not in checked and not _present(item.get(name)):
                 add(Problem("missing_required", name,
                             f"{name} is required when is_eligible_checkout=true"))
     if item.get("listing_has_variations") == "true":

@@ -117,7 +117,7 @@ class FeedBuilder:
                                     columns=GOOGLE_TSV_COLUMNS, max_items=max_items) \
             if google_tsv else None
         self.validation = ValidationReport(spec_version=spec.version)
-        self.store_problems = validate_store(config)
+        self.store_problems = validate_store(config, spec)
         self.report = BuildReport()
         self._started = time.perf_counter()
 
@@ -141,7 +141,8 @@ class FeedBuilder:
         if not self.openai:
             return
         for item in openai_items(product, self.config, self.spec):
-            self.validation.add(item, validate_openai_item(item, self.spec))
+            self.validation.add(item, validate_openai_item(item, self.spec,
+                                                           store_checked=True))
             for writer in self.openai:
                 writer.write(item)
 
