@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import asyncssh
+import pytest
 from pytest_httpx import HTTPXMock
 from sqlalchemy import select
 
@@ -131,3 +132,18 @@ async def check_pushes_endpoint_and_dashboard(rt: Runtime) -> None:
     assert "OpenAI spec currently-stable" in html
     assert "style=" not in html
     assert "<script>" not in html
+
+
+def test_feeds_publish_command_builds_and_reports_each_destination(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    monkeypatch.setenv("REELCART_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    monkeypatch.setenv("REELCART_FEEDS_DIR", str(tmp_path / "feeds"))
+    result = CliRunner().invoke(app, ["feeds", "publish"])
+    assert result.exit_code == 0, result.output
+    assert "OpenAI spec currently-stable" in result.output
+    assert "acp_feed_api" in result.output
+    assert (tmp_path / "feeds" / "report.json").is_file()
