@@ -329,10 +329,17 @@ def agent_webhook(
                                         help="HMAC key the agent gave you")],
 ) -> None:
     """Where this agent receives signed order webhooks (order_create / order_update)."""
-    if not url.startswith(("https://", "http://")) or len(secret) < 16:
-        raise typer.BadParameter("--url must be http(s) and --secret at least 16 characters")
+    if len(secret) < 16:
+        raise typer.BadParameter("--secret must be at least 16 characters")
+    _check_outbound(url)
     _update_agent(name, webhook_url=url, webhook_secret=secret)
     typer.echo(f"order webhooks for {name} go to {url}")
+
+
+def _check_outbound(url: str) -> None:
+    problem = get_settings().outbound_policy().problem(url)
+    if problem is not None:
+        raise typer.BadParameter(f"--url cannot be used: {problem}")
 
 
 def _update_agent(name: str, **values: object) -> None:
@@ -473,19 +480,18 @@ def videos_import(
 @feeds_app.command("push")
 def feeds_push(agent: Annotated[str, typer.Option(help="Agent name")]) -> None:
     """Push changed products to the agent's ACP Feed API (create the feed the first time)."""
-    import httpx
-
     from feeds.feed_api_client import FeedApiClient
     from feeds.push import push_feed
     from models.db import create_engine, create_sessionmaker
     from models.migrate import upgrade
+    from models.outbound import outbound_client
 
     settings = _settings()
     upgrade(settings.database_url)
 
     async def run() -> Any:
         engine = create_engine(settings.database_url)
-        async with httpx.AsyncClient() as http:
+        async with outbound_client(settings.outbound_policy()) as http:
             try:
                 return await push_feed(
                     create_sessionmaker(engine),
@@ -512,6 +518,7 @@ def agent_feed(
     country: Annotated[str | None, typer.Option(help="Target country (ISO alpha-2)")] = None,
 ) -> None:
     """Where `feeds push` sends this agent our catalog."""
+    _check_outbound(url)
     _update_agent(name, feed_api_url=url.rstrip("/"), feed_api_token=token,
                   feed_target_country=country.upper() if country else None)
     typer.echo(f"feeds for {name} go to {url}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from fractions import Fraction
@@ -30,6 +30,7 @@ from fulfillment.shopify_client import ShopifyAdmin
 from fulfillment.shopify_events import ShopifyEventHandlers
 from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
+from models.outbound import outbound_client
 from orders.notify import AGENT_WEBHOOK, SHOPIFY_ORDER
 from payments.provider import PaymentProvider
 from payments.sandbox import SandboxProvider
@@ -60,6 +61,8 @@ class Runtime:
     dev_merchant_key_hashes: frozenset[str]
     stripe: StripeGateway | None
     http: httpx.AsyncClient
+    # For every merchant/agent-configured URL (webhooks, Feed APIs): the outbound policy.
+    outbound_http: httpx.AsyncClient
     shopify: ShopifyAdmin | None
     # Wakes an in-process worker when a webhook arrives (an optimisation: it polls anyway).
     worker_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -77,14 +80,14 @@ class Runtime:
     @cached_property
     def outbox_deliverers(self) -> dict[str, Deliverer]:
         deliverers: dict[str, Deliverer] = {
-            AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.http)}
+            AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.outbound_http)}
         if self.shopify is not None:
             deliverers[SHOPIFY_ORDER] = ShopifyForwarder(self.sessionmaker, self.shopify)
         deliverers[FEEDS_REFRESH] = self.feed_refresher()
         return deliverers
 
     def feed_client(self, base_url: str, token: str | None) -> FeedApiClient:
-        return FeedApiClient(self.http, base_url, token)
+        return FeedApiClient(self.outbound_http, base_url, token)
 
     def feed_refresher(self) -> FeedRefresher:
         return FeedRefresher(
@@ -93,7 +96,7 @@ class Runtime:
 
     def feed_destinations(self) -> list[FeedDestination]:
         """Every destination the settings configure (the agents' Feed APIs always)."""
-        return build_feed_destinations(self.settings, self.http, self.feed_client)
+        return build_feed_destinations(self.settings, self.outbound_http, self.feed_client)
 
     async def ensure_dev_agent(self) -> None:
         """Development keys (REELCART_AGENT_API_KEYS) act as one built-in agent."""
@@ -117,6 +120,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.outbound_http.aclose()
         if self.stripe is not None:
             await self.stripe.close()
         await self.engine.dispose()
@@ -127,6 +131,10 @@ class Runtime:
 def build_feed_destinations(settings: Settings, http: httpx.AsyncClient,
                             feed_client: Callable[[str, str | None], FeedApiClient]
                             ) -> list[FeedDestination]:
+    """``http`` is the outbound-policy client: partner hosts (Google, Stripe and Stripe's
+    upload URLs) go through the same policy as merchant-configured ones; the SFTP host is
+    resolved and checked by the policy at delivery time, and dialled at the checked
+    address."""
     from feeds.destinations import (
         AcpFeedApiDestination,
         GoogleMerchantDestination,
@@ -148,7 +156,7 @@ def build_feed_destinations(settings: Settings, http: httpx.AsyncClient,
             password=settings.openai_sftp_password.get_secret_value()
             if settings.openai_sftp_password else None,
             private_key=key_file.read_text() if key_file else None),
-            fmt=settings.openai_sftp_format))
+            fmt=settings.openai_sftp_format, resolve=vetted_sftp_address(settings)))
     if settings.google_merchant_enabled:
         from feeds.google_client import MerchantApiClient, ServiceAccount
 
@@ -171,6 +179,14 @@ def build_feed_destinations(settings: Settings, http: httpx.AsyncClient,
             base_url=settings.stripe_api_base or "https://api.stripe.com",
             api_version=settings.stripe_catalog_api_version)))
     return destinations
+
+
+def vetted_sftp_address(settings: Settings) -> Callable[[str], Awaitable[str]]:
+    policy = settings.outbound_policy()
+
+    async def vetted(host: str) -> str:
+        return (await policy.resolve(host, settings.openai_sftp_port))[0]
+    return vetted
 
 
 def build_stripe(settings: Settings) -> StripeGateway | None:
@@ -234,5 +250,6 @@ def build_runtime(settings: Settings) -> Runtime:
                                           for k in settings.merchant_api_keys),
         stripe=stripe,
         http=http,
+        outbound_http=outbound_client(settings.outbound_policy()),
         shopify=shopify,
     )

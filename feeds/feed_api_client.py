@@ -13,12 +13,9 @@ from typing import Any
 
 import httpx
 
+from models.outbound import OutboundRefused, error_excerpt, retry_after_seconds
+
 API_VERSION = "2026-04-17"
-
-
-def _excerpt(text: str) -> str:
-    """A short, printable excerpt of a partner's error body (never the whole answer)."""
-    return "".join(c if c.isprintable() else " " for c in text[:120])
 
 
 class FeedApiUnavailable(Exception):
@@ -50,6 +47,8 @@ class FeedApiClient:
                 response = await self.http.request(
                     method, f"{self.base_url}{path}", json=body, headers=self._headers,
                     timeout=httpx.Timeout(60.0, connect=5.0))
+            except OutboundRefused as exc:  # permanent: the policy refused the target
+                raise FeedApiRejected(f"{method} {path}: {exc}") from None
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}"
                 wait = delay
@@ -66,11 +65,10 @@ class FeedApiClient:
                     return result
                 if response.status_code != 429 and response.status_code < 500:
                     raise FeedApiRejected(f"{method} {path}: HTTP {response.status_code} "
-                                          f"{_excerpt(response.text)}")
+                                          f"{error_excerpt(response.text) or ''}")
                 problem = f"HTTP {response.status_code}"
-                retry_after = response.headers.get("retry-after", "")
-                wait = min(float(retry_after), 3600.0) \
-                    if retry_after.replace(".", "", 1).isdigit() else delay
+                wait = retry_after_seconds(response.headers.get("retry-after"),
+                                           cap=self.max_delay) or delay
             if attempt == self.max_attempts:
                 raise FeedApiUnavailable(f"{method} {path}: {problem} after {attempt} tries")
             self.retries += 1

@@ -30,6 +30,8 @@ import orjson
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from models.outbound import OutboundRefused, error_excerpt, retry_after_seconds
+
 SCOPE = "https://www.googleapis.com/auth/content"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 Json = dict[str, Any]
@@ -89,13 +91,6 @@ class OperationResult:
         return 200 <= self.status < 300
 
 
-def _retry_after(value: str | None, default: float) -> float:
-    try:
-        return min(max(float(value or ""), 0.0), 300.0)
-    except ValueError:
-        return default
-
-
 class MerchantApiClient:
     def __init__(self, http: httpx.AsyncClient, account: ServiceAccount, *, base_url: str,
                  batch_path: str = "/batch/products/v1", max_attempts: int = 5,
@@ -124,7 +119,7 @@ class MerchantApiClient:
             timeout=httpx.Timeout(30.0, connect=5.0))
         if response.status_code != 200:
             raise GoogleApiError(f"OAuth token exchange: HTTP {response.status_code} "
-                                 f"{response.text[:200]}")
+                                 f"{error_excerpt(response.text) or ''}")
         answer = response.json()
         self._token = (str(answer["access_token"]),
                        now + float(answer.get("expires_in", 3600)))
@@ -183,6 +178,8 @@ class MerchantApiClient:
                     headers={"Authorization": f"Bearer {await self.token()}",
                              "Content-Type": f"multipart/mixed; boundary={boundary}"},
                     timeout=httpx.Timeout(120.0, connect=5.0))
+            except OutboundRefused:
+                raise
             except httpx.HTTPError as exc:
                 problem = type(exc).__name__
             else:
@@ -203,13 +200,14 @@ class MerchantApiClient:
                     problem = "throttled parts"
                 elif response.status_code == 429 or response.status_code >= 500:
                     problem = f"HTTP {response.status_code}"
-                    wait = _retry_after(response.headers.get("retry-after"), delay)
+                    wait = retry_after_seconds(response.headers.get("retry-after"),
+                                               cap=self.max_delay) or delay
                 elif response.status_code == 401:
                     self._token = None
                     problem = "HTTP 401"
                 else:
                     raise GoogleApiError(f"batch: HTTP {response.status_code} "
-                                         f"{response.text[:200]}")
+                                         f"{error_excerpt(response.text) or ''}")
             if attempt == self.max_attempts:
                 for op in pending:
                     results.setdefault(op.key, OperationResult(op.key, 503,

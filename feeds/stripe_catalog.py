@@ -25,6 +25,7 @@ import httpx
 
 from feeds.builder import FeedConfig, ProductRow, VariantRow
 from feeds.google import google_tsv_rows
+from models.outbound import OutboundRefused, error_excerpt, retry_after_seconds
 
 Json = dict[str, Any]
 PRODUCT_COLUMNS = (
@@ -94,6 +95,8 @@ class StripeCatalogClient:
             try:
                 response = await self.http.request(
                     method, url, timeout=httpx.Timeout(120.0, connect=5.0), **kwargs)
+            except OutboundRefused:
+                raise
             except httpx.HTTPError as exc:
                 problem, wait = type(exc).__name__, delay
             else:
@@ -101,12 +104,11 @@ class StripeCatalogClient:
                     return response
                 if response.status_code not in (409, 429) and response.status_code < 500:
                     raise StripeCatalogError(f"{method} {url.split('?')[0]}: HTTP "
-                                             f"{response.status_code} {response.text[:200]}")
+                                             f"{response.status_code} "
+                                             f"{error_excerpt(response.text) or ''}")
                 problem = f"HTTP {response.status_code}"
-                try:
-                    wait = min(float(response.headers.get("retry-after", "")), 300.0)
-                except ValueError:
-                    wait = delay
+                wait = retry_after_seconds(response.headers.get("retry-after"),
+                                           cap=self.max_delay) or delay
             if attempt == self.max_attempts:
                 break
             self.retries += 1

@@ -152,7 +152,7 @@ async def run(rt: Runtime, fake: FakeMerchantApi, waits: list[float] | None = No
         if waits is not None:
             waits.append(seconds)
 
-    client = MerchantApiClient(rt.http, service_account(fake), base_url=API,
+    client = MerchantApiClient(rt.outbound_http, service_account(fake), base_url=API,
                                calls_per_minute=6000, sleep=no_wait)
     destination = GoogleMerchantDestination(client, account_id=ACCOUNT,
                                             data_source_id=DATA_SOURCE, batch_size=25)

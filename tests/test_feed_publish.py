@@ -83,10 +83,10 @@ async def test_destinations_are_independent_and_every_delivery_is_finished(
         destinations: list[FeedDestination] = [
             OpenAISftpDestination(unreachable, attempts=2, sleep=no_wait),
             GoogleMerchantDestination(
-                MerchantApiClient(rt.http, service_account(google), base_url=GOOGLE_API,
+                MerchantApiClient(rt.outbound_http, service_account(google), base_url=GOOGLE_API,
                                   sleep=no_wait),
                 account_id=ACCOUNT, data_source_id=DATA_SOURCE),
-            StripeCatalogDestination(StripeCatalogClient(rt.http, "sk_test_catalog",
+            StripeCatalogDestination(StripeCatalogClient(rt.outbound_http, "sk_test_catalog",
                                                          base_url=STRIPE_API, sleep=no_wait)),
             Exploding(),
         ]

@@ -90,7 +90,7 @@ async def test_second_push_sends_only_changed_products_and_survives_429_and_503(
         waits.append(seconds)
 
     def client(url: str, token: str | None) -> FeedApiClient:
-        return FeedApiClient(rt.http, url, token, sleep=no_wait)
+        return FeedApiClient(rt.outbound_http, url, token, sleep=no_wait)
 
     config = rt.settings.feed_config()
     feed_api.faults = [429, 503]  # the first request (create feed) meets both
@@ -133,7 +133,7 @@ async def test_a_push_that_keeps_failing_is_recorded_as_failed(
 
     feed_api.faults = [503] * 5
     report = await push_feed(rt.sessionmaker,
-                             lambda u, t: FeedApiClient(rt.http, u, t, sleep=no_wait),
+                             lambda u, t: FeedApiClient(rt.outbound_http, u, t, sleep=no_wait),
                              "development", rt.settings.feed_config())
     assert report.status == "failed"
     assert "HTTP 503" in (report.error or "")

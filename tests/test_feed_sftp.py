@@ -207,3 +207,23 @@ async def test_scheduled_after_each_build_when_configured(
     assert [r.file for r in records if r.destination == "openai_sftp"] == [
         "products-00001.jsonl.gz"]
     assert (sftp_server.root / "inbox" / "products-00001.jsonl.gz").is_file()
+
+
+async def test_the_sftp_host_passes_the_outbound_policy_at_delivery_time(
+        database_url: str, sftp_server: SftpServer, tmp_path: Path, backend: str) -> None:
+    """A private/loopback SFTP host is refused unless allow-listed (issue 12): nothing is
+    dialled, the delivery is recorded as failed."""
+    target = sftp_server.target()
+    async with sandbox_runtime(
+            database_url, feeds_dir=tmp_path / "feeds", outbound_allow_hosts=[],
+            openai_sftp_host="127.0.0.1", openai_sftp_port=sftp_server.port,
+            openai_sftp_username=USER, openai_sftp_password=PASSWORD,
+            openai_sftp_host_key=target.host_key) as rt:
+        report, outcomes = await rt.feed_refresher().run()
+        records = await deliveries(rt)
+    sftp = next(o for o in outcomes if o.destination == "openai_sftp")
+    assert sftp.status == "failed"
+    assert "not public" in sftp.detail
+    [record] = [r for r in records if r.destination == "openai_sftp"]
+    assert record.status == "failed"
+    assert sftp_server.logins == 0

@@ -111,7 +111,7 @@ async def run(rt: Runtime, waits: list[float] | None = None) -> tuple[str, list[
             waits.append(seconds)
 
     destination = StripeCatalogDestination(StripeCatalogClient(
-        rt.http, "sk_test_catalog", base_url=API, sleep=no_wait))
+        rt.outbound_http, "sk_test_catalog", base_url=API, sleep=no_wait))
     ctx = PublishContext(rt.sessionmaker, rt.settings.feed_config(rt.profile),
                          Path(rt.settings.feeds_dir), None)
     [outcome] = await publish_all([destination], ctx)
