@@ -20,6 +20,10 @@ from decimal import Decimal
 from typing import Any
 
 from models.money import currency_exponent
+from models.urls import MAX_URL_LENGTH, url_problem  # the one rule for URLs we publish
+
+__all__ = ["CURRENTLY_STABLE", "OpenAISpec", "Problem", "is_http_url", "spec_for",
+           "validate_item", "validate_shared"]
 
 Json = dict[str, Any]
 
@@ -122,6 +126,22 @@ def spec_for(version: str) -> OpenAISpec:
                          f"known: {', '.join(sorted(SPECS))}") from None
 
 
+# A strict subset of what ``url_problem`` accepts (a plain host, no port, then only
+# RFC 3986 characters): matching it is proof enough; anything else gets the full check.
+_PLAIN_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+"
+                             r"(?:[/?#][A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*)?")
+
+
+def is_http_url(value: object) -> bool:
+    """``models.urls.url_problem`` is None (absolute http(s), a host, no credentials, no
+    whitespace/controls), with a fast path for the common plain URL."""
+    if not isinstance(value, str):
+        return False
+    if len(value) <= MAX_URL_LENGTH and _PLAIN_HTTP_URL.fullmatch(value):
+        return True
+    return url_problem(value) is None
+
+
 _PRICE = re.compile(r"^(\d+)(?:\.(\d{1,3}))? ([A-Z]{3})$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _GTIN = re.compile(r"^\d{8}$|^\d{12,14}$")
@@ -133,14 +153,6 @@ def price_ok(text: str) -> bool:
     if not found:
         return False
     return len(found.group(2) or "") in (0, currency_exponent(found.group(3)))
-
-
-_HTTP_URL = re.compile(r"https?://[^\s/?#@]+(?:[/?#]\S*)?", re.IGNORECASE)
-
-
-def is_http_url(value: object) -> bool:
-    """Absolute http(s) URL with a host (no credentials), no whitespace (RFC 1738)."""
-    return isinstance(value, str) and _HTTP_URL.fullmatch(value) is not None
 
 
 def _present(value: object) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feeds.builder import (
     FeedConfig,
@@ -199,3 +201,13 @@ def test_items_with_non_http_urls_are_left_out_with_a_problem(where: str, bad: s
     else:
         assert published == []
         assert kept is None
+
+
+@given(st.text(alphabet="hts:/.@?#%[]-_~ab1\\\t javscript", max_size=40).map(
+    lambda tail: tail if tail.startswith("h") else "https://" + tail))
+@settings(max_examples=400, deadline=None)
+def test_the_feed_url_rule_is_the_shared_url_rule(value: str) -> None:
+    from feeds.openai_spec import is_http_url
+    from models.urls import url_problem
+
+    assert is_http_url(value) == (url_problem(value) is None)
