@@ -26,6 +26,10 @@ OPENAI_AVAILABILITY = {"in_stock": "in_stock", "limited_stock": "in_stock",
                        "discontinued": "out_of_stock", "unknown": "unknown"}
 
 
+_STORE_URLS = frozenset({"seller_url", "seller_privacy_policy", "seller_tos",
+                         "return_policy"})
+
+
 @dataclass(frozen=True)
 class FeedConfig:
     feed_id: str
@@ -46,7 +50,8 @@ class FeedConfig:
         return urlencode(self.url_params)
 
     @cached_property
-    def openai_store_fields(self) -> Json:
+    def configured_store_fields(self) -> Json:
+        """The seller fields as configured (what ``validate_store`` checks)."""
         return {"seller_name": self.seller_name, "seller_url": self.seller_url,
                 "seller_privacy_policy": self.privacy_url, "seller_tos": self.terms_url,
                 "return_policy": self.return_policy_url,
@@ -54,11 +59,19 @@ class FeedConfig:
                 "store_country": self.store_country}
 
     @cached_property
+    def openai_store_fields(self) -> Json:
+        """As configured, except that a policy link which is not http(s) is never published
+        (it is reported by ``validate_store`` and left empty)."""
+        return {k: ("" if k in _STORE_URLS and not is_http_url(v) else v)
+                for k, v in self.configured_store_fields.items()}
+
+    @cached_property
     def seller(self) -> Json:
-        return {"name": self.seller_name, "links": [
-            {"type": "privacy_policy", "url": self.privacy_url},
-            {"type": "terms_of_service", "url": self.terms_url},
-            {"type": "refund_policy", "url": self.return_policy_url}]}
+        links = [{"type": kind, "url": url} for kind, url in (
+            ("privacy_policy", self.privacy_url), ("terms_of_service", self.terms_url),
+            ("refund_policy", self.return_policy_url)) if is_http_url(url)]
+        return {"name": self.seller_name, "links": links} if links else \
+            {"name": self.seller_name}
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +244,7 @@ STORE_FIELDS = ("seller_name", "seller_url", "seller_privacy_policy", "seller_to
 def validate_store(config: FeedConfig, spec: OpenAISpec = CURRENTLY_STABLE
                    ) -> list[Problem]:
     """Fields every row shares: checked once per build, not once per item."""
-    return validate_shared(config.openai_store_fields, spec)
+    return validate_shared(config.configured_store_fields, spec)
 
 
 SHARED_FIELDS = frozenset(STORE_FIELDS)

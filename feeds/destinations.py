@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,10 +46,11 @@ from feeds.stripe_catalog import (
     to_csv,
 )
 from models import Agent, DeliveryStatus, Destination, FeedDelivery
-from models.base import new_id
+from models.base import new_id, utc_now
 
 log = logging.getLogger("reelcart.feeds")
 Sessionmaker = async_sessionmaker[AsyncSession]
+STALE_AFTER = timedelta(hours=6)  # a delivery still `running` after this was interrupted
 
 
 @dataclass
@@ -81,6 +83,9 @@ async def _in_tx(ctx: PublishContext, work: Callable[[AsyncSession], Awaitable[A
 async def publish_all(destinations: Sequence[FeedDestination], ctx: PublishContext
                       ) -> list[Outcome]:
     """Every destination at once; each one's failure is its own."""
+    await _in_tx(ctx, lambda db: repository.fail_stale_running(
+        db, utc_now() - STALE_AFTER))
+
     async def guarded(destination: FeedDestination) -> Outcome:
         try:
             return await destination.publish(ctx)

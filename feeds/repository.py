@@ -229,3 +229,22 @@ async def destination_health(db: AsyncSession) -> list[dict[str, Any]]:
         elif p.status == DeliveryStatus.failed and entry["last_success"] is None:
             entry["failures"] += 1
     return sorted(out.values(), key=lambda e: e["destination"])
+
+
+async def fail_stale_running(db: AsyncSession, before: Any) -> int:
+    """Deliveries and pushes still ``running`` since before ``before`` belong to a process
+    that stopped mid-way: close them as failed so health shows the truth."""
+    from sqlalchemy import update
+
+    from models import DeliveryStatus, FeedDelivery, FeedPush
+    from models.base import utc_now
+
+    closed = 0
+    for table in (FeedDelivery, FeedPush):
+        result = await db.execute(
+            update(table).where(table.status == DeliveryStatus.running,
+                                table.started_at < before)
+            .values(status=DeliveryStatus.failed, finished_at=utc_now(),
+                    error="interrupted: the process stopped during this delivery"))
+        closed += int(getattr(result, "rowcount", 0) or 0)
+    return closed

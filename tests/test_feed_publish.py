@@ -147,3 +147,35 @@ def test_feeds_publish_command_builds_and_reports_each_destination(
     assert "OpenAI spec currently-stable" in result.output
     assert "acp_feed_api" in result.output
     assert (tmp_path / "feeds" / "report.json").is_file()
+
+
+async def test_deliveries_left_running_by_a_stopped_process_are_closed_next_run(
+        database_url: str, tmp_path: Path, backend: str) -> None:
+    from datetime import timedelta
+
+    from models import FeedPush
+    from models.base import utc_now
+
+    async with sandbox_runtime(database_url, feeds_dir=tmp_path) as rt:
+        async with rt.sessionmaker() as db, db.begin():
+            old = await repository.start_delivery(db, destination="openai_sftp",
+                                                  run_id="run_old", mode="full")
+            fresh = await repository.start_delivery(db, destination="openai_sftp",
+                                                    run_id="run_now", mode="full")
+            record = await db.get(FeedDelivery, old)
+            assert record is not None
+            record.started_at = utc_now() - timedelta(hours=7)
+            db.add(FeedPush(id="fp_old", agent_id="agt_development", status="running",
+                            started_at=utc_now() - timedelta(hours=7)))
+        await rt.feed_refresher().run()
+        async with rt.read_sessionmaker() as db:
+            old_row = await db.get(FeedDelivery, old)
+            fresh_row = await db.get(FeedDelivery, fresh)
+            push = await db.get(FeedPush, "fp_old")
+    assert old_row is not None
+    assert fresh_row is not None
+    assert push is not None
+    assert old_row.status == "failed"
+    assert "interrupted" in (old_row.error or "")
+    assert push.status == "failed"
+    assert fresh_row.status == "running"  # a delivery in progress elsewhere is left alone

@@ -211,3 +211,20 @@ def test_the_feed_url_rule_is_the_shared_url_rule(value: str) -> None:
     from models.urls import url_problem
 
     assert is_http_url(value) == (url_problem(value) is None)
+
+
+def test_merchant_info_section_a_non_http_policy_link_is_never_published() -> None:
+    from feeds.builder import acp_product, validate_store
+
+    config = FeedConfig(
+        feed_id="f", seller_name="S", seller_url="https://shop.test",
+        privacy_url="javascript:alert(1)", terms_url="https://shop.test/tos",
+        return_policy_url="https://shop.test/returns", target_country="US",
+        store_country="US", brand="B")
+    item = next(openai_items(single(), config, SPEC))
+    assert item["seller_privacy_policy"] == ""
+    assert "missing_required:seller_privacy_policy" in {
+        f"{p.code}:{p.field}" for p in validate_openai_item(item, SPEC)}
+    assert "bad_url:seller_privacy_policy" in {f"{p.code}:{p.field}"
+                                               for p in validate_store(config)}
+    assert "javascript:" not in str(acp_product(single(), config))
