@@ -1,4 +1,4 @@
-"""Scheduled feed refresh: rebuild the hosted files and push to every agent Feed API.
+"""Scheduled feed refresh: rebuild the files, then publish to every configured destination.
 
 Runs as an outbox message (topic ``feeds_refresh``, one key): the outbox's lease and
 per-key ordering make sure only one worker builds at a time. The worker enqueues one

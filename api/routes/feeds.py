@@ -82,7 +82,8 @@ async def list_pushes(call: MerchantCallDep) -> Response:
 @router.post("/refresh", status_code=202, response_class=Response,
              operation_id="refreshFeeds")
 async def refresh_feeds(call: MerchantCallDep) -> Response:
-    """Rebuild the hosted feeds and push to every agent Feed API now (in the worker)."""
+    """Rebuild the hosted feeds and publish them to every configured destination now (in
+    the worker): agents' Feed APIs, OpenAI SFTP, Google Merchant API, Stripe catalog."""
     from feeds.refresh import request_refresh
 
     async def handler(db: Any) -> dict[str, Any]:
