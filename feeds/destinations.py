@@ -39,11 +39,10 @@ from feeds.stripe_catalog import (
     FINAL_STATUSES,
     INVENTORY_COLUMNS,
     PRODUCT_COLUMNS,
+    CsvSpool,
     StripeCatalogClient,
-    checksum,
     inventory_row,
     product_rows,
-    to_csv,
 )
 from models import Agent, DeliveryStatus, Destination, FeedDelivery
 from models.base import new_id, utc_now
@@ -308,41 +307,45 @@ class StripeCatalogDestination:
         async with ctx.sessionmaker() as db:
             known = await repository.known_items(db, self.name)
         full = not known
-        products: list[dict[str, Any]] = []
-        inventory: list[dict[str, Any]] = []
+        products, inventory = CsvSpool(PRODUCT_COLUMNS), CsvSpool(INVENTORY_COLUMNS)
         hashes: dict[str, tuple[str, str | None]] = {}
         seen: set[str] = set()
-        async for product in catalog_rows(ctx.sessionmaker):
-            rows = product_rows(product, ctx.config)
-            for variant, row in zip(product.variants, rows, strict=True):
-                if missing_tsv_fields(row):  # Stripe would refuse the row: not sent
+        try:
+            async for product in catalog_rows(ctx.sessionmaker):
+                rows = product_rows(product, ctx.config)
+                for variant, row in zip(product.variants, rows, strict=True):
+                    if missing_tsv_fields(row):  # Stripe would refuse the row: not sent
+                        continue
+                    seen.add(variant.id)
+                    stock_row = inventory_row(variant)
+                    content = digest({k: v for k, v in row.items() if k != "availability"})
+                    stock = digest(stock_row or {"availability": row["availability"]})
+                    hashes[variant.id] = (content, stock)
+                    before = known.get(variant.id)
+                    if full or before is None or before[0] != content:
+                        products.add(row)
+                    elif before[1] != stock:
+                        if stock_row is not None:
+                            inventory.add(stock_row)
+                        else:
+                            products.add(row)
+            removed = sorted(known.keys() - seen)
+            for item_id in removed:
+                products.add({"id": item_id, "delete": "true"})
+            outcomes: list[str] = []
+            failed = False
+            for feed_type, mode, spool in (
+                    ("product", "replace" if full else "upsert", products),
+                    ("inventory", "upsert", inventory)):
+                if not spool.rows:
                     continue
-                seen.add(variant.id)
-                stock_row = inventory_row(variant)
-                content = digest({k: v for k, v in row.items() if k != "availability"})
-                stock = digest(stock_row or {"availability": row["availability"]})
-                hashes[variant.id] = (content, stock)
-                before = known.get(variant.id)
-                if full or before is None or before[0] != content:
-                    products.append(row)
-                elif before[1] != stock:
-                    if stock_row is not None:
-                        inventory.append(stock_row)
-                    else:
-                        products.append(row)
-        removed = sorted(known.keys() - seen)
-        products.extend({"id": item_id, "delete": "true"} for item_id in removed)
-        outcomes: list[str] = []
-        failed = False
-        sends = [("product", "replace" if full else "upsert", products, PRODUCT_COLUMNS),
-                 ("inventory", "upsert", inventory, INVENTORY_COLUMNS)]
-        for feed_type, mode, rows_, columns in sends:
-            if not rows_:
-                continue
-            ok = await self._send(ctx, feed_type, mode, rows_, columns,
-                                  full=full and feed_type == "product")
-            failed |= not ok
-            outcomes.append(f"{feed_type}:{len(rows_)}{'' if ok else ' failed'}")
+                ok = await self._send(ctx, feed_type, mode, spool,
+                                      full=full and feed_type == "product")
+                failed |= not ok
+                outcomes.append(f"{feed_type}:{spool.rows}{'' if ok else ' failed'}")
+        finally:
+            products.close()
+            inventory.close()
         if not failed:
             async def ack(db: AsyncSession) -> None:
                 await repository.acknowledge_items(db, self.name, hashes)
@@ -351,25 +354,23 @@ class StripeCatalogDestination:
         status = DeliveryStatus.failed if failed else DeliveryStatus.succeeded
         return Outcome(self.name, status, ", ".join(outcomes) or "nothing changed")
 
-    async def _send(self, ctx: PublishContext, feed_type: str, mode: str,
-                    rows: list[dict[str, Any]], columns: tuple[str, ...], *, full: bool
-                    ) -> bool:
-        data = to_csv(rows, columns)
+    async def _send(self, ctx: PublishContext, feed_type: str, mode: str, spool: CsvSpool,
+                    *, full: bool) -> bool:
+        size, sha256 = spool.finish()
         file = f"stripe-{feed_type}-{ctx.run_id}.csv"
         started = time.perf_counter()
         delivery_id = await _in_tx(ctx, lambda db: repository.start_delivery(
             db, destination=self.name, run_id=ctx.run_id,
             mode="full" if full else "incremental", file=file))
-        deleted = sum(1 for r in rows if r.get("delete") == "true")
-        outcome: dict[str, Any] = {"size_bytes": len(data), "checksum": checksum(data),
-                                   "items_sent": len(rows) - deleted,
-                                   "items_deleted": deleted}
+        outcome: dict[str, Any] = {"size_bytes": size, "checksum": sha256,
+                                   "items_sent": spool.rows - spool.deleted,
+                                   "items_deleted": spool.deleted}
         try:
             created = await self.client.create_import(
                 feed_type, mode, idempotency_key=f"{ctx.run_id}-{feed_type}",
                 metadata={"reelcart_run": ctx.run_id, "file_name": file})
             outcome["remote_ref"] = str(created["id"])
-            await self.client.upload(created, data)
+            await self.client.upload(created, spool, size)
             current = await self.client.retrieve(str(created["id"]))
             remote = str(current.get("status", "processing"))
             outcome["remote_status"] = remote

@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
-import io
-from collections.abc import Awaitable, Callable, Iterable
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -58,19 +58,46 @@ def inventory_row(variant: VariantRow) -> Json | None:
             "inventory_quantity": str(max(variant.stock, 0))}
 
 
-def to_csv(rows: Iterable[Json], columns: tuple[str, ...]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore",
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ",".join(v) if isinstance(v, list) else v
-                         for k, v in row.items()})
-    return buffer.getvalue().encode()
+class CsvSpool:
+    """Rows written straight to a temporary CSV file (constant memory for any catalog
+    size), then read back in chunks for the upload (again on every retry)."""
 
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in close())
+            mode="w+", encoding="utf-8", newline="", suffix=".csv")
+        self._writer = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore",
+                                      lineterminator="\n")
+        self._writer.writeheader()
+        self.rows = 0
+        self.deleted = 0
 
-def checksum(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    def add(self, row: Json) -> None:
+        self._writer.writerow({k: ",".join(v) if isinstance(v, list) else v
+                               for k, v in row.items()})
+        self.rows += 1
+        self.deleted += row.get("delete") == "true"
+
+    def finish(self) -> tuple[int, str]:
+        """(size in bytes, sha256 hex) of the finished file."""
+        self._file.flush()
+        digest = hashlib.sha256()
+        size = 0
+        with open(self._file.name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+        return size, digest.hexdigest()
+
+    def _blocks(self) -> Iterator[bytes]:
+        with open(self._file.name, "rb") as f:
+            yield from iter(lambda: f.read(1 << 20), b"")
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for block in self._blocks():  # local temp file: 1 MiB reads
+            yield block
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class StripeCatalogClient:
@@ -88,10 +115,14 @@ class StripeCatalogClient:
         self._sleep = sleep
         self.retries = 0
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, url: str, *,
+                    body: Callable[[], AsyncIterator[bytes]] | None = None,
+                    **kwargs: Any) -> httpx.Response:
         delay = 0.5
         problem = ""
         for attempt in range(1, self.max_attempts + 1):
+            if body is not None:  # a fresh stream for every attempt
+                kwargs["content"] = body()
             try:
                 response = await self.http.request(
                     method, url, timeout=httpx.Timeout(120.0, connect=5.0), **kwargs)
@@ -130,15 +161,15 @@ class StripeCatalogClient:
             raise StripeCatalogError("the import was created without an id")
         return answer
 
-    async def upload(self, created: Json, data: bytes) -> None:
+    async def upload(self, created: Json, spool: CsvSpool, size: int) -> None:
         try:
             url = created["status_details"]["awaiting_upload"]["upload_url"]["url"]
         except (KeyError, TypeError):
             raise StripeCatalogError("the import has no upload URL") from None
         if not str(url).startswith("https://"):
             raise StripeCatalogError("the import's upload URL is not https")
-        await self._send("PUT", str(url), content=data,
-                         headers={"Content-Type": "text/csv"})
+        await self._send("PUT", str(url), body=spool.chunks,
+                         headers={"Content-Type": "text/csv", "Content-Length": str(size)})
 
     async def retrieve(self, import_id: str) -> Json:
         response = await self._send(
