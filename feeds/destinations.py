@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -157,7 +158,9 @@ class OpenAISftpDestination:
         if self.resolve is not None:
             from dataclasses import replace
             target = replace(target, connect_host=await self.resolve(target.host))
-        results = await upload_files(target, files, attempts=self.attempts, sleep=self.sleep)
+        shard = re.compile(rf"products-\d{{5}}\.{re.escape(self.fmt)}\.gz")
+        results = await upload_files(target, files, attempts=self.attempts, sleep=self.sleep,
+                                     stale=lambda name: shard.fullmatch(name) is not None)
 
         async def record(db: AsyncSession) -> None:
             for delivery_id, result in zip(records, results, strict=True):

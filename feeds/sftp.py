@@ -93,9 +93,11 @@ async def _put(sftp: asyncssh.SFTPClient, local: Path, remote_dir: str) -> None:
 
 async def upload_files(target: SftpTarget, files: Sequence[Path], *, attempts: int = 4,
                        base_delay: float = 1.0, max_delay: float = 60.0,
-                       sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-                       ) -> list[FileUpload]:
-    """Upload every file (one connection per attempt); a result per file."""
+                       sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                       stale: Callable[[str], bool] | None = None) -> list[FileUpload]:
+    """Upload every file (one connection per attempt); a result per file. Once all are up,
+    remote files that ``stale`` recognises (e.g. shards of the same feed) and that were not
+    part of this upload are removed, so the remote shard set is exactly this snapshot."""
     options = _connect_options(target)
     results: dict[str, FileUpload] = {}
     checksums = {p.name: sha256_file(p) for p in files}
@@ -117,6 +119,11 @@ async def upload_files(target: SftpTarget, files: Sequence[Path], *, attempts: i
                         local.name, local.stat().st_size, checksums[local.name],
                         attempt, time.perf_counter() - started)
                     pending.pop(0)
+                if stale is not None:
+                    current = {p.name for p in files}
+                    for name in await sftp.listdir(target.remote_dir or "."):
+                        if stale(name) and name not in current:
+                            await sftp.remove(str(PurePosixPath(target.remote_dir) / name))
             return [results[p.name] for p in files]
         except (asyncssh.PermissionDenied, asyncssh.HostKeyNotVerifiable) as exc:
             last_error = f"{type(exc).__name__}: {exc.reason}"[:300]

@@ -227,3 +227,28 @@ async def test_the_sftp_host_passes_the_outbound_policy_at_delivery_time(
     [record] = [r for r in records if r.destination == "openai_sftp"]
     assert record.status == "failed"
     assert sftp_server.logins == 0
+
+
+async def test_the_remote_shard_set_follows_the_snapshot(
+        database_url: str, sftp_server: SftpServer, tmp_path: Path, backend: str) -> None:
+    """OpenAI's overview: keep the shard set stable and replace it on each update; a shard
+    the catalog no longer fills is removed remotely too (no stale items left behind)."""
+    from feeds.publish import FeedBuilder, catalog_rows
+
+    destination = OpenAISftpDestination(sftp_server.target())
+    remote = sftp_server.root / "openai"
+    async with sandbox_runtime(database_url) as rt:
+        config = rt.settings.feed_config(rt.profile)
+        for max_items, expected in ((30, 3), (60, 2)):
+            out = tmp_path / f"build-{max_items}"
+            builder = FeedBuilder(out, config, openai_formats=("jsonl",), max_items=max_items)
+            async for product in catalog_rows(rt.sessionmaker):
+                builder.add(product)
+            ctx = PublishContext(rt.sessionmaker, config, out, builder.finish())
+            [outcome] = await publish_all([destination], ctx)
+            assert outcome.status == "succeeded"
+            assert sorted(p.name for p in remote.iterdir()) == [
+                f"products-0000{i}.jsonl.gz" for i in range(1, expected + 1)]
+        (remote / "unrelated.txt").write_text("kept")
+        [outcome] = await publish_all([destination], ctx)
+    assert (remote / "unrelated.txt").read_text() == "kept"  # only our shards are pruned
