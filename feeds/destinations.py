@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -96,7 +96,7 @@ async def publish_all(destinations: Sequence[FeedDestination], ctx: PublishConte
                 update(FeedDelivery).where(FeedDelivery.run_id == ctx.run_id,
                                            FeedDelivery.destination == destination.name,
                                            FeedDelivery.status == DeliveryStatus.running)
-                .values(status=DeliveryStatus.failed, error=error)))
+                .values(status=DeliveryStatus.failed, error=error, finished_at=utc_now())))
             return Outcome(destination.name, DeliveryStatus.failed, error)
     return list(await asyncio.gather(*(guarded(d) for d in destinations)))
 
@@ -156,7 +156,6 @@ class OpenAISftpDestination:
         records = await _in_tx(ctx, lambda db: _start_many(db, ctx, self.name, files))
         target = self.target
         if self.resolve is not None:
-            from dataclasses import replace
             target = replace(target, connect_host=await self.resolve(target.host))
         shard = re.compile(rf"products-\d{{5}}\.{re.escape(self.fmt)}\.gz")
         results = await upload_files(target, files, attempts=self.attempts, sleep=self.sleep,
