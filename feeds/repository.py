@@ -218,10 +218,13 @@ async def destination_health(db: AsyncSession) -> list[dict[str, Any]]:
             entry["last_success"] = d.finished_at or d.started_at
         elif d.status == DeliveryStatus.failed and entry["last_success"] is None:
             entry["failures"] += 1
+    from models import Agent
+
+    names = dict((await db.execute(select(Agent.id, Agent.name))).tuples().all())
     pushes = await db.scalars(select(FeedPush).order_by(FeedPush.started_at.desc())
                               .limit(500))
     for p in pushes:
-        key = f"acp_feed_api:{p.agent_id}"
+        key = f"acp_feed_api:{names.get(p.agent_id, p.agent_id)}"
         entry = out.setdefault(key, {"destination": key, "last": p, "last_success": None,
                                      "failures": 0})
         if p.status == DeliveryStatus.succeeded and entry["last_success"] is None:

@@ -126,7 +126,7 @@ async def check_pushes_endpoint_and_dashboard(rt: Runtime) -> None:
     assert page.status_code == 200
     html = page.text
     assert "Feed destinations" in html
-    for name in ("openai_sftp", "google_merchant", "stripe_catalog"):
+    for name in ("openai_sftp", "google_merchant", "stripe_catalog", "exploding"):
         assert name in html
     assert "products-00001.jsonl.gz" in html
     assert "OpenAI spec currently-stable" in html
