@@ -394,3 +394,23 @@ async def test_one_session_read_and_completed_across_versions(http: httpx.AsyncC
                              middle.complete_body())
     assert resp.status_code == 200, resp.text
     assert middle.valid(resp.json(), "CheckoutSessionWithOrder")["status"] == "completed"
+
+
+async def test_orders_are_read_only_by_the_agent_that_placed_them(
+        http: httpx.AsyncClient, runtime: Any, backend: str) -> None:
+    """The core's order read for bindings (``orders.service.get_for_agent``)."""
+    from orders.errors import OrderNotFound
+    from orders.service import get_for_agent
+
+    speaker = Speaker(http, CURRENT, CURRENT)
+    session = await speaker.create()
+    resp = await speaker.post(f"/checkout_sessions/{session['id']}/complete",
+                              speaker.complete_body())
+    order_id = resp.json()["order"]["id"]
+    async with runtime.read_sessionmaker() as db:
+        order = await get_for_agent(db, "agt_development", order_id)
+        assert order.checkout_session_id == session["id"]
+        with pytest.raises(OrderNotFound):
+            await get_for_agent(db, "agt_someone_else", order_id)
+        with pytest.raises(OrderNotFound):
+            await get_for_agent(db, "agt_development", "ord_missing")
