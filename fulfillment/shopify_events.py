@@ -19,6 +19,7 @@ from fulfillment.service import record_fulfillment, refresh_order_status
 from models import Order
 from models.base import utc_now
 from models.money import currency_exponent
+from models.statuses import ForwardingStatus, OrderStatus
 from orders import refunds as refund_service
 from orders import repository
 from orders.errors import RefundNotAllowed
@@ -79,7 +80,7 @@ class ShopifyEventHandlers:
                 if not order.shopify_order_id:
                     order.shopify_order_id = gid
                     order.shopify_order_name = payload.get("name")
-                    order.forwarding_status = "forwarded"
+                    order.forwarding_status = ForwardingStatus.forwarded
                 return order
         raw = payload.get(order_key)
         if raw is None:
@@ -130,9 +131,9 @@ class ShopifyEventHandlers:
                               payload: Json) -> None:
         async with sessionmaker() as db, db.begin():
             order = await self._our_order(db, payload, order_key="id")
-            if order is None or order.status == "canceled":
+            if order is None or order.status == OrderStatus.canceled:
                 return
-            order.status = "canceled"
+            order.status = OrderStatus.canceled
             order.updated_at = utc_now()
             await refresh_order_status(db, order, ACTOR, {
                 "cancel_reason": payload.get("cancel_reason")})
