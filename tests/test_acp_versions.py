@@ -414,3 +414,37 @@ async def test_orders_are_read_only_by_the_agent_that_placed_them(
             await get_for_agent(db, "agt_someone_else", order_id)
         with pytest.raises(OrderNotFound):
             await get_for_agent(db, "agt_development", "ord_missing")
+
+
+async def test_choosing_a_fulfillment_option_in_each_versions_shape(speaker: Speaker,
+                                                                    backend: str) -> None:
+    session = await speaker.create()
+    options = [o for o in session["fulfillment_options"] if o["type"] == "shipping"]
+    assert len(options) >= 2, options
+    default = session["selected_fulfillment_options"][0] if "selected_fulfillment_options" in \
+        session else None
+    chosen = next(o for o in options if o["id"] not in str(default)
+                  and o["id"] != session.get("fulfillment_option_id"))  # not the default
+    line_ids = [line["id"] for line in session["line_items"]]
+    if speaker.spec == "2025-09-29":
+        update: dict[str, Any] = {"fulfillment_option_id": chosen["id"]}
+    elif speaker.legacy:
+        update = {"selected_fulfillment_options": [
+            {"type": "shipping", "shipping": {"option_id": chosen["id"], "item_ids": line_ids}}]}
+    else:
+        update = {"selected_fulfillment_options": [
+            {"type": "shipping", "option_id": chosen["id"], "item_ids": line_ids}]}
+    speaker.valid(update, "CheckoutSessionUpdateRequest")
+    resp = await speaker.post(f"/checkout_sessions/{session['id']}", update)
+    assert resp.status_code == 200, resp.text
+    updated = speaker.valid(resp.json(), "CheckoutSession")
+    if speaker.spec == "2025-09-29":
+        assert updated["fulfillment_option_id"] == chosen["id"]
+    elif speaker.legacy:
+        assert updated["selected_fulfillment_options"][0]["shipping"]["option_id"] == chosen["id"]
+    else:
+        assert updated["selected_fulfillment_options"][0]["option_id"] == chosen["id"]
+    shipping = next(t["amount"] for t in updated["totals"] if t["type"] == "fulfillment")
+    price = chosen["total"] if "total" in chosen else next(
+        t["amount"] for t in chosen["totals"] if t["type"] == "total")
+    assert shipping == price
