@@ -473,3 +473,22 @@ async def test_three_d_secure_in_each_version(speaker: Speaker, backend: str) ->
     resp = await speaker.post(path, body)
     assert resp.status_code == 200, resp.text
     assert speaker.valid(resp.json(), "CheckoutSessionWithOrder")["status"] == "completed"
+
+
+async def test_messages_in_each_versions_enums(speaker: Speaker, backend: str) -> None:
+    """Stock problems (error) and low stock (warning) as messages the version can say."""
+    short = await speaker.create(speaker.create_body(("last-unit", 5)))
+    assert short["status"] == "not_ready_for_payment"
+    errors = [m for m in short["messages"] if m["type"] == "error"]
+    assert errors, short["messages"]
+    if speaker.legacy:  # six error codes, no warnings before 2026-01-30
+        assert {m["code"] for m in errors} <= {"missing", "invalid", "out_of_stock",
+                                               "payment_declined", "requires_sign_in",
+                                               "requires_3ds"}
+        assert all(m["type"] in ("info", "error") for m in short["messages"])
+        assert not any(m.get("param", "").startswith("$.line_items")
+                       for m in short["messages"])  # request paths: $.items[…]
+    few = await speaker.create(speaker.create_body(("few-left", 4)))
+    assert few["messages"], few
+    kinds = {m["type"] for m in few["messages"]}
+    assert kinds <= ({"info", "error"} if speaker.legacy else {"info", "warning", "error"})
