@@ -20,7 +20,14 @@ from models.commissions import (
     StatementLink,
 )
 from models.dashboard import DashboardLoginFailure, DashboardSession, DashboardUser
-from models.feed import FeedPush, FeedPushItem
+from models.feed import (
+    DeliveryStatus,
+    Destination,
+    FeedDelivery,
+    FeedDestinationItem,
+    FeedPush,
+    FeedPushItem,
+)
 from models.idempotency import IdempotencyRecord
 from models.inbox import InboxEvent
 from models.merchant import MerchantApiKey
@@ -44,6 +51,10 @@ __all__ = [
     "DashboardUser",
     "DeliveryAttempt",
     "Dispute",
+    "DeliveryStatus",
+    "Destination",
+    "FeedDelivery",
+    "FeedDestinationItem",
     "FeedPush",
     "FeedPushItem",
     "Fulfillment",
