@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
@@ -33,6 +34,8 @@ from api.runtime import Runtime, build_runtime
 from api.settings import Settings, get_settings
 from api.worker import run_forever
 from models.migrate import upgrade_async
+from protocols.mcp.server import PATH as MCP_PATH
+from protocols.mcp.server import McpEndpoint
 
 log = logging.getLogger("reelcart")
 
@@ -69,7 +72,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
             worker = asyncio.create_task(run_forever(app.state.runtime, stop))
         log.info("reelcart started", extra={"payments_provider": settings.payments_provider})
         try:
-            yield
+            async with mcp.run():
+                yield
         finally:
             stop.set()
             if worker is not None:
@@ -85,6 +89,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    mcp = McpEndpoint()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(discovery.router)
@@ -100,6 +105,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)
     app.add_exception_handler(dashboard_routes.CsrfRejected, _csrf_rejected)
     app.include_router(webhooks.router)
+    app.router.routes.append(Route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"],
+                                   include_in_schema=False))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
 

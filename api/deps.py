@@ -71,7 +71,7 @@ class AgentCall(_Call):
     agent: AgentPrincipal = field(kw_only=True)
 
 
-def _check_version(value: str | None) -> None:
+def check_version(value: str | None) -> None:
     if value is None or not value.strip():
         raise InvalidRequest("The API-Version header is required.",
                              code="missing_api_version", param="API-Version",
@@ -84,11 +84,16 @@ def _check_version(value: str | None) -> None:
 
 async def _check_signature(runtime: Runtime, agent: AgentPrincipal, request: Request,
                            body: bytes) -> None:
+    check_signature(runtime, agent, request.headers.get("signature"),
+                    request.headers.get("timestamp"), body)
+
+
+def check_signature(runtime: Runtime, agent: AgentPrincipal, signature: str | None,
+                    timestamp: str | None, body: bytes) -> None:
+    """The agent's request signature over ``body`` (REST headers or MCP ``meta`` fields)."""
     mode = runtime.settings.request_signature_mode
     if mode == SignatureMode.off:
         return
-    signature = request.headers.get("signature")
-    timestamp = request.headers.get("timestamp")
     if agent.signing_secret is None:
         problem: str | None = "no signing secret is configured for this agent"
     elif not signature or not timestamp:
@@ -125,7 +130,7 @@ async def agent_call(request: Request) -> AgentCall:
     runtime = await get_runtime(request)
     headers = request.headers
     agent = await authenticate(runtime, headers.get("authorization"))
-    _check_version(headers.get("api-version"))
+    check_version(headers.get("api-version"))
     body = await request.body()
     await _check_signature(runtime, agent, request, body)
     guard = _idempotency_guard(

@@ -22,7 +22,7 @@ async def discovery(runtime: RuntimeDep) -> Response:
             "supported_versions": list(reversed(SUPPORTED_VERSIONS)),  # oldest first here
         },
         "api_base_url": runtime.settings.public_base_url.rstrip("/") + "/acp",
-        "transports": ["rest"],
+        "transports": ["rest", "mcp"],  # MCP at /mcp (URL given out of band)
         "capabilities": {
             "services": ["checkout", "orders"],
             "intervention_types": ["3ds"],

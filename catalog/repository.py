@@ -1,0 +1,149 @@
+"""All SQL for catalog search and detail reads (the MCP catalog tools).
+
+Search runs in the database's own full-text index (migration 0401): FTS5 with BM25 on
+SQLite, ``tsvector`` + GIN with ``ts_rank_cd`` on PostgreSQL. Variants match; products
+come back ranked by their best-matching variant, filtered on the variant's live price,
+currency, availability and category and on the product's brand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.schemas import BUYABLE, SearchFilters
+from models import Product, Variant, Video, VideoProduct
+
+# BM25 column weights: variant_id (unindexed), title, brand, tags, body. Set through the
+# ``rank`` column: bm25() itself cannot be used once the query is flattened into a GROUP BY.
+_SQLITE_RANK = "bm25(0.0, 10.0, 4.0, 2.0, 1.0)"
+
+
+def _sqlite_match(terms: Sequence[str]) -> str:
+    quoted = [f'"{t}"' for t in terms]
+    if len(terms[-1]) >= 3:
+        quoted[-1] += "*"  # the last word may be unfinished
+    return " ".join(quoted)
+
+
+def _postgresql_match(terms: Sequence[str]) -> str:
+    parts = [f"'{t}'" for t in terms]
+    if len(terms[-1]) >= 3:
+        parts[-1] += ":*"
+    return " & ".join(parts)
+
+
+def _filters(f: SearchFilters, dialect: str) -> tuple[list[str], dict[str, Any]]:
+    where = ["v.is_eligible_search"]
+    params: dict[str, Any] = {}
+    if f.currency:
+        where.append("v.currency = :currency")
+        params["currency"] = f.currency
+    if f.min_price is not None:
+        where.append("v.price_amount >= :min_price")
+        params["min_price"] = f.min_price
+    if f.max_price is not None:
+        where.append("v.price_amount <= :max_price")
+        params["max_price"] = f.max_price
+    if f.available_only:
+        where.append("v.availability IN ({}) AND (v.stock IS NULL OR v.stock > 0)".format(
+            ", ".join(f"'{a.value}'" for a in BUYABLE)))
+    if f.brand:
+        where.append("lower(p.brand) = :brand")
+        params["brand"] = f.brand.lower()
+    if f.category:
+        elements = "json_each(v.categories)" if dialect == "sqlite" \
+            else "jsonb_array_elements_text(v.categories) AS c(value)"
+        where.append(f"EXISTS (SELECT 1 FROM {elements} WHERE lower(value) = :category)")
+        params["category"] = f.category.lower()
+    return where, params
+
+
+async def search_product_ids(db: AsyncSession, f: SearchFilters, *, offset: int,
+                             limit: int) -> list[str]:
+    """Product ids, best match first (ties by id), one page of ``limit`` after ``offset``."""
+    dialect = db.get_bind().dialect.name
+    where, params = _filters(f, dialect)
+    params.update(offset=offset, limit=limit)
+    if not f.terms:
+        sql = f"""
+            SELECT v.product_id FROM variants v JOIN products p ON p.id = v.product_id
+            WHERE {' AND '.join(where)}
+            GROUP BY v.product_id ORDER BY v.product_id LIMIT :limit OFFSET :offset"""
+    elif dialect == "sqlite":
+        params["match"] = _sqlite_match(f.terms)
+        sql = f"""
+            WITH hits AS (
+                SELECT variant_id, rank AS score FROM catalog_search
+                WHERE catalog_search MATCH :match AND rank MATCH '{_SQLITE_RANK}')
+            SELECT v.product_id FROM hits
+            JOIN variants v ON v.id = hits.variant_id JOIN products p ON p.id = v.product_id
+            WHERE {' AND '.join(where)}
+            GROUP BY v.product_id ORDER BY min(hits.score), v.product_id
+            LIMIT :limit OFFSET :offset"""
+    else:
+        params["match"] = _postgresql_match(f.terms)
+        sql = f"""
+            SELECT v.product_id FROM catalog_search s
+            JOIN variants v ON v.id = s.variant_id JOIN products p ON p.id = v.product_id,
+                 to_tsquery('english', :match) AS q
+            WHERE s.document @@ q AND {' AND '.join(where)}
+            GROUP BY v.product_id
+            ORDER BY max(ts_rank_cd(s.document, q)) DESC, v.product_id
+            LIMIT :limit OFFSET :offset"""
+    return list((await db.execute(text(sql), params)).scalars())
+
+
+async def products(db: AsyncSession, product_ids: Sequence[str]) -> dict[str, Any]:
+    table = Product.__table__
+    rows = await db.execute(select(table.c.id, table.c.title, table.c.description,
+                                   table.c.url, table.c.brand, table.c.media)
+                            .where(table.c.id.in_(product_ids)))
+    return {row.id: row for row in rows}
+
+
+async def search_variants(db: AsyncSession, product_ids: Sequence[str], f: SearchFilters
+                          ) -> list[Any]:
+    """The variants of these products that pass the filters (not the text match: a
+    product found by one variant shows every variant the buyer could choose)."""
+    where, params = _filters(f, db.get_bind().dialect.name)
+    v = Variant.__table__.alias("v")
+    p = Product.__table__.alias("p")
+    stmt = (select(v).join(p, p.c.id == v.c.product_id)
+            .where(v.c.product_id.in_(product_ids), *(text(w) for w in where))
+            .order_by(v.c.product_id, v.c.price_amount, v.c.id))
+    return list((await db.execute(stmt, params)).all())
+
+
+async def videos_for_products(db: AsyncSession, product_ids: Sequence[str]) -> list[Any]:
+    """(product_id, video) pairs, newest video first."""
+    rows = await db.execute(
+        select(VideoProduct.product_id, VideoProduct.variant_id, Video)
+        .join(Video, Video.id == VideoProduct.video_id)
+        .where(VideoProduct.product_id.in_(product_ids))
+        .order_by(Video.published_at.desc().nulls_last(), Video.created_at.desc(), Video.id))
+    return list(rows.all())
+
+
+async def video_page(db: AsyncSession, *, product_id: str | None, campaign: str | None,
+                     offset: int, limit: int) -> list[Video]:
+    stmt = select(Video)
+    if product_id:
+        stmt = stmt.where(Video.id.in_(select(VideoProduct.video_id)
+                                       .where(VideoProduct.product_id == product_id)))
+    if campaign:
+        stmt = stmt.where(Video.campaign == campaign)
+    stmt = stmt.order_by(Video.published_at.desc().nulls_last(), Video.created_at.desc(),
+                         Video.id).offset(offset).limit(limit)
+    return list(await db.scalars(stmt))
+
+
+async def featured_products(db: AsyncSession, video_ids: Sequence[str]) -> list[Any]:
+    rows = await db.execute(
+        select(VideoProduct.video_id, VideoProduct.product_id, VideoProduct.variant_id)
+        .where(VideoProduct.video_id.in_(video_ids))
+        .order_by(VideoProduct.video_id, VideoProduct.product_id))
+    return list(rows.all())
