@@ -46,6 +46,15 @@ def variant_json(v: Any) -> Json:
     return out
 
 
+def attribution_for(video: Video) -> Json:
+    """The ACP ``affiliate_attribution`` an agent sends to credit a sale to ``video``."""
+    out: Json = {"provider": "reelcart", "publisher_id": video.creator or "reelcart",
+                 "creative_id": video.id, "touchpoint": "first"}
+    if video.campaign:
+        out["campaign_id"] = video.campaign
+    return out
+
+
 def video_json(video: Video) -> Json:
     """A shoppable video; ``creative_id`` is what credits a sale to it."""
     out: Json = {"id": video.id, "creative_id": video.id, "title": video.title,
@@ -55,6 +64,7 @@ def video_json(video: Video) -> Json:
                  "creator": video.creator,
                  "published_at": video.published_at.isoformat() if video.published_at
                  else None}
+    out["affiliate_attribution"] = attribution_for(video)
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -100,9 +100,9 @@ DESCRIPTIONS = {
         "privacy)."),
     "list_shoppable_videos": (
         "Shoppable videos (newest first) with the products they feature. When the buyer "
-        "comes from a video, send its creative_id in create_checkout_session as "
-        "payload.affiliate_attribution = {\"provider\": \"reelcart\", \"creative_id\": "
-        "\"<creative_id>\"} so the sale is credited to that video."),
+        "comes from a video, pass its affiliate_attribution object unchanged as "
+        "payload.affiliate_attribution of create_checkout_session (it carries the video's "
+        "creative_id) so the sale is credited to that video."),
     "get_order": (
         "The current state of an order you placed: status, line items (ordered/fulfilled "
         "quantities), fulfillments with carrier and tracking, refunds and other adjustments, "

@@ -62,8 +62,8 @@ DESCRIPTIONS = {
         "repeat an id to buy more than one. The result is the authoritative cart: prices, "
         "taxes, fulfillment_options, totals and messages (what is missing). Set "
         "meta.api_version to \"2026-04-17\" and a fresh meta.idempotency_key per new request. "
-        "To credit a shoppable video, add payload.affiliate_attribution with the creative_id "
-        "from list_shoppable_videos.\n"
+        "To credit a shoppable video, set payload.affiliate_attribution to the video's "
+        "affiliate_attribution from list_shoppable_videos or search_products.\n"
         'Example: {"meta": {"api_version": "2026-04-17", "idempotency_key": "2f1c…"}, '
         '"payload": {"currency": "usd", "capabilities": {}, "line_items": [{"id": '
         '"denim-jacket-m"}], "fulfillment_details": {"address": ' + _ADDRESS + "}}}"),
