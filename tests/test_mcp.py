@@ -302,7 +302,7 @@ async def test_a_key_still_in_flight_is_refused(runtime: Runtime) -> None:
 
 async def test_errors_carry_the_acp_code_and_param(runtime: Runtime) -> None:
     async with serving(runtime) as app, mcp_session(app) as session:
-        cases = [
+        cases: list[tuple[str, dict[str, Any], str, str]] = [
             ("get_checkout_session", {"meta": meta(None), "id": "cs_unknown"},
              "checkout_session_not_found", "$.id"),
             ("update_checkout_session", {"meta": meta(), "id": "cs_unknown", "payload": {}},
