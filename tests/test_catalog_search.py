@@ -41,7 +41,8 @@ async def test_words_match_stemmed_and_as_a_prefix(runtime: Runtime) -> None:
     assert await _ids(runtime, "zzzznothing") == []
     # Operators and punctuation are words, never query syntax.
     assert await _ids(runtime, 'mug" OR * NEAR(') == []
-    assert await _ids(runtime, "mug\" OR") == []
+    assert await _ids(runtime, 'mug" OR zzzz') == []  # OR as an operator would find mugs
+    assert await _ids(runtime, "-mug") == ["ceramic-mug"]  # not a negation
 
 
 async def test_filters_price_availability_brand_category(runtime: Runtime) -> None:
