@@ -1,9 +1,9 @@
 """All SQL for catalog search and detail reads (the MCP catalog tools).
 
-Search runs in the database's own full-text index (migration 0401): FTS5 with BM25 on
-SQLite, ``tsvector`` + GIN with ``ts_rank_cd`` on PostgreSQL. Variants match; products
-come back ranked by their best-matching variant, filtered on the variant's live price,
-currency, availability and category and on the product's brand.
+Search runs in the database's own full-text index (migration 0401): one document per
+product, FTS5 with BM25 on SQLite, ``tsvector`` + GIN with ``ts_rank_cd`` on PostgreSQL.
+Price, currency, availability and category filter the product's live variants (a product
+is found if one of its variants passes), brand filters the product.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.schemas import BUYABLE, SearchFilters
 from models import Product, Variant, Video, VideoProduct
 
-# BM25 column weights: variant_id (unindexed), title, brand, tags, body. Set through the
-# ``rank`` column: bm25() itself cannot be used once the query is flattened into a GROUP BY.
+# BM25 column weights: product_id (unindexed), title, brand, tags, body. Set through the
+# ``rank`` column, so FTS5 computes it once per match.
 _SQLITE_RANK = "bm25(0.0, 10.0, 4.0, 2.0, 1.0)"
 
 
@@ -36,7 +36,8 @@ def _postgresql_match(terms: Sequence[str]) -> str:
     return " & ".join(parts)
 
 
-def _filters(f: SearchFilters, dialect: str) -> tuple[list[str], dict[str, Any]]:
+def _variant_filters(f: SearchFilters, dialect: str) -> tuple[list[str], dict[str, Any]]:
+    """Conditions on a variant ``v`` (always: visible to search)."""
     where = ["v.is_eligible_search"]
     params: dict[str, Any] = {}
     if f.currency:
@@ -51,9 +52,6 @@ def _filters(f: SearchFilters, dialect: str) -> tuple[list[str], dict[str, Any]]
     if f.available_only:
         where.append("v.availability IN ({}) AND (v.stock IS NULL OR v.stock > 0)".format(
             ", ".join(f"'{a.value}'" for a in BUYABLE)))
-    if f.brand:
-        where.append("lower(p.brand) = :brand")
-        params["brand"] = f.brand.lower()
     if f.category:
         elements = "json_each(v.categories)" if dialect == "sqlite" \
             else "jsonb_array_elements_text(v.categories) AS c(value)"
@@ -62,38 +60,43 @@ def _filters(f: SearchFilters, dialect: str) -> tuple[list[str], dict[str, Any]]
     return where, params
 
 
+def _product_filters(f: SearchFilters, product_id: str, dialect: str
+                     ) -> tuple[list[str], dict[str, Any]]:
+    """Conditions on the product whose id is the SQL expression ``product_id``."""
+    variant_where, params = _variant_filters(f, dialect)
+    where = [f"EXISTS (SELECT 1 FROM variants v WHERE v.product_id = {product_id} AND "
+             f"{' AND '.join(variant_where)})"]
+    if f.brand:
+        where.append(f"(SELECT lower(brand) FROM products WHERE id = {product_id}) = :brand")
+        params["brand"] = f.brand.lower()
+    return where, params
+
+
 async def search_product_ids(db: AsyncSession, f: SearchFilters, *, offset: int,
                              limit: int) -> list[str]:
     """Product ids, best match first (ties by id), one page of ``limit`` after ``offset``."""
     dialect = db.get_bind().dialect.name
-    where, params = _filters(f, dialect)
-    params.update(offset=offset, limit=limit)
     if not f.terms:
-        sql = f"""
-            SELECT v.product_id FROM variants v JOIN products p ON p.id = v.product_id
-            WHERE {' AND '.join(where)}
-            GROUP BY v.product_id ORDER BY v.product_id LIMIT :limit OFFSET :offset"""
+        where, params = _product_filters(f, "p.id", dialect)
+        sql = f"""SELECT p.id FROM products p WHERE {' AND '.join(where)}
+                  ORDER BY p.id LIMIT :limit OFFSET :offset"""
     elif dialect == "sqlite":
+        where, params = _product_filters(f, "s.product_id", dialect)
         params["match"] = _sqlite_match(f.terms)
         sql = f"""
-            WITH hits AS (
-                SELECT variant_id, rank AS score FROM catalog_search
-                WHERE catalog_search MATCH :match AND rank MATCH '{_SQLITE_RANK}')
-            SELECT v.product_id FROM hits
-            JOIN variants v ON v.id = hits.variant_id JOIN products p ON p.id = v.product_id
-            WHERE {' AND '.join(where)}
-            GROUP BY v.product_id ORDER BY min(hits.score), v.product_id
-            LIMIT :limit OFFSET :offset"""
+            SELECT s.product_id FROM catalog_search s
+            WHERE catalog_search MATCH :match AND rank MATCH '{_SQLITE_RANK}'
+              AND {' AND '.join(where)}
+            ORDER BY rank, s.product_id LIMIT :limit OFFSET :offset"""
     else:
+        where, params = _product_filters(f, "s.product_id", dialect)
         params["match"] = _postgresql_match(f.terms)
         sql = f"""
-            SELECT v.product_id FROM catalog_search s
-            JOIN variants v ON v.id = s.variant_id JOIN products p ON p.id = v.product_id,
-                 to_tsquery('english', :match) AS q
+            SELECT s.product_id FROM catalog_search s, to_tsquery('english', :match) AS q
             WHERE s.document @@ q AND {' AND '.join(where)}
-            GROUP BY v.product_id
-            ORDER BY max(ts_rank_cd(s.document, q)) DESC, v.product_id
+            ORDER BY ts_rank_cd(s.document, q) DESC, s.product_id
             LIMIT :limit OFFSET :offset"""
+    params.update(offset=offset, limit=limit)
     return list((await db.execute(text(sql), params)).scalars())
 
 
@@ -109,11 +112,9 @@ async def search_variants(db: AsyncSession, product_ids: Sequence[str], f: Searc
                           ) -> list[Any]:
     """The variants of these products that pass the filters (not the text match: a
     product found by one variant shows every variant the buyer could choose)."""
-    where, params = _filters(f, db.get_bind().dialect.name)
+    where, params = _variant_filters(f, db.get_bind().dialect.name)
     v = Variant.__table__.alias("v")
-    p = Product.__table__.alias("p")
-    stmt = (select(v).join(p, p.c.id == v.c.product_id)
-            .where(v.c.product_id.in_(product_ids), *(text(w) for w in where))
+    stmt = (select(v).where(v.c.product_id.in_(product_ids), *(text(w) for w in where))
             .order_by(v.c.product_id, v.c.price_amount, v.c.id))
     return list((await db.execute(stmt, params)).all())
 
