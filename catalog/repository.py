@@ -18,7 +18,9 @@ from catalog.schemas import BUYABLE, SearchFilters
 from models import Product, Variant, Video, VideoProduct
 
 # BM25 column weights: product_id (unindexed), title, brand, tags, body. Set through the
-# ``rank`` column, so FTS5 computes it once per match.
+# ``rank`` column and ordered by ``rank`` alone, so FTS5 sorts its matches itself and the
+# filters run only until the page is full (a tie-breaker column would make SQLite sort
+# every match after filtering each: ~10x slower on common words).
 _SQLITE_RANK = "bm25(0.0, 10.0, 4.0, 2.0, 1.0)"
 
 
@@ -74,7 +76,7 @@ def _product_filters(f: SearchFilters, product_id: str, dialect: str
 
 async def search_product_ids(db: AsyncSession, f: SearchFilters, *, offset: int,
                              limit: int) -> list[str]:
-    """Product ids, best match first (ties by id), one page of ``limit`` after ``offset``."""
+    """Product ids, best match first, one page of ``limit`` after ``offset``."""
     dialect = db.get_bind().dialect.name
     if not f.terms:
         where, params = _product_filters(f, "p.id", dialect)
@@ -87,7 +89,7 @@ async def search_product_ids(db: AsyncSession, f: SearchFilters, *, offset: int,
             SELECT s.product_id FROM catalog_search s
             WHERE catalog_search MATCH :match AND rank MATCH '{_SQLITE_RANK}'
               AND {' AND '.join(where)}
-            ORDER BY rank, s.product_id LIMIT :limit OFFSET :offset"""
+            ORDER BY rank LIMIT :limit OFFSET :offset"""
     else:
         where, params = _product_filters(f, "s.product_id", dialect)
         params["match"] = _postgresql_match(f.terms)
