@@ -12,10 +12,10 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
-from api import idempotency_store
 from api.auth import create_agent_key
 from api.runtime import Runtime
-from api.signatures import request_hash
+from idempotency import repository as idempotency_store
+from idempotency.canonical import request_hash
 from models import AttributionTouch, Video, VideoProduct
 from models.base import utc_now
 from models.db import transaction

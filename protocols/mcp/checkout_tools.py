@@ -1,9 +1,9 @@
 """The five ACP checkout tools (MCP binding, ``{meta, id, payload}``).
 
-A thin adapter: arguments are checked against the binding's bundled schemas, then each tool
-calls exactly what its REST route calls (same service method, same transaction shape, same
-idempotency store under the REST path), so a session is one session over REST and MCP and
-an ``Idempotency-Key`` means the same thing on both.
+A thin transport: arguments are checked against the binding's bundled schemas, then each
+tool calls the ACP binding (``protocols.acp.binding``) exactly as its REST route does (same
+transaction shape, same idempotency store under the REST path), so a session is one session
+over REST and MCP and an ``Idempotency-Key`` means the same thing on both.
 """
 
 from __future__ import annotations
@@ -19,17 +19,20 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import AgentPrincipal
-from api.deps import check_signature, check_version
-from api.idempotency import IdempotentCall, require_key
+from api.deps import check_signature
 from api.runtime import Runtime
-from api.signatures import request_hash
-from checkout.schemas import (
+from checkout.domain import Actor
+from idempotency.canonical import request_hash
+from idempotency.service import IdempotentCall, require_key
+from models.errors import AppError, InvalidRequest
+from protocols.acp import binding as acp
+from protocols.acp import versions as acp_versions
+from protocols.acp.schemas import (
     CancelSessionRequest,
     CheckoutSessionCompleteRequest,
     CheckoutSessionCreateRequest,
     CheckoutSessionUpdateRequest,
 )
-from models.errors import AppError, InvalidRequest
 from protocols.mcp import errors, openrpc
 
 Json = dict[str, Any]
@@ -44,6 +47,10 @@ class Caller:
 
     runtime: Runtime
     agent: AgentPrincipal
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.agent.id)
 
 
 @dataclass(slots=True)
@@ -132,12 +139,12 @@ async def call(caller: Caller, name: str, arguments: Json) -> Outcome:
     body = orjson.dumps(payload) if payload is not None else b""
     runtime, agent = caller.runtime, caller.agent
     try:
-        check_version(meta.get("api_version"))
+        acp_versions.check(meta.get("api_version"))
         check_signature(runtime, agent, meta.get("signature"), meta.get("timestamp"), body)
         if name == "get_checkout_session":
             session_id = _session_id(args)
             async with runtime.read_sessionmaker() as db:
-                return Outcome(await runtime.checkout.get(db, agent.id, session_id))
+                return Outcome(await acp.get(runtime.checkout, db, caller.actor, session_id))
         key = require_key(meta.get("idempotency_key"))
         path, handler, status, atomic = _write_operation(caller, name, args)
         guard = IdempotentCall(
@@ -145,14 +152,14 @@ async def call(caller: Caller, name: str, arguments: Json) -> Outcome:
             body_hash=request_hash(body),
             retention=timedelta(hours=runtime.settings.idempotency_retention_hours),
             lock=timedelta(seconds=runtime.settings.idempotency_lock_seconds))
-        response = await guard.run(handler, status_code=status, atomic=atomic)
+        stored = await guard.run(handler, status_code=status, atomic=atomic)
     except AppError as exc:
         raise errors.from_app_error(exc) from None
-    result: Json = orjson.loads(response.body)
-    if response.status_code >= 400:  # a stored 4xx outcome, fresh or replayed
+    result: Json = orjson.loads(stored.body)
+    if stored.status >= 400:  # a stored 4xx outcome, fresh or replayed
         raise errors.acp_error(result)
     outcome = Outcome(result, {"idempotency_key": key})
-    if response.headers.get("idempotent-replayed") == "true":
+    if stored.replayed:
         outcome.meta["idempotent_replayed"] = True
     return outcome
 
@@ -160,24 +167,24 @@ async def call(caller: Caller, name: str, arguments: Json) -> Outcome:
 def _write_operation(caller: Caller, name: str, args: Json
                      ) -> tuple[str, Handler, int, bool]:
     """(REST path = idempotency scope, handler, REST status, atomic): as the routes do."""
-    checkout, agent_id = caller.runtime.checkout, caller.agent.id
+    checkout, actor = caller.runtime.checkout, caller.actor
     if name == "create_checkout_session":
         create = _parse(CheckoutSessionCreateRequest, args["payload"])
-        return ("/checkout_sessions", lambda db: checkout.create(db, agent_id, create),
+        return ("/checkout_sessions", lambda db: acp.create(checkout, db, actor, create),
                 201, True)
     session_id = _session_id(args)
     if name == "update_checkout_session":
         update = _parse(CheckoutSessionUpdateRequest, args["payload"])
         return (f"/checkout_sessions/{session_id}",
-                lambda db: checkout.update(db, agent_id, session_id, update), 200, True)
+                lambda db: acp.update(checkout, db, actor, session_id, update), 200, True)
     if name == "complete_checkout_session":
         complete = _parse(CheckoutSessionCompleteRequest, args["payload"])
         sessionmaker = caller.runtime.sessionmaker
         return (f"/checkout_sessions/{session_id}/complete",
-                lambda db: checkout.complete(sessionmaker, db, agent_id, session_id, complete),
-                200, False)
+                lambda db: acp.complete(checkout, sessionmaker, db, actor, session_id,
+                                        complete), 200, False)
     if name == "cancel_checkout_session":
         cancel = _parse(CancelSessionRequest, args["payload"]) if "payload" in args else None
         return (f"/checkout_sessions/{session_id}/cancel",
-                lambda db: checkout.cancel(db, agent_id, session_id, cancel), 200, True)
+                lambda db: acp.cancel(checkout, db, actor, session_id, cancel), 200, True)
     raise InvalidRequest(f"Unknown tool {name!r}.", code="unknown_tool")
