@@ -52,8 +52,9 @@ def _variant_filters(f: SearchFilters, dialect: str) -> tuple[list[str], dict[st
         where.append("v.price_amount <= :max_price")
         params["max_price"] = f.max_price
     if f.available_only:
-        where.append("v.availability IN ({}) AND (v.stock IS NULL OR v.stock > 0)".format(
-            ", ".join(f"'{a.value}'" for a in BUYABLE)))
+        where.append("v.is_eligible_checkout AND v.availability IN ({}) "
+                     "AND (v.stock IS NULL OR v.stock > 0)".format(
+                         ", ".join(f"'{a.value}'" for a in BUYABLE)))
     if f.category:
         elements = "json_each(v.categories)" if dialect == "sqlite" \
             else "jsonb_array_elements_text(v.categories) AS c(value)"

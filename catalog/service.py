@@ -8,6 +8,7 @@ straight to ``create_checkout_session``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +31,8 @@ def variant_json(v: Any) -> Json:
     status = effective_availability(v.availability, v.stock)
     out: Json = {"id": v.id, "title": v.title,
                  "price": {"amount": v.price_amount, "currency": v.currency},
-                 "availability": {"status": status, "available": status in BUYABLE}}
+                 "availability": {"status": status,
+                                  "available": status in BUYABLE and v.is_eligible_checkout}}
     if v.list_price_amount is not None and v.list_price_amount > v.price_amount:
         out["list_price"] = {"amount": v.list_price_amount, "currency": v.currency}
     if v.variant_options:
@@ -103,8 +105,9 @@ def product_json(product: Any, variants: Sequence[Any], videos: Sequence[Video],
     return out
 
 
-def _filters(currency: str | None, min_price: int | None, max_price: int | None
-             ) -> str | None:
+def _checked_currency(currency: str | None, min_price: int | None, max_price: int | None
+                      ) -> str | None:
+    """The currency price bounds are in (required with one), lower-cased."""
     if (min_price is not None or max_price is not None) and not currency:
         raise InvalidFilter("currency is required with a price bound (prices are minor units "
                             "of one currency, e.g. 2500 usd = $25.00).", param="$.currency")
@@ -124,9 +127,7 @@ async def _videos_by_product(db: AsyncSession, product_ids: Sequence[str]
 
 async def search(db: AsyncSession, f: SearchFilters, *, cursor: str | None, limit: int) -> Json:
     """One page of products; ``next_cursor`` fetches the next (absent on the last page)."""
-    f = SearchFilters(terms=f.terms, min_price=f.min_price, max_price=f.max_price,
-                      currency=_filters(f.currency, f.min_price, f.max_price),
-                      available_only=f.available_only, category=f.category, brand=f.brand)
+    f = replace(f, currency=_checked_currency(f.currency, f.min_price, f.max_price))
     offset = decode_cursor(cursor)
     ids = await repository.search_product_ids(db, f, offset=offset, limit=limit + 1)
     page = ids[:limit]

@@ -128,6 +128,14 @@ async def test_the_index_follows_catalog_writes(runtime: Runtime) -> None:
     assert await _ids(runtime, "mombasa") == ["kayak"]
     assert await _ids(runtime, "mombasa", available_only=True) == []
 
+    async with transaction(runtime.sessionmaker) as db:  # in stock, but not sold to agents
+        await db.execute(update(Variant).where(Variant.id == "kayak-red")
+                         .values(stock=2, is_eligible_checkout=False))
+    assert await _ids(runtime, "mombasa", available_only=True) == []
+    shown = (await _search(runtime, "mombasa"))["products"][0]["variants"][0]
+    assert shown["availability"] == {"status": "in_stock", "available": False}
+    assert shown["purchasable"] is False
+
     async with transaction(runtime.sessionmaker) as db:
         await db.execute(update(Variant).where(Variant.id == "kayak-red")
                          .values(is_eligible_search=False))
