@@ -17,6 +17,7 @@ from starlette.routing import Route
 from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
 from api.logs import configure_logging
+from api.mcp_endpoint import mcp_endpoint
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import (
     agents,
@@ -34,8 +35,8 @@ from api.runtime import Runtime, build_runtime
 from api.settings import Settings, get_settings
 from api.worker import run_forever
 from models.migrate import upgrade_async
+from protocols.acp import schemas as acp_schemas
 from protocols.mcp.server import PATH as MCP_PATH
-from protocols.mcp.server import McpEndpoint
 
 log = logging.getLogger("reelcart")
 
@@ -89,7 +90,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    mcp = McpEndpoint()
+    mcp = mcp_endpoint()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(discovery.router)
@@ -114,7 +115,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
                                  routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Error"] = ERROR_SCHEMA
+            components.update(acp_schemas.openapi_components())
             app.openapi_schema = schema
         return app.openapi_schema
 

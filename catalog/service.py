@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog import repository
 from catalog.errors import InvalidFilter, ProductNotFound
 from catalog.schemas import BUYABLE, SearchFilters, decode_cursor, encode_cursor
-from checkout.profile import MerchantProfile
 from models import Video
 
 Json = dict[str, Any]
@@ -144,7 +143,9 @@ async def search(db: AsyncSession, f: SearchFilters, *, cursor: str | None, limi
     return out
 
 
-async def product_detail(db: AsyncSession, product_id: str, profile: MerchantProfile) -> Json:
+async def product_detail(db: AsyncSession, product_id: str, *, policies: dict[str, str]
+                         ) -> Json:
+    """Everything about one product; ``policies`` are the store's policy links."""
     products = await repository.products(db, [product_id])
     if product_id not in products:
         raise ProductNotFound(product_id)
@@ -152,8 +153,7 @@ async def product_detail(db: AsyncSession, product_id: str, profile: MerchantPro
     videos = await _videos_by_product(db, [product_id])
     out = product_json(products[product_id], variants, videos.get(product_id, []),
                        summary=False)
-    out["policies"] = {"terms_of_use": profile.terms_url, "privacy": profile.privacy_url,
-                       "returns": profile.return_policy_url}
+    out["policies"] = dict(policies)
     return out
 
 

@@ -319,7 +319,7 @@ async def test_errors_carry_the_acp_code_and_param(runtime: Runtime) -> None:
             ("create_checkout_session", {"meta": meta(None), "payload": {
                 "currency": "usd", "capabilities": {}, "line_items": [{"id": "item_123"}]}},
              "missing_required_field", "$.meta.idempotency_key"),
-            ("create_checkout_session", {"meta": meta(api_version="2020-01-01"), "payload": {
+            ("create_checkout_session", {"meta": meta(api_version="2026-01-30"), "payload": {
                 "currency": "usd", "capabilities": {}, "line_items": [{"id": "item_123"}]}},
              "unsupported_api_version", "$.meta.api_version"),
             ("complete_checkout_session", {"meta": meta(), "id": "x"},
@@ -338,6 +338,7 @@ async def test_errors_carry_the_acp_code_and_param(runtime: Runtime) -> None:
         version = await call_error(session, "get_checkout_session",
                                    {"meta": meta(None, api_version="1999-01-01"), "id": "x"})
     assert version["supported_versions"] == ["2026-04-17"]
+    assert version["code"] == "unsupported_api_version"
 
 
 async def test_agents_cannot_see_each_others_sessions_or_orders(runtime: Runtime) -> None:

@@ -20,7 +20,8 @@ from orders import repository as orders
 from orders.errors import OrderNotFound
 from orders.service import acp_snapshot
 from protocols.mcp import errors
-from protocols.mcp.checkout_tools import Caller, Outcome
+from protocols.mcp.caller import Caller
+from protocols.mcp.checkout_tools import Outcome
 
 Json = dict[str, Any]
 _ID = {"type": "string", "minLength": 1, "maxLength": 200}
@@ -124,29 +125,32 @@ async def _search(caller: Caller, args: Json) -> Json:
         max_price=args.get("max_price"), currency=args.get("currency"),
         available_only=bool(args.get("available_only", False)),
         category=args.get("category") or None, brand=args.get("brand") or None)
-    async with caller.runtime.read_sessionmaker() as db:
+    async with caller.read_sessionmaker() as db:
         return await catalog.search(db, filters, cursor=args.get("cursor"),
                                     limit=int(args.get("limit", 10)))
 
 
 async def _product(caller: Caller, args: Json) -> Json:
-    async with caller.runtime.read_sessionmaker() as db:
-        return await catalog.product_detail(db, args["product_id"], caller.runtime.profile)
+    async with caller.read_sessionmaker() as db:
+        profile = caller.profile
+        return await catalog.product_detail(db, args["product_id"], policies={
+            "terms_of_use": profile.terms_url, "privacy": profile.privacy_url,
+            "returns": profile.return_policy_url})
 
 
 async def _videos(caller: Caller, args: Json) -> Json:
-    async with caller.runtime.read_sessionmaker() as db:
+    async with caller.read_sessionmaker() as db:
         return await catalog.shoppable_videos(
             db, product_id=args.get("product_id"), campaign=args.get("campaign"),
             cursor=args.get("cursor"), limit=int(args.get("limit", 10)))
 
 
 async def _order(caller: Caller, args: Json) -> Json:
-    async with caller.runtime.read_sessionmaker() as db:
-        order = await orders.get_agent_order(db, args["order_id"], caller.agent.id)
+    async with caller.read_sessionmaker() as db:
+        order = await orders.get_agent_order(db, args["order_id"], caller.agent_id)
         if order is None:
             raise OrderNotFound(args["order_id"])
-        return await acp_snapshot(db, order, caller.runtime.profile.support_email)
+        return await acp_snapshot(db, order, caller.profile.support_email)
 
 
 _HANDLERS: dict[str, Callable[[Caller, Json], Awaitable[Json]]] = {

@@ -1,7 +1,8 @@
 """The five ACP checkout tools (MCP binding, ``{meta, id, payload}``).
 
-A thin transport: arguments are checked against the binding's bundled schemas, then each
-tool calls the ACP binding (``protocols.acp.binding``) exactly as its REST route does (same
+A thin transport: arguments are checked against the binding's bundled schemas (ACP
+2026-04-17, the version the MCP binding defines), then each tool calls the ACP binding
+(``protocols.acp.binding.AcpCheckout``) exactly as its REST route does (same parsing, same
 transaction shape, same idempotency store under the REST path), so a session is one session
 over REST and MCP and an ``Idempotency-Key`` means the same thing on both.
 """
@@ -10,47 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from jsonschema.exceptions import best_match
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import AgentPrincipal
-from api.deps import check_signature
-from api.runtime import Runtime
-from checkout.domain import Actor
 from idempotency.canonical import request_hash
 from idempotency.service import IdempotentCall, require_key
 from models.errors import AppError, InvalidRequest
-from protocols.acp import binding as acp
-from protocols.acp import versions as acp_versions
-from protocols.acp.schemas import (
-    CancelSessionRequest,
-    CheckoutSessionCompleteRequest,
-    CheckoutSessionCreateRequest,
-    CheckoutSessionUpdateRequest,
-)
+from protocols.acp.binding import AcpCheckout
+from protocols.acp.versions import AcpVersion, negotiate
 from protocols.mcp import errors, openrpc
+from protocols.mcp.caller import Caller
 
 Json = dict[str, Any]
 Handler = Callable[[AsyncSession], Awaitable[Json]]
 MAX_ID_LENGTH = 200
-M = TypeVar("M", bound=BaseModel)
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is calling: the agent authenticated on the HTTP connection."""
-
-    runtime: Runtime
-    agent: AgentPrincipal
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(self.agent.id)
 
 
 @dataclass(slots=True)
@@ -109,13 +86,6 @@ TITLES = {"create_checkout_session": "Create checkout session",
           "cancel_checkout_session": "Cancel checkout session"}
 
 
-def _parse(model: type[M], payload: Any) -> M:
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        raise errors.from_pydantic(exc, ("payload",)) from None
-
-
 def _session_id(arguments: Json) -> str:
     value = str(arguments["id"])
     if not value or len(value) > MAX_ID_LENGTH:
@@ -137,21 +107,19 @@ async def call(caller: Caller, name: str, arguments: Json) -> Outcome:
     meta: Json = args["meta"]
     payload = args.get("payload")
     body = orjson.dumps(payload) if payload is not None else b""
-    runtime, agent = caller.runtime, caller.agent
     try:
-        acp_versions.check(meta.get("api_version"))
-        check_signature(runtime, agent, meta.get("signature"), meta.get("timestamp"), body)
+        acp = AcpCheckout(caller.checkout, _version(meta.get("api_version")))
+        caller.check_signature(meta.get("signature"), meta.get("timestamp"), body)
         if name == "get_checkout_session":
             session_id = _session_id(args)
-            async with runtime.read_sessionmaker() as db:
-                return Outcome(await acp.get(runtime.checkout, db, caller.actor, session_id))
+            async with caller.read_sessionmaker() as db:
+                return Outcome(await acp.get(db, caller.actor, session_id))
         key = require_key(meta.get("idempotency_key"))
-        path, handler, status, atomic = _write_operation(caller, name, args)
+        path, handler, status, atomic = _write_operation(caller, acp, name, args, body)
         guard = IdempotentCall(
-            sessionmaker=runtime.sessionmaker, principal=agent.id, path=path, key=key,
-            body_hash=request_hash(body),
-            retention=timedelta(hours=runtime.settings.idempotency_retention_hours),
-            lock=timedelta(seconds=runtime.settings.idempotency_lock_seconds))
+            sessionmaker=caller.sessionmaker, principal=caller.agent_id, path=path, key=key,
+            body_hash=request_hash(body), retention=caller.idempotency_retention,
+            lock=caller.idempotency_lock)
         stored = await guard.run(handler, status_code=status, atomic=atomic)
     except AppError as exc:
         raise errors.from_app_error(exc) from None
@@ -164,27 +132,37 @@ async def call(caller: Caller, name: str, arguments: Json) -> Outcome:
     return outcome
 
 
-def _write_operation(caller: Caller, name: str, args: Json
+def _version(value: Any) -> AcpVersion:
+    """The binding's tools speak ACP 2026-04-17, the version of their schemas (other
+    versions, older shapes included, are served over REST)."""
+    if value != openrpc.VERSION:
+        raise InvalidRequest(
+            f"meta.api_version must be {openrpc.VERSION!r} on the MCP tools.",
+            code="missing_api_version" if not value else "unsupported_api_version",
+            param="API-Version", extra={"supported_versions": [openrpc.VERSION]})
+    return negotiate(value)
+
+
+def _write_operation(caller: Caller, acp: AcpCheckout, name: str, args: Json, body: bytes
                      ) -> tuple[str, Handler, int, bool]:
     """(REST path = idempotency scope, handler, REST status, atomic): as the routes do."""
-    checkout, actor = caller.runtime.checkout, caller.actor
+    actor = caller.actor
     if name == "create_checkout_session":
-        create = _parse(CheckoutSessionCreateRequest, args["payload"])
-        return ("/checkout_sessions", lambda db: acp.create(checkout, db, actor, create),
-                201, True)
+        create = acp.parse_create(body)
+        return "/checkout_sessions", lambda db: acp.create(db, actor, create), 201, True
     session_id = _session_id(args)
     if name == "update_checkout_session":
-        update = _parse(CheckoutSessionUpdateRequest, args["payload"])
+        update = acp.parse_update(body)
         return (f"/checkout_sessions/{session_id}",
-                lambda db: acp.update(checkout, db, actor, session_id, update), 200, True)
+                lambda db: acp.update(db, actor, session_id, update), 200, True)
     if name == "complete_checkout_session":
-        complete = _parse(CheckoutSessionCompleteRequest, args["payload"])
-        sessionmaker = caller.runtime.sessionmaker
+        complete = acp.parse_complete(body)
+        sessionmaker = caller.sessionmaker
         return (f"/checkout_sessions/{session_id}/complete",
-                lambda db: acp.complete(checkout, sessionmaker, db, actor, session_id,
-                                        complete), 200, False)
+                lambda db: acp.complete(sessionmaker, db, actor, session_id, complete),
+                200, False)
     if name == "cancel_checkout_session":
-        cancel = _parse(CancelSessionRequest, args["payload"]) if "payload" in args else None
+        cancel = acp.parse_cancel(body)
         return (f"/checkout_sessions/{session_id}/cancel",
-                lambda db: acp.cancel(checkout, db, actor, session_id, cancel), 200, True)
+                lambda db: acp.cancel(db, actor, session_id, cancel), 200, True)
     raise InvalidRequest(f"Unknown tool {name!r}.", code="unknown_tool")

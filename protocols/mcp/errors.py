@@ -11,17 +11,21 @@ from typing import Any
 
 from jsonschema import ValidationError as SchemaError
 from mcp.shared.exceptions import MCPError
-from pydantic import ValidationError
 
-from api.errors import json_path
-from models.errors import AppError, InvalidRequest
+from models.errors import AppError
 
 ACP_ERROR = -32000
 _HEADER_PARAMS = {"API-Version": "$.meta.api_version",
                   "Idempotency-Key": "$.meta.idempotency_key",
                   "Signature": "$.meta.signature", "Timestamp": "$.meta.timestamp"}
-_PYDANTIC_CODES = {"missing": "missing_required_field", "literal_error": "invalid_value",
-                   "enum": "invalid_value"}
+
+
+def json_path(loc: tuple[Any, ...]) -> str:
+    """RFC 9535 JSONPath of a location in the tool's arguments."""
+    path = "$"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
 
 
 def binding_param(param: str | None, code: str) -> str | None:
@@ -68,12 +72,3 @@ def from_schema_error(error: SchemaError) -> MCPError:
         message = f"{json_path(tuple(path))}: {error.message[:300]}"
     return acp_error({"type": "invalid_request", "code": code, "message": message,
                       "param": json_path(tuple(path))}, rebase=False)
-
-
-def from_pydantic(exc: ValidationError, prefix: tuple[Any, ...]) -> MCPError:
-    """A payload that fits the schema but not our bounds (lengths, ranges)."""
-    first = exc.errors()[0]
-    path = (*prefix, *first.get("loc", ()))
-    code = _PYDANTIC_CODES.get(str(first.get("type")), "invalid_value")
-    return acp_error(InvalidRequest(f"{json_path(path)}: {first.get('msg', 'invalid value')}",
-                                    code=code, param=json_path(path)).body(), rebase=False)

@@ -2,16 +2,18 @@
 
 Built on the official SDK's low-level ``Server`` (tool list and one ``tools/call`` handler
 of our own, so ACP errors leave as JSON-RPC errors ``-32000`` with the ACP ``Error`` in
-``data`` rather than as ``isError`` results). Every HTTP request is authenticated with the
-agent's bearer key before the SDK sees it; the agent then scopes sessions, idempotency and
-attribution exactly as on REST. Stateless: the SDK keeps no session between requests and
-everything else is in the database, so any process can answer any request.
+``data`` rather than as ``isError`` results). Every HTTP request is authenticated before the
+SDK sees it, by the ``authenticate`` the composition root passes in (the agent's bearer key,
+as on REST); the resulting ``Caller`` scopes sessions, idempotency and attribution exactly as
+on REST. Stateless: the SDK keeps no session between requests and everything else is in the
+database, so any process can answer any request.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
@@ -20,16 +22,13 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
-from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from api.auth import authenticate
-from api.errors import error_response
-from api.logs import request_id_var
-from api.runtime import Runtime
 from models.errors import AppError
 from protocols.mcp import catalog_tools, checkout_tools, errors, openrpc
-from protocols.mcp.checkout_tools import Caller, Outcome
+from protocols.mcp.caller import Caller
+from protocols.mcp.checkout_tools import Outcome
 
 log = logging.getLogger("reelcart.mcp")
 PATH = "/mcp"
@@ -100,7 +99,6 @@ async def _call_tool(ctx: ServerRequestContext[Any], params: types.CallToolReque
     arguments = dict(params.arguments or {})
     request_id = arguments.get("meta", {}).get("request_id") \
         if isinstance(arguments.get("meta"), dict) else None
-    token = request_id_var.set(str(request_id)[:200]) if request_id else None
     try:
         if params.name in checkout_tools.TOOLS:
             outcome = await checkout_tools.call(caller, params.name, arguments)
@@ -120,9 +118,6 @@ async def _call_tool(ctx: ServerRequestContext[Any], params: types.CallToolReque
         raise errors.acp_error({"type": "processing_error", "code": "internal_error",
                                 "message": "An internal error occurred; it has been logged."
                                 }) from None
-    finally:
-        if token is not None:
-            request_id_var.reset(token)
 
 
 def build_server() -> Server[Any]:
@@ -131,11 +126,16 @@ def build_server() -> Server[Any]:
                   on_call_tool=_call_tool)
 
 
-class McpEndpoint:
-    """ASGI app for ``/mcp``: bearer auth, then the SDK's stateless streamable HTTP.
-    ``run()`` must wrap the application's lifespan (the SDK's task group lives there)."""
+Authenticate = Callable[[Scope], Awaitable[Caller]]
 
-    def __init__(self) -> None:
+
+class McpEndpoint:
+    """ASGI app for ``/mcp``: ``authenticate`` (401 on failure), then the SDK's stateless
+    streamable HTTP. ``run()`` must wrap the application's lifespan (the SDK's task group
+    lives there)."""
+
+    def __init__(self, authenticate: Authenticate) -> None:
+        self.authenticate = authenticate
         self.server = build_server()
         self.manager = StreamableHTTPSessionManager(app=self.server, json_response=True,
                                                     stateless=True)
@@ -144,11 +144,12 @@ class McpEndpoint:
         return self.manager.run()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        runtime: Runtime = scope["app"].state.runtime
         try:
-            agent = await authenticate(runtime, Headers(scope=scope).get("authorization"))
+            caller = await self.authenticate(scope)
         except AppError as exc:  # 401 on the HTTP connection, before any JSON-RPC
-            await error_response(exc.status_code, exc.body(), exc.headers)(scope, receive, send)
+            response = Response(orjson.dumps(exc.body()), status_code=exc.status_code,
+                                headers=exc.headers, media_type="application/json")
+            await response(scope, receive, send)
             return
-        scope.setdefault("state", {})[_CALLER] = Caller(runtime, agent)
+        scope.setdefault("state", {})[_CALLER] = caller
         await self.manager.handle_request(scope, receive, send)
