@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import httpx2
@@ -139,7 +138,7 @@ async def test_discovery_advertises_mcp(runtime: Runtime) -> None:
 
 
 async def _feature_in_video(rt: Runtime, product_id: str) -> str:
-    video_id = f"vid_{uuid.uuid4().hex[:10]}"
+    video_id = f"vid_{product_id}_rain"  # no long digit runs: they read as phone numbers
     async with transaction(rt.sessionmaker) as db:
         db.add(Video(id=video_id, title="Denim in the rain", generator="sora-2",
                      published_url="https://video.example/denim", platform="tiktok",
