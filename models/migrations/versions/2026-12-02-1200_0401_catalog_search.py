@@ -15,7 +15,7 @@ table without an INTEGER PRIMARY KEY (ReelCart never runs one); after one, rebui
 ``DELETE FROM catalog_search`` and the backfill statement at the end of the upgrade.
 
 Revision ID: 0401
-Revises: 0202 (re-chained after main's 0201-0202)
+Revises: 0601 (re-chained after main's head)
 Create Date: 2026-12-02 12:00:00
 """
 from collections.abc import Sequence
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0401'
-down_revision: str | None = '0202'
+down_revision: str | None = '0601'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
