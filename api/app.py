@@ -14,11 +14,13 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from api.dashboard import payouts as dashboard_payouts
 from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
 from api.logs import configure_logging
+from api.mcp_endpoint import mcp_endpoint
 from api.middleware import (
     BodyLimitMiddleware,
     JsonLimitsMiddleware,
@@ -44,6 +46,7 @@ from api.worker import run_forever
 from models.migrate import upgrade_async
 from protocols.acp import schemas as acp_schemas
 from protocols.acp.versions import SUPPORTED_VERSIONS
+from protocols.mcp.server import PATH as MCP_PATH
 
 log = logging.getLogger("reelcart")
 
@@ -80,7 +83,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
             worker = asyncio.create_task(run_forever(app.state.runtime, stop))
         log.info("reelcart started", extra={"payments_provider": settings.payments_provider})
         try:
-            yield
+            async with mcp.run():
+                yield
         finally:
             stop.set()
             if worker is not None:
@@ -98,6 +102,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         redoc_url=None,
     )
     app.state.runtime = runtime
+    mcp = mcp_endpoint()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(discovery.router)
@@ -116,6 +121,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)
     app.add_exception_handler(dashboard_routes.CsrfRejected, _csrf_rejected)
     app.include_router(webhooks.router)
+    app.router.routes.append(Route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"],
+                                   include_in_schema=False))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/docs", _docs, include_in_schema=False, methods=["GET"])
     app.add_middleware(JsonLimitsMiddleware)  # inside the body limit: bodies are bounded

@@ -104,11 +104,16 @@ class AgentCall(_Call):
 
 async def _check_signature(runtime: Runtime, agent: AgentPrincipal, request: Request,
                            body: bytes) -> None:
+    check_signature(runtime, agent, request.headers.get("signature"),
+                    request.headers.get("timestamp"), body)
+
+
+def check_signature(runtime: Runtime, agent: AgentPrincipal, signature: str | None,
+                    timestamp: str | None, body: bytes) -> None:
+    """The agent's request signature over ``body`` (REST headers or MCP ``meta`` fields)."""
     mode = runtime.settings.request_signature_mode
     if mode == SignatureMode.off:
         return
-    signature = request.headers.get("signature")
-    timestamp = request.headers.get("timestamp")
     if agent.signing_secret is None:
         problem: str | None = "no signing secret is configured for this agent"
     elif not signature or not timestamp:

@@ -10,6 +10,11 @@ async def get_order(db: AsyncSession, order_id: str) -> Order | None:
     return await db.scalar(select(Order).where(Order.id == order_id))
 
 
+async def get_agent_order(db: AsyncSession, order_id: str, agent_id: str) -> Order | None:
+    """An order, only if this agent placed it (another agent's looks like none)."""
+    return await db.scalar(select(Order).where(Order.id == order_id, Order.agent_id == agent_id))
+
+
 async def add_event(db: AsyncSession, order_id: str, type_: str, actor: str, data: dict) -> None:
     db.add(OrderEvent(order_id=order_id, type=type_, actor=actor, data=data))
 

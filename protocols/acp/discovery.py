@@ -17,7 +17,7 @@ def document(profile: MerchantProfile, public_base_url: str) -> dict[str, Any]:
             "supported_versions": list(reversed(SUPPORTED_VERSIONS)),  # oldest first here
         },
         "api_base_url": public_base_url.rstrip("/") + "/acp",
-        "transports": ["rest"],
+        "transports": ["rest", "mcp"],  # MCP at /mcp (its URL is given out of band)
         "capabilities": {
             "services": ["checkout", "orders"],
             "intervention_types": ["3ds"],

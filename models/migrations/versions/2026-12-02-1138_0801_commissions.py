@@ -1,7 +1,7 @@
 """commissions payees contracts payouts
 
 Revision ID: 0801
-Revises: 0601
+Revises: 0401
 Create Date: 2026-12-02 11:38:13.860410
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0801'
-down_revision: str | None = '0601'
+down_revision: str | None = '0401'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""The merchant's MCP server (ACP MCP binding + catalog and order tools)."""
