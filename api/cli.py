@@ -37,8 +37,16 @@ T = TypeVar("T")
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from api.settings import settings_error_line
+
     get_settings.cache_clear()
-    return get_settings()
+    try:
+        return get_settings()
+    except ValidationError as exc:  # one clear line, not a traceback
+        typer.echo(settings_error_line(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -28,6 +28,7 @@ from fulfillment.shopify_events import ShopifyEventHandlers
 from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
 from orders.notify import AGENT_WEBHOOK, SHOPIFY_ORDER
+from payments.capture import CapturePolicy, CaptureWorker
 from payments.provider import PaymentProvider
 from payments.sandbox import SandboxProvider
 from payments.stripe_client import StripeConfig, StripeGateway
@@ -81,6 +82,11 @@ class Runtime:
             self.sessionmaker, self.settings.feeds_dir, self.settings.feed_config(self.profile),
             self.feed_client)
         return deliverers
+
+    @cached_property
+    def captures(self) -> CaptureWorker:
+        """Manual capture: captures, releases and expiry warnings (run by the worker)."""
+        return CaptureWorker(self.sessionmaker, self.provider, self.checkout.capture_policy)
 
     def feed_client(self, base_url: str, token: str | None) -> FeedApiClient:
         return FeedApiClient(self.http, base_url, token)
@@ -140,6 +146,14 @@ def build_provider(settings: Settings, sessionmaker: async_sessionmaker[AsyncSes
     return SandboxProvider(sessionmaker, profile.merchant_id)
 
 
+def capture_policy(settings: Settings) -> CapturePolicy:
+    return CapturePolicy(
+        delay=timedelta(hours=settings.stripe_capture_delay_hours)
+        if settings.stripe_capture_delay_hours else None,
+        authorization_lifetime=timedelta(days=settings.stripe_authorization_days),
+        warn_before=timedelta(hours=settings.stripe_authorization_warn_hours))
+
+
 def build_runtime(settings: Settings) -> Runtime:
     url = settings.database_url
     engine = create_engine(url, pool_size=settings.database_pool_size)
@@ -156,6 +170,7 @@ def build_runtime(settings: Settings) -> Runtime:
         ledger_policy=LedgerPolicy(
             window_days=settings.attribution_window_days or None,
             remix_share=Fraction(settings.attribution_remix_share_percent, 100)),
+        capture_policy=capture_policy(settings),
     )
     http = httpx.AsyncClient(follow_redirects=False)
     shopify = None

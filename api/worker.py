@@ -30,7 +30,14 @@ async def run_once(runtime: Runtime) -> int:
         runtime.last_recovery_sweep = now
         handled += await runtime.checkout.recover_stale_attempts(runtime.sessionmaker)
         await schedule_feeds(runtime)
+    handled += await run_payment_tasks(runtime)
     return handled
+
+
+async def run_payment_tasks(runtime: Runtime) -> int:
+    """Manual capture: capture what shipped, release canceled authorisations, warn about
+    authorisations close to expiry (cheap when there is nothing to do)."""
+    return await runtime.captures.run()
 
 
 async def schedule_feeds(runtime: Runtime) -> None:

@@ -59,15 +59,18 @@ from models.base import new_id, rfc3339, utc_now
 from models.errors import ServiceUnavailable
 from orders import repository as order_repository
 from orders import service as order_service
+from payments import capture
 from payments.provider import (
     ChargeRequest,
     ChargeResult,
     PaymentProvider,
     PaymentUnavailable,
+    ProviderIntegrationError,
     RefundRejected,
     RefundRequest,
     ThreeDSResult,
     charge_idempotency_key,
+    token_fingerprint,
 )
 
 Json = dict[str, Any]
@@ -105,7 +108,9 @@ class CheckoutService:
         self, *, profile: MerchantProfile, provider: PaymentProvider, tax: TaxProvider,
         session_ttl: timedelta, public_base_url: str, clock: Callable[[], datetime] = utc_now,
         forward_to_shopify: bool = False, ledger_policy: LedgerPolicy | None = None,
+        capture_policy: capture.CapturePolicy | None = None,
     ) -> None:
+        self.capture_policy = capture_policy or capture.CapturePolicy()
         self.forward_to_shopify = forward_to_shopify
         self.ledger_policy = ledger_policy or LedgerPolicy()
         self.profile = profile
@@ -349,6 +354,21 @@ class CheckoutService:
             charge, attempt_id, prior_status = outcome
         try:
             result = await self.provider.charge(charge)
+        except ProviderIntegrationError as exc:
+            # The provider refused *our* request (Stripe 400 invalid_request_error): nothing
+            # was charged, and it is the merchant's integration to fix, not the buyer's card.
+            async with sessionmaker() as undo, undo.begin():
+                await self._abandon_attempt(undo, session_id, attempt_id, prior_status,
+                                            status="error", failure_code=exc.code)
+                await capture.record_incident(
+                    undo, provider=self.provider.name, kind="integration_error",
+                    code=exc.code, message=str(exc), reference=session_id,
+                    request_id=exc.request_id)
+            raise ServiceUnavailable(
+                "The payment provider rejected the merchant's payment request (an integration "
+                "error on the merchant's side); no charge was made. Retry later.",
+                code="payment_provider_error", headers={"Retry-After": "60"},
+            ) from exc
         except PaymentUnavailable as exc:
             async with sessionmaker() as undo, undo.begin():
                 await self._abandon_attempt(undo, session_id, attempt_id, prior_status)
@@ -399,18 +419,16 @@ class CheckoutService:
             await self._reprice(db, s)
             await db.flush()
             return self.session_json(s)
-        authenticated = req.authentication_result is not None
-        existing_reference = None  # 3-D Secure: confirm the payment that asked for it
-        if status == "authentication_required":
-            previous = await repository.latest_attempt(db, s.id)
-            if previous is not None and previous.status == "requires_action":
-                existing_reference = previous.provider_reference
+        three_ds = self._three_ds(req)
+        existing_reference = await self._payment_to_confirm(db, s.id, token, three_ds)
         s.order_id = s.order_id or new_id("ord")
         attempt = PaymentAttempt(
             id=new_id("pa"), checkout_session_id=s.id, provider=self.provider.name,
             provider_idempotency_key=charge_idempotency_key(
-                s.id, s.total_amount, s.currency, token, authenticated=authenticated),
+                s.id, s.total_amount, s.currency, token, three_ds=three_ds,
+                confirming=existing_reference),
             amount=s.total_amount, currency=s.currency, status="pending",
+            api_version=self.provider.api_version, token_fingerprint=token_fingerprint(token),
             created_at=self.clock(), updated_at=self.clock(),
         )
         db.add(attempt)
@@ -420,15 +438,6 @@ class CheckoutService:
         s.reserved_stock = quantities
         s.payment_handler_id = req.payment_data.handler_id
         await db.flush()
-        three_ds = None
-        if req.authentication_result is not None:
-            details = req.authentication_result.outcome_details
-            three_ds = ThreeDSResult(
-                outcome=req.authentication_result.outcome,
-                cryptogram=details.three_ds_cryptogram if details else None,
-                eci=details.electronic_commerce_indicator if details else None,
-                transaction_id=details.transaction_id if details else None,
-                version=details.version if details else None)
         charge = ChargeRequest(
             amount=s.total_amount, currency=s.currency, token=token,
             idempotency_key=attempt.provider_idempotency_key,
@@ -436,18 +445,55 @@ class CheckoutService:
             existing_reference=existing_reference)
         return charge, attempt.id, prior_status
 
+    @staticmethod
+    def _three_ds(req: CheckoutSessionCompleteRequest) -> ThreeDSResult | None:
+        if req.authentication_result is None:
+            return None
+        details = req.authentication_result.outcome_details
+        return ThreeDSResult(
+            outcome=req.authentication_result.outcome,
+            cryptogram=details.three_ds_cryptogram if details else None,
+            eci=details.electronic_commerce_indicator if details else None,
+            transaction_id=details.transaction_id if details else None,
+            version=details.version if details else None)
+
+    @staticmethod
+    async def _payment_to_confirm(db: AsyncSession, session_id: str, token: str,
+                                  three_ds: ThreeDSResult | None) -> str | None:
+        """3-D Secure: the provider payment that asked for authentication (or whose
+        authentication was denied) is confirmed again with the new result, if it was made
+        with the same token."""
+        if three_ds is None:
+            return None
+        previous = await repository.latest_attempt(db, session_id)
+        if previous is None or previous.status not in ("requires_action", "declined") \
+                or previous.token_fingerprint not in (None, token_fingerprint(token)):
+            return None
+        return previous.provider_reference
+
     async def _resume_attempt(
         self, db: AsyncSession, s: CheckoutSession, attempt: PaymentAttempt,
         req: CheckoutSessionCompleteRequest,
     ) -> tuple[ChargeRequest, str, str]:
-        """An earlier process died mid-payment: ask the PSP again with the same key."""
+        """An earlier process died mid-payment: ask the PSP again with the same key and
+        exactly the same request (the provider compares parameters under a key)."""
         token = self._token(req)
+        three_ds = self._three_ds(req)
+        previous = [a.provider_reference for a in await repository.attempts_of(db, s.id)
+                    if a.id != attempt.id and a.provider_reference]
+        confirming = next(
+            (ref for ref in (None, *previous) if charge_idempotency_key(
+                s.id, attempt.amount, attempt.currency, token, three_ds=three_ds,
+                confirming=ref) == attempt.provider_idempotency_key), "")
+        if confirming == "":  # another token or authentication: not the same payment
+            raise CheckoutInProgress(s.id)
         attempt.updated_at = self.clock()
         await db.flush()
         charge = ChargeRequest(
             amount=attempt.amount, currency=attempt.currency, token=token,
             idempotency_key=attempt.provider_idempotency_key,
-            metadata=self._payment_metadata(s))
+            metadata=self._payment_metadata(s), three_ds=three_ds,
+            existing_reference=confirming)
         return charge, attempt.id, "ready_for_payment"
 
     @staticmethod
@@ -485,13 +531,17 @@ class CheckoutService:
         return pd.instrument.credential.token
 
     async def _abandon_attempt(
-        self, db: AsyncSession, session_id: str, attempt_id: str, prior_status: str
+        self, db: AsyncSession, session_id: str, attempt_id: str, prior_status: str, *,
+        status: str = "unknown", failure_code: str | None = None,
     ) -> None:
+        """``unknown``: the provider may still have charged (see reconcile_payment);
+        ``error``: the provider refused the request, nothing was charged."""
         s = await repository.get_session(db, session_id, for_update=True)
         attempt = await db.get(PaymentAttempt, attempt_id)
         if s is None or attempt is None or s.status != "in_progress":
             return
-        attempt.status = "unknown"  # the provider may still have charged: see reconcile_payment
+        attempt.status = status
+        attempt.failure_code = failure_code
         attempt.updated_at = self.clock()
         await repository.release_stock(db, s.reserved_stock or {})
         s.reserved_stock = None
@@ -543,6 +593,10 @@ class CheckoutService:
             s.reserved_stock = None
             s.messages = []
             await db.flush()
+            if result.status == "requires_capture" and attempt.provider_reference:
+                await capture.record_authorization(
+                    db, order, provider=self.provider.name,
+                    reference=attempt.provider_reference, now=now, policy=self.capture_policy)
             await ledger.record_sale(db, order, attempt.fee_amount, self.ledger_policy)
             return self.session_json(s, order)
         await repository.release_stock(db, s.reserved_stock or {})
@@ -617,17 +671,42 @@ class CheckoutService:
                 await self.record_outcome(db, s.id, attempt.id, result, actor=actor)
                 return "recovered"
         # The session moved on (completed with another payment, canceled, sold out):
-        # give the money back rather than keep an orphan charge.
-        try:
-            await self.provider.refund(RefundRequest(
-                payment_reference=reference, amount=attempt.amount, currency=attempt.currency,
-                idempotency_key=f"reelcart:orphan:{reference}", reason="duplicate",
-                metadata={"checkout_session_id": s.id}))
-        except RefundRejected:
-            pass
-        attempt.status = "refunded_orphan"
+        # give the money back rather than keep an orphan charge. Only marked here: the
+        # provider is called by ``refund_orphans`` after this transaction commits.
+        attempt.status = "orphan_refund_pending"
         attempt.updated_at = self.clock()
-        return "refunded_orphan"
+        return "refund_orphan"
+
+    async def refund_orphans(self, sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+        """Refund payments marked ``orphan_refund_pending``, two-phase: no transaction is
+        open during the provider call, the key is deterministic per payment (a retry or a
+        second worker refunds once), the outcome is recorded afterwards."""
+        async with sessionmaker() as db:
+            pending = [(a.id, a.provider_reference, a.amount, a.currency,
+                        a.checkout_session_id)
+                       for a in await repository.attempts_with_status(
+                           db, "orphan_refund_pending")]
+        done = 0
+        for attempt_id, reference, amount, currency, session_id in pending:
+            if not reference:
+                continue
+            try:
+                await self.provider.refund(RefundRequest(
+                    payment_reference=reference, amount=amount, currency=currency,
+                    idempotency_key=f"reelcart:orphan:{reference}", reason="duplicate",
+                    metadata={"checkout_session_id": session_id}))
+                status = "refunded_orphan"
+            except RefundRejected:
+                status = "refunded_orphan"  # nothing left to refund (already refunded)
+            except PaymentUnavailable:
+                continue  # the next sweep retries with the same key
+            async with sessionmaker() as db, db.begin():
+                attempt = await db.get(PaymentAttempt, attempt_id, with_for_update=True)
+                if attempt is not None and attempt.status == "orphan_refund_pending":
+                    attempt.status = status
+                    attempt.updated_at = self.clock()
+                    done += 1
+        return done
 
     async def recover_stale_attempts(
         self, sessionmaker: async_sessionmaker[AsyncSession], *,
@@ -678,4 +757,4 @@ class CheckoutService:
                                                     "ready_for_payment")
                     attempt.status = "abandoned"
                     handled += 1
-        return handled
+        return handled + await self.refund_orphans(sessionmaker)

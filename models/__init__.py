@@ -15,6 +15,7 @@ from models.inbox import InboxEvent
 from models.merchant import MerchantApiKey
 from models.order import Dispute, Fulfillment, Order, OrderEvent, Refund
 from models.outbox import DeliveryAttempt, OutboxMessage
+from models.payment import AuthorizationStatus, PaymentAuthorization, ProviderIncident
 from models.sandbox import SandboxCharge, SandboxDispute, SandboxRefund
 from models.video import Video, VideoProduct
 
@@ -38,6 +39,9 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OutboxMessage",
+    "AuthorizationStatus",
+    "PaymentAuthorization",
+    "ProviderIncident",
     "PaymentAttempt",
     "Product",
     "Refund",

@@ -34,22 +34,28 @@ def refund_id_for(order_id: str, request_key: str) -> str:
 async def recompute_refunded(db: AsyncSession, order: Order) -> None:
     refunds = await repository.refunds_of(db, order.id)
     order.refunded_amount = sum(r.amount for r in refunds if r.status == "succeeded")
-    if order.payment_status in ("disputed", "dispute_lost"):
-        return
+    if order.payment_status not in ("paid", "partially_refunded", "refunded"):
+        return  # disputed, authorised, needs attention: not ours to change here
     if order.refunded_amount >= order.total_amount:
         order.payment_status = "refunded"
     elif order.refunded_amount > 0:
         order.payment_status = "partially_refunded"
+    else:
+        order.payment_status = "paid"
     order.updated_at = utc_now()
 
 
 async def mark_refund(db: AsyncSession, refund: Refund, status: str, reference: str | None,
                       actor: str) -> None:
-    """Forward-only: pending → succeeded | failed. Re-applying is a no-op."""
-    if refund.status != "pending" or status == "pending":
-        if reference and not refund.provider_reference:
-            refund.provider_reference = reference
+    """Forward-only along Stripe's refund lifecycle: pending → succeeded | failed, and
+    succeeded → failed (a refund can fail after it was reported succeeded, e.g. a closed
+    card account: ``refund.failed`` / ``charge.refund.updated``). Failed is final.
+    Re-applying the same status is a no-op."""
+    if reference and not refund.provider_reference:
+        refund.provider_reference = reference
+    if status == refund.status or status == "pending" or refund.status == "failed":
         return
+    previous = refund.status
     refund.status = status
     refund.provider_reference = reference or refund.provider_reference
     refund.updated_at = utc_now()
@@ -62,6 +68,9 @@ async def mark_refund(db: AsyncSession, refund: Refund, status: str, reference: 
     if status == "succeeded":
         await ledger.record_reversal(db, order, refund.amount, kind="refund",
                                      reference=refund.id, reason=refund.reason)
+    elif previous == "succeeded":  # the money did not go back after all
+        await ledger.record_reversal(db, order, -refund.amount, kind="refund_failed",
+                                     reference=refund.id, reason="refund failed")
     await notify.order_changed(db, order)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CheckoutSession, Dispute, Fulfillment, Order, Refund
-from models.base import new_id, rfc3339
+from models.base import new_id, rfc3339, utc_now
 from orders import notify, repository
 
 Json = dict[str, Any]
@@ -73,6 +73,9 @@ def adjustments_json(refunds: list[Refund], disputes: list[Dispute]) -> list[Jso
                     "amount": r.amount, "currency": r.currency,
                     **({"reason": r.reason} if r.reason else {})})
     for d in disputes:
+        if not d.funds_withdrawn and d.status.startswith("warning_") or \
+                d.status == "prevented" and not d.funds_withdrawn:
+            continue  # an inquiry: no money moved, nothing adjusted
         out.append({"id": d.id, "type": "dispute", "occurred_at": rfc3339(d.created_at),
                     "status": "completed" if d.status in ("won", "lost") else "pending",
                     "amount": d.amount, "currency": d.currency,
@@ -190,6 +193,8 @@ async def merchant_order_json(db: AsyncSession, order: Order) -> Json:
                      "provider_reference": r.provider_reference,
                      "created_at": rfc3339(r.created_at)} for r in refunds],
         "disputes": [{"id": d.id, "amount": d.amount, "status": d.status, "reason": d.reason,
+                      "funds_withdrawn": d.funds_withdrawn,
+                      "funds_reinstated": d.funds_reinstated,
                       "created_at": rfc3339(d.created_at)} for d in disputes],
         "events": [{"type": e.type, "actor": e.actor, "data": e.data,
                     "at": rfc3339(e.created_at)} for e in events],
@@ -222,14 +227,51 @@ async def acp_snapshot(db: AsyncSession, order: Order, support_email: str | None
 async def _payment_facts(db: AsyncSession, order: Order) -> Json:
     from sqlalchemy import select
 
-    from models import PaymentAttempt
+    from models import PaymentAttempt, PaymentAuthorization
 
     attempt = await db.scalar(select(PaymentAttempt).where(
         PaymentAttempt.provider_reference == order.payment_reference).limit(1)) \
         if order.payment_reference else None
-    return {"provider": order.payment_provider, "reference": order.payment_reference,
-            "fee_amount": attempt.fee_amount if attempt else None,
-            "net_amount": attempt.net_amount if attempt else None}
+    auth = await db.get(PaymentAuthorization, order.id)
+    facts: Json = {"provider": order.payment_provider, "reference": order.payment_reference,
+                   "status": order.payment_status,
+                   "api_version": attempt.api_version if attempt else None,
+                   "fee_amount": attempt.fee_amount if attempt else None,
+                   "net_amount": attempt.net_amount if attempt else None}
+    if auth is not None:
+        facts["capture"] = {"status": auth.status, "amount_authorized": auth.amount_authorized,
+                            "amount_captured": auth.amount_captured,
+                            "expires_at": rfc3339(auth.expires_at),
+                            "last_error": auth.last_error}
+    return facts
+
+
+async def cancel_order(db: AsyncSession, order: Order, *, actor: str,
+                       reason: str | None = None) -> bool:
+    """Cancel an order (locked by the caller): stock that has not shipped goes back on sale
+    and an authorisation that was not captured yet is released (by the worker). Returns
+    False if it was already canceled."""
+    from checkout.repository import release_stock
+    from payments.capture import request_cancel
+
+    if order.status == "canceled":
+        return False
+    fulfillments = await repository.fulfillments_of(db, order.id)
+    done = fulfilled_quantities(fulfillments)
+    restock: dict[str, int] = {}
+    for line in order.line_items:
+        left = line["quantity"] - done.get(line["id"], 0)
+        if left > 0:
+            variant = line["item"]["id"]
+            restock[variant] = restock.get(variant, 0) + left
+    await release_stock(db, restock)
+    order.status = "canceled"
+    order.updated_at = utc_now()
+    await repository.add_event(db, order.id, "order.canceled", actor,
+                               {"reason": reason, "restocked": restock})
+    await request_cancel(db, order, actor=actor)
+    await notify.order_changed(db, order)
+    return True
 
 
 async def resend_to_agent(db: AsyncSession, order_id: str, actor: str) -> Order:
