@@ -260,7 +260,7 @@ class StripeGateway:
                                     ) -> stripe.PaymentIntent:
         return await self._call("cancel_payment_intent",
                                 self.client.v1.payment_intents.cancel_async(
-                                    payment_intent_id, {},  # type: ignore[arg-type]
+                                    payment_intent_id, {},
                                     {"idempotency_key": idempotency_key}))
 
     async def retrieve_payment_intent(self, payment_intent_id: str) -> stripe.PaymentIntent:

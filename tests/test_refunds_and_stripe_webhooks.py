@@ -115,7 +115,7 @@ async def test_same_event_twice_is_processed_once(shopper: Agent, stripe_runtime
                                                   fake_stripe: FakeStripe, backend: str) -> None:
     order = await paid_order(shopper)
     async with stripe_runtime.read_sessionmaker() as db:
-        pi_id = (await db.get(Order, order["id"])).payment_reference
+        pi_id = str((await db.get(Order, order["id"])).payment_reference)
     # Refunded from the Stripe dashboard: Stripe has the Refund, we learn of it by event.
     fake_stripe.create_refund(PINNED_VERSION, {"payment_intent": pi_id, "amount": "300"})
     payload = fake_stripe.charge_event("charge.refunded", pi_id)
