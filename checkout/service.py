@@ -697,7 +697,15 @@ class CheckoutService:
                     metadata={"checkout_session_id": session_id}))
                 status = "refunded_orphan"
             except RefundRejected:
-                status = "refunded_orphan"  # nothing left to refund (already refunded)
+                # Not captured (manual capture): release the authorisation instead; or
+                # nothing left to refund (already refunded).
+                try:
+                    released = await self.provider.cancel_authorization(
+                        reference, idempotency_key=f"reelcart:orphan-cancel:{reference}")
+                except PaymentUnavailable:
+                    continue
+                status = "canceled_orphan" if released.status == "canceled" \
+                    else "refunded_orphan"
             except PaymentUnavailable:
                 continue  # the next sweep retries with the same key
             async with sessionmaker() as db, db.begin():
