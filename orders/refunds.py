@@ -86,6 +86,11 @@ async def refund_order(
             raise OrderNotFound(order_id)
         refund = await phase_a.get(Refund, refund_id)
         if refund is None:
+            if order.payment_status == "authorized":
+                raise RefundNotAllowed(
+                    f"Order {order_id} is authorised, not captured: nothing to refund. Cancel "
+                    "the order to release the authorisation, or ship it to capture.",
+                    code="payment_not_captured")
             if order.payment_status not in REFUNDABLE_STATUSES or not order.payment_reference:
                 raise RefundNotAllowed(
                     f"Order {order_id} cannot be refunded (payment is {order.payment_status}).")

@@ -102,7 +102,7 @@ _INTEGRATION_CODES = frozenset({
     "parameter_unknown", "parameter_invalid_empty", "parameter_invalid_integer",
     "parameter_invalid_string_empty", "parameter_missing", "parameters_exclusive",
     "payment_method_types_no_longer_supported", "api_version_invalid", "url_invalid",
-    "secret_key_required", "idempotency_key_in_use"})
+    "secret_key_required"})
 
 
 def _nest(dotted: str, value: Any) -> dict[str, Any]:
@@ -160,6 +160,8 @@ class StripeGateway:
             # Same key, different parameters: our bug. Never retry blindly; make it loud.
             raise self._integration_error(what, exc) from None
         except stripe.InvalidRequestError as exc:
+            if exc.http_status == 409:  # a concurrent request with the same key: retry
+                raise PaymentUnavailable(f"stripe {what}: {exc.code or 'conflict'}") from None
             param = getattr(exc.error, "param", None) if exc.error else None
             if token_param is not None:  # a charge: only the token itself is the buyer's
                 if param and param.startswith(token_param) and \

@@ -219,7 +219,9 @@ async def test_manual_capture_on_first_shipment_then_refund(
     # Not shipped: the worker captures nothing.
     assert await rt.captures.run() == 0
     # Refunds wait for the capture (an authorisation is released, not refunded).
-    assert (await refund(buyer, order["id"], {"amount": 100}, "early")).status_code == 400
+    early = await refund(buyer, order["id"], {"amount": 100}, "early")
+    assert early.status_code == 400
+    assert early.json()["code"] == "payment_not_captured"
     # First shipment (one of two units), its answer lost once: captured once, retries safe.
     shipped = await ship(buyer, order["id"], {"line_items": [
         {"id": detail["line_items"][0]["id"], "quantity": 1}]})
