@@ -725,3 +725,30 @@ async def test_shopify_fulfilment_webhook_captures(
         await run_once(rt)
         assert fake_stripe.payment_intents["pi_1"]["status"] == "succeeded"
         assert (await order_detail(agent, order["id"]))["payment_status"] == "paid"
+
+
+async def test_capture_or_expiry_reported_by_stripe_webhooks(
+        buyer: Agent, manual_runtime: Runtime, fake_stripe: FakeStripe, backend: str) -> None:
+    """Captured from the Stripe dashboard: paid, and a later shipment captures nothing.
+    An authorisation Stripe cancels (lapsed): the order needs attention."""
+    rt = manual_runtime
+    captured = await paid_order(buyer)
+    lapsed = await paid_order(buyer)
+    pi_captured = (await order_detail(buyer, captured["id"]))["payment"]["reference"]
+    pi_lapsed = (await order_detail(buyer, lapsed["id"]))["payment"]["reference"]
+    fake_stripe.capture(PINNED_VERSION, {}, pi_captured)
+    fake_stripe.cancel(PINNED_VERSION, {"cancellation_reason": "automatic"}, pi_lapsed)
+    await deliver(buyer, rt,
+                  fake_stripe.event("payment_intent.succeeded",
+                                    fake_stripe.payment_intents[pi_captured]),
+                  fake_stripe.event("payment_intent.canceled",
+                                    fake_stripe.payment_intents[pi_lapsed]))
+    first = await order_detail(buyer, captured["id"])
+    assert first["payment_status"] == "paid"
+    assert first["payment"]["capture"]["status"] == "captured"
+    assert (await ship(buyer, captured["id"])).status_code == 201
+    await rt.captures.run()
+    assert not fake_stripe.calls("POST", f"/v1/payment_intents/{pi_captured}/capture")
+    second = await order_detail(buyer, lapsed["id"])
+    assert second["payment_status"] == "needs_attention"
+    assert second["payment"]["capture"]["status"] == "needs_attention"
