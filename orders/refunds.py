@@ -21,7 +21,13 @@ from models.base import utc_now
 from models.errors import ServiceUnavailable
 from orders import notify, repository
 from orders.errors import OrderNotFound, RefundNotAllowed
-from payments.provider import PaymentProvider, PaymentUnavailable, RefundRejected, RefundRequest
+from payments.provider import (
+    PaymentProvider,
+    PaymentUnavailable,
+    ProviderIntegrationError,
+    RefundRejected,
+    RefundRequest,
+)
 
 Json = dict[str, Any]
 REFUNDABLE_STATUSES = frozenset({"paid", "partially_refunded"})
@@ -119,6 +125,13 @@ async def refund_order(
     try:
         result = await provider.refund(request)
     except PaymentUnavailable as exc:
+        if isinstance(exc, ProviderIntegrationError):  # ours to fix: show it to the merchant
+            from payments.capture import record_incident
+
+            async with sessionmaker() as note, note.begin():
+                await record_incident(note, provider=provider.name, kind="integration_error",
+                                      code=exc.code, message=str(exc), reference=order_id,
+                                      request_id=exc.request_id)
         raise ServiceUnavailable(
             "The payment provider is unavailable; the refund is pending. Retry the request "
             "with the same Idempotency-Key.", code="payment_provider_unavailable",
