@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_version: str = Field(
-        default=STRIPE_API_VERSION, min_length=10, max_length=64,
+        default=STRIPE_API_VERSION, pattern=r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$",
         description="The Stripe API version every request is pinned to (default: the "
         "version the pinned stripe SDK ships with)")
     stripe_spt_api_version: str | None = Field(
