@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from fractions import Fraction
@@ -28,12 +30,12 @@ from fulfillment.shopify_events import ShopifyEventHandlers
 from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
 from models.outbound import outbound_client
+from orders.capture import CapturePolicy, CaptureWorker
 from orders.notify import AGENT_WEBHOOK, SHOPIFY_ORDER
-from payments.capture import CapturePolicy, CaptureWorker
+from payment_events.stripe_events import StripeEventHandlers
 from payments.provider import PaymentProvider
 from payments.sandbox import SandboxProvider
 from payments.stripe_client import StripeConfig, StripeGateway
-from payments.stripe_events import StripeEventHandlers
 from payments.stripe_provider import StripeProvider
 from webhooks.inbox import Handler
 from webhooks.outbox import Deliverer
@@ -156,6 +158,17 @@ def capture_policy(settings: Settings) -> CapturePolicy:
         if settings.stripe_capture_delay_hours else None,
         authorization_lifetime=timedelta(days=settings.stripe_authorization_days),
         warn_before=timedelta(hours=settings.stripe_authorization_warn_hours))
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A sessionmaker on the configured database for one-off work (CLI commands); the
+    engine is disposed on exit. The API and the worker use ``build_runtime``."""
+    engine = create_engine(settings.database_url)
+    try:
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 def build_runtime(settings: Settings) -> Runtime:

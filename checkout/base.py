@@ -34,7 +34,7 @@ from feeds.repository import VariantView
 from models import CheckoutSession, Order
 from models.base import utc_now
 from orders import repository as order_repository
-from payments.capture import CapturePolicy
+from orders.capture import CapturePolicy
 from payments.provider import PaymentProvider
 
 SUPPORTED_INTERVENTIONS = ("3ds",)

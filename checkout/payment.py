@@ -25,8 +25,9 @@ from checkout.errors import (
 from models import CheckoutSession, PaymentAttempt
 from models.base import new_id
 from models.errors import ServiceUnavailable
+from models.statuses import CHARGED, OPEN_ATTEMPTS, AttemptStatus, OrderPaymentStatus
+from orders import capture
 from orders import service as order_service
-from payments import capture
 from payments.provider import (
     ChargeRequest,
     ChargeResult,
@@ -61,7 +62,8 @@ class PaymentFlow(CheckoutCore):
             # was charged, and it is the merchant's integration to fix, not the buyer's card.
             async with sessionmaker() as undo, undo.begin():
                 await self._abandon_attempt(undo, session_id, attempt_id, prior_status,
-                                            status="error", failure_code=exc.code)
+                                            status=AttemptStatus.error,
+                                            failure_code=exc.code)
                 await capture.record_incident(
                     undo, provider=self.provider.name, kind="integration_error",
                     code=exc.code, message=str(exc), reference=session_id,
@@ -130,7 +132,7 @@ class PaymentFlow(CheckoutCore):
             provider_idempotency_key=charge_idempotency_key(
                 s.id, s.total_amount, s.currency, token, three_ds=three_ds,
                 confirming=existing_reference),
-            amount=s.total_amount, currency=s.currency, status="pending",
+            amount=s.total_amount, currency=s.currency, status=AttemptStatus.pending,
             api_version=self.provider.api_version, token_fingerprint=token_fingerprint(token),
             created_at=self.clock(), updated_at=self.clock(),
         )
@@ -167,7 +169,8 @@ class PaymentFlow(CheckoutCore):
         if three_ds is None:
             return None
         previous = await repository.latest_attempt(db, session_id)
-        if previous is None or previous.status not in ("requires_action", "declined") \
+        if previous is None or previous.status not in (AttemptStatus.requires_action,
+                                                        AttemptStatus.declined) \
                 or previous.token_fingerprint not in (None, token_fingerprint(token)):
             return None
         return previous.provider_reference
@@ -233,7 +236,7 @@ class PaymentFlow(CheckoutCore):
 
     async def _abandon_attempt(
         self, db: AsyncSession, session_id: str, attempt_id: str, prior_status: str, *,
-        status: str = "unknown", failure_code: str | None = None,
+        status: AttemptStatus = AttemptStatus.unknown, failure_code: str | None = None,
     ) -> None:
         """``unknown``: the provider may still have charged (see reconcile_payment);
         ``error``: the provider refused the request, nothing was charged."""
@@ -261,8 +264,7 @@ class PaymentFlow(CheckoutCore):
         assert s is not None
         assert attempt is not None
         now = self.clock()
-        if s.status != SessionStatus.in_progress or attempt.status not in ("pending",
-                                                                           "processing"):
+        if s.status != SessionStatus.in_progress or attempt.status not in OPEN_ATTEMPTS:
             return await self._view_with_order(db, s)
         attempt.provider_reference = result.reference or attempt.provider_reference
         attempt.updated_at = now
@@ -270,17 +272,18 @@ class PaymentFlow(CheckoutCore):
         if result.fee_amount is not None:
             attempt.fee_amount = result.fee_amount
             attempt.net_amount = attempt.amount - result.fee_amount
-        if result.status == "processing":  # the provider finishes later (webhook)
-            attempt.status = "processing"
+        if result.status == AttemptStatus.processing:  # the provider finishes later (webhook)
+            attempt.status = AttemptStatus.processing
             await db.flush()
             return self.view(s)
-        if result.status in ("succeeded", "requires_capture"):
+        if result.status in CHARGED:
             attempt.status = result.status
             order = await order_service.create_from_session(
                 db, s, provider=self.provider.name, payment_reference=attempt.provider_reference,
                 actor=actor, now=now, public_base_url=self.public_base_url,
                 order_id=s.order_id,
-                payment_status="authorized" if result.status == "requires_capture" else "paid",
+                payment_status=OrderPaymentStatus.authorized
+                if result.status == AttemptStatus.requires_capture else OrderPaymentStatus.paid,
                 forward_to_shopify=self.forward_to_shopify)
             s.order_id = order.id
             s.status = SessionStatus.completed.value
@@ -295,13 +298,13 @@ class PaymentFlow(CheckoutCore):
             return self.view(s, order)
         await repository.release_stock(db, s.reserved_stock or {})
         s.reserved_stock = None
-        if result.status == "requires_action":
-            attempt.status = "requires_action"
+        if result.status == AttemptStatus.requires_action:
+            attempt.status = AttemptStatus.requires_action
             s.status = SessionStatus.authentication_required.value
             s.authentication_metadata = result.authentication_metadata
             await db.flush()
             return self.view(s)
-        attempt.status = "declined"
+        attempt.status = AttemptStatus.declined
         attempt.failure_code = result.decline_code
         s.status = SessionStatus.ready_for_payment.value
         s.authentication_metadata = None

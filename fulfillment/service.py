@@ -15,8 +15,8 @@ from fulfillment.errors import InvalidFulfillment
 from models import Fulfillment, Order
 from models.base import new_id, utc_now
 from orders import notify, repository
+from orders.capture import request_capture
 from orders.service import derive_status
-from payments.capture import request_capture
 
 Json = dict[str, Any]
 # How far along a shipment is; status only moves forward along this scale.

@@ -126,7 +126,7 @@ async def refund_order(
         result = await provider.refund(request)
     except PaymentUnavailable as exc:
         if isinstance(exc, ProviderIntegrationError):  # ours to fix: show it to the merchant
-            from payments.capture import record_incident
+            from orders.capture import record_incident
 
             async with sessionmaker() as note, note.begin():
                 await record_incident(note, provider=provider.name, kind="integration_error",

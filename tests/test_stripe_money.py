@@ -28,7 +28,7 @@ from models import (
     Variant,
 )
 from models.base import utc_now
-from payments.stripe_events import SUBSCRIBED_EVENTS
+from payment_events.stripe_events import SUBSCRIBED_EVENTS
 from tests.conftest import STRIPE_KEY, Agent, app_client, sandbox_runtime
 from tests.fake_stripe import PINNED_VERSION, FakeStripe, parse_form, sign
 

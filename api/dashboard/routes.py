@@ -362,7 +362,7 @@ async def catalog(request: Request, who: ViewerDep,
 @router.get("/health")
 async def health(request: Request, who: ViewerDep) -> Response:
     from models.base import utc_now
-    from payments.capture import open_problems
+    from orders.capture import open_problems
 
     async with who.runtime.read_sessionmaker() as db:
         state = await queries.delivery_health(db)

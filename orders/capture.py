@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import AuthorizationStatus, Order, PaymentAuthorization, ProviderIncident
 from models.base import utc_now
+from models.statuses import OrderPaymentStatus
 from orders import notify, repository
 from payments.provider import (
     CaptureResult,
@@ -131,8 +132,9 @@ async def _apply(db: AsyncSession, auth: PaymentAuthorization, order: Order,
             return
         auth.status = AuthorizationStatus.captured
         auth.amount_captured = result.amount_captured or auth.amount_authorized
-        if order.payment_status in ("authorized", "needs_attention"):
-            order.payment_status = "paid"
+        if order.payment_status in (OrderPaymentStatus.authorized,
+                                    OrderPaymentStatus.needs_attention):
+            order.payment_status = OrderPaymentStatus.paid
             order.attention_reason = None
         await repository.add_event(db, order.id, "payment.captured", actor, {
             "reference": auth.provider_reference, "amount": auth.amount_captured})
@@ -143,7 +145,7 @@ async def _apply(db: AsyncSession, auth: PaymentAuthorization, order: Order,
         return
     if result.status == "canceled" and cancel:
         auth.status = AuthorizationStatus.canceled
-        order.payment_status = "voided"
+        order.payment_status = OrderPaymentStatus.voided
         await repository.add_event(db, order.id, "payment.authorization_canceled", actor,
                                    {"reference": auth.provider_reference})
         await notify.order_changed(db, order)
@@ -160,7 +162,7 @@ async def _attention(db: AsyncSession, auth: PaymentAuthorization, order: Order,
     if not keep_status:
         auth.status = AuthorizationStatus.needs_attention
     auth.last_error = reason
-    order.payment_status = "needs_attention"
+    order.payment_status = OrderPaymentStatus.needs_attention
     order.attention_reason = f"payment: {reason}"
     order.updated_at = utc_now()
     await repository.add_event(db, order.id, "payment.needs_attention", actor,

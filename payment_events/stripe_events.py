@@ -26,10 +26,10 @@ from attribution import ledger
 from checkout.service import CheckoutService
 from models import Order, PaymentAttempt, Refund
 from models.base import utc_now
+from orders import capture
 from orders import repository as orders
 from orders.disputes import Funds, apply_dispute
 from orders.refunds import mark_refund
-from payments import capture
 from payments.stripe_client import StripeGateway
 from payments.stripe_provider import refund_status
 from webhooks.inbox import Handler, RetryLater
