@@ -681,9 +681,9 @@ async def test_dashboard_ship_captures_and_health_shows_payment_problems(
     async with rt.sessionmaker() as db, db.begin():
         await create_user(db, "ada", "correct horse battery")
     async with app_client(rt, "https://shop.test") as site:
-        login = await site.post("/dashboard/login", data={"username": "ada",
-                                                          "password": "correct horse battery"})
-        assert login.status_code == 303
+        from tests.test_dashboard import log_in
+
+        await log_in(site)
         page = await site.get(f"/dashboard/orders/{order['id']}")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert csrf is not None
