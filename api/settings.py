@@ -144,10 +144,6 @@ class Settings(BaseSettings):
         if self.payments_provider == "stripe" and self.stripe_api_key is None:
             raise ValueError("REELCART_PAYMENTS_PROVIDER=stripe needs REELCART_STRIPE_API_KEY")
         if self.environment == Environment.production:
-            if self.payments_provider == "sandbox":
-                raise ValueError("REELCART_ENVIRONMENT=production refuses the sandbox payment "
-                                 "provider (it charges nothing); set "
-                                 "REELCART_PAYMENTS_PROVIDER=stripe and REELCART_STRIPE_API_KEY")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs PostgreSQL (REELCART_DATABASE_URL)")
             if self.dashboard_scrypt_log2_n < 17:
@@ -156,6 +152,10 @@ class Settings(BaseSettings):
                 raise ValueError("REELCART_AGENT_API_KEYS / REELCART_MERCHANT_API_KEYS are for "
                                  "development; use `reelcart agent-key create` / "
                                  "`reelcart merchant-key create` in production")
+            if self.payments_provider == "sandbox":
+                raise ValueError("REELCART_ENVIRONMENT=production refuses the sandbox payment "
+                                 "provider (it charges nothing); set "
+                                 "REELCART_PAYMENTS_PROVIDER=stripe and REELCART_STRIPE_API_KEY")
         return self
 
     def outbound_policy(self) -> OutboundPolicy:
