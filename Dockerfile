@@ -18,6 +18,9 @@ COPY payments ./payments
 COPY webhooks ./webhooks
 COPY fulfillment ./fulfillment
 COPY attribution ./attribution
+COPY protocols ./protocols
+COPY idempotency ./idempotency
+COPY payment_events ./payment_events
 RUN pip install . && useradd --system --uid 10001 reelcart
 USER reelcart
 

@@ -9,7 +9,14 @@ from models.base import Base
 from models.catalog import Product, Variant
 from models.checkout import CheckoutSession, PaymentAttempt
 from models.dashboard import DashboardLoginFailure, DashboardSession, DashboardUser
-from models.feed import FeedPush, FeedPushItem
+from models.feed import (
+    DeliveryStatus,
+    Destination,
+    FeedDelivery,
+    FeedDestinationItem,
+    FeedPush,
+    FeedPushItem,
+)
 from models.idempotency import IdempotencyRecord
 from models.inbox import InboxEvent
 from models.merchant import MerchantApiKey
@@ -30,6 +37,10 @@ __all__ = [
     "DashboardUser",
     "DeliveryAttempt",
     "Dispute",
+    "DeliveryStatus",
+    "Destination",
+    "FeedDelivery",
+    "FeedDestinationItem",
     "FeedPush",
     "FeedPushItem",
     "Fulfillment",

@@ -63,6 +63,15 @@ class OrderPaymentStatus(StrEnum):
     voided = "voided"  # canceled before capture: the authorisation was released
 
 
+class ForwardingStatus(StrEnum):
+    """Forwarding an order to Shopify (``orders.forwarding_status``)."""
+
+    manual = "manual"  # no Shopify: the merchant ships through the API
+    pending = "pending"
+    forwarded = "forwarded"
+    needs_attention = "needs_attention"
+
+
 class RefundStatus(StrEnum):
     pending = "pending"
     succeeded = "succeeded"

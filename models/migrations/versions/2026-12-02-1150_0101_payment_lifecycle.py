@@ -2,7 +2,7 @@
 attempts, dispute fund movements
 
 Revision ID: 0101
-Revises: 0202
+Revises: 0601
 Create Date: 2026-12-02 11:50:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0101'
-down_revision: str | None = '0202'
+down_revision: str | None = '0601'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
