@@ -35,6 +35,7 @@ from fulfillment.shopify_events import ShopifyEventHandlers
 from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
 from models.outbound import outbound_client
+from orders.capture import CapturePolicy, CaptureWorker
 from orders.notify import AGENT_WEBHOOK, SHOPIFY_ORDER
 from payment_events.stripe_events import StripeEventHandlers
 from payments.provider import PaymentProvider
@@ -108,6 +109,11 @@ class Runtime:
                                 return_window_days=s.commission_return_window_days,
                                 minimum_payout=s.payout_minimum_amount,
                                 link_ttl_days=s.statement_link_ttl_days)
+
+    @cached_property
+    def captures(self) -> CaptureWorker:
+        """Manual capture: captures, releases and expiry warnings (run by the worker)."""
+        return CaptureWorker(self.sessionmaker, self.provider, self.checkout.capture_policy)
 
     @cached_property
     def outbox(self) -> OutboxDispatcher:
@@ -249,6 +255,14 @@ def build_provider(settings: Settings, sessionmaker: async_sessionmaker[AsyncSes
     return SandboxProvider(sessionmaker, profile.merchant_id)
 
 
+def capture_policy(settings: Settings) -> CapturePolicy:
+    return CapturePolicy(
+        delay=timedelta(hours=settings.stripe_capture_delay_hours)
+        if settings.stripe_capture_delay_hours else None,
+        authorization_lifetime=timedelta(days=settings.stripe_authorization_days),
+        warn_before=timedelta(hours=settings.stripe_authorization_warn_hours))
+
+
 @asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A sessionmaker on the configured database for one-off work (CLI commands); the
@@ -276,6 +290,7 @@ def build_runtime(settings: Settings) -> Runtime:
         ledger_policy=LedgerPolicy(
             window_days=settings.attribution_window_days or None,
             remix_share=Fraction(settings.attribution_remix_share_percent, 100)),
+        capture_policy=capture_policy(settings),
     )
     http = httpx.AsyncClient(follow_redirects=False)
     shopify = None

@@ -11,12 +11,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from checkout.profile import MerchantProfile
 from feeds.builder import FeedConfig
 from models.outbound import OutboundPolicy
+from payments.stripe_client import STRIPE_API_VERSION
 
 
 class Environment(StrEnum):
@@ -53,8 +54,10 @@ class Settings(BaseSettings):
     payments_provider: str = Field(default="sandbox", pattern="^(sandbox|stripe)$")
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
-    stripe_api_version: str | None = Field(
-        default=None, description="Pin a Stripe API version (default: the SDK's)")
+    stripe_api_version: str = Field(
+        default=STRIPE_API_VERSION, pattern=r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$",
+        description="The Stripe API version every request is pinned to (default: the "
+        "version the pinned stripe SDK ships with)")
     stripe_spt_api_version: str | None = Field(
         default="2026-04-22.preview",
         description="Stripe-Version for shared-payment-token calls (a preview version)")
@@ -65,6 +68,15 @@ class Settings(BaseSettings):
     stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
     stripe_account_id: str = "acct_unset"
     stripe_capture_method: str = Field(default="automatic", pattern="^(automatic|manual)$")
+    stripe_capture_delay_hours: float = Field(
+        default=0, ge=0, le=24 * 30, description="manual capture: also capture this long after "
+        "authorisation even if nothing shipped (0 = only on the first shipment)")
+    stripe_authorization_days: float = Field(
+        default=7, gt=0, le=31, description="How long a card authorisation lasts (Stripe: "
+        "about 7 days online)")
+    stripe_authorization_warn_hours: float = Field(
+        default=24, ge=0, description="Warn (dashboard + log) about uncaptured "
+        "authorisations expiring within this many hours")
     stripe_3ds_acquirer_bin: str = "000000"
     stripe_3ds_acquirer_country: str = "US"
     stripe_3ds_acquirer_merchant_id: str = "unset"
@@ -191,6 +203,10 @@ class Settings(BaseSettings):
                 raise ValueError("REELCART_AGENT_API_KEYS / REELCART_MERCHANT_API_KEYS are for "
                                  "development; use `reelcart agent-key create` / "
                                  "`reelcart merchant-key create` in production")
+            if self.payments_provider == "sandbox":
+                raise ValueError("REELCART_ENVIRONMENT=production refuses the sandbox payment "
+                                 "provider (it charges nothing); set "
+                                 "REELCART_PAYMENTS_PROVIDER=stripe and REELCART_STRIPE_API_KEY")
         return self
 
     def outbound_policy(self) -> OutboundPolicy:
@@ -222,6 +238,16 @@ class Settings(BaseSettings):
         if self.merchant_config is None:
             return MerchantProfile()
         return MerchantProfile.model_validate(json.loads(self.merchant_config.read_text()))
+
+
+def settings_error_line(exc: ValidationError) -> str:
+    """One line for an operator: what is wrong with the configuration (no values echoed)."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"REELCART_{where.upper()}: {message}" if where else message)
+    return "invalid configuration: " + "; ".join(problems)
 
 
 @lru_cache

@@ -75,9 +75,16 @@ async def purge_retention(runtime: Runtime) -> int:
     return 0  # housekeeping: does not keep the worker from idling
 
 
+async def run_payment_tasks(runtime: Runtime) -> int:
+    """Manual capture: capture what shipped, release canceled authorisations, warn about
+    authorisations close to expiry (cheap when there is nothing to do)."""
+    return await runtime.captures.run()
+
+
 PERIODIC: list[Periodic] = [
     Periodic("payment recovery", lambda rt: RECOVERY_SWEEP_SECONDS, recover_payments),
     Periodic("payout recovery", lambda rt: RECOVERY_SWEEP_SECONDS, resume_payouts),
+    Periodic("payment captures", lambda rt: 0, run_payment_tasks),  # every pass
     Periodic("feed schedule", lambda rt: RECOVERY_SWEEP_SECONDS, schedule_feeds),
     Periodic("retention purge", lambda rt: rt.settings.retention_sweep_minutes * 60,
              purge_retention),

@@ -34,6 +34,7 @@ from feeds.repository import VariantView
 from models import CheckoutSession, Order
 from models.base import utc_now
 from orders import repository as order_repository
+from orders.capture import CapturePolicy
 from payments.provider import PaymentProvider
 
 SUPPORTED_INTERVENTIONS = ("3ds",)
@@ -56,7 +57,9 @@ class CheckoutCore:
         self, *, profile: MerchantProfile, provider: PaymentProvider, tax: TaxProvider,
         session_ttl: timedelta, public_base_url: str, clock: Callable[[], datetime] = utc_now,
         forward_to_shopify: bool = False, ledger_policy: LedgerPolicy | None = None,
+        capture_policy: CapturePolicy | None = None,
     ) -> None:
+        self.capture_policy = capture_policy or CapturePolicy()
         self.forward_to_shopify = forward_to_shopify
         self.ledger_policy = ledger_policy or LedgerPolicy()
         self.profile = profile

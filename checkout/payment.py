@@ -26,13 +26,16 @@ from models import CheckoutSession, PaymentAttempt
 from models.base import new_id
 from models.errors import ServiceUnavailable
 from models.statuses import CHARGED, OPEN_ATTEMPTS, AttemptStatus, OrderPaymentStatus
+from orders import capture
 from orders import service as order_service
 from payments.provider import (
     ChargeRequest,
     ChargeResult,
     PaymentUnavailable,
+    ProviderIntegrationError,
     ThreeDSResult,
     charge_idempotency_key,
+    token_fingerprint,
 )
 
 # A pending payment attempt older than this is presumed orphaned (its process died) and is
@@ -54,6 +57,22 @@ class PaymentFlow(CheckoutCore):
             charge, attempt_id, prior_status = outcome
         try:
             result = await self.provider.charge(charge)
+        except ProviderIntegrationError as exc:
+            # The provider refused *our* request (Stripe 400 invalid_request_error): nothing
+            # was charged, and it is the merchant's integration to fix, not the buyer's card.
+            async with sessionmaker() as undo, undo.begin():
+                await self._abandon_attempt(undo, session_id, attempt_id, prior_status,
+                                            status=AttemptStatus.error,
+                                            failure_code=exc.code)
+                await capture.record_incident(
+                    undo, provider=self.provider.name, kind="integration_error",
+                    code=exc.code, message=str(exc), reference=session_id,
+                    request_id=exc.request_id)
+            raise ServiceUnavailable(
+                "The payment provider rejected the merchant's payment request (an integration "
+                "error on the merchant's side); no charge was made. Retry later.",
+                code="payment_provider_error", headers={"Retry-After": "60"},
+            ) from exc
         except PaymentUnavailable as exc:
             async with sessionmaker() as undo, undo.begin():
                 await self._abandon_attempt(undo, session_id, attempt_id, prior_status)
@@ -105,18 +124,16 @@ class PaymentFlow(CheckoutCore):
             await self._reprice(db, s)
             await db.flush()
             return self.view(s)
-        authenticated = cmd.authentication is not None
-        existing_reference = None  # 3-D Secure: confirm the payment that asked for it
-        if status == SessionStatus.authentication_required:
-            previous = await repository.latest_attempt(db, s.id)
-            if previous is not None and previous.status == AttemptStatus.requires_action:
-                existing_reference = previous.provider_reference
+        three_ds = self._three_ds(cmd)
+        existing_reference = await self._payment_to_confirm(db, s.id, token, three_ds)
         s.order_id = s.order_id or new_id("ord")
         attempt = PaymentAttempt(
             id=new_id("pa"), checkout_session_id=s.id, provider=self.provider.name,
             provider_idempotency_key=charge_idempotency_key(
-                s.id, s.total_amount, s.currency, token, authenticated=authenticated),
+                s.id, s.total_amount, s.currency, token, three_ds=three_ds,
+                confirming=existing_reference),
             amount=s.total_amount, currency=s.currency, status=AttemptStatus.pending,
+            api_version=self.provider.api_version, token_fingerprint=token_fingerprint(token),
             created_at=self.clock(), updated_at=self.clock(),
         )
         db.add(attempt)
@@ -127,11 +144,6 @@ class PaymentFlow(CheckoutCore):
         s.reserved_stock = quantities
         s.payment_handler_id = cmd.payment.handler_id if cmd.payment else None
         await db.flush()
-        three_ds = None
-        if cmd.authentication is not None:
-            a = cmd.authentication
-            three_ds = ThreeDSResult(outcome=a.outcome, cryptogram=a.cryptogram, eci=a.eci,
-                                     transaction_id=a.transaction_id, version=a.version)
         charge = ChargeRequest(
             amount=s.total_amount, currency=s.currency, token=token,
             idempotency_key=attempt.provider_idempotency_key,
@@ -139,18 +151,53 @@ class PaymentFlow(CheckoutCore):
             existing_reference=existing_reference)
         return charge, attempt.id, prior_status
 
+    @staticmethod
+    def _three_ds(cmd: CompleteSession) -> ThreeDSResult | None:
+        a = cmd.authentication
+        if a is None:
+            return None
+        return ThreeDSResult(outcome=a.outcome, cryptogram=a.cryptogram, eci=a.eci,
+                             transaction_id=a.transaction_id, version=a.version)
+
+    @staticmethod
+    async def _payment_to_confirm(db: AsyncSession, session_id: str, token: str,
+                                  three_ds: ThreeDSResult | None) -> str | None:
+        """3-D Secure: the provider payment that asked for authentication (or whose
+        authentication was denied) is confirmed again with the new result, if it was made
+        with the same token. Each authentication is its own provider request (its own key),
+        so a new result after a denied one is really tried."""
+        if three_ds is None:
+            return None
+        previous = await repository.latest_attempt(db, session_id)
+        if previous is None or previous.status not in (AttemptStatus.requires_action,
+                                                        AttemptStatus.declined) \
+                or previous.token_fingerprint not in (None, token_fingerprint(token)):
+            return None
+        return previous.provider_reference
+
     async def _resume_attempt(
         self, db: AsyncSession, s: CheckoutSession, attempt: PaymentAttempt,
         cmd: CompleteSession,
     ) -> tuple[ChargeRequest, str, str]:
-        """An earlier process died mid-payment: ask the PSP again with the same key."""
+        """An earlier process died mid-payment: ask the PSP again with the same key and
+        exactly the same request (the provider compares parameters under a key)."""
         token = self._token(cmd)
+        three_ds = self._three_ds(cmd)
+        previous = [a.provider_reference for a in await repository.attempts_of(db, s.id)
+                    if a.id != attempt.id and a.provider_reference]
+        confirming = next(
+            (ref for ref in (None, *previous) if charge_idempotency_key(
+                s.id, attempt.amount, attempt.currency, token, three_ds=three_ds,
+                confirming=ref) == attempt.provider_idempotency_key), "")
+        if confirming == "":  # another token or authentication: not the same payment
+            raise CheckoutInProgress(s.id)
         attempt.updated_at = self.clock()
         await db.flush()
         charge = ChargeRequest(
             amount=attempt.amount, currency=attempt.currency, token=token,
             idempotency_key=attempt.provider_idempotency_key,
-            metadata=self._payment_metadata(s))
+            metadata=self._payment_metadata(s), three_ds=three_ds,
+            existing_reference=confirming)
         return charge, attempt.id, SessionStatus.ready_for_payment.value
 
     @staticmethod
@@ -188,14 +235,17 @@ class PaymentFlow(CheckoutCore):
         return payment.token
 
     async def _abandon_attempt(
-        self, db: AsyncSession, session_id: str, attempt_id: str, prior_status: str
+        self, db: AsyncSession, session_id: str, attempt_id: str, prior_status: str, *,
+        status: AttemptStatus = AttemptStatus.unknown, failure_code: str | None = None,
     ) -> None:
+        """``unknown``: the provider may still have charged (see reconcile_payment);
+        ``error``: the provider refused the request, nothing was charged."""
         s = await repository.get_session(db, session_id, for_update=True)
         attempt = await db.get(PaymentAttempt, attempt_id)
         if s is None or attempt is None or s.status != SessionStatus.in_progress:
             return
-        # The provider may still have charged: see reconcile_payment.
-        attempt.status = AttemptStatus.unknown
+        attempt.status = status
+        attempt.failure_code = failure_code
         attempt.updated_at = self.clock()
         await repository.release_stock(db, s.reserved_stock or {})
         s.reserved_stock = None
@@ -240,6 +290,10 @@ class PaymentFlow(CheckoutCore):
             s.reserved_stock = None
             s.messages = []
             await db.flush()
+            if result.status == "requires_capture" and attempt.provider_reference:
+                await capture.record_authorization(
+                    db, order, provider=self.provider.name,
+                    reference=attempt.provider_reference, now=now, policy=self.capture_policy)
             await ledger.record_sale(db, order, attempt.fee_amount, self.ledger_policy)
             return self.view(s, order)
         await repository.release_stock(db, s.reserved_stock or {})

@@ -71,17 +71,51 @@ class PaymentRecovery(PaymentFlow):
                 await self.record_outcome(db, s.id, attempt.id, result, actor=actor)
                 return "recovered"
         # The session moved on (completed with another payment, canceled, sold out):
-        # give the money back rather than keep an orphan charge.
-        try:
-            await self.provider.refund(RefundRequest(
-                payment_reference=reference, amount=attempt.amount, currency=attempt.currency,
-                idempotency_key=f"reelcart:orphan:{reference}", reason="duplicate",
-                metadata={"checkout_session_id": s.id}))
-        except RefundRejected:
-            pass
-        attempt.status = AttemptStatus.refunded_orphan
+        # give the money back rather than keep an orphan charge. Only marked here: the
+        # provider is called by ``refund_orphans`` after this transaction commits.
+        attempt.status = AttemptStatus.orphan_refund_pending
         attempt.updated_at = self.clock()
-        return "refunded_orphan"
+        return "refund_orphan"
+
+    async def refund_orphans(self, sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+        """Refund payments marked ``orphan_refund_pending``, two-phase: no transaction is
+        open during the provider call, the key is deterministic per payment (a retry or a
+        second worker refunds once), the outcome is recorded afterwards."""
+        async with sessionmaker() as db:
+            pending = [(a.id, a.provider_reference, a.amount, a.currency,
+                        a.checkout_session_id)
+                       for a in await repository.attempts_with_status(
+                           db, AttemptStatus.orphan_refund_pending)]
+        done = 0
+        for attempt_id, reference, amount, currency, session_id in pending:
+            if not reference:
+                continue
+            try:
+                await self.provider.refund(RefundRequest(
+                    payment_reference=reference, amount=amount, currency=currency,
+                    idempotency_key=f"reelcart:orphan:{reference}", reason="duplicate",
+                    metadata={"checkout_session_id": session_id}))
+                status = AttemptStatus.refunded_orphan
+            except RefundRejected:
+                # Not captured (manual capture): release the authorisation instead; or
+                # nothing left to refund (already refunded).
+                try:
+                    released = await self.provider.cancel_authorization(
+                        reference, idempotency_key=f"reelcart:orphan-cancel:{reference}")
+                except PaymentUnavailable:
+                    continue
+                status = AttemptStatus.canceled_orphan if released.status == "canceled" \
+                    else AttemptStatus.refunded_orphan
+            except PaymentUnavailable:
+                continue  # the next sweep retries with the same key
+            async with sessionmaker() as db, db.begin():
+                attempt = await db.get(PaymentAttempt, attempt_id, with_for_update=True)
+                if attempt is not None and \
+                        attempt.status == AttemptStatus.orphan_refund_pending:
+                    attempt.status = status
+                    attempt.updated_at = self.clock()
+                    done += 1
+        return done
 
     async def recover_stale_attempts(
         self, sessionmaker: async_sessionmaker[AsyncSession], *,
@@ -130,4 +164,4 @@ class PaymentRecovery(PaymentFlow):
                                                     "ready_for_payment")
                     attempt.status = AttemptStatus.abandoned
                     handled += 1
-        return handled
+        return handled + await self.refund_orphans(sessionmaker)

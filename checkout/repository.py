@@ -93,6 +93,17 @@ async def unknown_attempt(db: AsyncSession, session_id: str, amount: int | None
     return await db.scalar(stmt)
 
 
+async def attempts_of(db: AsyncSession, session_id: str) -> list[PaymentAttempt]:
+    return list(await db.scalars(select(PaymentAttempt).where(
+        PaymentAttempt.checkout_session_id == session_id).order_by(PaymentAttempt.created_at)))
+
+
+async def attempts_with_status(db: AsyncSession, status: str, limit: int = 50
+                               ) -> list[PaymentAttempt]:
+    return list(await db.scalars(select(PaymentAttempt).where(
+        PaymentAttempt.status == status).order_by(PaymentAttempt.updated_at).limit(limit)))
+
+
 async def stale_attempts(db: AsyncSession, older_than: datetime, limit: int = 50
                          ) -> list[PaymentAttempt]:
     """Attempts whose outcome was never recorded: their request died or timed out."""

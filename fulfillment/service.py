@@ -17,6 +17,7 @@ from models.base import new_id, utc_now
 from models.statuses import FulfillmentStatus, OrderStatus
 from models.urls import is_http_url
 from orders import notify, repository
+from orders.capture import request_capture
 from orders.service import derive_status
 
 Json = dict[str, Any]
@@ -24,6 +25,7 @@ Json = dict[str, Any]
 PROGRESS = {"pending": 0, "processing": 1, "shipped": 2, "in_transit": 3,
             "out_for_delivery": 4, "ready_for_pickup": 4, "delivered": 5, "failed": 5,
             "canceled": 6}
+SHIPPED = PROGRESS["shipped"]
 
 
 async def record_fulfillment(
@@ -78,6 +80,10 @@ async def record_fulfillment(
         await refresh_order_status(db, order, actor, {
             "fulfillment_id": fulfillment.id, "status": fulfillment.status,
             "tracking_number": fulfillment.tracking_number, "carrier": fulfillment.carrier})
+    if SHIPPED <= PROGRESS.get(fulfillment.status, 0) < PROGRESS["failed"] \
+            or fulfillment.status == "delivered":
+        # Manual capture: the first shipment captures the authorised payment.
+        await request_capture(db, order, actor=actor)
     return fulfillment
 
 

@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fulfillment.service import record_fulfillment, refresh_order_status
 from models import Order
-from models.base import utc_now
 from models.money import currency_exponent
 from models.statuses import ForwardingStatus, OrderStatus
 from models.urls import is_http_url
 from orders import refunds as refund_service
 from orders import repository
 from orders.errors import RefundNotAllowed
+from orders.service import cancel_order
 from payments.provider import PaymentProvider
 from webhooks.inbox import Handler
 
@@ -134,8 +134,7 @@ class ShopifyEventHandlers:
             order = await self._our_order(db, payload, order_key="id")
             if order is None or order.status == OrderStatus.canceled:
                 return
-            order.status = OrderStatus.canceled
-            order.updated_at = utc_now()
+            await cancel_order(db, order, actor=ACTOR, reason=payload.get("cancel_reason"))
             await refresh_order_status(db, order, ACTOR, {
                 "cancel_reason": payload.get("cancel_reason")})
 

@@ -33,6 +33,7 @@ from models.inbox import InboxEvent
 from models.merchant import MerchantApiKey
 from models.order import Dispute, Fulfillment, Order, OrderEvent, Refund
 from models.outbox import DeliveryAttempt, OutboxMessage
+from models.payment import AuthorizationStatus, PaymentAuthorization, ProviderIncident
 from models.sandbox import SandboxCharge, SandboxDispute, SandboxRefund
 from models.video import Video, VideoProduct
 
@@ -66,6 +67,9 @@ __all__ = [
     "OrderEvent",
     "OutboxMessage",
     "Payee",
+    "AuthorizationStatus",
+    "PaymentAuthorization",
+    "ProviderIncident",
     "PaymentAttempt",
     "PayoutRun",
     "Product",

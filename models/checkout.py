@@ -69,5 +69,9 @@ class PaymentAttempt(Base):
     balance_transaction_id: Mapped[str | None] = mapped_column(String(200))
     fee_amount: Mapped[int | None] = mapped_column(BigInteger)
     net_amount: Mapped[int | None] = mapped_column(BigInteger)
+    # The provider API version the attempt was made with (Stripe-Version), and which token
+    # it used (a fingerprint: tokens are never stored).
+    api_version: Mapped[str | None] = mapped_column(String(64))
+    token_fingerprint: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -52,7 +52,7 @@ class Refund(Base):
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(32))  # pending | succeeded | failed
+    status: Mapped[str] = mapped_column(String(32))  # pending | succeeded | failed | canceled
     reason: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(32))  # merchant | shopify | provider
     external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
@@ -70,6 +70,10 @@ class Dispute(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str | None] = mapped_column(String(200))
+    # Money actually moved (charge.dispute.funds_withdrawn / funds_reinstated); inquiries
+    # (warning_*) never move any.
+    funds_withdrawn: Mapped[bool] = mapped_column(default=False)
+    funds_reinstated: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 

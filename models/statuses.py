@@ -31,6 +31,9 @@ class AttemptStatus(StrEnum):
     unknown = "unknown"  # the provider call failed: it may still have charged
     abandoned = "abandoned"  # never found at the provider; stock released
     refunded_orphan = "refunded_orphan"  # charged for a session that moved on: refunded
+    orphan_refund_pending = "orphan_refund_pending"  # to refund, after the transaction
+    canceled_orphan = "canceled_orphan"  # an orphan authorisation, released
+    error = "error"  # the provider refused the request (integration error): nothing charged
 
 
 # Attempts whose outcome is not recorded yet / that the recovery sweep still looks at.
@@ -56,6 +59,8 @@ class OrderPaymentStatus(StrEnum):
     refunded = "refunded"
     disputed = "disputed"
     dispute_lost = "dispute_lost"
+    needs_attention = "needs_attention"  # a capture / release the provider refused
+    voided = "voided"  # canceled before capture: the authorisation was released
 
 
 class ForwardingStatus(StrEnum):

@@ -37,6 +37,9 @@ def adjustments_json(refunds: list[Refund], disputes: list[Dispute]) -> list[Jso
                     "amount": r.amount, "currency": r.currency,
                     **({"reason": r.reason} if r.reason else {})})
     for d in disputes:
+        if not d.funds_withdrawn and (d.status.startswith("warning_")
+                                      or d.status == "prevented"):
+            continue  # an inquiry: no money moved, nothing adjusted
         out.append({"id": d.id, "type": "dispute", "occurred_at": rfc3339(d.created_at),
                     "status": "completed" if d.status in ("won", "lost") else "pending",
                     "amount": d.amount, "currency": d.currency,

@@ -21,7 +21,13 @@ from models.base import utc_now
 from models.errors import ServiceUnavailable
 from orders import notify, repository
 from orders.errors import OrderNotFound, RefundNotAllowed
-from payments.provider import PaymentProvider, PaymentUnavailable, RefundRejected, RefundRequest
+from payments.provider import (
+    PaymentProvider,
+    PaymentUnavailable,
+    ProviderIntegrationError,
+    RefundRejected,
+    RefundRequest,
+)
 
 Json = dict[str, Any]
 REFUNDABLE_STATUSES = frozenset({"paid", "partially_refunded"})
@@ -34,22 +40,28 @@ def refund_id_for(order_id: str, request_key: str) -> str:
 async def recompute_refunded(db: AsyncSession, order: Order) -> None:
     refunds = await repository.refunds_of(db, order.id)
     order.refunded_amount = sum(r.amount for r in refunds if r.status == "succeeded")
-    if order.payment_status in ("disputed", "dispute_lost"):
-        return
+    if order.payment_status not in ("paid", "partially_refunded", "refunded"):
+        return  # disputed, authorised, needs attention: not ours to change here
     if order.refunded_amount >= order.total_amount:
         order.payment_status = "refunded"
     elif order.refunded_amount > 0:
         order.payment_status = "partially_refunded"
+    else:
+        order.payment_status = "paid"
     order.updated_at = utc_now()
 
 
 async def mark_refund(db: AsyncSession, refund: Refund, status: str, reference: str | None,
                       actor: str) -> None:
-    """Forward-only: pending → succeeded | failed. Re-applying is a no-op."""
-    if refund.status != "pending" or status == "pending":
-        if reference and not refund.provider_reference:
-            refund.provider_reference = reference
+    """Forward-only along Stripe's refund lifecycle: pending → succeeded | failed, and
+    succeeded → failed (a refund can fail after it was reported succeeded, e.g. a closed
+    card account: ``refund.failed`` / ``charge.refund.updated``). Failed is final.
+    Re-applying the same status is a no-op."""
+    if reference and not refund.provider_reference:
+        refund.provider_reference = reference
+    if status == refund.status or status == "pending" or refund.status == "failed":
         return
+    previous = refund.status
     refund.status = status
     refund.provider_reference = reference or refund.provider_reference
     refund.updated_at = utc_now()
@@ -62,6 +74,9 @@ async def mark_refund(db: AsyncSession, refund: Refund, status: str, reference: 
     if status == "succeeded":
         await ledger.record_reversal(db, order, refund.amount, kind="refund",
                                      reference=refund.id, reason=refund.reason)
+    elif previous == "succeeded":  # the money did not go back after all
+        await ledger.record_reversal(db, order, -refund.amount, kind="refund_failed",
+                                     reference=refund.id, reason="refund failed")
     await notify.order_changed(db, order)
 
 
@@ -77,6 +92,11 @@ async def refund_order(
             raise OrderNotFound(order_id)
         refund = await phase_a.get(Refund, refund_id)
         if refund is None:
+            if order.payment_status == "authorized":
+                raise RefundNotAllowed(
+                    f"Order {order_id} is authorised, not captured: nothing to refund. Cancel "
+                    "the order to release the authorisation, or ship it to capture.",
+                    code="payment_not_captured")
             if order.payment_status not in REFUNDABLE_STATUSES or not order.payment_reference:
                 raise RefundNotAllowed(
                     f"Order {order_id} cannot be refunded (payment is {order.payment_status}).")
@@ -105,6 +125,13 @@ async def refund_order(
     try:
         result = await provider.refund(request)
     except PaymentUnavailable as exc:
+        if isinstance(exc, ProviderIntegrationError):  # ours to fix: show it to the merchant
+            from orders.capture import record_incident
+
+            async with sessionmaker() as note, note.begin():
+                await record_incident(note, provider=provider.name, kind="integration_error",
+                                      code=exc.code, message=str(exc), reference=order_id,
+                                      request_id=exc.request_id)
         raise ServiceUnavailable(
             "The payment provider is unavailable; the refund is pending. Retry the request "
             "with the same Idempotency-Key.", code="payment_provider_unavailable",

@@ -58,3 +58,15 @@ async def fulfillment_by_external_id(db: AsyncSession, external_id: str) -> Fulf
 
 async def order_by_shopify_id(db: AsyncSession, shopify_id: str) -> Order | None:
     return await db.scalar(select(Order).where(Order.shopify_order_id == shopify_id))
+
+
+async def restock(db: AsyncSession, quantities: dict[str, int]) -> None:
+    """Put units of a canceled order back on sale (tracked variants only)."""
+    from sqlalchemy import update
+
+    from models import Variant
+
+    for variant_id, qty in sorted(quantities.items()):  # fixed order: no lock cycles
+        await db.execute(update(Variant).where(Variant.id == variant_id,
+                                               Variant.stock.is_not(None))
+                         .values(stock=Variant.stock + qty))

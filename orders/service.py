@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import CheckoutSession, Order
-from models.base import new_id, rfc3339
+from models.base import new_id, rfc3339, utc_now
 from models.statuses import LIVE_REFUNDS, OrderStatus
 from orders import notify, repository
 from orders.documents import (
@@ -97,6 +97,8 @@ async def merchant_order_json(db: AsyncSession, order: Order) -> Json:
                      "provider_reference": r.provider_reference,
                      "created_at": rfc3339(r.created_at)} for r in refunds],
         "disputes": [{"id": d.id, "amount": d.amount, "status": d.status, "reason": d.reason,
+                      "funds_withdrawn": d.funds_withdrawn,
+                      "funds_reinstated": d.funds_reinstated,
                       "created_at": rfc3339(d.created_at)} for d in disputes],
         "events": [{"type": e.type, "actor": e.actor, "data": e.data,
                     "at": rfc3339(e.created_at)} for e in events],
@@ -113,14 +115,50 @@ async def merchant_order_json(db: AsyncSession, order: Order) -> Json:
 async def _payment_facts(db: AsyncSession, order: Order) -> Json:
     from sqlalchemy import select
 
-    from models import PaymentAttempt
+    from models import PaymentAttempt, PaymentAuthorization
 
     attempt = await db.scalar(select(PaymentAttempt).where(
         PaymentAttempt.provider_reference == order.payment_reference).limit(1)) \
         if order.payment_reference else None
-    return {"provider": order.payment_provider, "reference": order.payment_reference,
-            "fee_amount": attempt.fee_amount if attempt else None,
-            "net_amount": attempt.net_amount if attempt else None}
+    auth = await db.get(PaymentAuthorization, order.id)
+    facts: Json = {"provider": order.payment_provider, "reference": order.payment_reference,
+                   "status": order.payment_status,
+                   "api_version": attempt.api_version if attempt else None,
+                   "fee_amount": attempt.fee_amount if attempt else None,
+                   "net_amount": attempt.net_amount if attempt else None}
+    if auth is not None:
+        facts["capture"] = {"status": auth.status, "amount_authorized": auth.amount_authorized,
+                            "amount_captured": auth.amount_captured,
+                            "expires_at": rfc3339(auth.expires_at),
+                            "last_error": auth.last_error}
+    return facts
+
+
+async def cancel_order(db: AsyncSession, order: Order, *, actor: str,
+                       reason: str | None = None) -> bool:
+    """Cancel an order (locked by the caller): stock that has not shipped goes back on sale
+    and an authorisation that was not captured yet is released (by the worker). Returns
+    False if it was already canceled."""
+    from orders.capture import request_cancel
+
+    if order.status == "canceled":
+        return False
+    fulfillments = await repository.fulfillments_of(db, order.id)
+    done = fulfilled_quantities(fulfillments)
+    restock: dict[str, int] = {}
+    for line in order.line_items:
+        left = line["quantity"] - done.get(line["id"], 0)
+        if left > 0:
+            variant = line["item"]["id"]
+            restock[variant] = restock.get(variant, 0) + left
+    await repository.restock(db, restock)
+    order.status = "canceled"
+    order.updated_at = utc_now()
+    await repository.add_event(db, order.id, "order.canceled", actor,
+                               {"reason": reason, "restocked": restock})
+    await request_cancel(db, order, actor=actor)
+    await notify.order_changed(db, order)
+    return True
 
 
 async def get_for_agent(db: AsyncSession, agent_id: str, order_id: str) -> Order:

@@ -19,6 +19,22 @@ class PaymentUnavailable(Exception):
     """The provider could not be reached or failed; the outcome is unknown. Retry safely."""
 
 
+class ProviderIntegrationError(PaymentUnavailable):
+    """The provider refused our request as malformed or unauthorised (Stripe 400
+    ``invalid_request_error``, a revoked key…): the merchant's integration must be fixed.
+    Nothing was charged; never a buyer decline."""
+
+    code: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureResult:
+    status: Literal["captured", "canceled", "failed"]
+    amount_captured: int = 0
+    message: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ThreeDSResult:
     outcome: str
@@ -98,6 +114,8 @@ class ChargeResult:
 
 class PaymentProvider(Protocol):
     name: str
+    # The provider API version payments are made with (recorded on every attempt).
+    api_version: str | None
 
     def payment_handlers(self) -> list[dict[str, Any]]:
         """ACP ``capabilities.payment.handlers`` entries this provider accepts."""
@@ -117,18 +135,42 @@ class PaymentProvider(Protocol):
         """Payouts arriving in [start, end) and the balance transactions they settle."""
         ...
 
+    async def capture(self, reference: str, *, amount: int | None, idempotency_key: str
+                      ) -> CaptureResult:
+        """Capture an authorised (manual-capture) payment, all of it or ``amount``."""
+        ...
+
+    async def cancel_authorization(self, reference: str, *, idempotency_key: str
+                                   ) -> CaptureResult:
+        """Release an authorisation that will not be captured."""
+        ...
+
+
+def three_ds_fingerprint(result: ThreeDSResult | None) -> str:
+    """Identifies one 3-D Secure authentication (its outcome, cryptogram, ECI, transaction):
+    a retry of the same result is the same provider request, a new authentication is not."""
+    if result is None:
+        return ""
+    parts = (result.outcome, result.cryptogram, result.eci, result.transaction_id,
+             result.version)
+    return "3ds:" + hashlib.sha256("|".join(p or "" for p in parts).encode()).hexdigest()[:16]
+
 
 def charge_idempotency_key(
-    session_id: str, amount: int, currency: str, token: str, *, authenticated: bool = False
+    session_id: str, amount: int, currency: str, token: str, *,
+    three_ds: ThreeDSResult | None = None, confirming: str | None = None,
 ) -> str:
     """Deterministic: any retry of the same payment (client retry, our retry, crash and
     restart) reaches the provider with the same key, so it is charged at most once.
 
-    The token is part of it so a buyer can retry a declined payment with another card;
-    the 3-D Secure confirmation is a distinct request to the provider.
+    The token is part of it so a buyer can retry a declined payment with another card.
+    Each 3-D Secure authentication is its own attempt (keyed by the result, and by the
+    payment it confirms): after a denied authentication the agent can authenticate again
+    and is not answered with the stored decline forever.
     """
     digest = hashlib.sha256(
-        f"{session_id}|{amount}|{currency}|{token}|{'3ds' if authenticated else ''}".encode()
+        f"{session_id}|{amount}|{currency}|{token}|{three_ds_fingerprint(three_ds)}|"
+        f"{confirming or ''}".encode()
     ).hexdigest()[:32]
     return f"reelcart:{session_id}:{digest}"
 

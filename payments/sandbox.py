@@ -28,6 +28,7 @@ from models.base import new_id
 from models.money import apply_rate_bps
 from payments.provider import (
     BalanceTxn,
+    CaptureResult,
     ChargeRequest,
     ChargeResult,
     PaymentUnavailable,
@@ -61,6 +62,7 @@ def sandbox_fee(amount: int) -> int:
 
 class SandboxProvider:
     name = "sandbox"
+    api_version: str | None = None
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], merchant_id: str) -> None:
         self._sessionmaker = sessionmaker
@@ -140,6 +142,19 @@ class SandboxProvider:
             db.add(refund)
             await db.flush()
             return RefundResult("succeeded", refund.id)
+
+    async def capture(self, reference: str, *, amount: int | None, idempotency_key: str
+                      ) -> CaptureResult:
+        """Sandbox payments are captured at once; nothing is ever left authorised."""
+        async with self._sessionmaker() as db:
+            charge = await db.get(SandboxCharge, reference)
+        if charge is None or charge.status != "succeeded":
+            return CaptureResult("failed", 0, f"no succeeded charge {reference}")
+        return CaptureResult("captured", charge.amount)
+
+    async def cancel_authorization(self, reference: str, *, idempotency_key: str
+                                   ) -> CaptureResult:
+        return CaptureResult("failed", 0, "sandbox payments are captured at once; refund")
 
     async def find_payment(self, *, idempotency_key: str, checkout_session_id: str,
                            amount: int) -> ChargeResult | None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from payments.provider import (
     BalanceTxn,
+    CaptureResult,
     ChargeRequest,
     ChargeResult,
     Payout,
@@ -18,6 +19,7 @@ from payments.provider import (
 from payments.stripe_client import (
     StripeCardDeclined,
     StripeGateway,
+    StripeIntegrationError,
     StripeRequestRejected,
 )
 
@@ -28,6 +30,7 @@ class StripeProvider:
     def __init__(self, gateway: StripeGateway, *, account_id: str, merchant_name: str,
                  acquirer_bin: str, acquirer_country: str, acquirer_merchant_id: str) -> None:
         self.gateway = gateway
+        self.api_version: str | None = gateway.charge_api_version
         self._handlers = [card_handler(
             psp="stripe", merchant_id=account_id,
             environment="sandbox" if gateway.config.api_key.startswith("sk_test")
@@ -83,11 +86,46 @@ class StripeProvider:
                                 decline_code=exc.decline_code or exc.code,
                                 message=_decline_text(exc.decline_code or exc.code))
         except StripeRequestRejected as exc:
-            # An expired, consumed or foreign token, or over its allowance: the buyer must
-            # provide another payment method.
-            return ChargeResult("declined", decline_code=exc.code or "invalid_request",
+            # Stripe refused the token itself (expired, consumed, foreign, over its
+            # allowance): the buyer must provide another payment method. Any other 400 is
+            # a StripeIntegrationError and propagates (provider error, never a decline).
+            return ChargeResult("declined", decline_code=exc.code or "invalid_token",
                                 message="The payment method could not be used.")
         return self._result(pi)
+
+    async def capture(self, reference: str, *, amount: int | None, idempotency_key: str
+                      ) -> CaptureResult:
+        try:
+            pi = await self.gateway.capture_payment_intent(reference, amount=amount,
+                                                           idempotency_key=idempotency_key)
+        except (StripeRequestRejected, StripeIntegrationError) as exc:
+            # Already captured (a lost answer, then our retry)? Ask Stripe what it is now.
+            current = await self.gateway.retrieve_payment_intent(reference)
+            if current.status == "succeeded":
+                return CaptureResult("captured", int(current.amount_received or 0))
+            if current.status == "canceled":
+                return CaptureResult("canceled", 0, "the authorisation was canceled or expired")
+            return CaptureResult("failed", 0, str(getattr(exc, "message", exc)) or "refused")
+        if pi.status == "succeeded":
+            return CaptureResult("captured", int(pi.amount_received or 0))
+        if pi.status == "canceled":
+            return CaptureResult("canceled", 0, "the authorisation was canceled or expired")
+        return CaptureResult("failed", 0, f"payment is {pi.status} after capture")
+
+    async def cancel_authorization(self, reference: str, *, idempotency_key: str
+                                   ) -> CaptureResult:
+        try:
+            pi = await self.gateway.cancel_payment_intent(reference,
+                                                          idempotency_key=idempotency_key)
+        except (StripeRequestRejected, StripeIntegrationError) as exc:
+            current = await self.gateway.retrieve_payment_intent(reference)
+            if current.status == "canceled":
+                return CaptureResult("canceled")
+            if current.status == "succeeded":
+                return CaptureResult("captured", int(current.amount_received or 0),
+                                     "already captured: refund instead")
+            return CaptureResult("failed", 0, str(getattr(exc, "message", exc)) or "refused")
+        return CaptureResult("canceled" if pi.status == "canceled" else "failed")
 
     async def find_payment(self, *, idempotency_key: str, checkout_session_id: str,
                            amount: int) -> ChargeResult | None:
@@ -132,10 +170,17 @@ class StripeProvider:
                 metadata=request.metadata)
         except StripeRequestRejected as exc:
             raise RefundRejected(str(exc)) from None
-        status = refund.status
-        mapped = "succeeded" if status == "succeeded" else (
-            "failed" if status in ("failed", "canceled") else "pending")
-        return RefundResult(mapped, refund.id)  # type: ignore[arg-type]
+        return RefundResult(refund_status(refund.status), refund.id)
+
+
+def refund_status(stripe_status: str | None) -> Literal["succeeded", "pending", "failed"]:
+    """A Stripe Refund's status in our terms: ``requires_action`` waits, ``canceled`` is as
+    good as failed (no money went back)."""
+    if stripe_status == "succeeded":
+        return "succeeded"
+    if stripe_status in ("failed", "canceled"):
+        return "failed"
+    return "pending"
 
 
 def _decline_text(code: str | None) -> str:

@@ -22,7 +22,7 @@ import itertools
 import json
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,16 +62,16 @@ class FakeStripeConnect:
     requests: list[httpx.Request] = field(default_factory=list)
     # The next N transfer creations are made, but their answer is lost (read timeout).
     lose_answers: int = 0
-    fallback: Callable[[httpx.Request], httpx.Response] | None = None
+    fallback: Callable[[httpx.Request], Awaitable[httpx.Response]] | None = None
     ids: Any = field(default_factory=lambda: itertools.count(1))
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    async def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if not path.startswith("/v1/transfers"):
             if self.fallback is None:
                 return httpx.Response(404, json=_error(404, "invalid_request_error",
                                                        "Unrecognized request URL")[1])
-            return self.fallback(request)
+            return await self.fallback(request)
         self.requests.append(request)
         form = parse_form(request.content) if request.method == "POST" else []
         key = request.headers.get("Idempotency-Key")

@@ -12,7 +12,7 @@ from api.runtime import Runtime
 from api.worker import run_once
 from models import InboxEvent, Order, PaymentAttempt
 from tests.conftest import Agent, app_client, sandbox_runtime
-from tests.fake_stripe import FakeStripe, sign
+from tests.fake_stripe import PINNED_VERSION, FakeStripe, sign
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
 
@@ -115,11 +115,10 @@ async def test_same_event_twice_is_processed_once(shopper: Agent, stripe_runtime
                                                   fake_stripe: FakeStripe, backend: str) -> None:
     order = await paid_order(shopper)
     async with stripe_runtime.read_sessionmaker() as db:
-        pi_id = (await db.get(Order, order["id"])).payment_reference
-    charge = {"id": "ch_1", "object": "charge", "payment_intent": pi_id, "amount": 900,
-              "amount_refunded": 300, "refunds": {"data": [
-                  {"id": "re_dash_1", "amount": 300, "status": "succeeded", "metadata": {}}]}}
-    payload = fake_stripe.event("charge.refunded", charge, event_id="evt_refund_1")
+        pi_id = str((await db.get(Order, order["id"])).payment_reference)
+    # Refunded from the Stripe dashboard: Stripe has the Refund, we learn of it by event.
+    fake_stripe.create_refund(PINNED_VERSION, {"payment_intent": pi_id, "amount": "300"})
+    payload = fake_stripe.charge_event("charge.refunded", pi_id)
     first = await post_event(shopper, payload)
     second = await post_event(shopper, payload)
     assert first.json() == {"received": True, "duplicate": False}
@@ -140,10 +139,8 @@ async def test_refund_before_payment_succeeded_ends_in_the_right_state(
     fake_stripe.timeouts["spt_wh"] = 3
     assert (await shopper.complete(session["id"], "spt_wh")).status_code == 503
     pi = fake_stripe.payment_intents["pi_1"]
-    refunded = fake_stripe.event("charge.refunded", {
-        "id": "ch_pi_1", "payment_intent": "pi_1", "amount": pi["amount"],
-        "amount_refunded": 100, "refunds": {"data": [
-            {"id": "re_early", "amount": 100, "status": "succeeded", "metadata": {}}]}})
+    fake_stripe.create_refund(PINNED_VERSION, {"payment_intent": "pi_1", "amount": "100"})
+    refunded = fake_stripe.charge_event("charge.refunded", "pi_1")
     succeeded = fake_stripe.event("payment_intent.succeeded", pi)
     assert (await post_event(shopper, refunded)).status_code == 200
     assert await run_once(stripe_runtime) == 1  # no order yet: deferred
@@ -183,16 +180,14 @@ async def test_payment_webhook_after_a_successful_complete_changes_nothing(
 async def test_disputes_and_fees(shopper: Agent, stripe_runtime: Runtime,
                                  fake_stripe: FakeStripe, backend: str) -> None:
     order = await paid_order(shopper)
-    dispute = {"id": "du_1", "object": "dispute", "payment_intent": "pi_1", "amount": 900,
-               "currency": "usd", "status": "needs_response", "reason": "fraudulent"}
-    await post_event(shopper, fake_stripe.event("charge.dispute.created", dispute))
-    closed = dict(dispute, status="lost")
-    await post_event(shopper, fake_stripe.event("charge.dispute.closed", closed))
+    dispute, opened = fake_stripe.open_dispute("pi_1")
+    late_update = fake_stripe.event("charge.dispute.updated", dict(dispute,
+                                                                   status="under_review"))
+    for payload in [*opened, *fake_stripe.update_dispute(dispute["id"], "lost")]:
+        await post_event(shopper, payload)
     # A late "updated" (out of order) cannot reopen a closed dispute.
-    await post_event(shopper, fake_stripe.event("charge.dispute.updated",
-                                                dict(dispute, status="under_review")))
-    await post_event(shopper, fake_stripe.event("charge.updated", {
-        "id": "ch_pi_1", "payment_intent": "pi_1", "balance_transaction": "txn_1"}))
+    await post_event(shopper, late_update)
+    await post_event(shopper, fake_stripe.charge_event("charge.updated", "pi_1"))
     await run_once(stripe_runtime)
     detail = (await shopper.http.get(f"/orders/{order['id']}", headers=MERCHANT)).json()
     assert detail["payment_status"] == "dispute_lost"
@@ -200,8 +195,11 @@ async def test_disputes_and_fees(shopper: Agent, stripe_runtime: Runtime,
     async with stripe_runtime.read_sessionmaker() as db:
         attempt = await db.scalar(select(PaymentAttempt).where(
             PaymentAttempt.provider_reference == "pi_1"))
-    assert (attempt.fee_amount, attempt.net_amount) == (59, 941)
-    assert attempt.balance_transaction_id == "txn_1"
+    charge = fake_stripe.charges[fake_stripe.payment_intents["pi_1"]["latest_charge"]]
+    txn = fake_stripe.balance_transactions[charge["balance_transaction"]]
+    assert (attempt.fee_amount, attempt.net_amount) == (txn["fee"], txn["net"])
+    assert txn["fee"] > 0
+    assert attempt.balance_transaction_id == txn["id"]
 
 
 async def test_webhooks_are_404_when_not_configured(agent: Agent, backend: str) -> None:

@@ -19,8 +19,19 @@ T = TypeVar("T")
 
 
 def settings() -> Settings:
+    """The configuration; an invalid one is one clear line on stderr (exit 2), not a
+    traceback (e.g. production with the sandbox payment provider)."""
+    import typer
+    from pydantic import ValidationError
+
+    from api.settings import settings_error_line
+
     get_settings.cache_clear()
-    return get_settings()
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        typer.echo(settings_error_line(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def migrated() -> Settings:

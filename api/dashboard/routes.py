@@ -403,11 +403,17 @@ async def catalog(request: Request, who: ViewerDep,
 @router.get("/health")
 async def health(request: Request, who: ViewerDep,
                  notice: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    from models.base import utc_now
+    from orders.capture import open_problems
+
     async with who.runtime.read_sessionmaker() as db:
         state = await queries.delivery_health(db)
         dead = await outbox.dead_letters(db)
+        payments = await open_problems(db, utc_now())
     settings = who.runtime.settings
     return page(request, "dashboard/health.html", who, state=state, dead=dead, notice=notice,
+                payments=payments, stripe_api_version=settings.stripe_api_version
+                if settings.payments_provider == "stripe" else None,
                 stripe=settings.payments_provider == "stripe",
                 shopify=settings.shopify_enabled, provider=settings.payments_provider)
 

@@ -90,6 +90,28 @@ async def refund_order(order_id: OrderId, body: RefundCreate, call: MerchantCall
     return await call.write(handler, status_code=201)
 
 
+class OrderCancel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/{order_id}/cancel", response_class=Response,
+             responses={400: ERROR, 404: ERROR}, operation_id="cancelOrder")
+async def cancel_order(order_id: OrderId, body: OrderCancel, call: MerchantCallDep
+                       ) -> Response:
+    """Cancel an order: unshipped stock goes back on sale; an authorised (manual-capture)
+    payment is released instead of captured. A captured payment is refunded separately."""
+    async def handler(db: Any) -> dict[str, Any]:
+        order = await repository.lock_order(db, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        await order_service.cancel_order(db, order, actor=f"merchant:{call.merchant.id}",
+                                         reason=body.reason)
+        return await order_service.merchant_order_json(db, order)
+    return await call.write(handler)
+
+
 class LineQuantity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -201,7 +223,7 @@ class SandboxDispute(BaseModel):
 async def simulate_dispute(order_id: OrderId, body: SandboxDispute, call: MerchantCallDep
                            ) -> Response:
     """Sandbox only: a buyer disputes the payment (as a Stripe dispute webhook would)."""
-    from orders.disputes import apply_dispute
+    from orders.disputes import Funds, apply_dispute
     from payments.sandbox import SandboxProvider
 
     provider = call.runtime.provider
@@ -222,6 +244,6 @@ async def simulate_dispute(order_id: OrderId, body: SandboxDispute, call: Mercha
         assert order is not None
         await apply_dispute(db, order, dispute_id=dispute_id, amount=amount, currency=currency,
                             status="needs_response", reason=body.reason,
-                            actor=f"merchant:{call.merchant.id}")
+                            actor=f"merchant:{call.merchant.id}", funds=Funds.withdrawn)
         return await order_service.merchant_order_json(db, order)
     return await call.write(handler, status_code=201)
