@@ -21,6 +21,7 @@ from api.routes import (
     agents,
     checkout_sessions,
     discovery,
+    etsy_webhooks,
     feeds,
     finance,
     health,
@@ -97,6 +98,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(videos.router)
     app.include_router(finance.router)
     app.include_router(dashboard_routes.router)
+    app.include_router(etsy_webhooks.router)
     app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)
     app.add_exception_handler(dashboard_routes.CsrfRejected, _csrf_rejected)
     app.include_router(webhooks.router)

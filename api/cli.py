@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.cli_etsy import catalog_sync_etsy, etsy_app
 from api.settings import Settings, get_settings
 
 app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.",
@@ -31,6 +32,8 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(merchant_key_app, name="merchant-key")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(agent_key_app, name="agent-key")
+app.add_typer(etsy_app, name="etsy")
+catalog_app.command("sync-etsy")(catalog_sync_etsy)
 
 DEMO_KEY = "rc_demo_agent_key"
 T = TypeVar("T")

@@ -19,6 +19,9 @@ from attribution.ledger import LedgerPolicy
 from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
 from checkout.tax import RateTableTaxProvider
+from etsy.hooks import ETSY_STOCK, ETSY_TRACKING
+from etsy.service import EtsyIntegration
+from etsy.wiring import build_etsy
 from feeds.feed_api_client import FeedApiClient
 from feeds.refresh import FEEDS_REFRESH, FeedRefresher
 from fulfillment.agent_webhooks import AgentWebhookDeliverer
@@ -67,9 +70,15 @@ class Runtime:
 
     # Built once per runtime: the worker asks for them on every poll.
     @cached_property
+    def etsy(self) -> EtsyIntegration | None:
+        return build_etsy(self.settings, self.sessionmaker, self.http,
+                          self.checkout.ledger_policy)
+
+    @cached_property
     def inbox_handlers(self) -> dict[str, Handler]:
         return {**StripeEventHandlers(self.checkout, self.stripe).registry(),
-                **ShopifyEventHandlers(self.provider).registry()}
+                **ShopifyEventHandlers(self.provider).registry(),
+                **(self.etsy.inbox_handlers() if self.etsy else {})}
 
     @cached_property
     def outbox_deliverers(self) -> dict[str, Deliverer]:
@@ -80,6 +89,9 @@ class Runtime:
         deliverers[FEEDS_REFRESH] = FeedRefresher(
             self.sessionmaker, self.settings.feeds_dir, self.settings.feed_config(self.profile),
             self.feed_client)
+        if self.etsy is not None:
+            deliverers[ETSY_STOCK] = self.etsy.deliver_stock
+            deliverers[ETSY_TRACKING] = self.etsy.deliver_tracking
         return deliverers
 
     def feed_client(self, base_url: str, token: str | None) -> FeedApiClient:

@@ -30,6 +30,9 @@ async def run_once(runtime: Runtime) -> int:
         runtime.last_recovery_sweep = now
         handled += await runtime.checkout.recover_stale_attempts(runtime.sessionmaker)
         await schedule_feeds(runtime)
+        if runtime.etsy is not None:  # poll Etsy receipts, push videos, when due
+            handled += await runtime.etsy.tick(timedelta(
+                minutes=runtime.settings.etsy_poll_minutes))
     return handled
 
 

@@ -9,6 +9,13 @@ from models.base import Base
 from models.catalog import Product, Variant
 from models.checkout import CheckoutSession, PaymentAttempt
 from models.dashboard import DashboardSession, DashboardUser
+from models.etsy import (
+    EtsyConflict,
+    EtsyConnection,
+    EtsyListingLink,
+    EtsyReceipt,
+    EtsyVideoPush,
+)
 from models.feed import FeedPush, FeedPushItem
 from models.idempotency import IdempotencyRecord
 from models.inbox import InboxEvent
@@ -27,6 +34,11 @@ __all__ = [
     "DashboardSession",
     "DashboardUser",
     "DeliveryAttempt",
+    "EtsyConflict",
+    "EtsyConnection",
+    "EtsyListingLink",
+    "EtsyReceipt",
+    "EtsyVideoPush",
     "Dispute",
     "FeedPush",
     "FeedPushItem",
