@@ -68,8 +68,8 @@ def catalog_sync_etsy(
 
     report = _run(settings, work)
     c = report.catalog
-    typer.echo(f"listings: {report.listings_seen} read ({'incremental' if report.incremental
-                                                         else 'full'}, {report.pages} pages)")
+    mode = "incremental" if report.incremental else "full"
+    typer.echo(f"listings: {report.listings_seen} read ({mode}, {report.pages} pages)")
     typer.echo(f"products: {c.created} created, {c.updated} updated, {c.unchanged} unchanged, "
                f"{len(c.rejected)} rejected")
     for row in c.rejected[:50]:
