@@ -101,7 +101,8 @@ def connect(
             "set REELCART_ETSY_TOKEN_KEY (tokens are stored encrypted), e.g. from "
             "python -c 'from cryptography.fernet import Fernet; "
             "print(Fernet.generate_key().decode())'")
-    assert settings.etsy_keystring is not None
+    keystring = settings.etsy_keystring
+    assert keystring is not None
 
     async def start(etsy: Any) -> str | None:
         if code is not None:
@@ -112,7 +113,7 @@ def connect(
             row = await repository.ensure_connection(db)
             row.pending_state = state
             row.pending_verifier_enc = etsy.tokens.encrypt(verifier)
-        return authorization_url(keystring=settings.etsy_keystring,
+        return authorization_url(keystring=keystring,
                                  redirect_uri=settings.etsy_redirect_uri, state=state,
                                  challenge=challenge, scopes=SCOPES)
 

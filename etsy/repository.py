@@ -185,3 +185,22 @@ async def record_video_push(db: AsyncSession, product_id: str, listing_id: str,
               "pushed_at": at}
     await db.execute(_insert(db)(EtsyVideoPush).values(product_id=product_id, **values)
                      .on_conflict_do_update(index_elements=["product_id"], set_=values))
+
+
+async def health(db: AsyncSession) -> dict[str, Any]:
+    """Integration health for the dashboard: connection, last runs, errors, rate limits,
+    queued pushes and open conflicts."""
+    from sqlalchemy import func
+
+    from models import OutboxMessage
+
+    row = await connection(db)
+    queues = {}
+    for topic in ("etsy_stock", "etsy_tracking"):
+        counts = dict((await db.execute(
+            select(OutboxMessage.status, func.count()).where(OutboxMessage.topic == topic)
+            .group_by(OutboxMessage.status))).all())
+        queues[topic] = {"pending": counts.get("pending", 0), "failed": counts.get("failed", 0)}
+    return {"row": row, "connected": bool(row and (row.refresh_token_enc
+                                                      or row.access_token_enc)),
+            "queues": queues, "conflicts": await open_conflicts(db, 20)}

@@ -114,8 +114,9 @@ class TokenStore:
             row.access_token_enc = self.encrypt(str(tokens["access_token"]))
             if tokens.get("refresh_token"):
                 row.refresh_token_enc = self.encrypt(str(tokens["refresh_token"]))
-            row.expires_at = self.clock() + timedelta(seconds=int(tokens.get("expires_in")
-                                                                  or 3600))
+            lifetime = tokens.get("expires_in")
+            row.expires_at = self.clock() + timedelta(
+                seconds=int(lifetime) if lifetime is not None else 3600)
             for key, value in extra.items():
                 setattr(row, key, value)
             row.updated_at = self.clock()
@@ -140,6 +141,7 @@ class EtsyIntegration:
     shop_id: str | None = None
     ledger_policy: LedgerPolicy = field(default_factory=LedgerPolicy)
     clock: Callable[[], datetime] = utc_now
+    page_size: int = 100  # Etsy's maximum ``limit``
     url_allowed: Callable[[str], bool] = lambda url: url.startswith(("https://", "http://"))
 
     async def shop(self) -> str:
@@ -190,7 +192,7 @@ class EtsyIntegration:
         offset = 0
         try:
             while True:
-                page = await self.api.listings_page(shop_id, offset)
+                page = await self.api.listings_page(shop_id, offset, self.page_size)
                 report.pages += 1
                 results = page.get("results") or []
                 fresh = [lst for lst in results
@@ -370,7 +372,8 @@ class EtsyIntegration:
         offset = 0
         taken = 0
         while True:
-            page = await self.api.shop_receipts(shop_id, min_last_modified=mark, offset=offset)
+            page = await self.api.shop_receipts(shop_id, min_last_modified=mark,
+                                                offset=offset, limit=self.page_size)
             results = page.get("results") or []
             for receipt in results:
                 if await self.ingest_receipt(receipt):

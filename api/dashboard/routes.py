@@ -20,6 +20,7 @@ from api.deps import RuntimeDep
 from api.exports import csv_response, reconciliation_csv, revenue_csv, revenue_totals
 from api.runtime import Runtime
 from attribution import repository as attribution_repo
+from etsy.repository import health as etsy_health
 from fulfillment import service as fulfillment_service
 from models import DashboardUser
 from models.base import utc_now
@@ -363,7 +364,8 @@ async def catalog(request: Request, who: ViewerDep,
 async def health(request: Request, who: ViewerDep) -> Response:
     async with who.runtime.read_sessionmaker() as db:
         state = await queries.delivery_health(db)
+        etsy = await etsy_health(db)
     settings = who.runtime.settings
-    return page(request, "dashboard/health.html", who, state=state,
+    return page(request, "dashboard/health.html", who, state=state, etsy=etsy,
                 stripe=settings.payments_provider == "stripe",
                 shopify=settings.shopify_enabled, provider=settings.payments_provider)
