@@ -204,3 +204,25 @@ async def health(db: AsyncSession) -> dict[str, Any]:
     return {"row": row, "connected": bool(row and (row.refresh_token_enc
                                                       or row.access_token_enc)),
             "queues": queues, "conflicts": await open_conflicts(db, 20)}
+
+
+async def record_click(db: AsyncSession, listing_id: str, video_id: str,
+                       campaign: str | None) -> None:
+    from models import EtsyLinkClick
+
+    db.add(EtsyLinkClick(id=new_id("clk"), listing_id=listing_id, video_id=video_id,
+                         campaign=campaign, clicked_at=utc_now()))
+    await db.flush()
+
+
+async def latest_click(db: AsyncSession, listing_ids: list[str], *, before: datetime,
+                       after: datetime | None) -> Any:
+    """The most recent shoppable-link click on any of these listings in the window."""
+    from models import EtsyLinkClick
+
+    stmt = (select(EtsyLinkClick).where(EtsyLinkClick.listing_id.in_(listing_ids),
+                                        EtsyLinkClick.clicked_at <= before)
+            .order_by(EtsyLinkClick.clicked_at.desc()).limit(1))
+    if after is not None:
+        stmt = stmt.where(EtsyLinkClick.clicked_at >= after)
+    return await db.scalar(stmt)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -38,6 +38,7 @@ from etsy.schemas import (
     CHANNEL,
     ConflictKind,
     ListingImport,
+    ReceiptFacts,
     inventory_update_body,
     listing_import,
     property_key,
@@ -47,7 +48,7 @@ from etsy.schemas import (
 )
 from feeds.schemas import ImportReport, RejectedRow
 from feeds.service import upsert_products
-from models import CheckoutSession, Fulfillment, Order
+from models import AttributionTouch, CheckoutSession, Fulfillment, Order, Video
 from models.base import new_id, utc_now
 from orders import repository as orders_repository
 from orders.service import new_order_number
@@ -341,6 +342,7 @@ class EtsyIntegration:
                 order_id=order_id, created_at=now, updated_at=now, expires_at=now)
             db.add(session)
             await db.flush()
+            await self._attribute(db, session.id, facts)
             order = Order(
                 id=order_id, order_number=new_order_number(), checkout_session_id=session.id,
                 agent_id=agent_id, status="manual_review" if short else "confirmed",
@@ -360,6 +362,26 @@ class EtsyIntegration:
                 "currency": facts.currency, "oversold": [v for v, _ in short]})
             await ledger.record_sale(db, order, 0, self.ledger_policy)
         return order_id
+
+    async def _attribute(self, db: AsyncSession, session_id: str, facts: ReceiptFacts
+                         ) -> None:
+        """Etsy receipts carry no UTM data: a sale is credited to the video behind the most
+        recent shoppable-link click on one of its listings within the attribution window
+        (a web touch at the click's time, so the ledger's models apply as for agents)."""
+        sold_at = datetime.fromtimestamp(facts.created_timestamp, UTC) \
+            if facts.created_timestamp else self.clock()
+        window = self.ledger_policy.window_days
+        click = await repository.latest_click(
+            db, sorted({line.listing_id for line in facts.lines}), before=sold_at,
+            after=sold_at - timedelta(days=window) if window else None)
+        if click is None:
+            return
+        known = await db.get(Video, click.video_id) is not None
+        db.add(AttributionTouch(
+            id=new_id("tch"), checkout_session_id=session_id, touchpoint="web",
+            channel="etsy_link", campaign_id=click.campaign, video_id=click.video_id,
+            video_known=known, touched_at=click.clicked_at))
+        await db.flush()
 
     async def poll_receipts(self) -> int:
         """getShopReceipts since the last mark (paid, by update time); each receipt is taken

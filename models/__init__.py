@@ -12,6 +12,7 @@ from models.dashboard import DashboardSession, DashboardUser
 from models.etsy import (
     EtsyConflict,
     EtsyConnection,
+    EtsyLinkClick,
     EtsyListingLink,
     EtsyReceipt,
     EtsyVideoPush,
@@ -36,6 +37,7 @@ __all__ = [
     "DeliveryAttempt",
     "EtsyConflict",
     "EtsyConnection",
+    "EtsyLinkClick",
     "EtsyListingLink",
     "EtsyReceipt",
     "EtsyVideoPush",

@@ -98,3 +98,17 @@ class EtsyConflict(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
     resolved_at: Mapped[datetime | None] = mapped_column()
+
+
+class EtsyLinkClick(Base):
+    """A click on a shoppable link to an Etsy listing (``/go/etsy/{listing_id}``) from a
+    video. Etsy receipts carry no UTM data, so a later sale of that listing is credited to
+    the most recent click within the attribution window."""
+
+    __tablename__ = "etsy_link_clicks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    listing_id: Mapped[str] = mapped_column(String(32), index=True)
+    video_id: Mapped[str] = mapped_column(String(100))
+    campaign: Mapped[str | None] = mapped_column(String(200))
+    clicked_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)

@@ -29,6 +29,7 @@ from models import (
     EtsyListingLink,
     EtsyReceipt,
     InboxEvent,
+    LedgerEntry,
     Order,
     OutboxMessage,
     Product,
@@ -301,6 +302,29 @@ async def test_the_worker_polls_receipts_on_its_schedule(
     polls = fake_etsy.count("getShopReceipts")
     assert await integration(etsy_rt).tick(timedelta(minutes=5)) == 0  # not due yet
     assert fake_etsy.count("getShopReceipts") == polls
+
+
+async def test_etsy_sale_after_a_shoppable_link_click_is_credited_to_the_video(
+        etsy_rt: Runtime, buyer: AgentClient, fake_etsy: FakeEtsy, backend: str) -> None:
+    etsy = integration(etsy_rt)
+    await etsy.sync_listings()
+    await add_video(etsy_rt, "vid_clicked", "etsy-1003", 0)
+    click = await buyer.http.get("/go/etsy/1003?rc_video=vid_clicked&utm_campaign=spring")
+    assert click.status_code == 302
+    assert click.headers["location"] == "https://www.etsy.com/listing/1003/x"
+    assert (await buyer.http.get("/go/etsy/999999?rc_video=v")).status_code == 404
+    fake_etsy.clock = int(utc_now().timestamp()) + 60  # the sale follows the click
+    fake_etsy.sell(1003, 2)
+    fake_etsy.sell(1001)  # no click on this listing: no credit
+    await etsy.poll_receipts()
+    credited, plain = await etsy_orders(etsy_rt)
+    async with etsy_rt.sessionmaker() as db:
+        rows = list(await db.scalars(select(LedgerEntry).where(
+            LedgerEntry.order_id == credited.id, LedgerEntry.model == "last_touch")))
+        other = list(await db.scalars(select(LedgerEntry).where(
+            LedgerEntry.order_id == plain.id, LedgerEntry.video_id.is_not(None))))
+    assert [(r.video_id, r.gross) for r in rows] == [("vid_clicked", 3100)]
+    assert other == []
 
 
 # ---------------------------------------------------------------------- the last unit

@@ -1,5 +1,11 @@
-"""``POST /webhooks/etsy``: Etsy's ``order.paid`` (and later events), verified on the raw
-body, stored once per ``webhook-id``, acknowledged at once, processed by the worker."""
+"""Etsy routes.
+
+``POST /webhooks/etsy``: Etsy's ``order.paid`` (and later events), verified on the raw
+body, stored once per ``webhook-id``, acknowledged at once, processed by the worker.
+
+``GET /go/etsy/{listing_id}?rc_video=…``: the shoppable link to an Etsy listing put beside
+a video; the click is recorded (Etsy reports no UTM data) and the buyer sent on to it.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,20 @@ import time
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from api.deps import RuntimeDep
+from etsy import repository
 from etsy.errors import InvalidEtsySignature
-from etsy.schemas import verify_webhook
+from etsy.schemas import product_id_for, verify_webhook
+from models import Product
 from models.errors import InvalidRequest, NotFound
 from webhooks import inbox
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(tags=["etsy"])
 
 
-@router.post("/etsy", response_class=Response, operation_id="etsyWebhook")
+@router.post("/webhooks/etsy", response_class=Response, operation_id="etsyWebhook")
 async def etsy_webhook(request: Request, runtime: RuntimeDep) -> Response:
     secret = runtime.settings.etsy_webhook_secret
     if secret is None:
@@ -43,3 +51,21 @@ async def etsy_webhook(request: Request, runtime: RuntimeDep) -> Response:
     runtime.wake_worker()
     return Response(orjson.dumps({"received": True, "duplicate": not stored}),
                     media_type="application/json")
+
+
+@router.get("/go/etsy/{listing_id}", include_in_schema=False)
+async def etsy_link(listing_id: str, runtime: RuntimeDep, rc_video: str | None = None,
+                    utm_campaign: str | None = None) -> Response:
+    if not listing_id.isdigit() or len(listing_id) > 20:
+        raise NotFound("Unknown listing.", code="not_found")
+    async with runtime.sessionmaker() as db, db.begin():
+        product = await db.get(Product, product_id_for(listing_id))
+        if product is None:
+            raise NotFound("Unknown listing.", code="not_found")
+        if rc_video and len(rc_video) <= 100:
+            await repository.record_click(db, listing_id, rc_video,
+                                          (utm_campaign or None) and utm_campaign[:200])
+        url = product.url
+    target = url if url and url.startswith("https://") else \
+        f"https://www.etsy.com/listing/{listing_id}"
+    return RedirectResponse(target, status_code=302)

@@ -75,6 +75,18 @@ def upgrade() -> None:
     sa.Column('pushed_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('product_id', name=op.f('pk_etsy_video_pushes'))
     )
+    op.create_table('etsy_link_clicks',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('listing_id', sa.String(length=32), nullable=False),
+    sa.Column('video_id', sa.String(length=100), nullable=False),
+    sa.Column('campaign', sa.String(length=200), nullable=True),
+    sa.Column('clicked_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_etsy_link_clicks'))
+    )
+    with op.batch_alter_table('etsy_link_clicks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_etsy_link_clicks_clicked_at'), ['clicked_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_etsy_link_clicks_listing_id'), ['listing_id'], unique=False)
+
     op.create_table('etsy_listing_links',
     sa.Column('variant_id', sa.String(length=200), nullable=False),
     sa.Column('product_id', sa.String(length=200), nullable=False),
@@ -102,6 +114,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_etsy_listing_links_etsy_product_id'))
 
     op.drop_table('etsy_listing_links')
+    with op.batch_alter_table('etsy_link_clicks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_etsy_link_clicks_listing_id'))
+        batch_op.drop_index(batch_op.f('ix_etsy_link_clicks_clicked_at'))
+
+    op.drop_table('etsy_link_clicks')
     op.drop_table('etsy_video_pushes')
     with op.batch_alter_table('etsy_receipts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_etsy_receipts_order_id'))
