@@ -143,7 +143,8 @@ class EtsyIntegration:
     ledger_policy: LedgerPolicy = field(default_factory=LedgerPolicy)
     clock: Callable[[], datetime] = utc_now
     page_size: int = 100  # Etsy's maximum ``limit``
-    url_allowed: Callable[[str], bool] = lambda url: url.startswith(("https://", "http://"))
+    # Until the shared outbound-URL policy lands: https only (video files are on CDNs).
+    url_allowed: Callable[[str], bool] = lambda url: url.startswith("https://")
 
     async def shop(self) -> str:
         if self.shop_id:
