@@ -105,7 +105,18 @@ class TokenStore:
             if self.env_access_token and not refresh:
                 return self.env_access_token  # tokens kept in the environment only
             raise EtsyNotConnected("Etsy is not connected: run `reelcart etsy connect`.")
-        tokens = await self.oauth.refresh(refresh_token)
+        try:
+            tokens = await self.oauth.refresh(refresh_token)
+        except EtsyRejected:
+            # Another process may have refreshed first (Etsy rotates the refresh token):
+            # use the pair it stored rather than fail.
+            async with self.sessionmaker() as db:
+                row = await repository.connection(db)
+                newer = self.decrypt(row.refresh_token_enc) if row else None
+                access = self.decrypt(row.access_token_enc) if row else None
+            if access and newer and newer != refresh_token:
+                return access
+            raise
         await self.store(tokens)
         return str(tokens["access_token"])
 
