@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from checkout.profile import MerchantProfile
 from feeds.builder import FeedConfig
+from models.outbound import OutboundPolicy
 
 
 class Environment(StrEnum):
@@ -107,11 +108,15 @@ class Settings(BaseSettings):
         default=28, ge=0, description="Touches older than this earn no credit (0 = lifetime)")
     attribution_remix_share_percent: int = Field(
         default=0, ge=0, le=100, description="Share of a remix's credit that flows to its parent")
+    outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Hosts, IPs or CIDRs that merchant-configured "
+        "outbound URLs may reach although private (development, tests); empty by default")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     run_migrations_on_start: bool = True
 
-    @field_validator("agent_api_keys", "merchant_api_keys", mode="before")
+    @field_validator("agent_api_keys", "merchant_api_keys", "outbound_allow_hosts",
+                     mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -130,6 +135,10 @@ class Settings(BaseSettings):
                                  "development; use `reelcart agent-key create` / "
                                  "`reelcart merchant-key create` in production")
         return self
+
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.from_allow_list(
+            self.outbound_allow_hosts, https_only=self.environment == Environment.production)
 
     @property
     def etsy_enabled(self) -> bool:
