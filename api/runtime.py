@@ -75,7 +75,7 @@ class Runtime:
     @cached_property
     def etsy(self) -> EtsyIntegration | None:
         return build_etsy(self.settings, self.sessionmaker, self.http,
-                          self.checkout.ledger_policy)
+                          self.checkout.ledger_policy, video_http=self.outbound_http)
 
     @cached_property
     def inbox_handlers(self) -> dict[str, Handler]:

@@ -154,8 +154,9 @@ class EtsyIntegration:
     ledger_policy: LedgerPolicy = field(default_factory=LedgerPolicy)
     clock: Callable[[], datetime] = utc_now
     page_size: int = 100  # Etsy's maximum ``limit``
-    # Until the shared outbound-URL policy lands: https only (video files are on CDNs).
-    url_allowed: Callable[[str], bool] = lambda url: url.startswith("https://")
+    # Video files live at merchant-configured URLs: fetched through the outbound-URL policy
+    # client (models.outbound); ``http`` (Etsy's fixed host) is used for nothing else.
+    video_http: httpx.AsyncClient | None = None
 
     async def shop(self) -> str:
         if self.shop_id:
@@ -484,11 +485,8 @@ class EtsyIntegration:
                     if pid not in pushed or pushed[pid].video_id != video_id]
         done = 0
         for product_id, listing_id, video_id, url, old_etsy_video in todo:
-            if not self.url_allowed(url):
-                await self.record_health(error=f"video {video_id}: URL not allowed")
-                continue
             try:
-                response = await self.http.get(url, timeout=120)
+                response = await (self.video_http or self.http).get(url, timeout=120)
                 response.raise_for_status()
                 uploaded = await self.api.upload_listing_video(
                     shop_id, listing_id, name=f"reelcart-{video_id}.mp4",

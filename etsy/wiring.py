@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 
 def build_etsy(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
                http: httpx.AsyncClient, ledger_policy: LedgerPolicy,
-               sleep: Sleep | None = None) -> EtsyIntegration | None:
+               sleep: Sleep | None = None, video_http: httpx.AsyncClient | None = None
+               ) -> EtsyIntegration | None:
+    """``http`` talks to Etsy only; ``video_http`` (the outbound-policy client) fetches the
+    merchant's video files."""
     if not settings.etsy_enabled:
         return None
     assert settings.etsy_keystring is not None
@@ -37,4 +40,5 @@ def build_etsy(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession
     api = EtsyApi(http, keystring=settings.etsy_keystring, shared_secret=secret, tokens=tokens,
                   base_url=settings.etsy_api_base, sleep=sleep or asyncio.sleep)
     return EtsyIntegration(sessionmaker=sessionmaker, api=api, tokens=tokens, http=http,
-                           shop_id=settings.etsy_shop_id, ledger_policy=ledger_policy)
+                           shop_id=settings.etsy_shop_id, ledger_policy=ledger_policy,
+                           video_http=video_http)

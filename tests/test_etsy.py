@@ -464,6 +464,23 @@ async def test_featured_video_is_uploaded_once_and_again_when_it_changes(
     assert len(fake_etsy.videos[1001]) == 1  # the listing shows the new one only
 
 
+async def test_video_files_are_fetched_through_the_outbound_policy(
+        etsy_rt: Runtime, fake_etsy: FakeEtsy, backend: str) -> None:
+    etsy = integration(etsy_rt)
+    await etsy.sync_listings()
+    async with etsy_rt.sessionmaker() as db, db.begin():
+        db.add(Video(id="vid_internal", source_url="https://169.254.169.254/latest/v.mp4",
+                     published_at=utc_now()))
+        await db.flush()
+        db.add(VideoProduct(video_id="vid_internal", product_id="etsy-1003"))
+    assert await etsy.push_videos() == 0
+    assert fake_etsy.uploads == []
+    async with etsy_rt.sessionmaker() as db:
+        row = await db.get(EtsyConnection, "default")
+    assert row is not None
+    assert "refused" in (row.last_error or "")
+
+
 # ---------------------------------------------------------------------- rate limits
 
 async def test_429_is_retried_after_retry_after_and_recorded(
