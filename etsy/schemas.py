@@ -31,12 +31,6 @@ class ConflictKind(StrEnum):
     push_rejected = "push_rejected"  # Etsy refused our inventory update
 
 
-class StockReason(StrEnum):
-    sale = "sale"
-    etsy_sale = "etsy_sale"
-    sync = "sync"
-
-
 def money_minor(money: Json | None) -> tuple[int, str] | None:
     """Etsy Money → (minor units, lower-case currency), or None if not exact."""
     if not isinstance(money, dict):
