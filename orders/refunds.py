@@ -77,6 +77,9 @@ async def refund_order(
             raise OrderNotFound(order_id)
         refund = await phase_a.get(Refund, refund_id)
         if refund is None:
+            if order.payment_provider == "etsy":  # Etsy collected it: refunds happen there
+                raise RefundNotAllowed(f"Order {order_id} was paid on Etsy; refund it on Etsy.",
+                                       code="refund_on_marketplace")
             if order.payment_status not in REFUNDABLE_STATUSES or not order.payment_reference:
                 raise RefundNotAllowed(
                     f"Order {order_id} cannot be refunded (payment is {order.payment_status}).")

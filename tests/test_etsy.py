@@ -256,6 +256,10 @@ async def test_paid_etsy_order_by_webhook_becomes_an_etsy_order_and_takes_our_st
     finance = await buyer.http.get("/finance/revenue?group_by=agent", headers=MERCHANT)
     assert finance.status_code == 200
     assert fake_etsy.count("updateListingInventory") == 0  # nothing charged, nothing pushed
+    refund = await buyer.http.post(f"/orders/{order.id}/refunds", json={"amount": 100},
+                                   headers={**MERCHANT, "Idempotency-Key": "rf-etsy"})
+    assert refund.status_code == 400, refund.text
+    assert refund.json()["code"] == "refund_on_marketplace"
 
 
 async def test_webhook_signature_is_checked_on_the_raw_body(
