@@ -260,6 +260,9 @@ async def test_paid_etsy_order_by_webhook_becomes_an_etsy_order_and_takes_our_st
                                    headers={**MERCHANT, "Idempotency-Key": "rf-etsy"})
     assert refund.status_code == 400, refund.text
     assert refund.json()["code"] == "refund_on_marketplace"
+    detail = await dashboard_page(etsy_rt, f"/dashboard/orders/{order.id}")
+    assert "etsy" in detail
+    assert order.order_number in await dashboard_page(etsy_rt, "/dashboard/orders", new_user=False)
 
 
 async def test_webhook_signature_is_checked_on_the_raw_body(
@@ -580,15 +583,16 @@ async def test_authorisation_code_with_pkce(
                                               redirect_uri="https://m.test/cb")
 
 
-async def dashboard_page(rt: Runtime, path: str) -> str:
+async def dashboard_page(rt: Runtime, path: str, *, new_user: bool = True) -> str:
     from api.dashboard.auth import create_user
 
-    async with rt.sessionmaker() as db, db.begin():
-        await create_user(db, "etsy-viewer", "a-long-password-1")
+    if new_user:
+        async with rt.sessionmaker() as db, db.begin():
+            await create_user(db, "etsy-viewer", "a-long-password-1")
     async with app_client(rt, "https://shop.test") as client:
-        login = await client.post("/dashboard/login", data={
+        signed_in = await client.post("/dashboard/login", data={
             "username": "etsy-viewer", "password": "a-long-password-1"})
-        assert login.status_code == 303
+        assert signed_in.status_code == 303
         page = await client.get(path)
         assert page.status_code == 200, page.text[:300]
         return page.text
