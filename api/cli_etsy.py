@@ -170,3 +170,21 @@ def push_videos() -> None:
         return done
 
     typer.echo(f"videos uploaded: {_run(_settings(), work)}")
+
+
+@etsy_app.command("push-stock")
+def push_stock() -> None:
+    """Queue an inventory push for every linked listing (after a restock in ReelCart); the
+    worker sets the Etsy quantities to ours."""
+    from sqlalchemy import select
+
+    from etsy.hooks import enqueue_stock_push
+    from models import EtsyListingLink
+
+    async def work(etsy: Any) -> int:
+        async with etsy.sessionmaker() as db, db.begin():
+            ids = list(await db.scalars(select(EtsyListingLink.variant_id)))
+            queued: int = await enqueue_stock_push(db, ids, reason="push-stock")
+        return queued
+
+    typer.echo(f"listings queued: {_run(_settings(), work)}")

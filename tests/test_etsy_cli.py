@@ -57,3 +57,5 @@ def test_connect_then_sync_from_the_command_line(
     assert fake_etsy.count("getListingsByShop") == 1
     again = runner.invoke(app, ["catalog", "sync-etsy"])
     assert "incremental" in again.output
+    pushed = runner.invoke(app, ["etsy", "push-stock"])
+    assert "listings queued: 1" in pushed.output, pushed.output
