@@ -427,7 +427,11 @@ class EtsyIntegration:
         if receipt_id is None:
             log.warning("etsy order.paid without a receipt url")
             return
-        receipt = await self.api.shop_receipt(await self.shop(), receipt_id)
+        shop_id = await self.shop()
+        if str(payload.get("shop_id") or shop_id) != shop_id:
+            log.warning("etsy order.paid for another shop ignored")
+            return
+        receipt = await self.api.shop_receipt(shop_id, receipt_id)
         await self.ingest_receipt(receipt)
 
     def inbox_handlers(self) -> dict[str, Handler]:
