@@ -226,3 +226,12 @@ async def latest_click(db: AsyncSession, listing_ids: list[str], *, before: date
     if after is not None:
         stmt = stmt.where(EtsyLinkClick.clicked_at >= after)
     return await db.scalar(stmt)
+
+
+async def add_order_event(db: AsyncSession, order_id: str, type_: str,
+                          data: dict[str, Any]) -> None:
+    """An entry in the order's history, by the ``etsy`` actor."""
+    from models import OrderEvent
+
+    db.add(OrderEvent(order_id=order_id, type=type_, actor="etsy", data=data,
+                      created_at=utc_now()))

@@ -50,8 +50,7 @@ from feeds.schemas import ImportReport, RejectedRow
 from feeds.service import upsert_products
 from models import AttributionTouch, CheckoutSession, Fulfillment, Order, Video
 from models.base import new_id, utc_now
-from orders import repository as orders_repository
-from orders.service import new_order_number
+from models.statuses import CheckoutStatus, OrderPaymentStatus, OrderStatus
 from webhooks.inbox import Handler
 from webhooks.outbox import DeliveryResult, Message
 
@@ -345,7 +344,8 @@ class EtsyIntegration:
                                 "amount": base}]})
             details = {"address": facts.address} if facts.address else None
             session = CheckoutSession(
-                id=f"cs_etsy_{facts.receipt_id}", agent_id=agent_id, status="completed",
+                id=f"cs_etsy_{facts.receipt_id}", agent_id=agent_id,
+                status=CheckoutStatus.completed,
                 currency=facts.currency,
                 requested_items=[{"id": li["item"]["id"], "quantity": li["quantity"]}
                                  for li in line_items],
@@ -357,9 +357,12 @@ class EtsyIntegration:
             await db.flush()
             await self._attribute(db, session.id, facts)
             order = Order(
-                id=order_id, order_number=new_order_number(), checkout_session_id=session.id,
-                agent_id=agent_id, status="manual_review" if short else "confirmed",
-                payment_status="paid", currency=facts.currency, line_items=line_items,
+                id=order_id, order_number=f"ETSY-{facts.receipt_id}",
+                checkout_session_id=session.id,
+                agent_id=agent_id,
+                status=OrderStatus.manual_review if short else OrderStatus.confirmed,
+                payment_status=OrderPaymentStatus.paid, currency=facts.currency,
+                line_items=line_items,
                 totals=facts.totals, total_amount=facts.total_amount, buyer=facts.buyer,
                 fulfillment_details=details, payment_provider=CHANNEL,
                 payment_reference=f"etsy:receipt:{facts.receipt_id}", forwarding_status="manual",
@@ -370,7 +373,7 @@ class EtsyIntegration:
                 created_at=now, updated_at=now)
             db.add(order)
             await db.flush()
-            await orders_repository.add_event(db, order_id, "order.created", CHANNEL, {
+            await repository.add_order_event(db, order_id, "order.created", {
                 "etsy_receipt_id": facts.receipt_id, "total_amount": facts.total_amount,
                 "currency": facts.currency, "oversold": [v for v, _ in short]})
             await ledger.record_sale(db, order, 0, self.ledger_policy)
@@ -469,8 +472,8 @@ class EtsyIntegration:
             if row is not None:
                 row.tracking_code = code
                 row.tracking_posted_at = self.clock()
-            await orders_repository.add_event(db, data["order_id"], "etsy.tracking_posted",
-                                              CHANNEL, {"tracking_number": code})
+            await repository.add_order_event(db, data["order_id"], "etsy.tracking_posted",
+                                             {"tracking_number": code})
         return DeliveryResult(ok=True, excerpt=f"receipt {receipt_id}")
 
     # ------------------------------------------------------------------ videos out

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from attribution.ledger import LedgerPolicy
 from etsy.client import EtsyApi, OAuthClient, Sleep
 from etsy.service import EtsyIntegration, TokenStore
 
-if TYPE_CHECKING:
-    from api.settings import Settings
+
+class EtsySettings(Protocol):
+    """The settings the integration reads (``api.settings.Settings`` fits)."""
+
+    @property
+    def etsy_enabled(self) -> bool: ...
+    etsy_keystring: str | None
+    etsy_shared_secret: SecretStr | None
+    etsy_shop_id: str | None
+    etsy_token_key: SecretStr | None
+    etsy_access_token: SecretStr | None
+    etsy_refresh_token: SecretStr | None
+    etsy_api_base: str
 
 
-def build_etsy(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
+def build_etsy(settings: EtsySettings, sessionmaker: async_sessionmaker[AsyncSession],
                http: httpx.AsyncClient, ledger_policy: LedgerPolicy,
                sleep: Sleep | None = None, video_http: httpx.AsyncClient | None = None
                ) -> EtsyIntegration | None:

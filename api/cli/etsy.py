@@ -1,4 +1,5 @@
-"""CLI for the Etsy integration: ``reelcart etsy …`` and ``reelcart catalog sync-etsy``."""
+"""``reelcart etsy …`` (connect, poll, push-videos, push-stock) and ``reelcart catalog
+sync-etsy`` (registered on the catalog group by the CLI root)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,16 @@ from urllib.parse import parse_qs, urlparse
 
 import typer
 
-from api.settings import Settings, get_settings
+from api.cli import common
+from api.settings import Settings
 
-etsy_app = typer.Typer(help="Connect an Etsy shop; receipts, stock and videos.",
+app = typer.Typer(help="Connect an Etsy shop; receipts, stock and videos.",
                        no_args_is_help=True)
 T = TypeVar("T")
 
 
 def _settings() -> Settings:
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = common.settings()
     if not settings.etsy_enabled:
         raise typer.BadParameter("set REELCART_ETSY_KEYSTRING and REELCART_ETSY_SHARED_SECRET")
     return settings
@@ -86,7 +87,7 @@ def _code_from(answer: str) -> tuple[str, str | None]:
     return answer.strip(), None
 
 
-@etsy_app.command("connect")
+@app.command("connect")
 def connect(
     code: Annotated[str | None, typer.Option(
         help="The code (or redirect URL) from a previous `connect`; prompts if omitted")] = None,
@@ -152,7 +153,7 @@ def connect(
     typer.echo(f"connected: Etsy shop {shop_id or '(none: set REELCART_ETSY_SHOP_ID)'}")
 
 
-@etsy_app.command("poll")
+@app.command("poll")
 def poll() -> None:
     """Take in paid Etsy receipts now (the worker also does this on a schedule)."""
     async def work(etsy: Any) -> int:
@@ -162,7 +163,7 @@ def poll() -> None:
     typer.echo(f"receipts taken in: {_run(_settings(), work)}")
 
 
-@etsy_app.command("push-videos")
+@app.command("push-videos")
 def push_videos() -> None:
     """Upload each linked product's featured video to its listing (only what changed)."""
     async def work(etsy: Any) -> int:
@@ -172,7 +173,7 @@ def push_videos() -> None:
     typer.echo(f"videos uploaded: {_run(_settings(), work)}")
 
 
-@etsy_app.command("push-stock")
+@app.command("push-stock")
 def push_stock() -> None:
     """Queue an inventory push for every linked listing (after a restock in ReelCart); the
     worker sets the Etsy quantities to ours."""
