@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGES = ("api", "protocols", "payment_events", "fulfillment", "checkout", "orders",
-            "attribution", "payments", "feeds", "webhooks", "idempotency", "models")
+            "etsy", "attribution", "payments", "feeds", "webhooks", "idempotency", "models")
 
 
 def _copy(repo_root: Path, dest: Path) -> Path:
