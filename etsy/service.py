@@ -318,7 +318,7 @@ class EtsyIntegration:
                 return None
             agent_id = await repository.channel_agent(db, CHANNEL)
             line_items: list[Json] = []
-            short: list[tuple[str, int]] = []
+            wanted: dict[str, tuple[int, str]] = {}  # variant → (quantity, listing)
             for index, line in enumerate(facts.lines):
                 variant_id = await repository.variant_for_line(db, line)
                 if variant_id is None:
@@ -326,12 +326,9 @@ class EtsyIntegration:
                         db, ConflictKind.unmatched_line, receipt_id=facts.receipt_id,
                         order_id=order_id, detail={"listing_id": line.listing_id,
                                                    "title": line.title[:200]})
-                elif not await repository.take_stock(db, variant_id, line.quantity):
-                    short.append((variant_id, line.quantity))
-                    await repository.add_conflict(
-                        db, ConflictKind.oversold, receipt_id=facts.receipt_id,
-                        order_id=order_id, variant_id=variant_id,
-                        detail={"quantity": line.quantity, "listing_id": line.listing_id})
+                else:
+                    before = wanted.get(variant_id, (0, line.listing_id))[0]
+                    wanted[variant_id] = (before + line.quantity, line.listing_id)
                 base = line.unit_amount * line.quantity
                 line_items.append({
                     "id": f"li_etsy_{line.transaction_id or index}",
@@ -342,6 +339,14 @@ class EtsyIntegration:
                                 "amount": base},
                                {"type": "subtotal", "display_text": "Subtotal",
                                 "amount": base}]})
+            short: list[tuple[str, int]] = []
+            for variant_id, (quantity, listing_id) in sorted(wanted.items()):  # lock order
+                if not await repository.take_stock(db, variant_id, quantity):
+                    short.append((variant_id, quantity))
+                    await repository.add_conflict(
+                        db, ConflictKind.oversold, receipt_id=facts.receipt_id,
+                        order_id=order_id, variant_id=variant_id,
+                        detail={"quantity": quantity, "listing_id": listing_id})
             details = {"address": facts.address} if facts.address else None
             session = CheckoutSession(
                 id=f"cs_etsy_{facts.receipt_id}", agent_id=agent_id,
