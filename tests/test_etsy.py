@@ -50,7 +50,7 @@ from tests.fake_etsy import (
     FakeEtsy,
     order_paid_delivery,
 )
-from webhooks import inbox, outbox
+from webhooks import inbox
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
 pytestmark = pytest.mark.httpx_mock(should_mock=lambda r: r.url.host != "127.0.0.1")
@@ -117,7 +117,10 @@ async def make_due(rt: Runtime) -> None:
 
 
 async def deliver(rt: Runtime) -> int:
-    return await outbox.deliver_due(rt.sessionmaker, rt.outbox_deliverers)
+    """One outbox pass, waiting for its deliveries to end."""
+    ended = await rt.outbox.run_pass(wait=30)
+    await rt.outbox.drain()
+    return ended
 
 
 async def process_inbox(rt: Runtime) -> int:
@@ -585,13 +588,13 @@ async def test_authorisation_code_with_pkce(
 
 async def dashboard_page(rt: Runtime, path: str, *, new_user: bool = True) -> str:
     from api.dashboard.auth import create_user
+    from tests.test_dashboard import FAST, submit_login
 
     if new_user:
         async with rt.sessionmaker() as db, db.begin():
-            await create_user(db, "etsy-viewer", "a-long-password-1")
+            await create_user(db, "etsy-viewer", "a-long-password-1", FAST)
     async with app_client(rt, "https://shop.test") as client:
-        signed_in = await client.post("/dashboard/login", data={
-            "username": "etsy-viewer", "password": "a-long-password-1"})
+        signed_in = await submit_login(client, "etsy-viewer", "a-long-password-1")
         assert signed_in.status_code == 303
         page = await client.get(path)
         assert page.status_code == 200, page.text[:300]
