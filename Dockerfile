@@ -18,6 +18,10 @@ COPY payments ./payments
 COPY webhooks ./webhooks
 COPY fulfillment ./fulfillment
 COPY attribution ./attribution
+COPY protocols ./protocols
+COPY idempotency ./idempotency
+COPY payment_events ./payment_events
+COPY etsy ./etsy
 RUN pip install . && useradd --system --uid 10001 reelcart
 USER reelcart
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,7 +24,9 @@ from checkout.tax import RateTableTaxProvider
 from etsy.hooks import ETSY_STOCK, ETSY_TRACKING
 from etsy.service import EtsyIntegration
 from etsy.wiring import build_etsy
+from feeds.destinations import FeedDestination
 from feeds.feed_api_client import FeedApiClient
+from feeds.openai_spec import spec_for
 from feeds.refresh import FEEDS_REFRESH, FeedRefresher
 from fulfillment.agent_webhooks import AgentWebhookDeliverer
 from fulfillment.forwarding import ShopifyForwarder
@@ -92,9 +94,7 @@ class Runtime:
             AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.outbound_http)}
         if self.shopify is not None:
             deliverers[SHOPIFY_ORDER] = ShopifyForwarder(self.sessionmaker, self.shopify)
-        deliverers[FEEDS_REFRESH] = FeedRefresher(
-            self.sessionmaker, self.settings.feeds_dir, self.settings.feed_config(self.profile),
-            self.feed_client)
+        deliverers[FEEDS_REFRESH] = self.feed_refresher()
         if self.etsy is not None:
             deliverers[ETSY_STOCK] = self.etsy.deliver_stock
             deliverers[ETSY_TRACKING] = self.etsy.deliver_tracking
@@ -111,6 +111,15 @@ class Runtime:
 
     def feed_client(self, base_url: str, token: str | None) -> FeedApiClient:
         return FeedApiClient(self.outbound_http, base_url, token)
+
+    def feed_refresher(self) -> FeedRefresher:
+        return FeedRefresher(
+            self.sessionmaker, self.settings.feeds_dir, self.settings.feed_config(self.profile),
+            self.feed_destinations, spec=spec_for(self.settings.openai_feed_spec_version))
+
+    def feed_destinations(self) -> list[FeedDestination]:
+        """Every destination the settings configure (the agents' Feed APIs always)."""
+        return build_feed_destinations(self.settings, self.outbound_http, self.feed_client)
 
     async def ensure_dev_agent(self) -> None:
         """Development keys (REELCART_AGENT_API_KEYS) act as one built-in agent."""
@@ -142,6 +151,67 @@ class Runtime:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+def build_feed_destinations(settings: Settings, http: httpx.AsyncClient,
+                            feed_client: Callable[[str, str | None], FeedApiClient]
+                            ) -> list[FeedDestination]:
+    """``http`` is the outbound-policy client: partner hosts (Google, Stripe and Stripe's
+    upload URLs) go through the same policy as merchant-configured ones; the SFTP host is
+    resolved and checked by the policy at delivery time, and dialled at the checked
+    address."""
+    from feeds.destinations import (
+        AcpFeedApiDestination,
+        GoogleMerchantDestination,
+        OpenAISftpDestination,
+        StripeCatalogDestination,
+    )
+
+    destinations: list[FeedDestination] = [AcpFeedApiDestination(feed_client)]
+    if settings.openai_sftp_host:
+        from feeds.sftp import SftpTarget
+
+        assert settings.openai_sftp_username is not None
+        assert settings.openai_sftp_host_key is not None
+        key_file = settings.openai_sftp_private_key_file
+        destinations.append(OpenAISftpDestination(SftpTarget(
+            host=settings.openai_sftp_host, port=settings.openai_sftp_port,
+            username=settings.openai_sftp_username, host_key=settings.openai_sftp_host_key,
+            remote_dir=settings.openai_sftp_remote_dir,
+            password=settings.openai_sftp_password.get_secret_value()
+            if settings.openai_sftp_password else None,
+            private_key=key_file.read_text() if key_file else None),
+            fmt=settings.openai_sftp_format, resolve=vetted_sftp_address(settings)))
+    if settings.google_merchant_enabled:
+        from feeds.google_client import MerchantApiClient, ServiceAccount
+
+        assert settings.google_service_account_file is not None
+        account = ServiceAccount.from_json(settings.google_service_account_file.read_bytes())
+        destinations.append(GoogleMerchantDestination(
+            MerchantApiClient(http, account, base_url=settings.google_merchant_api_base,
+                              calls_per_minute=settings.google_merchant_calls_per_minute),
+            account_id=str(settings.google_merchant_account_id),
+            data_source_id=str(settings.google_merchant_data_source_id),
+            content_language=settings.google_merchant_content_language,
+            feed_label=settings.google_merchant_feed_label
+            or settings.merchant_profile().target_country,
+            batch_size=settings.google_merchant_batch_size))
+    if settings.stripe_catalog_enabled and settings.stripe_api_key is not None:
+        from feeds.stripe_catalog import StripeCatalogClient
+
+        destinations.append(StripeCatalogDestination(StripeCatalogClient(
+            http, settings.stripe_api_key.get_secret_value(),
+            base_url=settings.stripe_api_base or "https://api.stripe.com",
+            api_version=settings.stripe_catalog_api_version)))
+    return destinations
+
+
+def vetted_sftp_address(settings: Settings) -> Callable[[str], Awaitable[str]]:
+    policy = settings.outbound_policy()
+
+    async def vetted(host: str) -> str:
+        return (await policy.resolve(host, settings.openai_sftp_port))[0]
+    return vetted
 
 
 def build_stripe(settings: Settings) -> StripeGateway | None:

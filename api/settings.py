@@ -123,6 +123,34 @@ class Settings(BaseSettings):
                             description="Where `feeds build` writes and /feeds serves from")
     feeds_refresh_minutes: int = Field(
         default=0, ge=0, description="Rebuild and push feeds this often (0 = only on demand)")
+    openai_feed_spec_version: str = Field(
+        default="currently-stable",
+        description="OpenAI file-upload product spec version the feed follows")
+    openai_sftp_host: str | None = Field(default=None, description="OpenAI's SFTP host")
+    openai_sftp_port: int = Field(default=22, ge=1, le=65535)
+    openai_sftp_username: str | None = None
+    openai_sftp_password: SecretStr | None = None
+    openai_sftp_private_key_file: Path | None = Field(
+        default=None, description="Private key (OpenSSH/PEM) for key authentication")
+    openai_sftp_host_key: str | None = Field(
+        default=None, description="The server's public host key, pinned ('ssh-ed25519 AAAA…')")
+    openai_sftp_remote_dir: str = "."
+    openai_sftp_format: str = Field(default="jsonl", pattern="^(jsonl|csv|tsv)$")
+    google_merchant_account_id: str | None = None
+    google_merchant_data_source_id: str | None = Field(
+        default=None, description="The API products data source that receives inputs")
+    google_service_account_file: Path | None = Field(
+        default=None, description="Service-account JSON key with Merchant Center access")
+    google_merchant_content_language: str = "en"
+    google_merchant_feed_label: str | None = Field(
+        default=None, description="Defaults to the merchant's target country")
+    google_merchant_api_base: str = "https://merchantapi.googleapis.com"
+    google_merchant_batch_size: int = Field(default=100, ge=1, le=1000)
+    google_merchant_calls_per_minute: int = Field(default=600, ge=1)
+    stripe_catalog_enabled: bool = Field(
+        default=False, description="Upload the catalog to Stripe's agentic commerce catalog "
+        "(a private preview at Stripe: enable once Stripe has enabled it for the account)")
+    stripe_catalog_api_version: str = "2026-04-22.dahlia"
     attribution_window_days: int = Field(
         default=28, ge=0, description="Touches older than this earn no credit (0 = lifetime)")
     attribution_remix_share_percent: int = Field(
@@ -144,8 +172,22 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
+    @field_validator("openai_feed_spec_version")
+    @classmethod
+    def _known_spec(cls, value: str) -> str:
+        from feeds.openai_spec import spec_for
+
+        spec_for(value)
+        return value
+
     @model_validator(mode="after")
     def _production_guards(self) -> Settings:
+        if self.stripe_catalog_enabled and self.stripe_api_key is None:
+            raise ValueError("REELCART_STRIPE_CATALOG_ENABLED needs REELCART_STRIPE_API_KEY")
+        if self.openai_sftp_host and not (self.openai_sftp_username
+                                          and self.openai_sftp_host_key):
+            raise ValueError("REELCART_OPENAI_SFTP_HOST needs REELCART_OPENAI_SFTP_USERNAME "
+                             "and REELCART_OPENAI_SFTP_HOST_KEY (the pinned host key)")
         if self.payments_provider == "stripe" and self.stripe_api_key is None:
             raise ValueError("REELCART_PAYMENTS_PROVIDER=stripe needs REELCART_STRIPE_API_KEY")
         if self.environment == Environment.production:
@@ -168,6 +210,11 @@ class Settings(BaseSettings):
         return bool(self.etsy_keystring and self.etsy_shared_secret)
 
     @property
+    def google_merchant_enabled(self) -> bool:
+        return bool(self.google_merchant_account_id and self.google_merchant_data_source_id
+                    and self.google_service_account_file)
+
+    @property
     def shopify_enabled(self) -> bool:
         return bool(self.shopify_shop and self.shopify_access_token)
 
@@ -179,7 +226,9 @@ class Settings(BaseSettings):
             privacy_url=p.privacy_url, terms_url=p.terms_url,
             return_policy_url=p.return_policy_url, target_country=p.target_country,
             store_country=p.country, brand=p.default_brand,
-            url_params=tuple(p.feed_url_params.items()))
+            url_params=tuple(p.feed_url_params.items()),
+            shipping=tuple((p.target_country, r.title, r.amount) for r in p.shipping_rates
+                           if "*" in r.countries or p.target_country in r.countries))
 
     def merchant_profile(self) -> MerchantProfile:
         if self.merchant_config is None:

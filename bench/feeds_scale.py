@@ -52,8 +52,8 @@ def peak_rss_mb() -> float:
 
 
 def run_pass(name: str, rows: Iterator[ProductRow], out: Path, *, acp: bool,
-             openai: tuple[str, ...]) -> None:
-    builder = FeedBuilder(out, CONFIG, openai_formats=openai, acp=acp)
+             openai: tuple[str, ...], google: bool = False) -> None:
+    builder = FeedBuilder(out, CONFIG, openai_formats=openai, acp=acp, google_tsv=google)
     started = time.perf_counter()
     for product in rows:
         builder.add(product)
@@ -112,7 +112,8 @@ def main() -> None:
 
         async def collect_and_build(name: str, acp: bool, openai: tuple[str, ...]) -> None:
             engine = create_engine(url, sqlite_immediate=False)
-            builder = FeedBuilder(tmp / name, CONFIG, openai_formats=openai, acp=acp)
+            builder = FeedBuilder(tmp / name, CONFIG, openai_formats=openai, acp=acp,
+                                  google_tsv=False)
             started = time.perf_counter()
             async for product in catalog_rows(create_sessionmaker(engine)):
                 builder.add(product)
@@ -128,6 +129,8 @@ def main() -> None:
     run_pass("ACP products.jsonl", synthetic(args.variants), tmp / "acp", acp=True, openai=())
     run_pass("OpenAI jsonl.gz", synthetic(args.variants), tmp / "openai", acp=False,
              openai=("jsonl",))
+    run_pass("Google TSV", synthetic(args.variants), tmp / "google", acp=False, openai=(),
+             google=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ commands of ``checkout.domain`` and renders the ``SessionView`` it gets back:
 ``actor`` (``checkout.domain.Actor``) scopes every session to the agent that created it;
 another agent's session is "not found". Errors are ``models.errors.AppError`` subclasses
 (``checkout.errors``) carrying an HTTP status and a code; the binding maps them to its
-error shape. Orders are read with ``orders.repository`` / ``orders.service``.
+error shape. Orders: ``orders.service.get_for_agent(db, agent_id, order_id)`` (another
+agent's order is "not found"), rendered with ``orders.documents.acp_snapshot`` or mapped
+by the binding; ``SessionView.order`` carries the order of a completed session.
 
 Wrap writes in ``idempotency.IdempotentCall`` (one store for every protocol; the binding
 picks the scope, the key, the body hash and the status of a key reused with another body).

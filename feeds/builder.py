@@ -3,21 +3,31 @@ plus the OpenAI field rules used by ``reelcart feeds validate``."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from models.money import currency_exponent, format_minor
+from feeds.openai_spec import (
+    CURRENTLY_STABLE,
+    OpenAISpec,
+    Problem,
+    is_http_url,
+    validate_item,
+    validate_shared,
+)
+from models.money import format_minor
 
 Json = dict[str, Any]
 OPENAI_AVAILABILITY = {"in_stock": "in_stock", "limited_stock": "in_stock",
                        "backorder": "backorder", "preorder": "pre_order",
                        "pre_order": "pre_order", "out_of_stock": "out_of_stock",
                        "discontinued": "out_of_stock", "unknown": "unknown"}
+
+
+_STORE_URLS = frozenset({"seller_url", "seller_privacy_policy", "seller_tos",
+                         "return_policy"})
 
 
 @dataclass(frozen=True)
@@ -32,24 +42,36 @@ class FeedConfig:
     store_country: str
     brand: str
     url_params: tuple[tuple[str, str], ...] = ()
+    # (country, service, amount in minor units) for physical goods (Google's shipping)
+    shipping: tuple[tuple[str, str, int], ...] = ()
 
     @cached_property
     def encoded_params(self) -> str:
         return urlencode(self.url_params)
 
     @cached_property
-    def openai_store_fields(self) -> Json:
+    def configured_store_fields(self) -> Json:
+        """The seller fields as configured (what ``validate_store`` checks)."""
         return {"seller_name": self.seller_name, "seller_url": self.seller_url,
                 "seller_privacy_policy": self.privacy_url, "seller_tos": self.terms_url,
                 "return_policy": self.return_policy_url,
-                "target_countries": self.target_country, "store_country": self.store_country}
+                "target_countries": [self.target_country],
+                "store_country": self.store_country}
+
+    @cached_property
+    def openai_store_fields(self) -> Json:
+        """As configured, except that a policy link which is not http(s) is never published
+        (it is reported by ``validate_store`` and left empty)."""
+        return {k: ("" if k in _STORE_URLS and not is_http_url(v) else v)
+                for k, v in self.configured_store_fields.items()}
 
     @cached_property
     def seller(self) -> Json:
-        return {"name": self.seller_name, "links": [
-            {"type": "privacy_policy", "url": self.privacy_url},
-            {"type": "terms_of_service", "url": self.terms_url},
-            {"type": "refund_policy", "url": self.return_policy_url}]}
+        links = [{"type": kind, "url": url} for kind, url in (
+            ("privacy_policy", self.privacy_url), ("terms_of_service", self.terms_url),
+            ("refund_policy", self.return_policy_url)) if is_http_url(url)]
+        return {"name": self.seller_name, "links": links} if links else \
+            {"name": self.seller_name}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +86,7 @@ class VariantRow:
     image_url: str | None = None
     list_price_amount: int | None = None
     availability: str = "in_stock"
+    stock: int | None = None
     requires_shipping: bool = True
     variant_options: tuple[tuple[str, str], ...] = ()
     categories: tuple[str, ...] = ()
@@ -153,19 +176,34 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def openai_items(product: ProductRow, config: FeedConfig) -> Iterator[Json]:
-    """One flat row per variant (OpenAI product feed, stable ``is_eligible_*`` naming)."""
-    shared = {  # what every variant of this product has in common
+def group_id_for(product: ProductRow) -> str | None:
+    """OpenAI "Variants": one group id shared by every variant of a multi-variant listing,
+    naming the parent (never equal to a variant's item id); none for a single item."""
+    if len(product.variants) < 2:
+        return None
+    variant_ids = {v.id for v in product.variants}
+    group = product.id
+    while group in variant_ids:
+        group = f"{group}-group"
+    return group
+
+
+def openai_items(product: ProductRow, config: FeedConfig,
+                 spec: OpenAISpec = CURRENTLY_STABLE) -> Iterator[Json]:
+    """One flat row per variant, with exactly the spec version's column names and formats:
+    booleans as lower-case strings, lists as lists, prices as '79.99 USD'."""
+    group = group_id_for(product)
+    shared: Json = {  # what every variant of this product has in common
         **config.openai_store_fields,
         "brand": product.brand or config.brand,
-        "group_id": product.id,
-        "listing_has_variations": _bool(len(product.variants) > 1),
-        "item_group_title": product.title,
+        "listing_has_variations": _bool(group is not None),
     }
-    extra_images = ",".join(m["url"] for m in product.media[1:] if m.get("type") == "image")
+    if group is not None:
+        shared["group_id"] = group
+    extra_images = [m["url"] for m in product.media[1:] if m.get("type") == "image"]
     if extra_images:
         shared["additional_image_urls"] = extra_images
-    if product.videos:
+    if product.videos and "video_url" in spec.columns:  # the featured (newest) video
         shared["video_url"] = product.videos[0][0]
     primary_image = next((m["url"] for m in product.media if m.get("type") == "image"), "")
     params = video_params(config, product)
@@ -190,116 +228,75 @@ def openai_items(product: ProductRow, config: FeedConfig) -> Iterator[Json]:
             item["mpn"] = v.sku
         if v.categories:
             item["product_category"] = v.categories[0]
-        if v.variant_options:
+        if group is not None and v.variant_options:
             item["variant_dict"] = dict(v.variant_options)
-        yield item
+        yield {k: item[k] for k in spec.columns if k in item}
 
 
-OPENAI_COLUMNS = (
-    "is_eligible_search", "is_eligible_checkout", "item_id", "title", "description", "url",
-    "brand", "image_url", "price", "sale_price", "availability", "seller_name", "seller_url",
-    "seller_privacy_policy", "seller_tos", "return_policy", "target_countries",
-    "store_country", "group_id", "listing_has_variations", "item_group_title", "mpn",
-    "product_category", "variant_dict", "additional_image_urls", "video_url", "is_digital",
-)
+OPENAI_COLUMNS = CURRENTLY_STABLE.columns
 
 # ------------------------------------------------------------------ validation
 
-_PRICE_SHAPE = re.compile(r"^\d+(?:\.(\d{1,3}))? ([A-Z]{3})$")
-
-
-class _PriceFormat:
-    """'79.99 USD': a number with exactly the currency's minor-unit decimals, and a code."""
-
-    def match(self, text: str) -> bool:
-        found = _PRICE_SHAPE.match(text)
-        if not found:
-            return False
-        decimals = found.group(1) or ""
-        return len(decimals) in (0, currency_exponent(found.group(2)))
-
-
-_PRICE = _PriceFormat()
-LIMITS = {"item_id": 100, "title": 150, "description": 5000, "brand": 70, "seller_name": 70,
-          "group_id": 70, "item_group_title": 150, "mpn": 70}
-LIMIT_ITEMS = tuple(LIMITS.items())
-REQUIRED = ("is_eligible_search", "is_eligible_checkout", "item_id", "title", "description",
-            "url", "brand", "image_url", "price", "availability", "seller_name", "seller_url",
-            "return_policy", "target_countries", "store_country", "group_id")
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    code: str
-    field: str
-    message: str
-
-
 STORE_FIELDS = ("seller_name", "seller_url", "seller_privacy_policy", "seller_tos",
                 "return_policy", "target_countries", "store_country")
-ITEM_REQUIRED = tuple(f for f in REQUIRED if f not in STORE_FIELDS)
 
 
-def _is_url(value: str) -> bool:
-    return value.startswith(("https://", "http://")) and " " not in value and len(value) > 10
-
-
-def validate_store(config: FeedConfig) -> list[Problem]:
+def validate_store(config: FeedConfig, spec: OpenAISpec = CURRENTLY_STABLE
+                   ) -> list[Problem]:
     """Fields every row shares: checked once per build, not once per item."""
-    sample = {"seller_name": config.seller_name, "seller_url": config.seller_url,
-              "seller_privacy_policy": config.privacy_url, "seller_tos": config.terms_url,
-              "return_policy": config.return_policy_url,
-              "target_countries": config.target_country, "store_country": config.store_country}
-    problems = [Problem("missing_required", f, f"{f} is required")
-                for f, v in sample.items() if not v]
-    if len(config.seller_name) > 70:
-        problems.append(Problem("too_long", "seller_name", "seller_name is longer than 70"))
-    for name in ("seller_url", "seller_privacy_policy", "seller_tos", "return_policy"):
-        if sample[name] and not _is_url(sample[name]):
-            problems.append(Problem("bad_url", name, f"{name} is not an http(s) URL"))
-    for name in ("target_countries", "store_country"):
-        if sample[name] and not (len(sample[name]) == 2 and sample[name].isupper()):
-            problems.append(Problem("bad_country", name, f"{name} must be ISO 3166-1 alpha-2"))
-    return problems
+    return validate_shared(config.configured_store_fields, spec)
 
 
-def validate_openai_item(item: Json, *, store_checked: bool = True) -> list[Problem]:
-    """The OpenAI feed rules for one row (store-level fields: see ``validate_store``)."""
-    get = item.get
-    problems = [Problem("missing_required", f, f"{f} is required")
-                for f in (ITEM_REQUIRED if store_checked else REQUIRED) if not get(f)]
-    for name, limit in LIMIT_ITEMS:
-        value = get(name)
-        if value is not None and len(value) > limit:
-            problems.append(Problem("too_long", name, f"{name} is longer than {limit}"))
-    price = item.get("price")
-    if price and not _PRICE.match(price):
-        problems.append(Problem("bad_price", "price", "price must look like '79.99 USD'"))
-    sale = item.get("sale_price")
-    if sale:
-        if not _PRICE.match(sale):
-            problems.append(Problem("bad_price", "sale_price",
-                                    "sale_price must look like '79.99 USD'"))
-        elif price and _PRICE.match(price) and \
-                Decimal(sale.split()[0]) > Decimal(price.split()[0]):
-            problems.append(Problem("sale_above_price", "sale_price", "sale_price > price"))
-    for name in ("url", "image_url", "video_url"):
-        value = item.get(name)
-        if value and not _is_url(value):
-            problems.append(Problem("bad_url", name, f"{name} is not an http(s) URL"))
-    if item.get("is_eligible_checkout") == "true" and item.get("is_eligible_search") != "true":
-        problems.append(Problem("checkout_without_search", "is_eligible_checkout",
-                                "checkout eligibility needs search eligibility"))
-    title = item.get("title", "")
-    if len(title) > 10 and title.isupper():
-        problems.append(Problem("all_caps_title", "title", "avoid all-caps titles"))
-    return problems
+SHARED_FIELDS = frozenset(STORE_FIELDS)
+
+
+def validate_openai_item(item: Json, spec: OpenAISpec = CURRENTLY_STABLE, *,
+                         store_checked: bool = False) -> list[Problem]:
+    """One row against the spec; with ``store_checked`` the shared seller fields are left
+    to ``validate_store`` (run once per build)."""
+    return validate_item(item, spec, SHARED_FIELDS if store_checked else frozenset())
+
+
+def screen_urls(product: ProductRow) -> tuple[ProductRow | None, list[tuple[str, Problem]]]:
+    """Every URL we publish must be http(s). A variant whose own link or image is not is
+    left out; a product whose link, media or video is not is left out entirely. Returns
+    the publishable product (or None) and a problem per item left out."""
+    bad_product = [(name, url) for name, url in
+                   [("url", product.url)]
+                   + [("image_url" if m.get("type") == "image" else "video_url",
+                       m.get("url")) for m in product.media]
+                   + [("video_url", video[0]) for video in product.videos]
+                   if url is not None and not is_http_url(url)]
+    problems: list[tuple[str, Problem]] = []
+    if bad_product:
+        name = bad_product[0][0]
+        for v in product.variants:
+            problems.append((v.id, Problem("bad_url", name,
+                                           f"product {name} is not an http(s) URL; "
+                                           "item left out of the feeds")))
+        return None, problems
+    kept = []
+    for v in product.variants:
+        bad = next((n for n, u in (("url", v.url), ("image_url", v.image_url))
+                    if u is not None and not is_http_url(u)), None)
+        if bad:
+            problems.append((v.id, Problem("bad_url", bad, f"{bad} is not an http(s) URL; "
+                                                           "item left out of the feeds")))
+        else:
+            kept.append(v)
+    if not kept:
+        return None, problems
+    if len(kept) == len(product.variants):
+        return product, problems
+    return replace(product, variants=tuple(kept)), problems
 
 
 @dataclass
 class ValidationReport:
+    spec_version: str = CURRENTLY_STABLE.version
     items: int = 0
     valid: int = 0
+    excluded: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[Json]] = field(default_factory=dict)
 
@@ -316,7 +313,13 @@ class ValidationReport:
         if not seen:
             self.valid += 1
 
+    def exclude(self, item_id: str, problem: Problem) -> None:
+        """An item left out of every feed (e.g. a non-http(s) URL): counted as a problem."""
+        self.excluded += 1
+        self.add({"item_id": item_id}, [problem])
+
     def as_dict(self) -> Json:
-        return {"items": self.items, "valid": self.valid, "invalid": self.items - self.valid,
+        return {"spec_version": self.spec_version, "items": self.items, "valid": self.valid,
+                "invalid": self.items - self.valid, "excluded": self.excluded,
                 "problems": [{"problem": k, "count": v, "examples": self.examples[k]}
                              for k, v in sorted(self.counts.items(), key=lambda kv: -kv[1])]}

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from models.outbound import OutboundRefused, error_excerpt, retry_after_seconds
+
 API_VERSION = "2026-04-17"
 
 
@@ -45,20 +47,28 @@ class FeedApiClient:
                 response = await self.http.request(
                     method, f"{self.base_url}{path}", json=body, headers=self._headers,
                     timeout=httpx.Timeout(60.0, connect=5.0))
+            except OutboundRefused as exc:  # permanent: the policy refused the target
+                raise FeedApiRejected(f"{method} {path}: {exc}") from None
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}"
                 wait = delay
             else:
                 if response.status_code < 400:
-                    result: dict[str, Any] = response.json()
+                    try:
+                        result = response.json()
+                    except ValueError:
+                        raise FeedApiRejected(f"{method} {path}: HTTP "
+                                              f"{response.status_code} without a JSON body"
+                                              ) from None
+                    if not isinstance(result, dict):
+                        raise FeedApiRejected(f"{method} {path}: the answer is not an object")
                     return result
                 if response.status_code != 429 and response.status_code < 500:
                     raise FeedApiRejected(f"{method} {path}: HTTP {response.status_code} "
-                                          f"{response.text[:300]}")
+                                          f"{error_excerpt(response.text) or ''}")
                 problem = f"HTTP {response.status_code}"
-                retry_after = response.headers.get("retry-after", "")
-                wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() \
-                    else delay
+                wait = retry_after_seconds(response.headers.get("retry-after"),
+                                           cap=self.max_delay) or delay
             if attempt == self.max_attempts:
                 raise FeedApiUnavailable(f"{method} {path}: {problem} after {attempt} tries")
             self.retries += 1

@@ -16,16 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from feeds import repository
 from feeds.builder import (
-    OPENAI_COLUMNS,
     FeedConfig,
     ProductRow,
     ValidationReport,
     VariantRow,
     acp_product,
     openai_items,
+    screen_urls,
     validate_openai_item,
     validate_store,
 )
+from feeds.google import GOOGLE_TSV_COLUMNS, google_tsv_rows
+from feeds.openai_spec import CURRENTLY_STABLE, OpenAISpec, Problem
 from feeds.writer import MAX_ITEMS_PER_SHARD, ShardedWriter, write_json_atomic
 from models.base import rfc3339, utc_now
 
@@ -59,14 +61,19 @@ def product_row(p: Any, variants: Iterable[Any],
             id=v.id, title=v.title, price_amount=v.price_amount, currency=v.currency,
             description=v.description, sku=v.sku, url=v.url, image_url=v.image_url,
             list_price_amount=v.list_price_amount, availability=v.availability,
-            requires_shipping=v.requires_shipping,
+            stock=v.stock, requires_shipping=v.requires_shipping,
             variant_options=tuple((o["name"], o["value"]) for o in v.variant_options or ()),
             categories=tuple(v.categories or ()), is_eligible_search=v.is_eligible_search,
             is_eligible_checkout=v.is_eligible_checkout) for v in variants))
 
 
-async def catalog_rows(sessionmaker: async_sessionmaker[AsyncSession]
-                       ) -> AsyncIterator[ProductRow]:
+Rejected = Callable[[str, Problem], None]
+
+
+async def catalog_rows(sessionmaker: async_sessionmaker[AsyncSession],
+                       on_rejected: Rejected | None = None) -> AsyncIterator[ProductRow]:
+    """The publishable catalog: every destination reads it through here, so an item whose
+    URLs are not http(s) is left out of all of them (reported through ``on_rejected``)."""
     after: str | None = None
     while True:
         async with sessionmaker() as db:
@@ -80,7 +87,13 @@ async def catalog_rows(sessionmaker: async_sessionmaker[AsyncSession]
             by_product.setdefault(v.product_id, []).append(v)
         for p in products:
             if by_product.get(p.id):
-                yield product_row(p, by_product[p.id], tuple(videos.get(p.id, ())))
+                row, problems = screen_urls(
+                    product_row(p, by_product[p.id], tuple(videos.get(p.id, ()))))
+                if on_rejected is not None:
+                    for item_id, problem in problems:
+                        on_rejected(item_id, problem)
+                if row is not None:
+                    yield row
         after = products[-1].id
 
 
@@ -89,28 +102,47 @@ class FeedBuilder:
 
     def __init__(self, out_dir: Path, config: FeedConfig, *,
                  openai_formats: tuple[str, ...] = OPENAI_FORMATS, acp: bool = True,
-                 max_items: int = MAX_ITEMS_PER_SHARD) -> None:
+                 max_items: int = MAX_ITEMS_PER_SHARD, spec: OpenAISpec = CURRENTLY_STABLE,
+                 google_tsv: bool = True) -> None:
         self.out_dir = out_dir
         self.config = config
+        self.spec = spec
         self.acp = ShardedWriter(out_dir / "acp", "products", "jsonl", compress=False,
                                  max_items=max_items) if acp else None
         self.openai = [ShardedWriter(out_dir / "openai", "products", fmt, compress=True,
-                                     columns=OPENAI_COLUMNS, max_items=max_items)
+                                     columns=spec.columns, max_items=max_items)
                        for fmt in openai_formats]
-        self.validation = ValidationReport()
-        self.store_problems = validate_store(config)
+        # Google Merchant Center's fallback: a plain TSV feed a merchant can download/fetch.
+        self.google = ShardedWriter(out_dir / "google", "products", "tsv", compress=False,
+                                    columns=GOOGLE_TSV_COLUMNS, max_items=max_items) \
+            if google_tsv else None
+        self.validation = ValidationReport(spec_version=spec.version)
+        self.store_problems = validate_store(config, spec)
         self.report = BuildReport()
         self._started = time.perf_counter()
 
+    def reject(self, item_id: str, problem: Problem) -> None:
+        self.validation.exclude(item_id, problem)
+
     def add(self, product: ProductRow) -> None:
+        screened, problems = screen_urls(product)
+        for item_id, problem in problems:
+            self.reject(item_id, problem)
+        if screened is None:
+            return
+        product = screened
         self.report.products += 1
         self.report.variants += len(product.variants)
         if self.acp is not None:
             self.acp.write(acp_product(product, self.config))
+        if self.google is not None:
+            for row in google_tsv_rows(product, self.config):
+                self.google.write(row)
         if not self.openai:
             return
-        for item in openai_items(product, self.config):
-            self.validation.add(item, validate_openai_item(item))
+        for item in openai_items(product, self.config, self.spec):
+            self.validation.add(item, validate_openai_item(item, self.spec,
+                                                           store_checked=True))
             for writer in self.openai:
                 writer.write(item)
 
@@ -126,6 +158,9 @@ class FeedBuilder:
         for writer in self.openai:
             self.report.files[f"openai_{writer.fmt}"] = [
                 str(p.relative_to(self.out_dir)) for p in writer.close()]
+        if self.google is not None:
+            self.report.files["google_tsv"] = [
+                str(p.relative_to(self.out_dir)) for p in self.google.close()]
         self.report.seconds = time.perf_counter() - self._started
         self.report.validation = self.validation.as_dict()
         self.report.validation["store_problems"] = [
@@ -138,9 +173,10 @@ class FeedBuilder:
 
 async def build_feeds(sessionmaker: async_sessionmaker[AsyncSession], out_dir: Path,
                       config: FeedConfig, *, openai_formats: tuple[str, ...] = OPENAI_FORMATS,
-                      progress: Callable[[int], None] | None = None) -> BuildReport:
-    builder = FeedBuilder(out_dir, config, openai_formats=openai_formats)
-    async for product in catalog_rows(sessionmaker):
+                      progress: Callable[[int], None] | None = None,
+                      spec: OpenAISpec = CURRENTLY_STABLE) -> BuildReport:
+    builder = FeedBuilder(out_dir, config, openai_formats=openai_formats, spec=spec)
+    async for product in catalog_rows(sessionmaker, builder.reject):
         builder.add(product)
         if progress is not None:
             progress(len(product.variants))

@@ -4,6 +4,7 @@ acknowledged push (a content hash per product), in batches, recorded per run."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from feeds.publish import catalog_rows
 from models import Agent, FeedPush, FeedPushItem
 from models.base import new_id, utc_now
 from models.errors import InvalidRequest, NotFound
+
+log = logging.getLogger("reelcart.feeds")
 
 
 @dataclass
@@ -74,7 +77,12 @@ async def push_feed(sessionmaker: async_sessionmaker[AsyncSession],
     error: str | None = None
     try:
         if not feed_id:  # first push: the agent creates the feed and gives us its id
-            feed_id = str((await client.create_feed(country))["id"])
+            created = await client.create_feed(country)
+            new_id_ = created.get("id") if isinstance(created, dict) else None
+            if not isinstance(new_id_, str) or not new_id_:
+                raise FeedApiRejected("POST /feeds answered without a feed id "
+                                      "(FeedMetadata.id is required)")
+            feed_id = new_id_
             async with sessionmaker() as db, db.begin():
                 stored = await db.get(Agent, agent_id)
                 assert stored is not None
@@ -85,8 +93,9 @@ async def push_feed(sessionmaker: async_sessionmaker[AsyncSession],
             nonlocal sent, batches
             answer = await client.upsert_products(feed_id or "", [p for p, _ in
                                                                   pending.values()])
-            if answer.get("accepted") is False:
-                raise FeedApiRejected("the Feed API did not accept the batch")
+            if not isinstance(answer, dict) or answer.get("accepted") is not True:
+                raise FeedApiRejected("the Feed API did not accept the batch "
+                                      "(UpsertProductsResponse.accepted is not true)")
             async with sessionmaker() as db, db.begin():
                 await _acknowledge(db, agent_id, {pid: h for pid, (_, h) in pending.items()})
             sent += len(pending)
@@ -113,6 +122,9 @@ async def push_feed(sessionmaker: async_sessionmaker[AsyncSession],
         status = "succeeded"
     except (FeedApiUnavailable, FeedApiRejected) as exc:
         status, error = "failed", str(exc)[:2000]
+    except Exception as exc:  # any other fault ends this push as failed, never `running`
+        log.exception("feed push failed", extra={"agent_id": agent_id})
+        status, error = "failed", f"{type(exc).__name__}: {str(exc)[:300]}"
     seconds = time.perf_counter() - started
     async with sessionmaker() as db, db.begin():
         record = await db.get(FeedPush, push.id)

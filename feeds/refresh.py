@@ -1,4 +1,4 @@
-"""Scheduled feed refresh: rebuild the hosted files and push to every agent Feed API.
+"""Scheduled feed refresh: rebuild the files, then publish to every configured destination.
 
 Runs as an outbox message (topic ``feeds_refresh``, one key): the outbox's lease and
 per-key ordering make sure only one worker builds at a time. The worker enqueues one
@@ -8,18 +8,18 @@ every ``REELCART_FEEDS_REFRESH_MINUTES``; a catalog import enqueues one right aw
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from feeds.builder import FeedConfig
-from feeds.publish import build_feeds
-from feeds.push import push_feed
-from models import Agent, OutboxMessage
+from feeds.destinations import FeedDestination, Outcome, PublishContext, publish_all
+from feeds.openai_spec import CURRENTLY_STABLE, OpenAISpec
+from feeds.publish import BuildReport, build_feeds
+from models import OutboxMessage
 from models.base import utc_now
 from webhooks.outbox import DeliveryResult, Message, emit
 
@@ -44,25 +44,31 @@ async def refresh_due(db: AsyncSession, every: timedelta) -> bool:
 
 
 class FeedRefresher:
+    """Build, then publish to every configured destination. The message succeeds even
+    when a destination fails: each failure is recorded on its own delivery record and the
+    next run retries it, so one bad destination never re-publishes to the others."""
+
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], feeds_dir: Path,
-                 config: FeedConfig, client_factory: Callable[[str, str | None], Any]) -> None:
+                 config: FeedConfig, destinations: Callable[[], Sequence[FeedDestination]],
+                 spec: OpenAISpec = CURRENTLY_STABLE) -> None:
         self.sessionmaker = sessionmaker
         self.feeds_dir = feeds_dir
         self.config = config
-        self.client_factory = client_factory
+        self.destinations = destinations
+        self.spec = spec
+
+    async def run(self) -> tuple[BuildReport, list[Outcome]]:
+        report = await build_feeds(self.sessionmaker, self.feeds_dir, self.config,
+                                   spec=self.spec)
+        context = PublishContext(self.sessionmaker, self.config, self.feeds_dir, report)
+        outcomes = await publish_all(self.destinations(), context)
+        return report, outcomes
 
     async def __call__(self, message: Message) -> DeliveryResult:
-        report = await build_feeds(self.sessionmaker, self.feeds_dir, self.config)
-        async with self.sessionmaker() as db:
-            agents = list(await db.scalars(select(Agent.name).where(
-                Agent.feed_api_url.is_not(None))))
-        failures = []
-        for name in agents:
-            pushed = await push_feed(self.sessionmaker, self.client_factory, name, self.config)
-            if pushed.status != "succeeded":
-                failures.append(f"{name}: {pushed.error}")
+        report, outcomes = await self.run()
+        failures = [o for o in outcomes if o.status != "succeeded"]
         log.info("feeds refreshed", extra={"variants": report.variants,
-                                           "pushed_to": len(agents), "failures": len(failures)})
-        if failures:
-            return DeliveryResult(ok=False, error="; ".join(failures)[:500])
-        return DeliveryResult(ok=True, excerpt=f"{report.variants} items")
+                                           "destinations": len(outcomes),
+                                           "failures": len(failures)})
+        summary = "; ".join(f"{o.destination}: {o.status}" for o in outcomes)
+        return DeliveryResult(ok=True, excerpt=f"{report.variants} items; {summary}"[:500])

@@ -71,8 +71,7 @@ class ShardedWriter:
             if len(self._buffer) >= 512:
                 self._drain()
         else:
-            row = {k: (orjson.dumps(v).decode() if isinstance(v, dict | list) else v)
-                   for k, v in item.items()}
+            row = {k: _cell(v) for k, v in item.items()}
             self._csv.writerow(row)
         self._in_shard += 1
         self.items += 1
@@ -108,6 +107,16 @@ class ShardedWriter:
             if stale.name not in keep:
                 stale.unlink()
         return self.files
+
+
+def _cell(value: Any) -> Any:
+    """Delimited files: lists comma-separated (the OpenAI and Google specs' form for
+    repeated values), objects as JSON."""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    return value
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

@@ -17,6 +17,7 @@ from fulfillment.shopify_client import ShopifyAdmin, ShopifyRejected, ShopifyUna
 from models import Agent, CheckoutSession, Order, Variant
 from models.base import utc_now
 from models.money import currency_exponent
+from models.statuses import ForwardingStatus, OrderPaymentStatus, OrderStatus
 from orders import notify, repository
 from webhooks.outbox import DeliveryResult, Message
 
@@ -69,12 +70,13 @@ def build_order_input(order: Order, variants: dict[str, Variant], agent_name: st
     details = order.fulfillment_details or {}
     buyer = order.buyer or {}
     email = buyer.get("email") or details.get("email")
+    authorized = order.payment_status == OrderPaymentStatus.authorized
     result: Json = {
         "currency": currency.upper(),
         "lineItems": line_items,
-        "financialStatus": "AUTHORIZED" if order.payment_status == "authorized" else "PAID",
+        "financialStatus": "AUTHORIZED" if authorized else "PAID",
         "transactions": [{
-            "kind": "AUTHORIZATION" if order.payment_status == "authorized" else "SALE",
+            "kind": "AUTHORIZATION" if authorized else "SALE",
             "status": "SUCCESS", "gateway": order.payment_provider,
             "authorizationCode": order.payment_reference or "",
             "amountSet": money(order.total_amount, currency)}],
@@ -153,9 +155,9 @@ class ShopifyForwarder:
             order = await repository.lock_order(db, order_id)
             if order is None:
                 return
-            order.forwarding_status = "needs_attention"
+            order.forwarding_status = ForwardingStatus.needs_attention
             order.attention_reason = reason[:2000]
-            order.status = "manual_review"
+            order.status = OrderStatus.manual_review
             order.updated_at = utc_now()
             await repository.add_event(db, order_id, "shopify.rejected", "shopify",
                                        {"reason": reason[:2000]})
@@ -170,7 +172,7 @@ async def link_shopify_order(sessionmaker: async_sessionmaker[AsyncSession], ord
             return
         order.shopify_order_id = shopify_order["id"]
         order.shopify_order_name = shopify_order.get("name")
-        order.forwarding_status = "forwarded"
+        order.forwarding_status = ForwardingStatus.forwarded
         order.attention_reason = None
         order.updated_at = utc_now()
         await repository.add_event(db, order_id, "shopify.forwarded", actor, {

@@ -15,6 +15,7 @@ from etsy.hooks import order_shipped as etsy_order_shipped
 from fulfillment.errors import InvalidFulfillment
 from models import Fulfillment, Order
 from models.base import new_id, utc_now
+from models.statuses import FulfillmentStatus, OrderStatus
 from models.urls import is_http_url
 from orders import notify, repository
 from orders.service import derive_status
@@ -101,7 +102,7 @@ async def ship_manually(db: AsyncSession, order: Order, *, carrier: str | None,
                         tracking_number: str | None, tracking_url: str | None,
                         line_items: list[Json] | None, actor: str) -> Fulfillment:
     """Built-in fulfillment when no Shopify store is connected: the merchant ships."""
-    if order.status == "canceled":
+    if order.status == OrderStatus.canceled:
         raise InvalidFulfillment(f"Order {order.id} is canceled.")
     existing = await repository.fulfillments_of(db, order.id)
     remaining = {li["id"]: li["quantity"] for li in _remaining(order, existing)}
@@ -114,7 +115,7 @@ async def ship_manually(db: AsyncSession, order: Order, *, carrier: str | None,
                 f"Line {line['id']!r} has only {remaining.get(line['id'], 0)} left to ship.",
                 param=f"$.line_items[{index}]")
     fulfillment = await record_fulfillment(
-        db, order, status="shipped", actor=actor, carrier=carrier,
+        db, order, status=FulfillmentStatus.shipped, actor=actor, carrier=carrier,
         tracking_number=tracking_number, tracking_url=tracking_url, line_items=lines)
     await etsy_order_shipped(db, order, fulfillment)  # an Etsy order's tracking goes back
     return fulfillment

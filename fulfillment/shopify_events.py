@@ -19,6 +19,7 @@ from fulfillment.service import record_fulfillment, refresh_order_status
 from models import Order
 from models.base import utc_now
 from models.money import currency_exponent
+from models.statuses import ForwardingStatus, OrderStatus
 from models.urls import is_http_url
 from orders import refunds as refund_service
 from orders import repository
@@ -80,7 +81,7 @@ class ShopifyEventHandlers:
                 if not order.shopify_order_id:
                     order.shopify_order_id = gid
                     order.shopify_order_name = payload.get("name")
-                    order.forwarding_status = "forwarded"
+                    order.forwarding_status = ForwardingStatus.forwarded
                 return order
         raw = payload.get(order_key)
         if raw is None:
@@ -131,9 +132,9 @@ class ShopifyEventHandlers:
                               payload: Json) -> None:
         async with sessionmaker() as db, db.begin():
             order = await self._our_order(db, payload, order_key="id")
-            if order is None or order.status == "canceled":
+            if order is None or order.status == OrderStatus.canceled:
                 return
-            order.status = "canceled"
+            order.status = OrderStatus.canceled
             order.updated_at = utc_now()
             await refresh_order_status(db, order, ACTOR, {
                 "cancel_reason": payload.get("cancel_reason")})

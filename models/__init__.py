@@ -17,7 +17,14 @@ from models.etsy import (
     EtsyReceipt,
     EtsyVideoPush,
 )
-from models.feed import FeedPush, FeedPushItem
+from models.feed import (
+    DeliveryStatus,
+    Destination,
+    FeedDelivery,
+    FeedDestinationItem,
+    FeedPush,
+    FeedPushItem,
+)
 from models.idempotency import IdempotencyRecord
 from models.inbox import InboxEvent
 from models.merchant import MerchantApiKey
@@ -43,6 +50,10 @@ __all__ = [
     "EtsyReceipt",
     "EtsyVideoPush",
     "Dispute",
+    "DeliveryStatus",
+    "Destination",
+    "FeedDelivery",
+    "FeedDestinationItem",
     "FeedPush",
     "FeedPushItem",
     "Fulfillment",

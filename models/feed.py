@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,3 +39,59 @@ class FeedPush(Base):
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(default=utc_now)
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class Destination(StrEnum):
+    """Where a publish run delivers the catalog (besides the agents' ACP Feed APIs)."""
+
+    acp_feed_api = "acp_feed_api"
+    openai_sftp = "openai_sftp"
+    google_merchant = "google_merchant"
+    stripe_catalog = "stripe_catalog"
+
+
+class DeliveryStatus(StrEnum):
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class FeedDelivery(Base):
+    """One delivery to one destination: a file over SFTP, a batch run to Google's
+    Merchant API, an import at Stripe. ``file``/``size_bytes``/``checksum`` describe what
+    was sent; ``remote_ref``/``remote_status`` what the partner calls it (e.g. Stripe's
+    import id and its processing status)."""
+
+    __tablename__ = "feed_deliveries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(40), index=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    mode: Mapped[str] = mapped_column(String(16))  # full | incremental
+    status: Mapped[str] = mapped_column(String(16))
+    file: Mapped[str | None] = mapped_column(String(500))
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    checksum: Mapped[str | None] = mapped_column(String(80))  # sha256 hex
+    items_sent: Mapped[int] = mapped_column(Integer, default=0)
+    items_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    items_failed: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    remote_ref: Mapped[str | None] = mapped_column(String(200))
+    remote_status: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class FeedDestinationItem(Base):
+    """What a destination last acknowledged for an item: the content hash (and, for
+    Stripe, a separate stock hash) that decide what the next incremental run sends."""
+
+    __tablename__ = "feed_destination_items"
+
+    destination: Mapped[str] = mapped_column(String(40), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    stock_hash: Mapped[str | None] = mapped_column(String(64))
+    pushed_at: Mapped[datetime] = mapped_column(default=utc_now)

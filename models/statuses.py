@@ -58,6 +58,15 @@ class OrderPaymentStatus(StrEnum):
     dispute_lost = "dispute_lost"
 
 
+class ForwardingStatus(StrEnum):
+    """Forwarding an order to Shopify (``orders.forwarding_status``)."""
+
+    manual = "manual"  # no Shopify: the merchant ships through the API
+    pending = "pending"
+    forwarded = "forwarded"
+    needs_attention = "needs_attention"
+
+
 class RefundStatus(StrEnum):
     pending = "pending"
     succeeded = "succeeded"

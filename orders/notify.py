@@ -6,6 +6,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Agent, Order
+from models.statuses import ForwardingStatus
 from orders.documents import acp_snapshot
 from webhooks.outbox import emit
 
@@ -30,6 +31,6 @@ async def order_changed(db: AsyncSession, order: Order, event_type: str = "order
 
 
 async def forward_to_shopify(db: AsyncSession, order: Order) -> None:
-    order.forwarding_status = "pending"
+    order.forwarding_status = ForwardingStatus.pending
     await emit(db, topic=SHOPIFY_ORDER, key=order.id, event_type="order_create",
                payload=orjson.dumps({"order_id": order.id}).decode())

@@ -125,6 +125,17 @@ async def _payment_facts(db: AsyncSession, order: Order) -> Json:
             "net_amount": attempt.net_amount if attempt else None}
 
 
+async def get_for_agent(db: AsyncSession, agent_id: str, order_id: str) -> Order:
+    """An order as the agent that placed it may read it; another agent's order is "not
+    found" (the same rule as checkout sessions). For protocol bindings (ACP, UCP…)."""
+    from orders.errors import OrderNotFound
+
+    order = await repository.get_order(db, order_id)
+    if order is None or order.agent_id != agent_id:
+        raise OrderNotFound(order_id)
+    return order
+
+
 async def resend_to_agent(db: AsyncSession, order_id: str, actor: str) -> Order:
     """Queue a fresh ``order_update`` with the order's current state."""
     from orders.errors import OrderNotFound
@@ -156,6 +167,7 @@ async def retry_forwarding(db: AsyncSession, order_id: str, actor: str) -> Order
 
 
 __all__ = ["acp_snapshot", "adjustments_json", "create_from_session", "derive_status",
+           "get_for_agent",
            "fulfilled_quantities", "fulfillment_json", "merchant_order_json",
            "new_order_number", "order_json", "permalink", "resend_to_agent",
            "retry_forwarding"]

@@ -394,3 +394,101 @@ async def test_one_session_read_and_completed_across_versions(http: httpx.AsyncC
                              middle.complete_body())
     assert resp.status_code == 200, resp.text
     assert middle.valid(resp.json(), "CheckoutSessionWithOrder")["status"] == "completed"
+
+
+async def test_orders_are_read_only_by_the_agent_that_placed_them(
+        http: httpx.AsyncClient, runtime: Any, backend: str) -> None:
+    """The core's order read for bindings (``orders.service.get_for_agent``)."""
+    from orders.errors import OrderNotFound
+    from orders.service import get_for_agent
+
+    speaker = Speaker(http, CURRENT, CURRENT)
+    session = await speaker.create()
+    resp = await speaker.post(f"/checkout_sessions/{session['id']}/complete",
+                              speaker.complete_body())
+    order_id = resp.json()["order"]["id"]
+    async with runtime.read_sessionmaker() as db:
+        order = await get_for_agent(db, "agt_development", order_id)
+        assert order.checkout_session_id == session["id"]
+        with pytest.raises(OrderNotFound):
+            await get_for_agent(db, "agt_someone_else", order_id)
+        with pytest.raises(OrderNotFound):
+            await get_for_agent(db, "agt_development", "ord_missing")
+
+
+async def test_choosing_a_fulfillment_option_in_each_versions_shape(speaker: Speaker,
+                                                                    backend: str) -> None:
+    session = await speaker.create()
+    options = [o for o in session["fulfillment_options"] if o["type"] == "shipping"]
+    assert len(options) >= 2, options
+    default = session["selected_fulfillment_options"][0] if "selected_fulfillment_options" in \
+        session else None
+    chosen = next(o for o in options if o["id"] not in str(default)
+                  and o["id"] != session.get("fulfillment_option_id"))  # not the default
+    line_ids = [line["id"] for line in session["line_items"]]
+    if speaker.spec == "2025-09-29":
+        update: dict[str, Any] = {"fulfillment_option_id": chosen["id"]}
+    elif speaker.legacy:
+        update = {"selected_fulfillment_options": [
+            {"type": "shipping", "shipping": {"option_id": chosen["id"], "item_ids": line_ids}}]}
+    else:
+        update = {"selected_fulfillment_options": [
+            {"type": "shipping", "option_id": chosen["id"], "item_ids": line_ids}]}
+    speaker.valid(update, "CheckoutSessionUpdateRequest")
+    resp = await speaker.post(f"/checkout_sessions/{session['id']}", update)
+    assert resp.status_code == 200, resp.text
+    updated = speaker.valid(resp.json(), "CheckoutSession")
+    if speaker.spec == "2025-09-29":
+        assert updated["fulfillment_option_id"] == chosen["id"]
+    elif speaker.legacy:
+        assert updated["selected_fulfillment_options"][0]["shipping"]["option_id"] == chosen["id"]
+    else:
+        assert updated["selected_fulfillment_options"][0]["option_id"] == chosen["id"]
+    shipping = next(t["amount"] for t in updated["totals"] if t["type"] == "fulfillment")
+    price = chosen["total"] if "total" in chosen else next(
+        t["amount"] for t in chosen["totals"] if t["type"] == "total")
+    assert shipping == price
+
+
+async def test_three_d_secure_in_each_version(speaker: Speaker, backend: str) -> None:
+    session = await speaker.create()
+    path = f"/checkout_sessions/{session['id']}/complete"
+    resp = await speaker.post(path, speaker.complete_body("3ds"))
+    assert resp.status_code == 200, resp.text
+    challenged = speaker.valid(resp.json(), "CheckoutSession")
+    if speaker.spec == "2025-09-29":  # no 3-D Secure in this version: not payable as is
+        assert challenged["status"] == "not_ready_for_payment"
+        assert "authentication_metadata" not in challenged
+        return
+    assert challenged["status"] == "authentication_required"
+    if speaker.spec == "2026-04-17":
+        assert challenged["authentication_metadata"]["directory_server"]
+    else:  # older versions require the buyer's browser channel, which we cannot know
+        assert "authentication_metadata" not in challenged
+    result = {"outcome": "authenticated", "outcome_details": {
+        "three_ds_cryptogram": "AbCdEfGhIjKlMnOpQrStUvWxYz0=",
+        "electronic_commerce_indicator": "05", "transaction_id": "ds_1", "version": "2.2.0"}}
+    body = {**speaker.complete_body("3ds"), "authentication_result": result}
+    speaker.valid(body, "CheckoutSessionCompleteRequest")
+    resp = await speaker.post(path, body)
+    assert resp.status_code == 200, resp.text
+    assert speaker.valid(resp.json(), "CheckoutSessionWithOrder")["status"] == "completed"
+
+
+async def test_messages_in_each_versions_enums(speaker: Speaker, backend: str) -> None:
+    """Stock problems (error) and low stock (warning) as messages the version can say."""
+    short = await speaker.create(speaker.create_body(("last-unit", 5)))
+    assert short["status"] == "not_ready_for_payment"
+    errors = [m for m in short["messages"] if m["type"] == "error"]
+    assert errors, short["messages"]
+    if speaker.legacy:  # six error codes, no warnings before 2026-01-30
+        assert {m["code"] for m in errors} <= {"missing", "invalid", "out_of_stock",
+                                               "payment_declined", "requires_sign_in",
+                                               "requires_3ds"}
+        assert all(m["type"] in ("info", "error") for m in short["messages"])
+        assert not any(m.get("param", "").startswith("$.line_items")
+                       for m in short["messages"])  # request paths: $.items[…]
+    few = await speaker.create(speaker.create_body(("few-left", 4)))
+    assert few["messages"], few
+    kinds = {m["type"] for m in few["messages"]}
+    assert kinds <= ({"info", "error"} if speaker.legacy else {"info", "warning", "error"})

@@ -57,3 +57,16 @@ def test_a_forbidden_import_breaks_a_contract(repo_root: Path, tmp_path: Path, m
     assert result.returncode != 0, result.stdout[-3000:]
     broken = result.stdout.split("Broken contracts", 1)[-1]
     assert contract in broken, result.stdout[-3000:]
+
+
+def test_the_image_ships_every_package(repo_root: Path) -> None:
+    """The Dockerfile copies each top-level package that pyproject.toml installs."""
+    import re
+    import tomllib
+
+    config = tomllib.loads((repo_root / "pyproject.toml").read_text())
+    installed = {p.rstrip("*") for p in config["tool"]["setuptools"]["packages"]["find"][
+        "include"]}
+    copied = set(re.findall(r"^COPY (\w+) ", (repo_root / "Dockerfile").read_text(), re.M))
+    assert installed == set(PACKAGES)
+    assert installed <= copied

@@ -90,7 +90,7 @@ async def test_second_push_sends_only_changed_products_and_survives_429_and_503(
         waits.append(seconds)
 
     def client(url: str, token: str | None) -> FeedApiClient:
-        return FeedApiClient(rt.http, url, token, sleep=no_wait)
+        return FeedApiClient(rt.outbound_http, url, token, sleep=no_wait)
 
     config = rt.settings.feed_config()
     feed_api.faults = [429, 503]  # the first request (create feed) meets both
@@ -133,7 +133,7 @@ async def test_a_push_that_keeps_failing_is_recorded_as_failed(
 
     feed_api.faults = [503] * 5
     report = await push_feed(rt.sessionmaker,
-                             lambda u, t: FeedApiClient(rt.http, u, t, sleep=no_wait),
+                             lambda u, t: FeedApiClient(rt.outbound_http, u, t, sleep=no_wait),
                              "development", rt.settings.feed_config())
     assert report.status == "failed"
     assert "HTTP 503" in (report.error or "")
@@ -157,4 +157,47 @@ async def test_refresh_request_rebuilds_files_and_pushes_in_the_worker(
     assert (tmp_path / "acp" / "products-00001.jsonl").is_file()
     assert json.loads((tmp_path / "report.json").read_text())["variants"] >= 72
     assert len(feed_api.products) >= 24
+    await rt.close()
+
+
+async def test_a_feed_api_answering_200_without_id_fails_that_agent_only(
+        database_url: str, feed_api: FakeFeedApi, httpx_mock: HTTPXMock, tmp_path,
+        backend: str) -> None:
+    """Issue 12: the broken agent gets a clear failure; the refresh completes; no push row
+    stays `running`; the healthy agent is not pushed again by a retry."""
+    from api.worker import run_once
+    from feeds.refresh import request_refresh
+    from models import OutboxMessage
+    from models.base import new_id
+
+    broken_calls: list[str] = []
+
+    def broken(request: httpx.Request) -> httpx.Response:
+        broken_calls.append(f"{request.method} {request.url.path}")
+        return httpx.Response(200, json={"target_country": "US"})  # FeedMetadata.id missing
+
+    httpx_mock.add_callback(broken, url=re.compile(r"https://broken\.test/.*"),
+                            is_reusable=True)
+    rt = await runtime_with_feed_api(database_url, settings={"feeds_dir": tmp_path})
+    async with rt.sessionmaker() as db, db.begin():
+        db.add(Agent(id=new_id("agt"), name="broken-agent",
+                     feed_api_url="https://broken.test/acp"))
+        assert await request_refresh(db, "catalog_import")
+    await run_once(rt)
+    async with rt.read_sessionmaker() as db:
+        pushes = list(await db.scalars(select(FeedPush)))
+        agents = {a.id: a.name for a in await db.scalars(select(Agent))}
+        message = await db.scalar(select(OutboxMessage).where(
+            OutboxMessage.topic == "feeds_refresh"))
+    by_agent = {agents[p.agent_id]: p for p in pushes}
+    assert by_agent["broken-agent"].status == "failed"
+    assert "without a feed id" in (by_agent["broken-agent"].error or "")
+    assert by_agent["development"].status == "succeeded"
+    assert all(p.status != "running" for p in pushes)
+    assert message.status == "delivered"  # not retried: no re-push to the healthy agent
+    patches_after_first = len(feed_api.patches)
+    assert patches_after_first > 0
+    assert broken_calls == ["POST /acp/feeds"]
+    await run_once(rt)  # nothing due: the refresh is not redelivered
+    assert len(feed_api.patches) == patches_after_first
     await rt.close()

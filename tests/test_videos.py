@@ -86,17 +86,17 @@ async def test_feeds_carry_the_videos_of_each_product(merchant, tmp_path: Path,
     import gzip
     with gzip.open(tmp_path / "openai/products-00001.jsonl.gz") as f:
         items = [json.loads(line) for line in f]
-    assert {i["video_url"] for i in items if i["group_id"] == "denim-jacket"} == {
+    assert {i["video_url"] for i in items if i.get("group_id") == "denim-jacket"} == {
         "https://tiktok.test/@shop/v1"}
-    assert all("video_url" not in i for i in items if i["group_id"] != "denim-jacket")
+    assert all("video_url" not in i for i in items if i.get("group_id") != "denim-jacket")
     # The product link carries the video, so a buyer landing through it is attributed.
-    jacket_item = next(i for i in items if i["group_id"] == "denim-jacket")
+    jacket_item = next(i for i in items if i.get("group_id") == "denim-jacket")
     assert "rc_video=vid-jacket-1" in jacket_item["url"]
-    assert "rc_video" not in next(i for i in items if i["group_id"] == "ebook")["url"]
+    assert "rc_video" not in next(i for i in items if i.get("group_id") == "ebook")["url"]
     from feeds.builder import validate_openai_item
 
     assert report.variants == len(items)
-    assert all(validate_openai_item(i) == [] for i in items if i["group_id"] == "denim-jacket")
+    assert all(validate_openai_item(i) == [] for i in items if i.get("group_id") == "denim-jacket")
 
 
 async def test_cli_import_handles_remixes_before_parents(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ def feeds_build(
 ) -> None:
     """Write the ACP feed (acp/products-*.jsonl + metadata.json) and the OpenAI flat-file feed
     (openai/products-*.{jsonl,csv,tsv}.gz), streamed, sharded, atomic."""
+    from feeds.openai_spec import spec_for
     from feeds.publish import build_feeds
 
     settings = common.migrated()
@@ -36,7 +38,8 @@ def feeds_build(
                 bar.length = (bar.length or 0) + n
                 bar.update(n)
             report = await build_feeds(sessionmaker, out_dir, settings.feed_config(),
-                                       openai_formats=chosen, progress=tick)
+                                       openai_formats=chosen, progress=tick,
+                                       spec=spec_for(settings.openai_feed_spec_version))
         return report.as_dict()
 
     report = common.with_database(run, settings)
@@ -48,7 +51,8 @@ def feeds_build(
 
 
 def _print_validation(validation: dict) -> None:
-    typer.echo(f"validation: {validation['valid']} of {validation['items']} items valid")
+    typer.echo(f"validation (OpenAI spec {validation.get('spec_version')}): "
+               f"{validation['valid']} of {validation['items']} items valid")
     for problem in validation["problems"][:20]:
         examples = ", ".join(str(e["item_id"]) for e in problem["examples"][:3])
         typer.echo(f"  {problem['count']:>8}  {problem['problem']}  (e.g. {examples})")
@@ -57,15 +61,14 @@ def _print_validation(validation: dict) -> None:
 @app.command("push")
 def feeds_push(agent: Annotated[str, typer.Option(help="Agent name")]) -> None:
     """Push changed products to the agent's ACP Feed API (create the feed the first time)."""
-    import httpx
-
     from feeds.feed_api_client import FeedApiClient
     from feeds.push import push_feed
+    from models.outbound import outbound_client
 
     settings = common.migrated()
 
     async def run(sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
-        async with httpx.AsyncClient() as http:
+        async with outbound_client(settings.outbound_policy()) as http:
             return await push_feed(sessionmaker,
                                    lambda url, token: FeedApiClient(http, url, token), agent,
                                    settings.feed_config())
@@ -83,19 +86,47 @@ def feeds_push(agent: Annotated[str, typer.Option(help="Agent name")]) -> None:
 def feeds_validate() -> None:
     """Check every catalog item against the OpenAI feed rules; exit 1 if any fails."""
     from feeds.builder import ValidationReport, openai_items, validate_openai_item
+    from feeds.openai_spec import spec_for
     from feeds.publish import catalog_rows
 
     settings = common.migrated()
     config = settings.feed_config()
+    spec = spec_for(settings.openai_feed_spec_version)
 
     async def run(sessionmaker: async_sessionmaker[AsyncSession]) -> dict:
-        report = ValidationReport()
-        async for product in catalog_rows(sessionmaker):
-            for item in openai_items(product, config):
-                report.add(item, validate_openai_item(item))
+        report = ValidationReport(spec_version=spec.version)
+        async for product in catalog_rows(sessionmaker, report.exclude):
+            for item in openai_items(product, config, spec):
+                report.add(item, validate_openai_item(item, spec))
         return report.as_dict()
 
     validation = common.with_database(run, settings)
     _print_validation(validation)
     if validation["valid"] != validation["items"]:
+        raise typer.Exit(1)
+
+
+@app.command("publish")
+def feeds_publish() -> None:
+    """Build the feeds, then publish to every configured destination (agents' ACP Feed
+    APIs, OpenAI over SFTP, Google Merchant API, Stripe catalog), each independently;
+    exit 1 if any destination failed."""
+    from api.runtime import build_runtime
+
+    settings = common.migrated()
+
+    async def run() -> list[tuple[str, str, str]]:
+        runtime = build_runtime(settings)
+        try:
+            report, outcomes = await runtime.feed_refresher().run()
+        finally:
+            await runtime.close()
+        typer.echo(f"built {report.products} products, {report.variants} variants "
+                   f"(OpenAI spec {report.validation.get('spec_version')})")
+        return [(o.destination, o.status, o.detail) for o in outcomes]
+
+    outcomes = asyncio.run(run())
+    for destination, status, detail in outcomes:
+        typer.echo(f"  {destination:<16} {status:<10} {detail}")
+    if any(status != "succeeded" for _, status, _ in outcomes):
         raise typer.Exit(1)

@@ -27,6 +27,7 @@ from api.exports import (
 from api.runtime import Runtime
 from attribution import repository as attribution_repo
 from etsy.repository import health as etsy_health
+from feeds import repository as feed_repository
 from fulfillment import service as fulfillment_service
 from models import DashboardUser
 from models.base import utc_now
@@ -388,10 +389,13 @@ async def catalog(request: Request, who: ViewerDep,
     async with who.runtime.read_sessionmaker() as db:
         total, rows = await queries.catalog_page(db, limit=50, offset=(p - 1) * 50)
         pushes = await queries.recent_pushes(db)
+        destinations = await feed_repository.destination_health(db)
+        deliveries = await feed_repository.recent_deliveries(db, limit=20)
     report_path = Path(who.runtime.settings.feeds_dir) / "report.json"
     report = orjson.loads(report_path.read_bytes()) if report_path.is_file() else None
     return page(request, "dashboard/catalog.html", who, rows=rows, total=total, page_no=p,
-                pages=max(1, -(-total // 50)), report=report, pushes=pushes)
+                pages=max(1, -(-total // 50)), report=report, pushes=pushes,
+                destinations=destinations, deliveries=deliveries)
 
 
 @router.get("/health")

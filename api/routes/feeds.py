@@ -54,15 +54,29 @@ async def validation_report(call: MerchantCallDep) -> Response:
 
 @router.get("/pushes", response_class=Response, operation_id="listFeedPushes")
 async def list_pushes(call: MerchantCallDep) -> Response:
-    """Every push to agent Feed APIs: counts, duration, errors."""
+    """Every push to agent Feed APIs (``data``: counts, duration, errors) and every
+    delivery to the other destinations (``deliveries``: OpenAI SFTP files with size and
+    checksum, Google Merchant API runs, Stripe catalog imports with their status)."""
     from sqlalchemy import select
 
+    from feeds.repository import recent_deliveries
     from models import FeedPush
 
     async def handler(db: Any) -> dict[str, Any]:
         rows = await db.scalars(select(FeedPush).order_by(FeedPush.started_at.desc())
                                 .limit(100))
-        return {"data": [{"id": p.id, "agent_id": p.agent_id, "feed_id": p.feed_id,
+        deliveries = await recent_deliveries(db)
+        return {"deliveries": [
+            {"id": d.id, "destination": d.destination, "run_id": d.run_id, "mode": d.mode,
+             "status": d.status, "file": d.file, "size_bytes": d.size_bytes,
+             "checksum": d.checksum, "items_sent": d.items_sent,
+             "items_deleted": d.items_deleted, "items_failed": d.items_failed,
+             "attempts": d.attempts, "remote_ref": d.remote_ref,
+             "remote_status": d.remote_status, "error": d.error,
+             "duration_ms": d.duration_ms, "started_at": d.started_at.isoformat(),
+             "finished_at": d.finished_at.isoformat() if d.finished_at else None}
+            for d in deliveries],
+            "data": [{"id": p.id, "agent_id": p.agent_id, "feed_id": p.feed_id,
                           "status": p.status, "products_total": p.products_total,
                           "products_sent": p.products_sent, "batches": p.batches,
                           "retries": p.retries, "error": p.error,
@@ -74,7 +88,8 @@ async def list_pushes(call: MerchantCallDep) -> Response:
 @router.post("/refresh", status_code=202, response_class=Response,
              operation_id="refreshFeeds")
 async def refresh_feeds(call: MerchantCallDep) -> Response:
-    """Rebuild the hosted feeds and push to every agent Feed API now (in the worker)."""
+    """Rebuild the hosted feeds and publish them to every configured destination now (in
+    the worker): agents' Feed APIs, OpenAI SFTP, Google Merchant API, Stripe catalog."""
     from feeds.refresh import request_refresh
 
     async def handler(db: Any) -> dict[str, Any]:

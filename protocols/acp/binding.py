@@ -2,7 +2,18 @@
 shape) → checkout core → render (down to the agent's version). Shared by the REST routes
 (``api.routes.checkout_sessions``) and any other transport carrying ACP bodies (MCP
 tools): each returns the ACP JSON body; errors are raised as ``AppError`` in the
-version's terms (``AcpVersion.error``) and rendered by the transport."""
+version's terms (``AcpVersion.error``) and rendered by the transport.
+
+Another transport (e.g. MCP tools carrying ACP bodies)::
+
+    acp = AcpCheckout(runtime.checkout, "2026-04-17")
+    req = acp.parse_create(orjson.dumps(arguments))          # 400s as AppError
+    call = IdempotentCall(sessionmaker=..., principal=agent_id, path="mcp:create_checkout",
+                          key=meta_idempotency_key, body_hash=value_hash(arguments), ...,
+                          conflict_status=acp.version.conflict_status)
+    outcome = await call.run(lambda db: acp.create(db, Actor(agent_id), req),
+                             status_code=201, atomic=True)   # Outcome(status, body, …)
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """etsy integration: connection, listing links, receipts, video pushes, conflicts
 
 Revision ID: 0701
-Revises: 0202
+Revises: 0601
 Create Date: 2026-12-02 11:39:17.387735
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0701'
-down_revision: str | None = '0202'
+down_revision: str | None = '0601'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

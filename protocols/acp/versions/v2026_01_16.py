@@ -194,6 +194,9 @@ class Change(VersionChange):
                 del out["buyer"]
             else:
                 out["buyer"] = buyer
+        if isinstance(out.get("authentication_metadata"), dict):  # closed object here
+            out["authentication_metadata"] = pick(out["authentication_metadata"], (
+                "channel", "acquirer_details", "directory_server", "flow_preference"))
         if isinstance(out.get("order"), dict):
             out["order"] = pick(out["order"], ("id", "checkout_session_id", "permalink_url"))
         return out

@@ -5,6 +5,10 @@
 * ``Order`` is the small confirmation object: ``id``, ``checkout_session_id``,
   ``order_number``, ``permalink_url``, ``status`` (confirmed | processing | shipped |
   delivered), ``confirmation`` (no ``order_notes``), ``support``.
+* ``AuthenticationMetadata`` requires ``channel`` (the buyer's browser: accept header, IP,
+  language, user agent…), which 2026-04-17 dropped because only the agent knows it. We
+  never invent it: metadata without ``channel`` is omitted (the status still says
+  ``authentication_required``; the agent authenticates with its own channel data).
 * Idempotency-Key is optional; a key reused with another body is 409
   ``request_not_idempotent`` (the 422 rule arrived in 2026-04-17).
 """
@@ -37,6 +41,9 @@ class Change(VersionChange):
             handler.pop("display_name", None)
             handler.pop("display_order", None)
         _strip_company(body.get("fulfillment_details"))
+        metadata = body.get("authentication_metadata")
+        if isinstance(metadata, dict) and "channel" not in metadata:
+            del body["authentication_metadata"]
         order = body.get("order")
         if isinstance(order, dict):
             down = pick(order, _ORDER_KEYS)
