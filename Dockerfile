@@ -21,6 +21,9 @@ COPY attribution ./attribution
 COPY protocols ./protocols
 COPY idempotency ./idempotency
 COPY payment_events ./payment_events
+COPY etsy ./etsy
+COPY catalog ./catalog
+COPY commissions ./commissions
 RUN pip install . && useradd --system --uid 10001 reelcart
 USER reelcart
 

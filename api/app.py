@@ -32,6 +32,7 @@ from api.routes import (
     checkout_sessions,
     commissions,
     discovery,
+    etsy_webhooks,
     feeds,
     finance,
     health,
@@ -118,6 +119,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(dashboard_routes.router)
     app.include_router(dashboard_payouts.router)
     app.include_router(dashboard_payouts.shared_router)
+    app.include_router(etsy_webhooks.router)
     app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)
     app.add_exception_handler(dashboard_routes.CsrfRejected, _csrf_rejected)
     app.include_router(webhooks.router)

@@ -24,6 +24,9 @@ from checkout.tax import RateTableTaxProvider
 from commissions import ledger as commission_ledger  # noqa: F401 (joins the attribution ledger)
 from commissions.events import transfer_event_handlers
 from commissions.service import CommissionPolicy
+from etsy.hooks import ETSY_STOCK, ETSY_TRACKING
+from etsy.service import EtsyIntegration
+from etsy.wiring import build_etsy
 from feeds.destinations import FeedDestination
 from feeds.feed_api_client import FeedApiClient
 from feeds.openai_spec import spec_for
@@ -81,10 +84,16 @@ class Runtime:
 
     # Built once per runtime: the worker asks for them on every poll.
     @cached_property
+    def etsy(self) -> EtsyIntegration | None:
+        return build_etsy(self.settings, self.sessionmaker, self.http,
+                          self.checkout.ledger_policy, video_http=self.outbound_http)
+
+    @cached_property
     def inbox_handlers(self) -> dict[str, Handler]:
         return {**StripeEventHandlers(self.checkout, self.stripe).registry(),
                 **ShopifyEventHandlers(self.provider).registry(),
-                **transfer_event_handlers()}
+                **transfer_event_handlers(),
+                **(self.etsy.inbox_handlers() if self.etsy else {})}
 
     @cached_property
     def outbox_deliverers(self) -> dict[str, Deliverer]:
@@ -93,6 +102,9 @@ class Runtime:
         if self.shopify is not None:
             deliverers[SHOPIFY_ORDER] = ShopifyForwarder(self.sessionmaker, self.shopify)
         deliverers[FEEDS_REFRESH] = self.feed_refresher()
+        if self.etsy is not None:
+            deliverers[ETSY_STOCK] = self.etsy.deliver_stock
+            deliverers[ETSY_TRACKING] = self.etsy.deliver_tracking
         return deliverers
 
     @cached_property

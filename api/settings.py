@@ -85,6 +85,23 @@ class Settings(BaseSettings):
     shopify_api_version: str = "2026-04"
     shopify_webhook_secret: SecretStr | None = Field(
         default=None, description="The app's client secret (signs Shopify webhooks)")
+    etsy_keystring: str | None = Field(default=None, description="Etsy app keystring")
+    etsy_shared_secret: SecretStr | None = Field(
+        default=None, description="Etsy app shared secret (x-api-key is keystring:secret)")
+    etsy_shop_id: str | None = Field(default=None, description="Etsy shop id (else from connect)")
+    etsy_redirect_uri: str = Field(
+        default="https://localhost/etsy/callback",
+        description="OAuth redirect URI registered for the Etsy app")
+    etsy_token_key: SecretStr | None = Field(
+        default=None, description="Fernet key encrypting Etsy OAuth tokens at rest")
+    etsy_access_token: SecretStr | None = Field(
+        default=None, description="Etsy tokens kept in the environment instead of connect")
+    etsy_refresh_token: SecretStr | None = None
+    etsy_webhook_secret: SecretStr | None = Field(
+        default=None, description="whsec_… signing secret of the Etsy webhook endpoint")
+    etsy_api_base: str = "https://api.etsy.com"
+    etsy_poll_minutes: int = Field(
+        default=5, ge=1, description="Poll getShopReceipts and push videos this often")
     merchant_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated merchant API keys for development")
     dashboard_user: SecretStr | None = Field(
@@ -212,6 +229,10 @@ class Settings(BaseSettings):
     def outbound_policy(self) -> OutboundPolicy:
         return OutboundPolicy.from_allow_list(
             self.outbound_allow_hosts, https_only=self.environment == Environment.production)
+
+    @property
+    def etsy_enabled(self) -> bool:
+        return bool(self.etsy_keystring and self.etsy_shared_secret)
 
     @property
     def google_merchant_enabled(self) -> bool:

@@ -81,6 +81,13 @@ async def run_payment_tasks(runtime: Runtime) -> int:
     return await runtime.captures.run()
 
 
+async def etsy_schedule(runtime: Runtime) -> int:
+    """Poll Etsy receipts and push changed featured videos, when due (Etsy configured)."""
+    if runtime.etsy is None:
+        return 0
+    return await runtime.etsy.tick(timedelta(minutes=runtime.settings.etsy_poll_minutes))
+
+
 PERIODIC: list[Periodic] = [
     Periodic("payment recovery", lambda rt: RECOVERY_SWEEP_SECONDS, recover_payments),
     Periodic("payout recovery", lambda rt: RECOVERY_SWEEP_SECONDS, resume_payouts),
@@ -88,6 +95,7 @@ PERIODIC: list[Periodic] = [
     Periodic("feed schedule", lambda rt: RECOVERY_SWEEP_SECONDS, schedule_feeds),
     Periodic("retention purge", lambda rt: rt.settings.retention_sweep_minutes * 60,
              purge_retention),
+    Periodic("etsy", lambda rt: RECOVERY_SWEEP_SECONDS, etsy_schedule),
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from etsy.hooks import order_shipped as etsy_order_shipped
 from fulfillment.errors import InvalidFulfillment
 from models import Fulfillment, Order
 from models.base import new_id, utc_now
@@ -119,6 +120,8 @@ async def ship_manually(db: AsyncSession, order: Order, *, carrier: str | None,
             raise InvalidFulfillment(
                 f"Line {line['id']!r} has only {remaining.get(line['id'], 0)} left to ship.",
                 param=f"$.line_items[{index}]")
-    return await record_fulfillment(
+    fulfillment = await record_fulfillment(
         db, order, status=FulfillmentStatus.shipped, actor=actor, carrier=carrier,
         tracking_number=tracking_number, tracking_url=tracking_url, line_items=lines)
+    await etsy_order_shipped(db, order, fulfillment)  # an Etsy order's tracking goes back
+    return fulfillment

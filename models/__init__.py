@@ -20,6 +20,14 @@ from models.commissions import (
     StatementLink,
 )
 from models.dashboard import DashboardLoginFailure, DashboardSession, DashboardUser
+from models.etsy import (
+    EtsyConflict,
+    EtsyConnection,
+    EtsyLinkClick,
+    EtsyListingLink,
+    EtsyReceipt,
+    EtsyVideoPush,
+)
 from models.feed import (
     DeliveryStatus,
     Destination,
@@ -51,6 +59,12 @@ __all__ = [
     "DashboardSession",
     "DashboardUser",
     "DeliveryAttempt",
+    "EtsyConflict",
+    "EtsyConnection",
+    "EtsyLinkClick",
+    "EtsyListingLink",
+    "EtsyReceipt",
+    "EtsyVideoPush",
     "Dispute",
     "DeliveryStatus",
     "Destination",

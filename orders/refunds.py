@@ -97,6 +97,9 @@ async def refund_order(
                     f"Order {order_id} is authorised, not captured: nothing to refund. Cancel "
                     "the order to release the authorisation, or ship it to capture.",
                     code="payment_not_captured")
+            if order.payment_provider == "etsy":  # Etsy collected it: refunds happen there
+                raise RefundNotAllowed(f"Order {order_id} was paid on Etsy; refund it on Etsy.",
+                                       code="refund_on_marketplace")
             if order.payment_status not in REFUNDABLE_STATUSES or not order.payment_reference:
                 raise RefundNotAllowed(
                     f"Order {order_id} cannot be refunded (payment is {order.payment_status}).")

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from etsy.hooks import stock_sold as etsy_stock_sold
 from models import CheckoutSession, Order
 from models.base import new_id, rfc3339, utc_now
 from models.statuses import LIVE_REFUNDS, OrderStatus
@@ -67,6 +68,7 @@ async def create_from_session(
     await notify.order_changed(db, order, "order_create")
     if forward_to_shopify:
         await notify.forward_to_shopify(db, order)
+    await etsy_stock_sold(db, order)  # linked Etsy listings take the new stock (outbox)
     return order
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGES = ("api", "protocols", "payment_events", "fulfillment", "checkout", "orders",
-            "attribution", "payments", "feeds", "webhooks", "idempotency", "models")
+PACKAGES = ("api", "protocols", "payment_events", "fulfillment", "commissions", "checkout",
+            "orders", "etsy", "attribution", "payments", "feeds", "catalog", "webhooks",
+            "idempotency", "models")
 
 
 def _copy(repo_root: Path, dest: Path) -> Path:

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import agent_keys, catalog, feeds, merchant_keys, payouts, server, users, videos
+from api.cli import (
+    agent_keys,
+    catalog,
+    etsy,
+    feeds,
+    merchant_keys,
+    payouts,
+    server,
+    users,
+    videos,
+)
 
 app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.",
                   no_args_is_help=True, add_completion=False)
@@ -18,5 +28,7 @@ app.add_typer(feeds.app, name="feeds")
 app.add_typer(videos.app, name="videos")
 app.add_typer(users.app, name="user")
 app.add_typer(payouts.app, name="payouts")
+app.add_typer(etsy.app, name="etsy")
+catalog.app.command("sync-etsy")(etsy.catalog_sync_etsy)
 
 __all__ = ["app"]

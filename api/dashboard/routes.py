@@ -27,6 +27,7 @@ from api.exports import (
 from api.runtime import Runtime
 from attribution import repository as attribution_repo
 from commissions.service import with_commission_costs
+from etsy.repository import health as etsy_health
 from feeds import repository as feed_repository
 from fulfillment import service as fulfillment_service
 from models import DashboardUser
@@ -410,9 +411,11 @@ async def health(request: Request, who: ViewerDep,
         state = await queries.delivery_health(db)
         dead = await outbox.dead_letters(db)
         payments = await open_problems(db, utc_now())
+        etsy = await etsy_health(db)
     settings = who.runtime.settings
-    return page(request, "dashboard/health.html", who, state=state, dead=dead, notice=notice,
-                payments=payments, stripe_api_version=settings.stripe_api_version
+    return page(request, "dashboard/health.html", who, state=state, etsy=etsy, dead=dead,
+                notice=notice, payments=payments,
+                stripe_api_version=settings.stripe_api_version
                 if settings.payments_provider == "stripe" else None,
                 stripe=settings.payments_provider == "stripe",
                 shopify=settings.shopify_enabled, provider=settings.payments_provider)

@@ -1,0 +1,1 @@
+"""Etsy: one catalog and one stock count across Etsy and the agent channels."""
