@@ -33,6 +33,7 @@ from api.runtime import Runtime, build_runtime
 from api.settings import Settings, get_settings
 from api.worker import run_forever
 from models.migrate import upgrade_async
+from protocols.ucp import routes as ucp_routes
 
 log = logging.getLogger("reelcart")
 
@@ -88,6 +89,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(discovery.router)
+    app.include_router(ucp_routes.router)
     app.include_router(checkout_sessions.router)
     app.include_router(checkout_sessions.router, prefix="/acp", include_in_schema=False)
     app.include_router(orders.router)

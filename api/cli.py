@@ -15,6 +15,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.settings import Settings, get_settings
+from protocols.ucp import cli as ucp_cli
 
 app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.",
                   no_args_is_help=True, add_completion=False)
@@ -31,6 +32,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(merchant_key_app, name="merchant-key")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(agent_key_app, name="agent-key")
+app.add_typer(ucp_cli.app, name="ucp")
 
 DEMO_KEY = "rc_demo_agent_key"
 T = TypeVar("T")

@@ -15,6 +15,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.settings import Settings
+from api.ucp_runtime import TOPIC as UCP_ORDER_WEBHOOK
+from api.ucp_runtime import UcpBinding, build_ucp
 from attribution.ledger import LedgerPolicy
 from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
@@ -62,6 +64,10 @@ class Runtime:
     worker_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     last_recovery_sweep: float = float("-inf")
 
+    @cached_property
+    def ucp(self) -> UcpBinding:
+        return build_ucp(self)
+
     def wake_worker(self) -> None:
         self.worker_wakeup.set()
 
@@ -77,6 +83,7 @@ class Runtime:
             AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.http)}
         if self.shopify is not None:
             deliverers[SHOPIFY_ORDER] = ShopifyForwarder(self.sessionmaker, self.shopify)
+        deliverers[UCP_ORDER_WEBHOOK] = self.ucp.deliverer
         deliverers[FEEDS_REFRESH] = FeedRefresher(
             self.sessionmaker, self.settings.feeds_dir, self.settings.feed_config(self.profile),
             self.feed_client)

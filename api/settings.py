@@ -90,11 +90,27 @@ class Settings(BaseSettings):
         default=28, ge=0, description="Touches older than this earn no credit (0 = lifetime)")
     attribution_remix_share_percent: int = Field(
         default=0, ge=0, le=100, description="Share of a remix's credit that flows to its parent")
+    stripe_publishable_key: str | None = Field(
+        default=None, description="pk_…: advertised in the Google Pay handler's UCP config")
+    ucp_signing_key: SecretStr | None = Field(
+        default=None, description="EC P-256 private key (PEM) signing UCP order webhooks; "
+        "its public JWK is published in /.well-known/ucp (`reelcart ucp keygen`)")
+    ucp_signing_key_id: str = "reelcart-ucp-1"
+    ucp_simulation_secret: SecretStr | None = Field(
+        default=None, description="Enables POST /testing/simulate-shipping/{order_id} "
+        "(conformance testing only)")
+    ucp_accept_legacy_agent_profiles: bool = Field(
+        default=False, description="Accept platform profiles not in the 2026-04-08 shape "
+        "(the conformance suite's mock agent)")
+    outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Hosts outbound calls may reach over plain HTTP or "
+        "on private addresses (tests: 127.0.0.1,localhost)")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     run_migrations_on_start: bool = True
 
-    @field_validator("agent_api_keys", "merchant_api_keys", mode="before")
+    @field_validator("agent_api_keys", "merchant_api_keys", "outbound_allow_hosts",
+                     mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -108,6 +124,10 @@ class Settings(BaseSettings):
         if self.environment == Environment.production:
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs PostgreSQL (REELCART_DATABASE_URL)")
+            if self.ucp_signing_key is None:
+                raise ValueError("production needs REELCART_UCP_SIGNING_KEY (reelcart ucp keygen)")
+            if self.ucp_simulation_secret is not None:
+                raise ValueError("REELCART_UCP_SIMULATION_SECRET is for conformance testing")
             if self.agent_api_keys or self.merchant_api_keys:
                 raise ValueError("REELCART_AGENT_API_KEYS / REELCART_MERCHANT_API_KEYS are for "
                                  "development; use `reelcart agent-key create` / "

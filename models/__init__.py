@@ -16,9 +16,12 @@ from models.merchant import MerchantApiKey
 from models.order import Dispute, Fulfillment, Order, OrderEvent, Refund
 from models.outbox import DeliveryAttempt, OutboxMessage
 from models.sandbox import SandboxCharge, SandboxDispute, SandboxRefund
+from models.ucp import UcpAddress, UcpCheckout
 from models.video import Video, VideoProduct
 
 __all__ = [
+    "UcpAddress",
+    "UcpCheckout",
     "Agent",
     "AgentApiKey",
     "AttributionTouch",
