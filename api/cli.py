@@ -329,10 +329,17 @@ def agent_webhook(
                                         help="HMAC key the agent gave you")],
 ) -> None:
     """Where this agent receives signed order webhooks (order_create / order_update)."""
-    if not url.startswith(("https://", "http://")) or len(secret) < 16:
-        raise typer.BadParameter("--url must be http(s) and --secret at least 16 characters")
+    if len(secret) < 16:
+        raise typer.BadParameter("--secret must be at least 16 characters")
+    _check_outbound(url)
     _update_agent(name, webhook_url=url, webhook_secret=secret)
     typer.echo(f"order webhooks for {name} go to {url}")
+
+
+def _check_outbound(url: str) -> None:
+    problem = get_settings().outbound_policy().problem(url)
+    if problem is not None:
+        raise typer.BadParameter(f"--url cannot be used: {problem}")
 
 
 def _update_agent(name: str, **values: object) -> None:
@@ -509,6 +516,7 @@ def agent_feed(
     country: Annotated[str | None, typer.Option(help="Target country (ISO alpha-2)")] = None,
 ) -> None:
     """Where `feeds push` sends this agent our catalog."""
+    _check_outbound(url)
     _update_agent(name, feed_api_url=url.rstrip("/"), feed_api_token=token,
                   feed_target_country=country.upper() if country else None)
     typer.echo(f"feeds for {name} go to {url}")

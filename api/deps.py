@@ -17,15 +17,15 @@ from starlette.responses import Response
 
 from api import signatures
 from api.auth import AgentPrincipal, MerchantPrincipal, authenticate, authenticate_merchant
-from api.idempotency import IdempotentCall, require_key
 from api.runtime import Runtime
 from api.settings import SignatureMode
-from checkout.service import API_VERSION
+from checkout.domain import Actor
+from idempotency.service import IdempotentCall, Outcome, require_key
 from models.base import utc_now
 from models.errors import InvalidRequest, Unauthorized
+from protocols.acp import versions as acp_versions
 
 log = logging.getLogger("reelcart.auth")
-SUPPORTED_VERSIONS = [API_VERSION]  # newest first (ACP Error.supported_versions)
 
 bearer = HTTPBearer(auto_error=False, description="Agent API key")
 
@@ -49,7 +49,8 @@ class _Call:
                     status_code: int = 200, atomic: bool = False) -> Response:
         """``atomic``: the handler works only in ``db`` (see ``IdempotentCall.run``)."""
         assert self.idempotency is not None
-        return await self.idempotency.run(handler, status_code=status_code, atomic=atomic)
+        return http_response(await self.idempotency.run(handler, status_code=status_code,
+                                                        atomic=atomic))
 
     async def enqueue(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
                       ) -> Response:
@@ -66,20 +67,19 @@ class _Call:
         return Response(orjson.dumps(payload), media_type="application/json")
 
 
+def http_response(outcome: Outcome) -> Response:
+    return Response(outcome.body, status_code=outcome.status, headers=outcome.headers,
+                    media_type="application/json")
+
+
 @dataclass
 class AgentCall(_Call):
     agent: AgentPrincipal = field(kw_only=True)
+    api_version: str = field(kw_only=True)
 
-
-def _check_version(value: str | None) -> None:
-    if value is None or not value.strip():
-        raise InvalidRequest("The API-Version header is required.",
-                             code="missing_api_version", param="API-Version",
-                             extra={"supported_versions": SUPPORTED_VERSIONS})
-    if value.strip() not in SUPPORTED_VERSIONS:
-        raise InvalidRequest(f"API-Version {value[:40]!r} is not supported.",
-                             code="unsupported_api_version", param="API-Version",
-                             extra={"supported_versions": SUPPORTED_VERSIONS})
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.agent.id)
 
 
 async def _check_signature(runtime: Runtime, agent: AgentPrincipal, request: Request,
@@ -125,13 +125,13 @@ async def agent_call(request: Request) -> AgentCall:
     runtime = await get_runtime(request)
     headers = request.headers
     agent = await authenticate(runtime, headers.get("authorization"))
-    _check_version(headers.get("api-version"))
+    api_version = acp_versions.check(headers.get("api-version"))
     body = await request.body()
     await _check_signature(runtime, agent, request, body)
     guard = _idempotency_guard(
         request, runtime, body, principal=agent.id, key=headers.get("idempotency-key"),
         path=request.url.path.removeprefix("/acp"))  # /acp/x and /x are one endpoint
-    return AgentCall(runtime, guard, agent=agent)
+    return AgentCall(runtime, guard, agent=agent, api_version=api_version)
 
 
 def _idempotency_guard(request: Request, runtime: Runtime, body: bytes, *, principal: str,

@@ -29,6 +29,7 @@ from fulfillment.shopify_client import ShopifyAdmin
 from fulfillment.shopify_events import ShopifyEventHandlers
 from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
+from models.outbound import outbound_client
 from orders.notify import AGENT_WEBHOOK, SHOPIFY_ORDER
 from payments.provider import PaymentProvider
 from payments.sandbox import SandboxProvider
@@ -59,6 +60,8 @@ class Runtime:
     dev_merchant_key_hashes: frozenset[str]
     stripe: StripeGateway | None
     http: httpx.AsyncClient
+    # For every merchant/agent-configured URL (webhooks, Feed APIs): the outbound policy.
+    outbound_http: httpx.AsyncClient
     shopify: ShopifyAdmin | None
     # Wakes an in-process worker when a webhook arrives (an optimisation: it polls anyway).
     worker_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -80,7 +83,7 @@ class Runtime:
     @cached_property
     def outbox_deliverers(self) -> dict[str, Deliverer]:
         deliverers: dict[str, Deliverer] = {
-            AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.http)}
+            AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.outbound_http)}
         if self.shopify is not None:
             deliverers[SHOPIFY_ORDER] = ShopifyForwarder(self.sessionmaker, self.shopify)
         deliverers[UCP_ORDER_WEBHOOK] = self.ucp.deliverer
@@ -90,7 +93,7 @@ class Runtime:
         return deliverers
 
     def feed_client(self, base_url: str, token: str | None) -> FeedApiClient:
-        return FeedApiClient(self.http, base_url, token)
+        return FeedApiClient(self.outbound_http, base_url, token)
 
     async def ensure_dev_agent(self) -> None:
         """Development keys (REELCART_AGENT_API_KEYS) act as one built-in agent."""
@@ -114,6 +117,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.outbound_http.aclose()
         if self.stripe is not None:
             await self.stripe.close()
         await self.engine.dispose()
@@ -182,5 +186,6 @@ def build_runtime(settings: Settings) -> Runtime:
                                           for k in settings.merchant_api_keys),
         stripe=stripe,
         http=http,
+        outbound_http=outbound_client(settings.outbound_policy()),
         shopify=shopify,
     )

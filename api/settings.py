@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from checkout.profile import MerchantProfile
 from feeds.builder import FeedConfig
+from models.outbound import OutboundPolicy
 
 
 class Environment(StrEnum):
@@ -103,8 +104,8 @@ class Settings(BaseSettings):
         default=False, description="Accept platform profiles not in the 2026-04-08 shape "
         "(the conformance suite's mock agent)")
     outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Hosts outbound calls may reach over plain HTTP or "
-        "on private addresses (tests: 127.0.0.1,localhost)")
+        default_factory=list, description="Hosts, IPs or CIDRs that merchant-configured "
+        "outbound URLs may reach although private (development, tests); empty by default")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     run_migrations_on_start: bool = True
@@ -133,6 +134,10 @@ class Settings(BaseSettings):
                                  "development; use `reelcart agent-key create` / "
                                  "`reelcart merchant-key create` in production")
         return self
+
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.from_allow_list(
+            self.outbound_allow_hosts, https_only=self.environment == Environment.production)
 
     @property
     def shopify_enabled(self) -> bool:

@@ -14,35 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
 
+from idempotency.canonical import canonical_json, request_hash
 
-def _normalise(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        if value == value.to_integral_value():
-            return int(value)
-        return float(value)  # only for signing/hash text, never for money
-    if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalise(v) for v in value]
-    return value
-
-
-def canonical_json(body: bytes) -> bytes:
-    """Key order and whitespace do not matter; ``1.0`` equals ``1``; array order does."""
-    if not body.strip():
-        return b""
-    parsed = json.loads(body, parse_float=Decimal)
-    return json.dumps(_normalise(parsed), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
-
-
-def request_hash(body: bytes) -> str:
-    return hashlib.sha256(canonical_json(body)).hexdigest()
+__all__ = ["canonical_json", "parse_timestamp", "request_hash", "sign", "verify"]
 
 
 def parse_timestamp(value: str) -> datetime | None:

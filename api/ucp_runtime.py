@@ -51,10 +51,10 @@ def build_ucp(runtime: Runtime) -> UcpBinding:
     profile = BusinessProfile(settings.public_base_url, handlers, (key.public_jwk(),))
     service = UcpCheckoutService(core=runtime.checkout, profile=profile, handlers=handlers)
     resolver = ProfileResolver(
-        runtime.http, allow_hosts=frozenset(h.lower() for h in settings.outbound_allow_hosts),
+        runtime.outbound_http, policy=settings.outbound_policy(),
         accept_legacy=settings.ucp_accept_legacy_agent_profiles)
     deliverer = UcpWebhookDeliverer(
-        runtime.sessionmaker, runtime.http, key,
+        runtime.sessionmaker, runtime.outbound_http, key,
         settings.public_base_url.rstrip("/") + "/.well-known/ucp", resolver.check_url)
     set_listener("ucp", listener(service))
     return UcpBinding(profile, service, resolver, key, deliverer)

@@ -1,1 +1,2 @@
-"""ACP checkout sessions: pricing (pure), the session state machine, persistence."""
+"""The protocol-neutral checkout core: domain objects, pricing (pure), the session state
+machine (lifecycle, payment, recovery), persistence. Public API: ``checkout.service``."""

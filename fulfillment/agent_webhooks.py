@@ -10,10 +10,12 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Agent
+from models.outbound import OutboundRefused, error_excerpt, retry_after_seconds
 from webhooks.outbox import DeliveryResult, Message
 from webhooks.signing import sign
 
 TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+MAX_RETRY_AFTER = 3600.0  # an agent cannot park its messages longer than the backoff cap
 
 
 class AgentWebhookDeliverer:
@@ -44,13 +46,14 @@ class AgentWebhookDeliverer:
                                             timeout=TIMEOUT)
         except httpx.HTTPError as exc:
             return DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500],
+                                  retryable=not isinstance(exc, OutboundRefused),
                                   duration_ms=int((time.perf_counter() - started) * 1000))
         elapsed = int((time.perf_counter() - started) * 1000)
         status = response.status_code
-        retry_after = response.headers.get("retry-after")
         return DeliveryResult(
-            ok=200 <= status < 300, status_code=status, excerpt=response.text[:500],
+            ok=200 <= status < 300, status_code=status, excerpt=error_excerpt(response.text),
             # 400/401 mean our payload or signature is wrong: retrying will not help.
             retryable=status in (408, 409, 425, 429) or status >= 500,
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            retry_after=retry_after_seconds(response.headers.get("retry-after"),
+                                            cap=MAX_RETRY_AFTER),
             duration_ms=elapsed)

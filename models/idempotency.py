@@ -9,7 +9,7 @@ from models.base import Base, utc_now
 
 
 class IdempotencyRecord(Base):
-    """ACP idempotency: one row per (principal, path, key). See api/idempotency.py."""
+    """ACP idempotency: one row per (principal, path, key). See idempotency/service.py."""
 
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("principal", "path", "key"),)

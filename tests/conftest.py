@@ -102,6 +102,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url, "environment": "test",
         "agent_api_keys": [AGENT_KEY], "public_base_url": "https://shop.test",
         "run_migrations_on_start": False, "database_pool_size": 20,
+        # Test receivers listen on loopback, which the outbound policy refuses by default.
+        "outbound_allow_hosts": ["127.0.0.1"],
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -137,6 +137,7 @@ async def _record(sessionmaker: async_sessionmaker[AsyncSession], message: Messa
                 "status_code": result.status_code})
             return
         delay = backoff(row.attempts)
-        if result.retry_after is not None:
-            delay = max(delay, timedelta(seconds=result.retry_after))
+        if result.retry_after is not None:  # clamped: a partner cannot park a message forever
+            delay = max(delay, timedelta(seconds=min(result.retry_after,
+                                                     BACKOFF_CAP.total_seconds())))
         row.next_attempt_at = utc_now() + delay

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from api.deps import MerchantCallDep
 from models import Agent
-from models.errors import NotFound
+from models.errors import InvalidRequest, NotFound
 
 router = APIRouter(prefix="/agents", tags=["merchant: agents"])
 
@@ -40,6 +40,8 @@ async def list_agents(call: MerchantCallDep) -> Response:
 @router.post("/{agent_id}/webhook", response_class=Response, operation_id="setAgentWebhook")
 async def set_webhook(agent_id: Annotated[str, Path(max_length=64)], body: WebhookConfig,
                       call: MerchantCallDep) -> Response:
+    _check_outbound(call, str(body.url))
+
     async def handler(db: Any) -> dict[str, Any]:
         agent = await _locked_agent(db, agent_id)
         agent.webhook_url = str(body.url)
@@ -59,6 +61,8 @@ class FeedApiConfig(BaseModel):
 @router.post("/{agent_id}/feed", response_class=Response, operation_id="setAgentFeedApi")
 async def set_feed_api(agent_id: Annotated[str, Path(max_length=64)], body: FeedApiConfig,
                        call: MerchantCallDep) -> Response:
+    _check_outbound(call, str(body.url))
+
     async def handler(db: Any) -> dict[str, Any]:
         agent = await _locked_agent(db, agent_id)
         agent.feed_api_url = str(body.url).rstrip("/")
@@ -67,6 +71,14 @@ async def set_feed_api(agent_id: Annotated[str, Path(max_length=64)], body: Feed
         return {**_agent_json(agent), "feed_api_url": agent.feed_api_url,
                 "feed_id": agent.feed_id}
     return await call.write(handler)
+
+
+def _check_outbound(call: MerchantCallDep, url: str) -> None:
+    """The outbound-URL policy at configuration time (checked again at every delivery)."""
+    problem = call.runtime.settings.outbound_policy().problem(url)
+    if problem is not None:
+        raise InvalidRequest(f"This URL cannot be used: {problem}.", code="invalid_url",
+                             param="$.url")
 
 
 async def _locked_agent(db: Any, agent_id: str) -> Agent:

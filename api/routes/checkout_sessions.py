@@ -1,4 +1,5 @@
-"""ACP checkout endpoints. Thin: parse, call one service method, return."""
+"""ACP checkout endpoints. Thin: headers and idempotency here, the rest in
+``protocols.acp.binding``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from fastapi import APIRouter, Body, Path
 from starlette.responses import Response
 
 from api.deps import AGENT_CALL_DOCS, AgentCallDep
-from checkout.schemas import (
+from protocols.acp import binding as acp
+from protocols.acp.schemas import (
     CancelSessionRequest,
     CheckoutSessionCompleteRequest,
     CheckoutSessionCreateRequest,
@@ -32,7 +34,7 @@ SessionId = Annotated[str, Path(max_length=200, description="Checkout session id
 async def create_checkout_session(body: CheckoutSessionCreateRequest, call: AgentCallDep
                                   ) -> Response:
     checkout = call.runtime.checkout
-    return await call.write(lambda db: checkout.create(db, call.agent.id, body),
+    return await call.write(lambda db: acp.create(checkout, db, call.actor, body),
                             status_code=201, atomic=True)
 
 
@@ -44,7 +46,7 @@ async def update_checkout_session(checkout_session_id: SessionId,
                                   ) -> Response:
     checkout = call.runtime.checkout
     return await call.write(
-        lambda db: checkout.update(db, call.agent.id, checkout_session_id, body), atomic=True)
+        lambda db: acp.update(checkout, db, call.actor, checkout_session_id, body), atomic=True)
 
 
 @router.get("/checkout_sessions/{checkout_session_id}", response_class=Response,
@@ -52,7 +54,7 @@ async def update_checkout_session(checkout_session_id: SessionId,
             openapi_extra=AGENT_CALL_DOCS)
 async def get_checkout_session(checkout_session_id: SessionId, call: AgentCallDep) -> Response:
     checkout = call.runtime.checkout
-    return await call.read(lambda db: checkout.get(db, call.agent.id, checkout_session_id))
+    return await call.read(lambda db: acp.get(checkout, db, call.actor, checkout_session_id))
 
 
 @router.post("/checkout_sessions/{checkout_session_id}/complete", response_class=Response,
@@ -63,8 +65,8 @@ async def complete_checkout_session(checkout_session_id: SessionId,
                                     ) -> Response:
     checkout = call.runtime.checkout
     sessionmaker = call.runtime.sessionmaker
-    return await call.write(lambda db: checkout.complete(
-        sessionmaker, db, call.agent.id, checkout_session_id, body))
+    return await call.write(lambda db: acp.complete(
+        checkout, sessionmaker, db, call.actor, checkout_session_id, body))
 
 
 @router.post("/checkout_sessions/{checkout_session_id}/cancel", response_class=Response,
@@ -75,5 +77,5 @@ async def cancel_checkout_session(
     body: Annotated[CancelSessionRequest | None, Body()] = None,
 ) -> Response:
     checkout = call.runtime.checkout
-    return await call.write(lambda db: checkout.cancel(db, call.agent.id, checkout_session_id,
-                                                       body), atomic=True)
+    return await call.write(lambda db: acp.cancel(checkout, db, call.actor,
+                                                  checkout_session_id, body), atomic=True)

@@ -19,6 +19,7 @@ import httpx
 import orjson
 from http_sfv import Dictionary
 
+from models.outbound import OutboundPolicy
 from protocols.ucp import ORDER, UCP_VERSION
 from protocols.ucp.errors import UcpError
 from protocols.ucp.profile import CAPABILITIES
@@ -112,28 +113,26 @@ class ProfileResolver:
     """Fetches and caches platform profiles. The cache is only a cache (bounded LRU): every
     process can rebuild it, so nothing breaks with several processes."""
 
-    def __init__(self, http: httpx.AsyncClient, *, allow_hosts: frozenset[str],
+    def __init__(self, http: httpx.AsyncClient, *, policy: OutboundPolicy,
                  accept_legacy: bool, timeout: float = 5.0, max_entries: int = 1000) -> None:
+        """``http``: the outbound-policy client (``models.outbound.outbound_client``)."""
         self.http = http
-        self.allow_hosts = allow_hosts
+        self.policy = policy
         self.accept_legacy = accept_legacy
         self.timeout = timeout
         self.max_entries = max_entries
         self._cache: OrderedDict[str, tuple[float, Platform]] = OrderedDict()
 
     def check_url(self, url: str) -> None:
-        """HTTPS only; plain HTTP only to hosts explicitly allowed (loopback in tests)."""
+        """The outbound-URL policy, plus UCP's rule: HTTPS only (plain HTTP only for hosts
+        on the allow-list, i.e. loopback receivers in development and tests)."""
+        problem = self.policy.problem(url)
         parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if not host or parts.scheme not in ("https", "http") or parts.username:
-            raise UcpError(400, "invalid_profile_url", "The profile URL is not a valid URL.")
-        if parts.scheme == "http" and host not in self.allow_hosts:
-            raise UcpError(400, "invalid_profile_url", "Profile URLs must use HTTPS.")
-        if host in ("localhost",) or host.startswith(("127.", "10.", "192.168.", "169.254.")) \
-                or host in ("::1", "0.0.0.0"):
-            if host not in self.allow_hosts:
-                raise UcpError(400, "invalid_profile_url",
-                               "The profile URL points at a private address.")
+        if problem is None and parts.scheme != "https" \
+                and not self.policy.host_listed(parts.hostname or ""):
+            problem = "profile URLs must use https"
+        if problem is not None:
+            raise UcpError(400, "invalid_profile_url", f"The profile URL is refused: {problem}.")
 
     async def resolve(self, url: str) -> Platform:
         now = time.monotonic()

@@ -27,8 +27,9 @@ async def ensure_agent(db: AsyncSession, agent_id: str, name: str) -> None:
                      .on_conflict_do_nothing())
 
 
-async def get(db: AsyncSession, session_id: str) -> UcpCheckout | None:
-    return await db.get(UcpCheckout, session_id)
+async def get(db: AsyncSession, session_id: str, *, for_update: bool = False
+              ) -> UcpCheckout | None:
+    return await db.get(UcpCheckout, session_id, with_for_update=for_update)
 
 
 def fingerprint(address: dict[str, Any]) -> str:

@@ -16,10 +16,10 @@ from starlette.responses import Response
 
 from api.deps import RuntimeDep
 from api.errors import json_path
-from api.idempotency import IdempotencyConflict, IdempotentCall
 from api.runtime import Runtime
-from api.signatures import request_hash
 from fulfillment.service import ship_manually
+from idempotency.canonical import request_hash
+from idempotency.service import IdempotentCall
 from models.errors import AppError
 from orders import repository as order_repository
 from protocols.ucp.errors import UcpError, from_core, invalid
@@ -91,12 +91,11 @@ class UcpCall:
                 path=f"{self.request.method} {self.request.url.path}", key=key,
                 body_hash=request_hash(self.body or b"{}"),
                 retention=timedelta(hours=settings.idempotency_retention_hours),
-                lock=timedelta(seconds=settings.idempotency_lock_seconds))
-            return await call.run(wrapped, status_code=status_code, atomic=atomic)
-        except IdempotencyConflict:
-            return _json(409, {"code": "idempotency_conflict",
-                               "content": "This Idempotency-Key was already used with a "
-                                          "different request."})
+                lock=timedelta(seconds=settings.idempotency_lock_seconds),
+                conflict_status=409, render_error=lambda exc: from_core(exc).body())
+            outcome = await call.run(wrapped, status_code=status_code, atomic=atomic)
+            return Response(outcome.body, status_code=outcome.status, headers=outcome.headers,
+                            media_type=JSON)
         except ValueError:
             return _error(invalid("The request body is not valid JSON.", code="invalid_json"))
         except AppError as exc:

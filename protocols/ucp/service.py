@@ -14,16 +14,20 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from checkout import repository as checkout_repository
-from checkout.pricing import aggregate_requested, apply_discount_codes
-from checkout.schemas import (
-    CheckoutSessionCompleteRequest,
-    Credential,
-    Instrument,
-    PaymentData,
+from checkout.domain import (
+    TERMINAL,
+    Actor,
+    CompleteSession,
+    CreateSession,
+    LineRequest,
+    PaymentCredential,
+    SessionStatus,
+    SessionView,
+    UpdateSession,
 )
-from checkout.service import TERMINAL, CheckoutService
-from feeds import repository as catalog_repository
-from models import CheckoutSession, Order, UcpCheckout
+from checkout.pricing import apply_discount_codes
+from checkout.service import CheckoutService
+from models import Order, UcpCheckout
 from models.base import new_id, rfc3339, utc_now
 from models.errors import AppError
 from orders import repository as order_repository
@@ -44,6 +48,7 @@ SEVERITY = {"requires_buyer_input": "requires_buyer_input", "recoverable": "reco
             "requires_buyer_review": "requires_buyer_review"}
 STOCK_CODES = ("out_of_stock", "quantity_exceeded")
 NEEDS_FULFILMENT = "Fulfillment address and option must be selected"
+CAPABILITY_ROOTS = (CHECKOUT,)
 
 
 class WithStatus(dict[str, Any]):
@@ -87,54 +92,45 @@ class UcpCheckoutService:
 
     # ------------------------------------------------------------------ helpers
 
-    def continue_url(self, s: CheckoutSession) -> str:
+    async def continue_url(self, db: AsyncSession, view: SessionView) -> str:
+        """The buyer's way to finish on our hosted order page (escalation)."""
         base = self.core.public_base_url.rstrip("/")
-        return f"{base}/order-status/{s.order_id}" if s.order_id else f"{base}/"
+        s = await checkout_repository.get_session(db, view.id)
+        return f"{base}/order-status/{s.order_id}" if s is not None and s.order_id \
+            else f"{base}/"
 
-    async def _load(self, db: AsyncSession, platform: Platform, session_id: str, *,
-                    for_update: bool) -> tuple[CheckoutSession, UcpCheckout]:
-        try:
-            s = await self.core._load(db, agent_id_for(platform), session_id,
-                                      for_update=for_update)
-        except AppError as exc:
-            raise from_core(exc) from None
-        u = await repository.get(db, s.id)
-        if u is None:  # an ACP session is not a UCP checkout
+    async def _ucp_row(self, db: AsyncSession, platform: Platform, session_id: str, *,
+                       for_update: bool) -> UcpCheckout:
+        """The UCP side of a session this platform owns (else 404, like the core)."""
+        u = await repository.get(db, session_id, for_update=for_update)
+        s = await checkout_repository.get_session(db, session_id) if u is not None else None
+        if u is None or s is None or s.agent_id != agent_id_for(platform):
             raise UcpError(404, "not_found", f"Checkout {session_id!r} does not exist.",
                            as_messages=True, severity="unrecoverable")
-        return s, u
+        return u
 
-    async def _set_items(self, db: AsyncSession, s: CheckoutSession, items: list[Any]) -> None:
-        if not items:
+    @staticmethod
+    def _lines(body: CheckoutIn) -> list[LineRequest]:
+        if not body.line_items:
             raise invalid("At least one line item is required.", "$.line_items")
-        variants = await catalog_repository.variants_by_ids(db, (li.item.id for li in items))
-        for index, li in enumerate(items):
-            if li.item.id not in variants:
-                raise UcpError(400, "item_unavailable", f"Product {li.item.id!r} not found.",
-                               path=f"$.line_items[{index}].item.id", as_messages=True)
-        requested = aggregate_requested([(li.item.id, li.quantity, None) for li in items])
-        s.requested_items = [{"id": r.item_id, "quantity": r.quantity, "unit_amount": None}
-                             for r in requested]
+        return [LineRequest(li.item.id, li.quantity, param=f"$.line_items[{i}].item.id")
+                for i, li in enumerate(body.line_items)]
 
-    async def _apply(self, db: AsyncSession, s: CheckoutSession, u: UcpCheckout,
-                     body: CheckoutIn) -> None:
-        state = dict(u.state or {})
-        if body.buyer is not None:
-            s.buyer = _buyer_json(body.buyer)
-        if body.discounts is not None:
-            codes = [c.strip() for c in body.discounts.codes if c.strip()]
-            s.discount_codes = list(dict.fromkeys(codes)) or None
+    async def _state(self, db: AsyncSession, body: CheckoutIn, state: Json,
+                     buyer: Json | None) -> Json:
+        """The UCP-only state after this request (absent fields: unchanged)."""
+        state = dict(state)
         if body.payment is not None:
             state["instruments"] = [self._display_instrument(i.model_dump(exclude_none=True))
                                     for i in body.payment.instruments]
+        if body.discounts is not None:
+            codes = [c.strip() for c in body.discounts.codes if c.strip()]
+            state["discount_codes"] = list(dict.fromkeys(codes))
         if body.fulfillment is not None:
-            email = (s.buyer or {}).get("email")
+            email = (buyer or {}).get("email")
             state["methods"] = [await self._method(db, m, index, email, state)
                                 for index, m in enumerate(body.fulfillment.methods[:1])]
-        elif state.get("methods") and (s.buyer or {}).get("email"):
-            pass
-        u.state = state
-        self._sync_fulfilment(s, u)
+        return state
 
     @staticmethod
     def _display_instrument(raw: Json) -> Json:
@@ -144,16 +140,14 @@ class UcpCheckoutService:
     async def _method(self, db: AsyncSession, m: MethodIn, index: int, email: str | None,
                       state: Json) -> Json:
         previous: Json = next((p for p in state.get("methods", [])
-                         if p.get("id") == (m.id or f"method_{index + 1}")), {})
+                               if p.get("id") == (m.id or f"method_{index + 1}")), {})
         method: Json = {"id": m.id or previous.get("id") or f"method_{index + 1}",
                         "type": "shipping" if m.type != "pickup" else "pickup"}
-        if m.line_item_ids:
-            method["line_item_ids"] = list(m.line_item_ids)
         destinations: list[Json] = []
         if m.destinations:
             for d in m.destinations:
                 destinations.append(await self._destination(db, d, email))
-        elif email:
+        elif email:  # a known buyer: offer the saved addresses
             destinations = [{"id": a.id, **a.address}
                             for a in await repository.addresses_for(db, email)]
         if not destinations and not m.destinations:
@@ -176,8 +170,8 @@ class UcpCheckoutService:
         method["selected_destination_id"] = selected
         option = next((g.selected_option_id for g in (m.groups or []) if g.selected_option_id),
                       None)
-        same_place = selected == previous.get("selected_destination_id")
-        if option is None and m.groups is None and same_place:
+        if option is None and m.groups is None \
+                and selected == previous.get("selected_destination_id"):
             option = previous.get("selected_option_id")
         method["selected_option_id"] = option
         method["group_id"] = next((g.id for g in (m.groups or []) if g.id),
@@ -188,143 +182,158 @@ class UcpCheckoutService:
         data = d.model_dump(exclude_none=True, exclude={"id"})
         if "address_country" in data:
             data["address_country"] = data["address_country"].upper()
-        if email and data.get("street_address"):
+        if email and data.get("street_address"):  # remembered for this buyer's next time
             saved_id = await repository.save_address(db, email, data)
             return {"id": d.id or saved_id, **data}
         return {"id": d.id or new_id("dest"), **data}
 
     @staticmethod
-    def _sync_fulfilment(s: CheckoutSession, u: UcpCheckout) -> None:
-        """The UCP selection → the core's address and chosen option."""
-        methods = (u.state or {}).get("methods") or []
+    def _core_fulfilment(state: Json, item_ids: list[str]) -> tuple[Json | None, list[Json] | None]:
+        """The UCP selection → the core's (address, chosen options)."""
+        methods = state.get("methods") or []
         method = methods[0] if methods else None
         dest = None
         if method and method.get("selected_destination_id"):
             dest = next((d for d in method.get("destinations", [])
                          if d["id"] == method["selected_destination_id"]), None)
-        s.fulfillment_details = {"address": _acp_address(dest)} if dest else None
+        details = {"address": _acp_address(dest)} if dest else None
         option = method.get("selected_option_id") if method and dest else None
-        s.selected_fulfillment_options = [{"type": "shipping", "option_id": option,
-                                           "item_ids": [r["id"] for r in s.requested_items]}
-                                          ] if option else None
+        chosen = [{"type": "shipping", "option_id": option, "item_ids": item_ids}] \
+            if option else None
+        return details, chosen
 
-    def _check_stock(self, s: CheckoutSession) -> None:
-        for m in s.messages:
+    def _check_stock(self, view: SessionView) -> None:
+        for m in view.messages:
             if m.get("type") == "error" and m.get("code") in STOCK_CODES:
                 raise UcpError(400, "out_of_stock", f"Insufficient stock: {m['content']}",
                                path=m.get("param"), as_messages=True,
                                continue_url=self.core.profile.store_url)
+
+    @staticmethod
+    def _ensure_open(view: SessionView) -> None:
+        if view.status in TERMINAL:
+            raise UcpError(409, "invalid_status", f"Checkout {view.id} is "
+                           f"{STATUS[view.status]}; it can no longer be changed.")
+        if view.status == SessionStatus.in_progress:
+            raise UcpError(409, "complete_in_progress",
+                           f"Checkout {view.id} is being completed; retry shortly.",
+                           headers={"Retry-After": "1"})
 
     # ------------------------------------------------------------------ operations
 
     async def create(self, db: AsyncSession, platform: Platform, body: CheckoutIn) -> Json:
         agent_id = agent_id_for(platform)
         await repository.ensure_agent(db, agent_id, f"UCP {platform.host}")
-        now = self.clock()
-        currency = self.core.profile.currencies[0]
-        s = CheckoutSession(
-            id=new_id("chk"), agent_id=agent_id, status="not_ready_for_payment",
-            currency=currency, requested_items=[], agent_capabilities={}, created_at=now,
-            updated_at=now, expires_at=now + self.core.session_ttl)
-        await self._set_items(db, s, body.line_items or [])
-        u = UcpCheckout(checkout_session_id=s.id, profile_url=platform.profile_url,
-                        webhook_url=platform.webhook_url,
-                        capabilities=sorted(platform.capabilities), state={},
-                        attribution=body.attribution or None, created_at=now, updated_at=now)
-        await self._apply(db, s, u, body)
+        lines = self._lines(body)
+        buyer = _buyer_json(body.buyer) if body.buyer else None
+        state = await self._state(db, body, {}, buyer)
+        details, chosen = self._core_fulfilment(state, [ln.item_id for ln in lines])
         try:
-            await self.core._reprice(db, s)
+            view = await self.core.create(db, Actor(agent_id), CreateSession(
+                # The business determines the currency (checkout.json): the store's own.
+                currency=self.core.profile.currencies[0], lines=lines, buyer=buyer,
+                fulfillment_details=details, selected_fulfillment_options=chosen,
+                discount_codes=state.get("discount_codes") or None))
         except AppError as exc:
             raise from_core(exc) from None
-        self._check_stock(s)
-        await checkout_repository.insert_session(db, s)
+        self._check_stock(view)
+        now = self.clock()
+        u = UcpCheckout(checkout_session_id=view.id, profile_url=platform.profile_url,
+                        webhook_url=platform.webhook_url,
+                        capabilities=sorted(platform.capabilities), state=state,
+                        attribution=body.attribution or None, created_at=now, updated_at=now)
         db.add(u)
         await db.flush()
-        await attribution.record(db, s.id, body.attribution, "first", platform.host, now)
-        return self.render(s, u)
+        await attribution.record(db, view.id, body.attribution, "first", platform.host, now)
+        return await self.render(db, view, u)
 
     async def get(self, db: AsyncSession, platform: Platform, session_id: str) -> Json:
-        s, u = await self._load(db, platform, session_id, for_update=False)
-        order = await order_repository.get_order(db, s.order_id) \
-            if s.status == "completed" and s.order_id else None
-        return self.render(s, u, order)
+        u = await self._ucp_row(db, platform, session_id, for_update=False)
+        try:
+            view = await self.core.get(db, Actor(agent_id_for(platform)), session_id)
+        except AppError as exc:
+            raise from_core(exc) from None
+        return await self.render(db, view, u)
 
     async def update(self, db: AsyncSession, platform: Platform, session_id: str,
                      body: CheckoutIn) -> Json:
-        s, u = await self._load(db, platform, session_id, for_update=True)
-        self._ensure_open(s)
-        if body.line_items is not None:
-            await self._set_items(db, s, body.line_items)
-        await self._apply(db, s, u, body)
-        if body.attribution:
-            u.attribution = {**(u.attribution or {}), **body.attribution}
-        s.version += 1
-        await self.core._reprice(db, s)
-        self._check_stock(s)
-        u.updated_at = s.updated_at
-        await db.flush()
-        return self.render(s, u)
-
-    def _ensure_open(self, s: CheckoutSession) -> None:
-        status = self.core.effective_status(s)
-        if status in TERMINAL:
-            raise UcpError(409, "invalid_status", f"Checkout {s.id} is {STATUS[status]}; it "
-                           "can no longer be changed.")
-        if status == "in_progress":
-            raise UcpError(409, "complete_in_progress",
-                           f"Checkout {s.id} is being completed; retry shortly.",
-                           headers={"Retry-After": "1"})
-
-    async def cancel(self, db: AsyncSession, platform: Platform, session_id: str) -> Json:
-        s, u = await self._load(db, platform, session_id, for_update=True)
-        self._ensure_open(s)
+        actor = Actor(agent_id_for(platform))
+        u = await self._ucp_row(db, platform, session_id, for_update=True)
         try:
-            await self.core.cancel(db, agent_id_for(platform), session_id, None)
+            current = await self.core.get(db, actor, session_id)
+            self._ensure_open(current)
+            lines = self._lines(body) if body.line_items is not None else None
+            buyer = {**(current.buyer or {}), **_buyer_json(body.buyer)} \
+                if body.buyer is not None else current.buyer
+            state = await self._state(db, body, u.state or {}, buyer)
+            item_ids = [ln.item_id for ln in lines] if lines is not None \
+                else [li["item"]["id"] for li in current.line_items]
+            details, chosen = self._core_fulfilment(state, item_ids)
+            view = await self.core.update(db, actor, session_id, UpdateSession(
+                lines=lines if lines is not None else UpdateSession().lines,
+                buyer=buyer, fulfillment_details=details, selected_fulfillment_options=chosen,
+                discount_codes=state.get("discount_codes") or None))
         except AppError as exc:
             raise from_core(exc) from None
-        return self.render(s, u)
+        self._check_stock(view)
+        u.state = state
+        if body.attribution:
+            u.attribution = {**(u.attribution or {}), **body.attribution}
+        u.updated_at = self.clock()
+        await db.flush()
+        return await self.render(db, view, u)
+
+    async def cancel(self, db: AsyncSession, platform: Platform, session_id: str) -> Json:
+        actor = Actor(agent_id_for(platform))
+        u = await self._ucp_row(db, platform, session_id, for_update=True)
+        try:
+            self._ensure_open(await self.core.get(db, actor, session_id))
+            view = await self.core.cancel(db, actor, session_id, None)
+        except AppError as exc:
+            raise from_core(exc) from None
+        return await self.render(db, view, u)
 
     async def complete(self, sessionmaker: async_sessionmaker[AsyncSession], db: AsyncSession,
                        platform: Platform, session_id: str, body: CompleteIn) -> Json:
         """Validate and note the instrument (short transaction), then let the core charge
-        once; a decline answers 402 with the spec's error response."""
+        once. A decline answers 402 with the spec's error response; the declined attempt
+        is recorded in the same transaction as the stored idempotent answer."""
+        actor = Actor(agent_id_for(platform))
         async with sessionmaker() as pre, pre.begin():
-            s, u = await self._load(pre, platform, session_id, for_update=True)
-            self._ensure_open(s)
+            u = await self._ucp_row(pre, platform, session_id, for_update=True)
+            try:
+                current = await self.core.get(pre, actor, session_id)
+            except AppError as exc:
+                raise from_core(exc) from None
+            self._ensure_open(current)
             if any(m.get("type") == "error" and str(m.get("param", "")).startswith(
                     ("$.fulfillment_details", "$.selected_fulfillment_options"))
-                   for m in s.messages):
+                   for m in current.messages):
                 raise UcpError(400, "missing", NEEDS_FULFILMENT, path="$.fulfillment",
                                as_messages=True, severity="requires_buyer_input")
             token, display = self._instrument(body)
-            if body.buyer is not None:
-                s.buyer = {**(s.buyer or {}), **_buyer_json(body.buyer)}
             state = dict(u.state or {})
             state["instruments"] = [display]
-            state["expectation"] = self._expectation(s, u)
+            state["expectation"] = self._expectation(current, state)
             u.state = state
             if body.attribution:
                 u.attribution = {**(u.attribution or {}), **body.attribution}
-            await attribution.record(pre, s.id, body.attribution, "last", platform.host,
+            await attribution.record(pre, session_id, body.attribution, "last", platform.host,
                                      self.clock())
-        request = CheckoutSessionCompleteRequest(payment_data=PaymentData(
-            instrument=Instrument(type="card", credential=Credential(type="token",
-                                                                     token=token))))
+        buyer = {**(current.buyer or {}), **_buyer_json(body.buyer)} if body.buyer else None
         try:
-            await self.core.complete(sessionmaker, db, agent_id_for(platform), session_id,
-                                     request)
+            view = await self.core.complete(sessionmaker, db, actor, session_id, CompleteSession(
+                payment=PaymentCredential(token=token, type="token"), buyer=buyer,
+                payment_param="$.payment"))
         except AppError as exc:
             raise from_core(exc) from None
-        s, u = await self._load(db, platform, session_id, for_update=False)
-        if s.status == "completed":
-            order = await order_repository.get_order(db, s.order_id) if s.order_id else None
-            return self.render(s, u, order)
-        declined = next((m for m in s.messages if m.get("code") == "payment_declined"), None)
-        if declined is not None:
+        u = await self._ucp_row(db, platform, session_id, for_update=False)
+        declined = next((m for m in view.messages if m.get("code") == "payment_declined"), None)
+        if view.status != SessionStatus.completed and declined is not None:
             return WithStatus(402, UcpError(
                 402, "payment_declined", declined["content"], path="$.payment",
                 as_messages=True, severity="requires_buyer_input").body())
-        return self.render(s, u)
+        return await self.render(db, view, u)
 
     def _instrument(self, body: CompleteIn) -> tuple[str, Json]:
         instruments = body.payment.instruments
@@ -347,15 +356,15 @@ class UcpCheckoutService:
             raise invalid(str(exc), f"{path}.credential", code="invalid_credential") from None
         return token, self._display_instrument(chosen.model_dump(exclude_none=True))
 
-    def _expectation(self, s: CheckoutSession, u: UcpCheckout) -> Json | None:
-        methods = (u.state or {}).get("methods") or []
-        if not methods or not s.selected_fulfillment_options:
+    def _expectation(self, view: SessionView, state: Json) -> Json | None:
+        methods = state.get("methods") or []
+        if not methods or not view.selected_fulfillment_options:
             return None
         method = methods[0]
         dest = next((d for d in method.get("destinations", [])
                      if d["id"] == method.get("selected_destination_id")), None)
-        chosen = s.selected_fulfillment_options[0]["option_id"]
-        option = next((o for o in s.fulfillment_options if o["id"] == chosen), None)
+        chosen = view.selected_fulfillment_options[0]["option_id"]
+        option = next((o for o in view.fulfillment_options if o["id"] == chosen), None)
         return {"method_type": method.get("type", "shipping"),
                 "destination": {k: v for k, v in (dest or {}).items() if k != "id"},
                 "description": self._option_title(option) if option else chosen}
@@ -369,7 +378,7 @@ class UcpCheckoutService:
             return f"Free {option['title']}"
         return str(option["title"])
 
-    def _messages(self, s: CheckoutSession) -> list[Json]:
+    def _messages(self, s: SessionView) -> list[Json]:
         out: list[Json] = []
         for m in s.messages:
             path = m.get("param")
@@ -422,7 +431,7 @@ class UcpCheckoutService:
             item["image_url"] = li["images"][0]
         return {"id": li["id"], "item": item, "quantity": li["quantity"], "totals": totals}
 
-    def _fulfillment(self, s: CheckoutSession, u: UcpCheckout) -> Json | None:
+    def _fulfillment(self, s: SessionView, u: UcpCheckout) -> Json | None:
         methods = (u.state or {}).get("methods") or []
         if not methods:
             return None
@@ -456,25 +465,25 @@ class UcpCheckoutService:
                 out[dst] = o[src]
         return out
 
-    def _discounts(self, s: CheckoutSession) -> Json | None:
-        if not s.discount_codes:
+    def _discounts(self, s: SessionView, codes: list[str]) -> Json | None:
+        if not codes:
             return None
         bases = [(li["id"], next((t["amount"] for t in li.get("totals", [])
                                   if t["type"] == "items_base_amount"), 0))
                  for li in s.line_items]
-        applied, _ = apply_discount_codes(bases, s.discount_codes,
-                                          self.core.profile.discount_codes)
+        applied, _ = apply_discount_codes(bases, codes, self.core.profile.discount_codes)
         index = {li["id"]: i for i, li in enumerate(s.line_items)}
-        return {"codes": list(s.discount_codes), "applied": [{
+        return {"codes": list(codes), "applied": [{
             "code": d.code, "title": d.title, "amount": d.amount, "method": "across",
             "allocations": [{"path": f"$.line_items[{index[line_id]}]", "amount": part}
                             for line_id, part in d.allocations if part]}
             for d in applied]}
 
-    def render(self, s: CheckoutSession, u: UcpCheckout, order: Order | None = None) -> Json:
-        status = STATUS[self.core.effective_status(s)]
+    async def render(self, db: AsyncSession, s: SessionView, u: UcpCheckout) -> Json:
+        status = STATUS[s.status]
         active = frozenset(u.capabilities or [])
         p = self.core.profile
+        state = u.state or {}
         out: Json = {
             "ucp": self.profile.envelope("checkout", active),
             "id": s.id,
@@ -487,7 +496,7 @@ class UcpCheckoutService:
                       {"type": "privacy_policy", "url": p.privacy_url},
                       {"type": "refund_policy", "url": p.return_policy_url}],
             "expires_at": rfc3339(s.expires_at),
-            "payment": {"instruments": (u.state or {}).get("instruments", [])},
+            "payment": {"instruments": state.get("instruments", [])},
         }
         if s.buyer:
             out["buyer"] = s.buyer
@@ -496,21 +505,22 @@ class UcpCheckoutService:
             if fulfillment:
                 out["fulfillment"] = fulfillment
         if DISCOUNT in active:
-            discounts = self._discounts(s)
+            discounts = self._discounts(s, state.get("discount_codes") or [])
             if discounts:
                 out["discounts"] = discounts
         if u.attribution:
             out["attribution"] = u.attribution
-        if status == "requires_escalation":
-            out["continue_url"] = self.continue_url(s)
+        if status == "requires_escalation":  # the buyer finishes on our page
+            out["continue_url"] = await self.continue_url(db, s)
             out["messages"].append({
-                "type": "error", "code": "requires_escalation", "severity":
-                "requires_buyer_input", "content": "The card issuer asks the buyer to "
-                "authenticate: continue on the merchant's page."})
-        if order is not None:
-            out["order"] = {"id": order.id, "label": order.order_number,
-                            "permalink_url": order.permalink_url}
-        assert CHECKOUT in CHECKOUT  # the root capability is always part of a checkout
+                "type": "error", "code": "requires_escalation",
+                "severity": "requires_buyer_input",
+                "content": "The card issuer asks the buyer to authenticate: continue on the "
+                           "merchant's page."})
+        if s.order is not None:
+            out["order"] = {"id": s.order.id, "label": s.order.order_number,
+                            "permalink_url": s.order.permalink_url}
+        assert CHECKOUT in CAPABILITY_ROOTS
         return out
 
     # ------------------------------------------------------------------ orders

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import Order
 from models.base import new_id, rfc3339, utc_now
+from models.outbound import OutboundRefused, error_excerpt, retry_after_seconds
 from protocols.ucp import repository
 from protocols.ucp.service import UcpCheckoutService
 from protocols.ucp.signing import SigningKey, sign_request
@@ -74,13 +75,14 @@ class UcpWebhookDeliverer:
         try:
             response = await self.http.post(url, content=body, headers=headers,
                                             timeout=TIMEOUT)
+        except OutboundRefused as exc:  # the policy refused the address DNS gave: final
+            return DeliveryResult(ok=False, error=str(exc)[:500], retryable=False)
         except httpx.HTTPError as exc:
             return DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500],
                                   duration_ms=int((time.perf_counter() - started) * 1000))
         status = response.status_code
-        retry_after = response.headers.get("retry-after")
         return DeliveryResult(
-            ok=200 <= status < 300, status_code=status, excerpt=response.text[:500],
+            ok=200 <= status < 300, status_code=status, excerpt=error_excerpt(response.text),
             retryable=status in (408, 409, 425, 429) or status >= 500,
-            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            retry_after=retry_after_seconds(response.headers.get("retry-after"), cap=3600),
             duration_ms=int((time.perf_counter() - started) * 1000))

@@ -1,4 +1,4 @@
-"""SQL for idempotency records (the repository behind ``api.idempotency``).
+"""SQL for idempotency records (the repository behind ``idempotency.service``).
 
 This runs on every agent POST, so the hot statements are Core, built once at import with
 bind parameters: building a statement per call (and ORM-enabled DML) costs more than

@@ -1,6 +1,14 @@
-"""ACP idempotency (RFC agentic_checkout §6), shared by every agent-facing POST.
+"""Idempotency for every write of every protocol binding (ACP REST, MCP, UCP) and the
+merchant API: one database store, protocol-neutral.
 
-* Scope: agent identity + request path + ``Idempotency-Key``.
+The binding supplies the scope (principal + a path-like operation name), the key (ACP's
+``Idempotency-Key`` header, MCP's ``meta.idempotency_key``…), a hash of the canonical
+request, the HTTP-like status to use when a key is reused with another body
+(``conflict_status``: 422 in ACP 2026-04-17, 409 in ACP 2025-09-29 and UCP) and how to
+render a stored error (``render_error``). ``run`` returns an ``Outcome`` (status, body
+bytes, headers, ``replayed``) that the binding puts on its wire.
+
+* Scope: principal + path + key.
 * Equivalence: SHA-256 of the canonical JSON body (key order and whitespace ignored,
   ``null`` ≠ absent, array order matters).
 * Flow: *claim* the key (unique row, ``in_flight``), run the operation in the request
@@ -9,7 +17,7 @@
   midway claim in their own short transaction first; self-contained ones (``atomic``)
   run optimistically in one transaction and record the key, done, at its end.
 * Same key + same body → stored status and body, ``Idempotent-Replayed: true``.
-  Same key + other body → 422 ``idempotency_conflict``. Still running → 409
+  Same key + other body → ``conflict_status`` ``idempotency_conflict``. Still running → 409
   ``idempotency_in_flight`` + ``Retry-After``. 5xx (and retryable 409/429) are not kept.
 * A claim whose process died is retaken after ``lock_seconds``; rows live ≥ 24 h.
 
@@ -20,14 +28,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.responses import Response
 
-from api import idempotency_store as store
+from idempotency import repository as store
 from models.base import new_id, utc_now
 from models.errors import AppError, Conflict, InvalidRequest
 
@@ -57,14 +65,32 @@ def _storable(exc: AppError) -> bool:
     return exc.status_code < 500 and exc.status_code not in _NOT_STORED
 
 
-def json_response(status: int, body: bytes, headers: dict[str, str]) -> Response:
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to send back: the stored or fresh status and JSON body."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def replayed(self) -> bool:
+        return self.headers.get("Idempotent-Replayed") == "true"
+
+
+def json_response(status: int, body: bytes, headers: dict[str, str]) -> Outcome:
+    return Outcome(status, body, headers)
+
+
+def _error_body(exc: AppError) -> dict[str, Any]:
+    return exc.body()
 
 
 class IdempotentCall:
     def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], principal: str,
                  path: str, key: str, body_hash: str, retention: timedelta,
-                 lock: timedelta) -> None:
+                 lock: timedelta, conflict_status: int = 422,
+                 render_error: Callable[[AppError], dict[str, Any]] = _error_body) -> None:
         self.sessionmaker = sessionmaker
         self.principal = principal
         self.path = path
@@ -73,9 +99,11 @@ class IdempotentCall:
         self.retention = retention
         self.lock = lock
         self.headers = {"Idempotency-Key": key}
+        self.conflict_status = conflict_status
+        self.render_error = render_error
 
     async def run(self, handler: Handler, *, status_code: int = 200,
-                  atomic: bool = False) -> Response:
+                  atomic: bool = False) -> Outcome:
         """``atomic=True`` is for handlers that do all their work in ``db`` (no provider
         calls, no other sessions): the key is recorded in the same transaction as the
         effect, which saves a transaction and a statement per request. A concurrent
@@ -106,7 +134,7 @@ class IdempotentCall:
             await self._release(record_id)
             raise
 
-    async def _run_atomic(self, handler: Handler, status_code: int) -> Response:
+    async def _run_atomic(self, handler: Handler, status_code: int) -> Outcome:
         """Optimistic: run the handler, then record the key as done with its response in
         one INSERT. If the key already exists (a retry, or a duplicate that committed
         first) the INSERT does nothing; the effect is rolled back and the request is
@@ -123,7 +151,7 @@ class IdempotentCall:
         except _HandlerFailed as failed:
             return await self._handler_failed(failed.error)
 
-    async def _run_atomic_claimed(self, handler: Handler, status_code: int) -> Response:
+    async def _run_atomic_claimed(self, handler: Handler, status_code: int) -> Outcome:
         try:
             async with self.sessionmaker() as db, db.begin():
                 record_id, replay = await self._claim_in(db)
@@ -142,13 +170,13 @@ class IdempotentCall:
         except AppError as exc:
             raise _HandlerFailed(exc) from exc
 
-    async def _handler_failed(self, error: AppError) -> Response:
+    async def _handler_failed(self, error: AppError) -> Outcome:
         # The rollback took any claim with it: nothing to release.
         if not _storable(error):
             raise error from None
         return await self._store_failure(error)
 
-    async def _store_failure(self, exc: AppError) -> Response:
+    async def _store_failure(self, exc: AppError) -> Outcome:
         """Keep a 4xx outcome of an atomic call, unless a duplicate got there first."""
         async with self.sessionmaker() as db, db.begin():
             record_id, replay = await self._claim_in(db)
@@ -157,8 +185,8 @@ class IdempotentCall:
             return await self._finish_with_error(db, record_id, exc)
 
     async def _finish_with_error(self, db: AsyncSession, record_id: str, exc: AppError
-                                 ) -> Response:
-        body = orjson.dumps(exc.body())
+                                 ) -> Outcome:
+        body = orjson.dumps(self.render_error(exc))
         await store.finish(db, record_id, exc.status_code, body.decode())
         return json_response(exc.status_code, body, {**self.headers, **exc.headers})
 
@@ -169,11 +197,11 @@ class IdempotentCall:
         except Exception:  # the claim expires on its own; never mask the real error
             log.exception("could not release idempotency claim")
 
-    async def _claim(self) -> tuple[str, Response | None]:
+    async def _claim(self) -> tuple[str, Outcome | None]:
         async with self.sessionmaker() as db, db.begin():
             return await self._claim_in(db)
 
-    async def _claim_in(self, db: AsyncSession) -> tuple[str, Response | None]:
+    async def _claim_in(self, db: AsyncSession) -> tuple[str, Outcome | None]:
         """Claim the key in ``db``'s transaction: (record id, None) to go ahead, or
         (record id, stored response) to replay. Raises 422 / 409 for conflicts."""
         now = utc_now()
@@ -195,7 +223,7 @@ class IdempotentCall:
         if rec.request_hash != self.body_hash:
             raise IdempotencyConflict(
                 "This Idempotency-Key was already used with a different request body.",
-                param="Idempotency-Key")
+                param="Idempotency-Key", status_code=self.conflict_status)
         if rec.state == "done":
             assert rec.status_code is not None
             assert rec.response_body is not None

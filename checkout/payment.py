@@ -1,0 +1,261 @@
+"""Completing a session: charge at most once, then create the order.
+
+``complete`` commits a *recovery point* (payment attempt + reserved stock, status
+``in_progress``) before calling the PSP, so no row lock is held across the network and a
+crash between the PSP's answer and our commit is recovered with the same provider
+idempotency key (see ``checkout.recovery``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from attribution import ledger, touches
+from checkout import repository
+from checkout.base import CheckoutCore
+from checkout.domain import TERMINAL, Actor, CompleteSession, SessionStatus, SessionView
+from checkout.errors import (
+    CheckoutInProgress,
+    CheckoutSessionClosed,
+    InvalidPaymentData,
+    RequiresAuthentication,
+)
+from models import CheckoutSession, PaymentAttempt
+from models.base import new_id
+from models.errors import ServiceUnavailable
+from orders import service as order_service
+from payments.provider import (
+    ChargeRequest,
+    ChargeResult,
+    PaymentUnavailable,
+    ThreeDSResult,
+    charge_idempotency_key,
+)
+
+# A pending payment attempt older than this is presumed orphaned (its process died) and is
+# resumed with the same provider idempotency key.
+ATTEMPT_RECOVERY_AFTER = timedelta(seconds=30)
+
+
+class PaymentFlow(CheckoutCore):
+    async def complete(
+        self, sessionmaker: async_sessionmaker[AsyncSession], db: AsyncSession, actor: Actor,
+        session_id: str, cmd: CompleteSession,
+    ) -> SessionView:
+        """Charge once and create the order. ``db`` must not have begun yet: phase A runs
+        (and commits) on its own connection first."""
+        async with sessionmaker() as phase_a, phase_a.begin():
+            outcome = await self._prepare_payment(phase_a, actor, session_id, cmd)
+            if isinstance(outcome, SessionView):  # nothing to charge: the session says why
+                return outcome
+            charge, attempt_id, prior_status = outcome
+        try:
+            result = await self.provider.charge(charge)
+        except PaymentUnavailable as exc:
+            async with sessionmaker() as undo, undo.begin():
+                await self._abandon_attempt(undo, session_id, attempt_id, prior_status)
+            raise ServiceUnavailable(
+                "The payment provider is unavailable; no charge was made. Retry the request.",
+                code="payment_provider_unavailable", headers={"Retry-After": "2"},
+            ) from exc
+        locked = await self._load(db, actor, session_id, for_update=True)  # ownership
+        return await self.record_outcome(db, session_id, attempt_id, result,
+                                         actor=actor.label, locked=locked)
+
+    async def _prepare_payment(
+        self, db: AsyncSession, actor: Actor, session_id: str, cmd: CompleteSession,
+    ) -> SessionView | tuple[ChargeRequest, str, str]:
+        s = await self._load(db, actor, session_id, for_update=True)
+        status = self.effective_status(s)
+        if status in TERMINAL:
+            raise CheckoutSessionClosed(s.id, status, "completed")
+        if status == SessionStatus.in_progress:
+            attempt = await repository.latest_attempt(db, s.id)
+            if attempt is None or self.clock() - attempt.updated_at < ATTEMPT_RECOVERY_AFTER:
+                raise CheckoutInProgress(s.id)
+            return await self._resume_attempt(db, s, attempt, cmd)
+        if status == SessionStatus.authentication_required and cmd.authentication is None:
+            raise RequiresAuthentication()
+        token = self._token(cmd)
+        claim = touches.parse_claim(cmd.affiliate_attribution, "last")
+        if claim is not None:  # the first valid last-touch claim wins; never blocks
+            await touches.record_claim(db, s.id, claim, self.clock())
+        if cmd.buyer is not None:
+            s.buyer = cmd.buyer
+        if cmd.order_notes is not None:
+            s.order_notes = cmd.order_notes
+        quoted_total = s.total_amount
+        await self._reprice(db, s)
+        if s.status != SessionStatus.ready_for_payment:
+            await db.flush()
+            return self.view(s)
+        if s.total_amount != quoted_total:
+            # Never charge an amount the buyer was not shown.
+            s.messages = [*s.messages, {
+                "type": "warning", "code": "price_change", "content_type": "plain",
+                "content": "The total changed since it was last shown; review and confirm.",
+                "param": "$.totals", "resolution": "requires_buyer_review"}]
+            await db.flush()
+            return self.view(s)
+        quantities, short = await self._reserve_all(db, s)
+        if short:  # lost the race for the last units: show it, charge nothing
+            await self._reprice(db, s)
+            await db.flush()
+            return self.view(s)
+        authenticated = cmd.authentication is not None
+        existing_reference = None  # 3-D Secure: confirm the payment that asked for it
+        if status == SessionStatus.authentication_required:
+            previous = await repository.latest_attempt(db, s.id)
+            if previous is not None and previous.status == "requires_action":
+                existing_reference = previous.provider_reference
+        s.order_id = s.order_id or new_id("ord")
+        attempt = PaymentAttempt(
+            id=new_id("pa"), checkout_session_id=s.id, provider=self.provider.name,
+            provider_idempotency_key=charge_idempotency_key(
+                s.id, s.total_amount, s.currency, token, authenticated=authenticated),
+            amount=s.total_amount, currency=s.currency, status="pending",
+            created_at=self.clock(), updated_at=self.clock(),
+        )
+        db.add(attempt)
+        prior_status = SessionStatus.authentication_required.value \
+            if status == SessionStatus.authentication_required \
+            else SessionStatus.ready_for_payment.value
+        s.status = SessionStatus.in_progress.value
+        s.reserved_stock = quantities
+        s.payment_handler_id = cmd.payment.handler_id if cmd.payment else None
+        await db.flush()
+        three_ds = None
+        if cmd.authentication is not None:
+            a = cmd.authentication
+            three_ds = ThreeDSResult(outcome=a.outcome, cryptogram=a.cryptogram, eci=a.eci,
+                                     transaction_id=a.transaction_id, version=a.version)
+        charge = ChargeRequest(
+            amount=s.total_amount, currency=s.currency, token=token,
+            idempotency_key=attempt.provider_idempotency_key,
+            metadata=self._payment_metadata(s), three_ds=three_ds,
+            existing_reference=existing_reference)
+        return charge, attempt.id, prior_status
+
+    async def _resume_attempt(
+        self, db: AsyncSession, s: CheckoutSession, attempt: PaymentAttempt,
+        cmd: CompleteSession,
+    ) -> tuple[ChargeRequest, str, str]:
+        """An earlier process died mid-payment: ask the PSP again with the same key."""
+        token = self._token(cmd)
+        attempt.updated_at = self.clock()
+        await db.flush()
+        charge = ChargeRequest(
+            amount=attempt.amount, currency=attempt.currency, token=token,
+            idempotency_key=attempt.provider_idempotency_key,
+            metadata=self._payment_metadata(s))
+        return charge, attempt.id, SessionStatus.ready_for_payment.value
+
+    @staticmethod
+    def _payment_metadata(s: CheckoutSession) -> dict[str, str]:
+        """Deterministic (a retry must send identical parameters under the same key)."""
+        metadata = {"checkout_session_id": s.id, "order_id": s.order_id or ""}
+        video_id = (s.session_metadata or {}).get("video_id")
+        if isinstance(video_id, str) and video_id:
+            metadata["video_id"] = video_id[:200]
+        return metadata
+
+    @staticmethod
+    async def _reserve_all(db: AsyncSession, s: CheckoutSession
+                           ) -> tuple[dict[str, int], list[str]]:
+        """Take stock for every line, or none (savepoint): returns (quantities, short)."""
+        quantities: dict[str, int] = {}
+        for r in s.requested_items:
+            quantities[r["id"]] = quantities.get(r["id"], 0) + r["quantity"]
+        async with db.begin_nested() as savepoint:
+            short = await repository.reserve_stock(db, quantities)
+            if short:
+                await savepoint.rollback()
+        return quantities, short
+
+    def _token(self, cmd: CompleteSession) -> str:
+        payment = cmd.payment
+        if payment is None:
+            raise InvalidPaymentData(
+                "payment_data.instrument is required; purchase orders are not accepted.",
+                param=f"{cmd.payment_param}.instrument")
+        handler_ids = {h["id"] for h in self.provider.payment_handlers()}
+        if payment.handler_id is not None and payment.handler_id not in handler_ids:
+            raise InvalidPaymentData(f"Unknown payment handler {payment.handler_id!r}.",
+                                     param=f"{cmd.payment_param}.handler_id")
+        return payment.token
+
+    async def _abandon_attempt(
+        self, db: AsyncSession, session_id: str, attempt_id: str, prior_status: str
+    ) -> None:
+        s = await repository.get_session(db, session_id, for_update=True)
+        attempt = await db.get(PaymentAttempt, attempt_id)
+        if s is None or attempt is None or s.status != SessionStatus.in_progress:
+            return
+        attempt.status = "unknown"  # the provider may still have charged: see reconcile_payment
+        attempt.updated_at = self.clock()
+        await repository.release_stock(db, s.reserved_stock or {})
+        s.reserved_stock = None
+        s.status = prior_status
+        await db.flush()
+
+    async def record_outcome(
+        self, db: AsyncSession, session_id: str, attempt_id: str, result: ChargeResult, *,
+        actor: str, locked: CheckoutSession | None = None,
+    ) -> SessionView:
+        """Apply the provider's answer to a pending attempt. Forward-only and idempotent:
+        the complete request and the provider's webhook may both report the same outcome.
+        ``locked``: the session, already loaded FOR UPDATE in this transaction."""
+        s = locked or await repository.get_session(db, session_id, for_update=True)
+        attempt = await db.get(PaymentAttempt, attempt_id)
+        assert s is not None
+        assert attempt is not None
+        now = self.clock()
+        if s.status != SessionStatus.in_progress or attempt.status not in ("pending",
+                                                                           "processing"):
+            return await self._view_with_order(db, s)
+        attempt.provider_reference = result.reference or attempt.provider_reference
+        attempt.updated_at = now
+        s.updated_at = now
+        if result.fee_amount is not None:
+            attempt.fee_amount = result.fee_amount
+            attempt.net_amount = attempt.amount - result.fee_amount
+        if result.status == "processing":  # the provider finishes later (webhook)
+            attempt.status = "processing"
+            await db.flush()
+            return self.view(s)
+        if result.status in ("succeeded", "requires_capture"):
+            attempt.status = result.status
+            order = await order_service.create_from_session(
+                db, s, provider=self.provider.name, payment_reference=attempt.provider_reference,
+                actor=actor, now=now, public_base_url=self.public_base_url,
+                order_id=s.order_id,
+                payment_status="authorized" if result.status == "requires_capture" else "paid",
+                forward_to_shopify=self.forward_to_shopify)
+            s.order_id = order.id
+            s.status = SessionStatus.completed.value
+            s.reserved_stock = None
+            s.messages = []
+            await db.flush()
+            await ledger.record_sale(db, order, attempt.fee_amount, self.ledger_policy)
+            return self.view(s, order)
+        await repository.release_stock(db, s.reserved_stock or {})
+        s.reserved_stock = None
+        if result.status == "requires_action":
+            attempt.status = "requires_action"
+            s.status = SessionStatus.authentication_required.value
+            s.authentication_metadata = result.authentication_metadata
+            await db.flush()
+            return self.view(s)
+        attempt.status = "declined"
+        attempt.failure_code = result.decline_code
+        s.status = SessionStatus.ready_for_payment.value
+        s.authentication_metadata = None
+        s.messages = [m for m in s.messages if m.get("code") != "payment_declined"] + [{
+            "type": "error", "code": "payment_declined", "content_type": "plain",
+            "content": (result.message or "The payment was declined.")
+            + " Please try a different payment method.",
+            "param": "$.payment_data", "resolution": "requires_buyer_input"}]
+        await db.flush()
+        return self.view(s)

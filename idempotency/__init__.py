@@ -1,0 +1,1 @@
+"""Idempotent writes for every protocol binding: see ``idempotency.service``."""
