@@ -9,6 +9,7 @@ extensions only with their parent.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -128,11 +129,20 @@ class ProfileResolver:
         on the allow-list, i.e. loopback receivers in development and tests)."""
         problem = self.policy.problem(url)
         parts = urlsplit(url)
-        if problem is None and parts.scheme != "https" \
-                and not self.policy.host_listed(parts.hostname or ""):
+        if problem is None and parts.scheme != "https" and not self._listed(parts.hostname):
             problem = "profile URLs must use https"
         if problem is not None:
             raise UcpError(400, "invalid_profile_url", f"The profile URL is refused: {problem}.")
+
+    def _listed(self, host: str | None) -> bool:
+        """Named on REELCART_OUTBOUND_ALLOW_HOSTS (as a host, an IP or in a CIDR)."""
+        if not host:
+            return False
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return self.policy.host_listed(host)
+        return any(ip in net for net in self.policy.allow_networks)
 
     async def resolve(self, url: str) -> Platform:
         now = time.monotonic()
