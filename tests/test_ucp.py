@@ -321,7 +321,8 @@ async def test_simulation_hook(shop: Runtime, database_url: str, backend: str) -
         shipped = await client.post(hook, headers={"Simulation-Secret": "sim-secret"})
         assert shipped.status_code == 200
         o = ucp_schema.order(shipped.json())
-        assert o.fulfillment.events and o.fulfillment.events[0].type == "shipped"
+        assert o.fulfillment.events
+        assert o.fulfillment.events[0].type == "shipped"
         assert shipped.json()["line_items"][0]["status"] == "fulfilled"
     # Without a configured secret the hook does not exist.
     async with sandbox_runtime(database_url) as plain, ucp_platform(plain) as (_, client):

@@ -80,7 +80,8 @@ def order(payload: dict[str, Any]) -> sdk_order.Order:
 
 def error_response(payload: dict[str, Any]) -> None:
     _check("shopping/types/error_response.json", payload)
-    assert payload["ucp"]["status"] == "error" and payload["messages"], payload
+    assert payload["ucp"]["status"] == "error", payload
+    assert payload["messages"], payload
 
 
 def business_profile(payload: dict[str, Any]) -> BusinessSchema:
