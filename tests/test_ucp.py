@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -60,7 +61,7 @@ def payment(token: str = "success_token", handler: str = "mock_payment_handler")
         "credential": {"type": "token", "token": token}}]}}
 
 
-async def ready_checkout(platform: Platform, client, **extra: object) -> dict:
+async def ready_checkout(platform: Platform, client, **extra: Any) -> dict:
     resp = await client.post("/ucp/checkout-sessions", headers=platform.headers(),
                              json=create_body(fulfillment=shipping(), **extra))
     assert resp.status_code == 201, resp.text
