@@ -31,7 +31,12 @@ def seed_fixtures(
 
     loaded = fixtures.load(directory)
     report = _in_transaction(lambda db: fixtures.seed(db, loaded))
-    profile = loaded.merchant_profile(_settings().merchant_profile())
+    settings = _settings()
+    configured = settings.merchant_config
+    # Start from the configured profile (links, names), unless it is the file we write.
+    base = settings.merchant_profile() if configured is not None and configured.exists() \
+        and configured.resolve() != merchant_config_out.resolve() else None
+    profile = loaded.merchant_profile(base)
     merchant_config_out.write_text(profile.model_dump_json(indent=2))
     typer.echo(f"products: {report.created} created, {report.updated} updated, "
                f"{report.unchanged} unchanged; {len(loaded.addresses)} saved addresses; "
