@@ -29,11 +29,11 @@ from api.routes import (
     videos,
     webhooks,
 )
+from api.routes import ucp as ucp_routes
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings, get_settings
 from api.worker import run_forever
 from models.migrate import upgrade_async
-from protocols.ucp import routes as ucp_routes
 
 log = logging.getLogger("reelcart")
 

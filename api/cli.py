@@ -14,8 +14,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import cli_ucp as ucp_cli
 from api.settings import Settings, get_settings
-from protocols.ucp import cli as ucp_cli
 
 app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.",
                   no_args_is_help=True, add_completion=False)

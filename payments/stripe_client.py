@@ -123,10 +123,15 @@ class StripeGateway:
             "capture_method": "manual" if self.config.manual_capture else "automatic_async",
             "metadata": metadata,
         }
-        params.update(_nest(self.config.spt_param, token))
         options: dict[str, Any] = {"idempotency_key": idempotency_key}
-        if self.config.spt_api_version:
-            options["stripe_version"] = self.config.spt_api_version
+        if token.startswith("tok_"):
+            # A card token from a wallet's gateway tokenization (Google Pay through UCP,
+            # ``gateway: stripe``): a card PaymentMethod made from the token.
+            params["payment_method_data"] = {"type": "card", "card": {"token": token}}
+        else:
+            params.update(_nest(self.config.spt_param, token))
+            if self.config.spt_api_version:
+                options["stripe_version"] = self.config.spt_api_version
         return await self._call("create_payment_intent",
                                 self.client.v1.payment_intents.create_async(
                                     params, options))  # type: ignore[arg-type]

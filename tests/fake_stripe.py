@@ -48,7 +48,8 @@ class FakeStripe:
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         form = parse_form(request.content) if request.method == "POST" else {}
-        token = form.get("payment_method_data[shared_payment_granted_token]", "")
+        token = form.get("payment_method_data[shared_payment_granted_token]") \
+            or form.get("payment_method_data[card][token]", "")
         if self.server_errors.get(token, 0) > 0:
             self.server_errors[token] -= 1
             return httpx.Response(500, json={"error": {"type": "api_error",
@@ -82,7 +83,12 @@ class FakeStripe:
         return 404, {"error": {"type": "invalid_request_error", "message": "no such route"}}
 
     def _create_pi(self, form: dict[str, str]) -> tuple[int, dict]:
-        token = form["payment_method_data[shared_payment_granted_token]"]
+        token = form.get("payment_method_data[shared_payment_granted_token]") \
+            or form["payment_method_data[card][token]"]  # Stripe test tokens: tok_visa…
+        if token.startswith("tok_"):
+            assert form["payment_method_data[type]"] == "card"
+            if token == "tok_chargeDeclined":
+                token = "spt_decline"
         pi_id = f"pi_{next(self.ids)}"
         pi = {"id": pi_id, "object": "payment_intent", "amount": int(form["amount"]),
               "currency": form["currency"], "status": "succeeded",

@@ -329,3 +329,34 @@ async def test_simulation_hook(shop: Runtime, database_url: str, backend: str) -
     async with sandbox_runtime(database_url) as plain, ucp_platform(plain) as (_, client):
         assert (await client.post(hook, headers={"Simulation-Secret": "sim-secret"})
                 ).status_code == 404
+
+
+@pytest.mark.httpx_mock(should_mock=lambda r: r.url.host != "127.0.0.1")
+async def test_google_pay_card_token_charges_through_stripe(stripe_runtime: Runtime,
+                                                            fake_stripe, backend: str) -> None:
+    """``com.google.pay`` → one PaymentIntent confirmed with the gateway's card token."""
+    async with ucp_platform(stripe_runtime) as (platform, client):
+        profile = (await client.get("/.well-known/ucp")).json()
+        gpay = profile["ucp"]["payment_handlers"]["com.google.pay"][0]
+        assert gpay["id"] == "google_pay"
+        assert "com.reelcart.sandbox" not in profile["ucp"]["payment_handlers"]
+        c = await ready_checkout(platform, client)
+        token = json.dumps({"id": "tok_visa", "object": "token", "type": "card"})
+        done = await client.post(f"/ucp/checkout-sessions/{c['id']}/complete",
+                                 headers=platform.headers(),
+                                 json=payment(token, handler="google_pay"))
+        assert done.status_code == 200, done.text
+        assert ucp_schema.checkout(done.json()).status == "completed"
+        (request,) = fake_stripe.created_payment_intents()
+        form = request.content.decode()
+        assert "payment_method_data[type]=card&payment_method_data[card][token]=tok_visa" in form
+        assert "shared_payment_granted_token" not in form
+        c2 = await ready_checkout(platform, client)
+        declined = await client.post(f"/ucp/checkout-sessions/{c2['id']}/complete",
+                                     headers=platform.headers(),
+                                     json=payment("tok_chargeDeclined", handler="google_pay"))
+        assert declined.status_code == 402
+        bad = await client.post(f"/ucp/checkout-sessions/{c2['id']}/complete",
+                                headers=platform.headers(),
+                                json=payment("4242424242424242", handler="google_pay"))
+        assert bad.status_code == 400  # never a raw card number
