@@ -176,7 +176,7 @@ def build_runtime(settings: Settings) -> Runtime:
         shopify = ShopifyAdmin(http, shop=settings.shopify_shop,
                                access_token=settings.shopify_access_token.get_secret_value(),
                                api_version=settings.shopify_api_version)
-    return Runtime(
+    runtime = Runtime(
         settings=settings, engine=engine, read_engine=read_engine, sessionmaker=sessionmaker,
         read_sessionmaker=create_sessionmaker(read_engine), profile=profile, provider=provider,
         checkout=checkout,
@@ -189,3 +189,5 @@ def build_runtime(settings: Settings) -> Runtime:
         outbound_http=outbound_client(settings.outbound_policy()),
         shopify=shopify,
     )
+    _ = runtime.ucp  # registers the UCP order-webhook listener in every process
+    return runtime

@@ -32,7 +32,7 @@ from models.base import new_id, rfc3339, utc_now
 from models.errors import AppError
 from orders import repository as order_repository
 from orders.service import adjustments_json
-from protocols.ucp import CHECKOUT, DISCOUNT, FULFILLMENT, attribution, repository
+from protocols.ucp import DISCOUNT, FULFILLMENT, attribution, repository
 from protocols.ucp.errors import UcpError, from_core, invalid
 from protocols.ucp.negotiation import Platform
 from protocols.ucp.payments import HandlerSpec, UnusableCredential, provider_token
@@ -48,7 +48,6 @@ SEVERITY = {"requires_buyer_input": "requires_buyer_input", "recoverable": "reco
             "requires_buyer_review": "requires_buyer_review"}
 STOCK_CODES = ("out_of_stock", "quantity_exceeded")
 NEEDS_FULFILMENT = "Fulfillment address and option must be selected"
-CAPABILITY_ROOTS = (CHECKOUT,)
 
 
 class WithStatus(dict[str, Any]):
@@ -520,7 +519,6 @@ class UcpCheckoutService:
         if s.order is not None:
             out["order"] = {"id": s.order.id, "label": s.order.order_number,
                             "permalink_url": s.order.permalink_url}
-        assert CHECKOUT in CAPABILITY_ROOTS
         return out
 
     # ------------------------------------------------------------------ orders
