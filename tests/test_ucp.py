@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -360,3 +361,50 @@ async def test_google_pay_card_token_charges_through_stripe(stripe_runtime: Runt
                                 headers=platform.headers(),
                                 json=payment("4242424242424242", handler="google_pay"))
         assert bad.status_code == 400  # never a raw card number
+
+
+async def test_signed_platform_requests_are_verified(shop: Runtime, backend: str) -> None:
+    """A platform that signs (RFC 9421, signed here by the independent
+    ``http-message-signatures`` package) is checked against its profile's signing_keys."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from http_message_signatures import HTTPMessageSigner, MappingKeyResolver
+    from http_message_signatures.algorithms import ECDSA_P256_SHA256
+
+    from protocols.ucp.signing import SigningKey
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = SigningKey("platform-2026", key).public_jwk()
+    async with ucp_platform(shop) as (platform, client):
+        profile = platform_profile(platform.port)
+        profile["signing_keys"] = [jwk]
+        platform.profile = profile
+        signer = HTTPMessageSigner(signature_algorithm=ECDSA_P256_SHA256, key_resolver=(
+            MappingKeyResolver(public_keys={}, private_keys={"platform-2026": key})))
+
+        def signed(body: bytes, kid: str = "platform-2026") -> httpx.Request:
+            request = httpx.Request("POST", "https://shop.test/ucp/checkout-sessions",
+                                    content=body, headers={**platform.headers("sig-1")})
+            signer.sign(request, key_id="platform-2026", label="sig1", include_alg=False,
+                        covered_component_ids=("@method", "@authority", "@path",
+                                               "ucp-agent", "idempotency-key",
+                                               "content-digest", "content-type"),
+                        body=body)
+            if kid != "platform-2026":
+                request.headers["Signature-Input"] = request.headers["Signature-Input"] \
+                    .replace("platform-2026", kid)
+            return request
+
+        body = json.dumps(create_body()).encode()
+        ok = await client.send(signed(body))
+        assert ok.status_code == 201, ok.text
+        tampered = signed(body)
+        tampered.headers["Idempotency-Key"] = "sig-2"  # a signed component changed
+        bad = await client.send(tampered)
+        assert (bad.status_code, bad.json()["code"]) == (401, "signature_invalid")
+        unknown = await client.send(signed(body, kid="stolen-key"))
+        assert (unknown.status_code, unknown.json()["code"]) == (401, "key_not_found")
+        other_body = signed(body)
+        swapped = httpx.Request("POST", other_body.url, headers=other_body.headers,
+                                content=json.dumps(create_body(quantity=9)).encode())
+        digest = await client.send(swapped)
+        assert (digest.status_code, digest.json()["code"]) == (400, "digest_mismatch")

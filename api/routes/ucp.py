@@ -26,6 +26,7 @@ from protocols.ucp.errors import UcpError, from_core, invalid
 from protocols.ucp.negotiation import Platform, check_version, parse_agent_header
 from protocols.ucp.schemas import CheckoutIn, CompleteIn
 from protocols.ucp.service import agent_id_for
+from protocols.ucp.signing import verify_request
 
 router = APIRouter(tags=["ucp"])
 Handler = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
@@ -113,7 +114,18 @@ async def ucp_call(request: Request, runtime: RuntimeDep) -> UcpCall:
     url, version = parse_agent_header(request.headers.get("ucp-agent"))
     check_version(version)
     platform = await runtime.ucp.resolver.resolve(url)
-    return UcpCall(runtime, platform, request, await request.body())
+    body = await request.body()
+    if "signature-input" in request.headers:
+        # A signed request (RFC 9421) is verified with the platform's published keys;
+        # unsigned requests are accepted (UCP lets businesses choose their authentication).
+        problem = verify_request(method=request.method, url=str(request.url),
+                                 headers=dict(request.headers), body=body,
+                                 jwks=list(platform.signing_keys))
+        if problem is not None:
+            code, reason = problem
+            raise UcpError(400 if code in ("digest_mismatch", "algorithm_unsupported")
+                           else 401, code, reason)
+    return UcpCall(runtime, platform, request, body)
 
 
 async def _ucp_call_or_error(request: Request, runtime: RuntimeDep) -> UcpCall | Response:

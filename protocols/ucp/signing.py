@@ -137,3 +137,49 @@ def sign_request(key: SigningKey, *, method: str, url: str, body: bytes | None,
     added["Signature-Input"] = f"{label}={params}"
     added["Signature"] = f"{label}=:{base64.b64encode(signature).decode()}:"
     return added
+
+
+def verify_request(*, method: str, url: str, headers: dict[str, str], body: bytes,
+                   jwks: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """Check a platform's signed request (signatures.md "REST Request Verification").
+    Returns None when valid, else (error code, reason): ``signature_invalid``,
+    ``key_not_found``, ``digest_mismatch``, ``algorithm_unsupported``."""
+    from http_sfv import Dictionary
+
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        inputs = Dictionary()
+        inputs.parse(lowered["signature-input"].encode())
+        values = Dictionary()
+        values.parse(lowered.get("signature", "").encode())
+    except (KeyError, ValueError):
+        return "signature_invalid", "Signature-Input / Signature are not RFC 8941 dictionaries"
+    label = next(iter(inputs.keys()), None)
+    if label is None or label not in values:
+        return "signature_invalid", "no signature for the Signature-Input label"
+    params = inputs[label]
+    kid = params.params.get("keyid")
+    jwk = next((k for k in jwks if k.get("kid") == kid), None)
+    if jwk is None:
+        return "key_not_found", f"key {str(kid)[:60]!r} is not in the platform's signing_keys"
+    if jwk.get("crv") != "P-256":
+        return "algorithm_unsupported", "only ES256 (P-256) signatures are accepted"
+    components = [str(getattr(c, "value", c)) for c in params]
+    required = {"@method", "@authority", "@path"}
+    if body:
+        required |= {"content-digest"}
+    if not required <= set(components):
+        return "signature_invalid", f"the signature must cover {', '.join(sorted(required))}"
+    if "content-digest" in components and lowered.get("content-digest") != content_digest(body):
+        return "digest_mismatch", "Content-Digest does not match the body"
+    try:
+        lines = [f'"{c}": {_component_value(c, method=method, url=url, headers=lowered)}'
+                 for c in components]
+    except KeyError as missing:
+        return "signature_invalid", f"signed header {missing} is absent"
+    lines.append(f'"@signature-params": {params}')
+    signature = values[label].value
+    if not isinstance(signature, bytes) or not verify_raw(jwk, "\n".join(lines).encode(),
+                                                          signature):
+        return "signature_invalid", "the signature does not verify"
+    return None
