@@ -34,6 +34,7 @@ from api.runtime import Runtime, build_runtime
 from api.settings import Settings, get_settings
 from api.worker import run_forever
 from models.migrate import upgrade_async
+from protocols.acp import schemas as acp_schemas
 
 log = logging.getLogger("reelcart")
 
@@ -109,7 +110,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
                                  routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Error"] = ERROR_SCHEMA
+            components.update(acp_schemas.openapi_components())
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -22,8 +22,9 @@ from api.settings import SignatureMode
 from checkout.domain import Actor
 from idempotency.service import IdempotentCall, Outcome, require_key
 from models.base import utc_now
-from models.errors import InvalidRequest, Unauthorized
-from protocols.acp import versions as acp_versions
+from models.errors import AppError, InvalidRequest, Unauthorized
+from protocols.acp.binding import AcpCheckout
+from protocols.acp.versions import AcpVersion, negotiate
 
 log = logging.getLogger("reelcart.auth")
 
@@ -47,8 +48,15 @@ class _Call:
 
     async def write(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]], *,
                     status_code: int = 200, atomic: bool = False) -> Response:
-        """``atomic``: the handler works only in ``db`` (see ``IdempotentCall.run``)."""
-        assert self.idempotency is not None
+        """``atomic``: the handler works only in ``db`` (see ``IdempotentCall.run``).
+        Without a guard (an ACP version whose Idempotency-Key is optional, sent without
+        one) the handler runs once in its own transaction."""
+        if self.idempotency is None:
+            async with self.runtime.sessionmaker() as db:
+                async with db.begin():
+                    payload = await handler(db)
+            return Response(orjson.dumps(payload), status_code=status_code,
+                            media_type="application/json")
         return http_response(await self.idempotency.run(handler, status_code=status_code,
                                                         atomic=atomic))
 
@@ -75,11 +83,23 @@ def http_response(outcome: Outcome) -> Response:
 @dataclass
 class AgentCall(_Call):
     agent: AgentPrincipal = field(kw_only=True)
-    api_version: str = field(kw_only=True)
+    version: AcpVersion = field(kw_only=True)
+    body: bytes = field(kw_only=True)
 
     @property
     def actor(self) -> Actor:
         return Actor(self.agent.id)
+
+    @property
+    def acp(self) -> AcpCheckout:
+        return AcpCheckout(self.runtime.checkout, self.version)
+
+    async def write(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]], *,
+                    status_code: int = 200, atomic: bool = False) -> Response:
+        try:
+            return await super().write(handler, status_code=status_code, atomic=atomic)
+        except AppError as exc:  # idempotency conflicts in this version's terms
+            raise self.version.error(exc) from None
 
 
 async def _check_signature(runtime: Runtime, agent: AgentPrincipal, request: Request,
@@ -125,17 +145,34 @@ async def agent_call(request: Request) -> AgentCall:
     runtime = await get_runtime(request)
     headers = request.headers
     agent = await authenticate(runtime, headers.get("authorization"))
-    api_version = acp_versions.check(headers.get("api-version"))
+    version = negotiate(headers.get("api-version"))
     body = await request.body()
     await _check_signature(runtime, agent, request, body)
-    guard = _idempotency_guard(
-        request, runtime, body, principal=agent.id, key=headers.get("idempotency-key"),
-        path=request.url.path.removeprefix("/acp"))  # /acp/x and /x are one endpoint
-    return AgentCall(runtime, guard, agent=agent, api_version=api_version)
+    key = headers.get("idempotency-key")
+    guard = None
+    if key is not None or version.idempotency_key_required:
+        guard = _idempotency_guard(
+            request, runtime, body, principal=agent.id, key=key,
+            path=request.url.path.removeprefix("/acp"),  # /acp/x and /x are one endpoint
+            conflict_status=version.conflict_status,
+            render_error=lambda exc: version.error(exc).body())
+    elif request.method == "POST":
+        _check_json(body)
+    return AgentCall(runtime, guard, agent=agent, version=version, body=body)
+
+
+def _check_json(body: bytes) -> None:
+    try:
+        signatures.request_hash(body)
+    except ValueError:
+        raise InvalidRequest("The request body is not valid JSON.",
+                             code="invalid_json") from None
 
 
 def _idempotency_guard(request: Request, runtime: Runtime, body: bytes, *, principal: str,
-                       key: str | None, path: str) -> IdempotentCall | None:
+                       key: str | None, path: str, conflict_status: int = 422,
+                       render_error: Callable[[AppError], dict[str, Any]] | None = None,
+                       ) -> IdempotentCall | None:
     """Every POST needs an Idempotency-Key; GETs get no guard."""
     if request.method != "POST":
         return None
@@ -149,7 +186,8 @@ def _idempotency_guard(request: Request, runtime: Runtime, body: bytes, *, princ
     return IdempotentCall(
         sessionmaker=runtime.sessionmaker, principal=principal, path=path, key=checked,
         body_hash=body_hash, retention=timedelta(hours=settings.idempotency_retention_hours),
-        lock=timedelta(seconds=settings.idempotency_lock_seconds))
+        lock=timedelta(seconds=settings.idempotency_lock_seconds),
+        conflict_status=conflict_status, render_error=render_error or AppError.body)
 
 
 AgentCallDep = Annotated[AgentCall, Depends(agent_call)]

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from models.errors import AppError
+from protocols.acp.errors import from_validation_errors
 
 log = logging.getLogger("reelcart.errors")
 
@@ -22,27 +23,6 @@ def error_response(status: int, body: dict[str, Any], headers: dict[str, str] | 
                     media_type="application/json")
 
 
-def json_path(loc: tuple[Any, ...]) -> str:
-    path = "$"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-_CODE_BY_PYDANTIC_TYPE = {
-    "missing": "missing_required_field",
-    "json_invalid": "invalid_json",
-    "model_attributes_type": "invalid_type",
-    "dict_type": "invalid_type",
-    "list_type": "invalid_type",
-    "string_type": "invalid_type",
-    "int_type": "invalid_type",
-    "int_parsing": "invalid_type",
-    "bool_type": "invalid_type",
-    "literal_error": "invalid_value",
-}
-
-
 async def _app_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
     return error_response(exc.status_code, exc.body(), exc.headers)
@@ -50,27 +30,12 @@ async def _app_error(_: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    first = errors[0] if errors else {"type": "invalid", "loc": (), "msg": "Invalid request"}
-    loc = tuple(first.get("loc", ()))
-    if loc and loc[0] == "body":
-        loc = loc[1:]
-    code = _CODE_BY_PYDANTIC_TYPE.get(str(first.get("type")), "invalid_value")
-    if code == "invalid_json":
-        message = "The request body is not valid JSON."
-    else:
-        where = json_path(loc) if loc else "the request"
-        message = f"{where}: {first.get('msg', 'invalid value')}"
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    body: dict[str, Any] = {"type": "invalid_request", "code": code, "message": message}
-    if loc and code != "invalid_json":
-        body["param"] = json_path(loc)
+    error = from_validation_errors(exc.errors())
     if request.url.path.startswith("/ucp/"):  # UCP: the spec's error_response
         from protocols.ucp.errors import invalid
 
-        return error_response(400, invalid(message, body.get("param"), code=code).body())
-    return error_response(400, body)
+        return error_response(400, invalid(error.message, error.param, code=error.code).body())
+    return error_response(error.status_code, error.body())
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from fractions import Fraction
@@ -31,10 +33,10 @@ from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
 from models.outbound import outbound_client
 from orders.notify import AGENT_WEBHOOK, SHOPIFY_ORDER
+from payment_events.stripe_events import StripeEventHandlers
 from payments.provider import PaymentProvider
 from payments.sandbox import SandboxProvider
 from payments.stripe_client import StripeConfig, StripeGateway
-from payments.stripe_events import StripeEventHandlers
 from payments.stripe_provider import StripeProvider
 from webhooks.inbox import Handler
 from webhooks.outbox import Deliverer
@@ -149,6 +151,17 @@ def build_provider(settings: Settings, sessionmaker: async_sessionmaker[AsyncSes
             acquirer_country=settings.stripe_3ds_acquirer_country,
             acquirer_merchant_id=settings.stripe_3ds_acquirer_merchant_id)
     return SandboxProvider(sessionmaker, profile.merchant_id)
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A sessionmaker on the configured database for one-off work (CLI commands); the
+    engine is disposed on exit. The API and the worker use ``build_runtime``."""
+    engine = create_engine(settings.database_url)
+    try:
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 def build_runtime(settings: Settings) -> Runtime:

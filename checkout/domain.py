@@ -18,22 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Final
 
 from models import Order
+from models.statuses import CheckoutStatus
 
 Json = dict[str, Any]
 
 
-class SessionStatus(StrEnum):
-    not_ready_for_payment = "not_ready_for_payment"
-    ready_for_payment = "ready_for_payment"
-    authentication_required = "authentication_required"
-    in_progress = "in_progress"
-    completed = "completed"
-    canceled = "canceled"
-    expired = "expired"
+SessionStatus = CheckoutStatus  # the session's states (see models.statuses)
 
 
 TERMINAL: Final = frozenset({SessionStatus.completed, SessionStatus.canceled,

@@ -25,6 +25,7 @@ from checkout.errors import (
 from models import CheckoutSession, PaymentAttempt
 from models.base import new_id
 from models.errors import ServiceUnavailable
+from models.statuses import CHARGED, OPEN_ATTEMPTS, AttemptStatus, OrderPaymentStatus
 from orders import service as order_service
 from payments.provider import (
     ChargeRequest,
@@ -108,14 +109,14 @@ class PaymentFlow(CheckoutCore):
         existing_reference = None  # 3-D Secure: confirm the payment that asked for it
         if status == SessionStatus.authentication_required:
             previous = await repository.latest_attempt(db, s.id)
-            if previous is not None and previous.status == "requires_action":
+            if previous is not None and previous.status == AttemptStatus.requires_action:
                 existing_reference = previous.provider_reference
         s.order_id = s.order_id or new_id("ord")
         attempt = PaymentAttempt(
             id=new_id("pa"), checkout_session_id=s.id, provider=self.provider.name,
             provider_idempotency_key=charge_idempotency_key(
                 s.id, s.total_amount, s.currency, token, authenticated=authenticated),
-            amount=s.total_amount, currency=s.currency, status="pending",
+            amount=s.total_amount, currency=s.currency, status=AttemptStatus.pending,
             created_at=self.clock(), updated_at=self.clock(),
         )
         db.add(attempt)
@@ -193,7 +194,8 @@ class PaymentFlow(CheckoutCore):
         attempt = await db.get(PaymentAttempt, attempt_id)
         if s is None or attempt is None or s.status != SessionStatus.in_progress:
             return
-        attempt.status = "unknown"  # the provider may still have charged: see reconcile_payment
+        # The provider may still have charged: see reconcile_payment.
+        attempt.status = AttemptStatus.unknown
         attempt.updated_at = self.clock()
         await repository.release_stock(db, s.reserved_stock or {})
         s.reserved_stock = None
@@ -212,8 +214,7 @@ class PaymentFlow(CheckoutCore):
         assert s is not None
         assert attempt is not None
         now = self.clock()
-        if s.status != SessionStatus.in_progress or attempt.status not in ("pending",
-                                                                           "processing"):
+        if s.status != SessionStatus.in_progress or attempt.status not in OPEN_ATTEMPTS:
             return await self._view_with_order(db, s)
         attempt.provider_reference = result.reference or attempt.provider_reference
         attempt.updated_at = now
@@ -221,17 +222,18 @@ class PaymentFlow(CheckoutCore):
         if result.fee_amount is not None:
             attempt.fee_amount = result.fee_amount
             attempt.net_amount = attempt.amount - result.fee_amount
-        if result.status == "processing":  # the provider finishes later (webhook)
-            attempt.status = "processing"
+        if result.status == AttemptStatus.processing:  # the provider finishes later (webhook)
+            attempt.status = AttemptStatus.processing
             await db.flush()
             return self.view(s)
-        if result.status in ("succeeded", "requires_capture"):
+        if result.status in CHARGED:
             attempt.status = result.status
             order = await order_service.create_from_session(
                 db, s, provider=self.provider.name, payment_reference=attempt.provider_reference,
                 actor=actor, now=now, public_base_url=self.public_base_url,
                 order_id=s.order_id,
-                payment_status="authorized" if result.status == "requires_capture" else "paid",
+                payment_status=OrderPaymentStatus.authorized
+                if result.status == AttemptStatus.requires_capture else OrderPaymentStatus.paid,
                 forward_to_shopify=self.forward_to_shopify)
             s.order_id = order.id
             s.status = SessionStatus.completed.value
@@ -242,13 +244,13 @@ class PaymentFlow(CheckoutCore):
             return self.view(s, order)
         await repository.release_stock(db, s.reserved_stock or {})
         s.reserved_stock = None
-        if result.status == "requires_action":
-            attempt.status = "requires_action"
+        if result.status == AttemptStatus.requires_action:
+            attempt.status = AttemptStatus.requires_action
             s.status = SessionStatus.authentication_required.value
             s.authentication_metadata = result.authentication_metadata
             await db.flush()
             return self.view(s)
-        attempt.status = "declined"
+        attempt.status = AttemptStatus.declined
         attempt.failure_code = result.decline_code
         s.status = SessionStatus.ready_for_payment.value
         s.authentication_metadata = None

@@ -8,8 +8,10 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from checkout import repository
+from checkout.domain import SessionStatus
 from checkout.payment import PaymentFlow
 from models import PaymentAttempt
+from models.statuses import CHARGED, OPEN_ATTEMPTS, SWEPT_ATTEMPTS, AttemptStatus
 from payments.provider import (
     ChargeResult,
     PaymentUnavailable,
@@ -39,31 +41,31 @@ class PaymentRecovery(PaymentFlow):
             raise RetryLater(f"no payment attempt for {reference}")
         attempt.provider_reference = attempt.provider_reference or reference
         if outcome == "failed":
-            if attempt.status in ("pending", "processing"):
+            if attempt.status in OPEN_ATTEMPTS:
                 await self.record_outcome(db, attempt.checkout_session_id, attempt.id,
                                           ChargeResult("declined", reference=reference,
                                                        decline_code="payment_failed"),
                                           actor=actor)
                 return "declined"
-            if attempt.status == "unknown":
-                attempt.status = "declined"
+            if attempt.status == AttemptStatus.unknown:
+                attempt.status = AttemptStatus.declined
             return "ignored"
         result = ChargeResult("requires_capture" if outcome == "authorized" else "succeeded",
                               reference=reference)
-        if attempt.status in ("pending", "processing"):
+        if attempt.status in OPEN_ATTEMPTS:
             await self.record_outcome(db, attempt.checkout_session_id, attempt.id, result,
                                       actor=actor)
             return "completed"
-        if attempt.status != "unknown":
+        if attempt.status != AttemptStatus.unknown:
             return "ignored"
         s = await repository.get_session(db, attempt.checkout_session_id, for_update=True)
         assert s is not None
-        if s.status in ("ready_for_payment", "authentication_required") and \
-                s.total_amount == attempt.amount:
+        payable = (SessionStatus.ready_for_payment, SessionStatus.authentication_required)
+        if s.status in payable and s.total_amount == attempt.amount:
             quantities, short = await self._reserve_all(db, s)
             if not short:
-                attempt.status = "pending"
-                s.status = "in_progress"
+                attempt.status = AttemptStatus.pending
+                s.status = SessionStatus.in_progress
                 s.reserved_stock = quantities
                 await db.flush()
                 await self.record_outcome(db, s.id, attempt.id, result, actor=actor)
@@ -77,7 +79,7 @@ class PaymentRecovery(PaymentFlow):
                 metadata={"checkout_session_id": s.id}))
         except RefundRejected:
             pass
-        attempt.status = "refunded_orphan"
+        attempt.status = AttemptStatus.refunded_orphan
         attempt.updated_at = self.clock()
         return "refunded_orphan"
 
@@ -104,30 +106,28 @@ class PaymentRecovery(PaymentFlow):
                 continue  # try again on the next sweep
             async with sessionmaker() as db, db.begin():
                 attempt = await db.get(PaymentAttempt, attempt_id, with_for_update=True)
-                if attempt is None or attempt.status not in ("pending", "processing",
-                                                             "unknown"):
+                if attempt is None or attempt.status not in SWEPT_ATTEMPTS:
                     continue
-                if found is not None and found.reference and found.status in (
-                        "succeeded", "requires_capture"):
+                if found is not None and found.reference and found.status in CHARGED:
                     attempt.provider_reference = found.reference
                     await db.flush()
                     await self.reconcile_payment(
                         db, reference=found.reference,
-                        outcome="authorized" if found.status == "requires_capture"
+                        outcome="authorized" if found.status == AttemptStatus.requires_capture
                         else "succeeded", amount=amount, session_id=session_id,
                         actor="recovery")
                     handled += 1
-                elif found is not None and found.status == "declined":
-                    if attempt.status == "unknown":
-                        attempt.status = "declined"
+                elif found is not None and found.status == AttemptStatus.declined:
+                    if attempt.status == AttemptStatus.unknown:
+                        attempt.status = AttemptStatus.declined
                     else:
                         await self.record_outcome(db, session_id, attempt_id, found,
                                                   actor="recovery")
                     handled += 1
                 elif found is None and now - created_at > give_up_after:
-                    if attempt.status != "unknown":
+                    if attempt.status != AttemptStatus.unknown:
                         await self._abandon_attempt(db, session_id, attempt_id,
                                                     "ready_for_payment")
-                    attempt.status = "abandoned"
+                    attempt.status = AttemptStatus.abandoned
                     handled += 1
         return handled

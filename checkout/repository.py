@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from feeds.repository import VARIANTS  # Core table: stock updates skip ORM bookkeeping
 from models import CheckoutSession, PaymentAttempt, Variant
+from models.statuses import AttemptStatus
 
 SESSIONS = cast(Table, CheckoutSession.__table__)
 _SESSION_COLUMNS = [(prop.key, prop.columns[0].key)
@@ -97,6 +98,7 @@ async def stale_attempts(db: AsyncSession, older_than: datetime, limit: int = 50
     """Attempts whose outcome was never recorded: their request died or timed out."""
     return list(await db.scalars(
         select(PaymentAttempt)
-        .where(PaymentAttempt.status.in_(("pending", "processing", "unknown")),
+        .where(PaymentAttempt.status.in_((AttemptStatus.pending, AttemptStatus.processing,
+                                          AttemptStatus.unknown)),
                PaymentAttempt.updated_at < older_than)
         .order_by(PaymentAttempt.updated_at).limit(limit)))

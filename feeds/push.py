@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,8 @@ async def _acknowledge(db: AsyncSession, agent_id: str, hashes: dict[str, str]) 
               "pushed_at": stmt.excluded.pushed_at}))
 
 
-async def push_feed(sessionmaker: async_sessionmaker[AsyncSession], client_factory: Any,
+async def push_feed(sessionmaker: async_sessionmaker[AsyncSession],
+                    client_factory: Callable[[str, str | None], FeedApiClient],
                     agent_name: str, config: FeedConfig, *, batch_size: int = 100
                     ) -> PushReport:
     async with sessionmaker() as db, db.begin():
@@ -63,7 +65,7 @@ async def push_feed(sessionmaker: async_sessionmaker[AsyncSession], client_facto
                                  code="feed_api_not_configured")
         agent_id, feed_id = agent.id, agent.feed_id
         country = agent.feed_target_country or config.target_country
-        client: FeedApiClient = client_factory(agent.feed_api_url, agent.feed_api_token)
+        client = client_factory(agent.feed_api_url, agent.feed_api_token)
         push = FeedPush(id=new_id("fp"), agent_id=agent_id, feed_id=feed_id, status="running",
                         started_at=utc_now())
         db.add(push)

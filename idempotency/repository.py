@@ -16,8 +16,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyRecord
+from models.statuses import IdempotencyState
 
 TABLE = cast(Table, IdempotencyRecord.__table__)
+_IN_FLIGHT = IdempotencyState.in_flight.value
+_DONE = IdempotencyState.done.value
 _CLAIM_COLUMNS = ("id", "principal", "path", "key", "request_hash", "state", "status_code",
                   "response_body", "created_at", "locked_until", "expires_at")
 _CLAIM = {
@@ -26,7 +29,7 @@ _CLAIM = {
     for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 _FINISH = update(TABLE).where(TABLE.c.id == bindparam("record_id")).values(
-    state="done", status_code=bindparam("new_status"), response_body=bindparam("new_body"))
+    state=_DONE, status_code=bindparam("new_status"), response_body=bindparam("new_body"))
 
 
 async def find(db: AsyncSession, principal: str, path: str, key: str, *, lock: bool
@@ -47,7 +50,7 @@ async def try_insert(db: AsyncSession, *, record_id: str, principal: str, path: 
     status_code, body = response or (None, None)
     result = await db.execute(_CLAIM[db.get_bind().dialect.name], {
         "id": record_id, "principal": principal, "path": path, "key": key,
-        "request_hash": request_hash, "state": "in_flight" if response is None else "done",
+        "request_hash": request_hash, "state": _IN_FLIGHT if response is None else _DONE,
         "status_code": status_code, "response_body": body, "created_at": now,
         "locked_until": locked_until, "expires_at": expires_at})
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -59,7 +62,7 @@ async def finish(db: AsyncSession, record_id: str, status_code: int, body: str) 
 
 
 async def release(db: AsyncSession, record_id: str) -> None:
-    await db.execute(delete(TABLE).where(TABLE.c.id == record_id, TABLE.c.state == "in_flight"))
+    await db.execute(delete(TABLE).where(TABLE.c.id == record_id, TABLE.c.state == _IN_FLIGHT))
 
 
 async def purge_expired(db: AsyncSession, now: datetime) -> int:

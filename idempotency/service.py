@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from idempotency import repository as store
 from models.base import new_id, utc_now
 from models.errors import AppError, Conflict, InvalidRequest
+from models.statuses import IdempotencyState
 
 log = logging.getLogger("reelcart.idempotency")
 
@@ -213,7 +214,7 @@ class IdempotentCall:
             raise self._in_flight()
         if rec.expires_at <= now:  # past retention: a reused key is a new request
             rec.request_hash = self.body_hash
-            rec.state = "in_flight"
+            rec.state = IdempotencyState.in_flight
             rec.status_code = None
             rec.response_body = None
             rec.created_at = now
@@ -224,7 +225,7 @@ class IdempotentCall:
             raise IdempotencyConflict(
                 "This Idempotency-Key was already used with a different request body.",
                 param="Idempotency-Key", status_code=self.conflict_status)
-        if rec.state == "done":
+        if rec.state == IdempotencyState.done:
             assert rec.status_code is not None
             assert rec.response_body is not None
             return rec.id, json_response(

@@ -8,6 +8,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Agent, Order
+from orders.documents import acp_snapshot
 from webhooks.outbox import emit
 
 AGENT_WEBHOOK = "agent_webhook"
@@ -36,8 +37,6 @@ async def order_changed(db: AsyncSession, order: Order, event_type: str = "order
     agent = await db.get(Agent, order.agent_id)
     if agent is None or not agent.webhook_url:
         return
-    from orders.service import acp_snapshot
-
     await db.flush()
     snapshot = await acp_snapshot(db, order)
     await emit(db, topic=AGENT_WEBHOOK, key=order.id, target=agent.id, event_type=event_type,

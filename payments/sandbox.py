@@ -70,8 +70,14 @@ class SandboxProvider:
     def payment_handlers(self) -> list[dict[str, Any]]:
         return self._handlers
 
+    @staticmethod
+    def _test_token(token: str) -> str:
+        """Vault-style ``tok_…`` test tokens (older ACP ``payment_data.token``) behave like
+        the ``spt_…`` test token of the same name."""
+        return "spt_" + token[4:] if token.startswith("tok_") else token
+
     def _decide(self, request: ChargeRequest) -> ChargeResult:
-        token = request.token
+        token = self._test_token(request.token)
         if token == "spt_test_declined":
             return ChargeResult("declined", decline_code="generic_decline",
                                 message="Your card was declined.")
@@ -88,9 +94,10 @@ class SandboxProvider:
         return ChargeResult("succeeded", fee_amount=sandbox_fee(request.amount))
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
-        if request.token == "spt_test_unavailable":
+        test_token = self._test_token(request.token)
+        if test_token == "spt_test_unavailable":
             raise PaymentUnavailable("sandbox provider is simulating an outage")
-        if request.token == "spt_test_slow":
+        if test_token == "spt_test_slow":
             await asyncio.sleep(0.5)
         async with self._sessionmaker() as db, db.begin():
             existing = await db.scalar(select(SandboxCharge).where(

@@ -20,6 +20,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 VERSION = "2026-04-17"
+VERSIONS = ("2025-09-29", "2025-12-12", "2026-01-16", "2026-01-30", "2026-04-17")
 
 
 def spec_dir() -> Path:
@@ -38,10 +39,26 @@ def require_spec() -> Path:
     return root
 
 
+def _repair(version: str, name: str, bundle: dict[str, Any]) -> dict[str, Any]:
+    """Two published defects of the 2025-09-29 bundle, repaired so it can validate at all:
+    ``exclusiveMinimum: true`` (draft-04 style; draft 2020-12 wants a number) on
+    ``Item.quantity``, and ``CheckoutSessionBase`` forbidding the ``order`` property that
+    ``CheckoutSessionWithOrder`` requires (fixed upstream in 2025-12-12)."""
+    if version != "2025-09-29" or name != "schema.agentic_checkout.json":
+        return bundle
+    defs = bundle["$defs"]
+    quantity = defs["Item"]["properties"]["quantity"]
+    if quantity.get("exclusiveMinimum") is True:
+        quantity["exclusiveMinimum"] = quantity.pop("minimum", 0)
+    defs["CheckoutSessionBase"]["properties"].setdefault("order", {"$ref": "#/$defs/Order"})
+    return bundle
+
+
 @cache
-def _bundles() -> tuple[dict[str, Any], Registry]:
-    root = require_spec() / "spec" / VERSION / "json-schema"
-    bundles = {p.name: json.loads(p.read_text()) for p in sorted(root.glob("schema.*.json"))}
+def _bundles(version: str = VERSION) -> tuple[dict[str, Any], Registry]:
+    root = require_spec() / "spec" / version / "json-schema"
+    bundles = {p.name: _repair(version, p.name, json.loads(p.read_text()))
+               for p in sorted(root.glob("schema.*.json"))}
     pairs = []
     for name, bundle in bundles.items():
         resource = Resource.from_contents(bundle, default_specification=DRAFT202012)
@@ -52,21 +69,24 @@ def _bundles() -> tuple[dict[str, Any], Registry]:
 
 
 @cache
-def validator(name: str, bundle: str = "schema.agentic_checkout.json") -> Draft202012Validator:
-    bundles, registry = _bundles()
+def validator(name: str, bundle: str = "schema.agentic_checkout.json",
+              version: str = VERSION) -> Draft202012Validator:
+    bundles, registry = _bundles(version)
     return Draft202012Validator({"$ref": f"{bundles[bundle]['$id']}#/$defs/{name}"},
                                 registry=registry, format_checker=FormatChecker())
 
 
-def assert_valid(payload: Any, name: str, bundle: str = "schema.agentic_checkout.json") -> None:
-    errors = sorted(validator(name, bundle).iter_errors(payload), key=lambda e: list(e.path))
+def assert_valid(payload: Any, name: str, bundle: str = "schema.agentic_checkout.json",
+                 version: str = VERSION) -> None:
+    errors = sorted(validator(name, bundle, version).iter_errors(payload),
+                    key=lambda e: list(e.path))
     if errors:
         details = "\n".join(f"  at {'/'.join(map(str, e.path)) or '<root>'}: {e.message[:300]}"
                             for e in errors[:10])
-        raise AssertionError(f"payload is not a valid ACP {name}:\n{details}")
+        raise AssertionError(f"payload is not a valid ACP {version} {name}:\n{details}")
 
 
-def examples() -> dict[str, Any]:
-    path = require_spec() / "examples" / VERSION / "examples.agentic_checkout.json"
+def examples(version: str = VERSION) -> dict[str, Any]:
+    path = require_spec() / "examples" / version / "examples.agentic_checkout.json"
     data: dict[str, Any] = json.loads(path.read_text())
     return data

@@ -23,7 +23,7 @@ async def test_missing_and_bad_bearer_key_is_401(agent: Agent, backend: str) -> 
 
 
 @pytest.mark.parametrize(("version", "code"), [(None, "missing_api_version"),
-                                               ("2025-09-12", "unsupported_api_version"),
+                                               ("2025-09-11", "unsupported_api_version"),
                                                ("garbage", "unsupported_api_version")])
 async def test_api_version_is_required_and_validated(agent: Agent, backend: str,
                                                      version: str | None, code: str) -> None:
@@ -36,7 +36,8 @@ async def test_api_version_is_required_and_validated(agent: Agent, backend: str,
     body = resp.json()
     assert_valid(body, "Error")
     assert body["code"] == code
-    assert body["supported_versions"] == ["2026-04-17"]
+    assert body["supported_versions"] == ["2026-04-17", "2026-01-30", "2026-01-16",
+                                          "2025-12-12", "2025-09-29", "2025-09-12"]
 
 
 async def test_idempotency_key_required_on_every_post(agent: Agent, backend: str) -> None:

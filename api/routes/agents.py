@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from api.deps import MerchantCallDep
@@ -81,8 +82,8 @@ def _check_outbound(call: MerchantCallDep, url: str) -> None:
                              param="$.url")
 
 
-async def _locked_agent(db: Any, agent_id: str) -> Agent:
-    agent: Agent | None = await db.get(Agent, agent_id, with_for_update=True)
+async def _locked_agent(db: AsyncSession, agent_id: str) -> Agent:
+    agent = await db.get(Agent, agent_id, with_for_update=True)
     if agent is None:
         raise NotFound(f"Agent {agent_id!r} does not exist.", code="agent_not_found")
     return agent

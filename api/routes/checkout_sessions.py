@@ -1,81 +1,88 @@
-"""ACP checkout endpoints. Thin: headers and idempotency here, the rest in
-``protocols.acp.binding``."""
+"""ACP checkout endpoints, every version on the same paths (``API-Version`` picks).
+
+Thin: ``agent_call`` authenticates, negotiates the version and guards idempotency; the
+body is parsed, run and rendered by ``protocols.acp.binding``."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Path
 from starlette.responses import Response
 
 from api.deps import AGENT_CALL_DOCS, AgentCallDep
-from protocols.acp import binding as acp
-from protocols.acp.schemas import (
-    CancelSessionRequest,
-    CheckoutSessionCompleteRequest,
-    CheckoutSessionCreateRequest,
-    CheckoutSessionUpdateRequest,
-)
 
 router = APIRouter(tags=["checkout"])
 
 ERROR = {"description": "ACP flat error: {type, code, message, param}",
          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-SESSION = {"description": "The full, authoritative checkout session",
+SESSION = {"description": "The full, authoritative checkout session (in the requested "
+                          "API-Version's shape)",
            "content": {"application/json": {"schema": {"type": "object"}}}}
 COMMON: dict[int | str, dict[str, Any]] = {400: ERROR, 401: ERROR, 404: ERROR, 409: ERROR,
                                            422: ERROR, 503: ERROR}
 SessionId = Annotated[str, Path(max_length=200, description="Checkout session id")]
 
 
+def _docs(model: str | None, *, required: bool = True) -> dict[str, Any]:
+    """Document the newest version's request body (bodies are parsed per version)."""
+    if model is None:
+        return AGENT_CALL_DOCS
+    schema = {"$ref": f"#/components/schemas/{model}"}
+    return {**AGENT_CALL_DOCS, "requestBody": {
+        "required": required, "content": {"application/json": {"schema": schema}}}}
+
+
 @router.post("/checkout_sessions", status_code=201, response_class=Response,
              responses={201: SESSION, **COMMON}, operation_id="createCheckoutSession",
-             openapi_extra=AGENT_CALL_DOCS)
-async def create_checkout_session(body: CheckoutSessionCreateRequest, call: AgentCallDep
-                                  ) -> Response:
-    checkout = call.runtime.checkout
-    return await call.write(lambda db: acp.create(checkout, db, call.actor, body),
+             openapi_extra=_docs("CheckoutSessionCreateRequest"))
+async def create_checkout_session(call: AgentCallDep) -> Response:
+    acp = call.acp
+    req = acp.parse_create(call.body)
+    return await call.write(lambda db: acp.create(db, call.actor, req),
                             status_code=201, atomic=True)
 
 
 @router.post("/checkout_sessions/{checkout_session_id}", response_class=Response,
              responses={200: SESSION, 405: ERROR, **COMMON},
-             operation_id="updateCheckoutSession", openapi_extra=AGENT_CALL_DOCS)
-async def update_checkout_session(checkout_session_id: SessionId,
-                                  body: CheckoutSessionUpdateRequest, call: AgentCallDep
+             operation_id="updateCheckoutSession",
+             openapi_extra=_docs("CheckoutSessionUpdateRequest"))
+async def update_checkout_session(checkout_session_id: SessionId, call: AgentCallDep
                                   ) -> Response:
-    checkout = call.runtime.checkout
-    return await call.write(
-        lambda db: acp.update(checkout, db, call.actor, checkout_session_id, body), atomic=True)
+    acp = call.acp
+    req = acp.parse_update(call.body)
+    return await call.write(lambda db: acp.update(db, call.actor, checkout_session_id, req),
+                            atomic=True)
 
 
 @router.get("/checkout_sessions/{checkout_session_id}", response_class=Response,
             responses={200: SESSION, **COMMON}, operation_id="getCheckoutSession",
-            openapi_extra=AGENT_CALL_DOCS)
+            openapi_extra=_docs(None))
 async def get_checkout_session(checkout_session_id: SessionId, call: AgentCallDep) -> Response:
-    checkout = call.runtime.checkout
-    return await call.read(lambda db: acp.get(checkout, db, call.actor, checkout_session_id))
+    acp = call.acp
+    return await call.read(lambda db: acp.get(db, call.actor, checkout_session_id))
 
 
 @router.post("/checkout_sessions/{checkout_session_id}/complete", response_class=Response,
              responses={200: SESSION, 405: ERROR, **COMMON},
-             operation_id="completeCheckoutSession", openapi_extra=AGENT_CALL_DOCS)
-async def complete_checkout_session(checkout_session_id: SessionId,
-                                    body: CheckoutSessionCompleteRequest, call: AgentCallDep
+             operation_id="completeCheckoutSession",
+             openapi_extra=_docs("CheckoutSessionCompleteRequest"))
+async def complete_checkout_session(checkout_session_id: SessionId, call: AgentCallDep
                                     ) -> Response:
-    checkout = call.runtime.checkout
+    acp = call.acp
+    req = acp.parse_complete(call.body)
     sessionmaker = call.runtime.sessionmaker
     return await call.write(lambda db: acp.complete(
-        checkout, sessionmaker, db, call.actor, checkout_session_id, body))
+        sessionmaker, db, call.actor, checkout_session_id, req))
 
 
 @router.post("/checkout_sessions/{checkout_session_id}/cancel", response_class=Response,
              responses={200: SESSION, 405: ERROR, **COMMON},
-             operation_id="cancelCheckoutSession", openapi_extra=AGENT_CALL_DOCS)
-async def cancel_checkout_session(
-    checkout_session_id: SessionId, call: AgentCallDep,
-    body: Annotated[CancelSessionRequest | None, Body()] = None,
-) -> Response:
-    checkout = call.runtime.checkout
-    return await call.write(lambda db: acp.cancel(checkout, db, call.actor,
-                                                  checkout_session_id, body), atomic=True)
+             operation_id="cancelCheckoutSession",
+             openapi_extra=_docs("CancelSessionRequest", required=False))
+async def cancel_checkout_session(checkout_session_id: SessionId, call: AgentCallDep
+                                  ) -> Response:
+    acp = call.acp
+    req = acp.parse_cancel(call.body)
+    return await call.write(lambda db: acp.cancel(db, call.actor, checkout_session_id, req),
+                            atomic=True)

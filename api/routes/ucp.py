@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
-from api.errors import json_path
 from api.runtime import Runtime
 from fulfillment.service import ship_manually
 from idempotency.canonical import request_hash
 from idempotency.service import IdempotentCall
 from models.errors import AppError
 from orders import repository as order_repository
+from protocols.acp.errors import json_path
 from protocols.ucp.errors import UcpError, from_core, invalid
 from protocols.ucp.negotiation import Platform, check_version, parse_agent_header
 from protocols.ucp.schemas import CheckoutIn, CompleteIn

@@ -1,7 +1,8 @@
-"""The five ACP checkout operations: parse → checkout core → render. Shared by the REST
-routes (``api.routes.checkout_sessions``) and any other transport carrying ACP bodies
-(MCP tools). Each returns the ACP JSON body; errors are raised as ``AppError`` and
-rendered by the transport."""
+"""The five ACP checkout operations for one negotiated version: parse (up to the core's
+shape) → checkout core → render (down to the agent's version). Shared by the REST routes
+(``api.routes.checkout_sessions``) and any other transport carrying ACP bodies (MCP
+tools): each returns the ACP JSON body; errors are raised as ``AppError`` in the
+version's terms (``AcpVersion.error``) and rendered by the transport."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from checkout.domain import Actor
 from checkout.service import CheckoutService
+from models.errors import AppError
 from protocols.acp import parse, render
 from protocols.acp.schemas import (
     CancelSessionRequest,
@@ -18,32 +20,76 @@ from protocols.acp.schemas import (
     CheckoutSessionCreateRequest,
     CheckoutSessionUpdateRequest,
 )
+from protocols.acp.versions import CURRENT, AcpVersion, Op, UpContext, negotiate
 
 Json = dict[str, Any]
 
 
-async def create(service: CheckoutService, db: AsyncSession, actor: Actor,
-                 req: CheckoutSessionCreateRequest) -> Json:
-    return render.session(await service.create(db, actor, parse.create(req)))
+class AcpCheckout:
+    """``service`` spoken in ACP ``version`` (default: the newest)."""
 
+    def __init__(self, service: CheckoutService, version: AcpVersion | str = CURRENT) -> None:
+        self.service = service
+        self.version = negotiate(version) if isinstance(version, str) else version
+        self._ctx = UpContext(default_currency=service.profile.currencies[0])
 
-async def update(service: CheckoutService, db: AsyncSession, actor: Actor, session_id: str,
-                 req: CheckoutSessionUpdateRequest) -> Json:
-    return render.session(await service.update(db, actor, session_id, parse.update(req)))
+    # ------------------------------------------------------------ parsing (no database)
 
+    def parse_create(self, raw: bytes) -> CheckoutSessionCreateRequest:
+        return self.version.parse(Op.create, CheckoutSessionCreateRequest, raw, self._ctx)
 
-async def get(service: CheckoutService, db: AsyncSession, actor: Actor, session_id: str
-              ) -> Json:
-    return render.session(await service.get(db, actor, session_id))
+    def parse_update(self, raw: bytes) -> CheckoutSessionUpdateRequest:
+        return self.version.parse(Op.update, CheckoutSessionUpdateRequest, raw, self._ctx)
 
+    def parse_complete(self, raw: bytes) -> CheckoutSessionCompleteRequest:
+        return self.version.parse(Op.complete, CheckoutSessionCompleteRequest, raw, self._ctx)
 
-async def complete(service: CheckoutService, sessionmaker: async_sessionmaker[AsyncSession],
-                   db: AsyncSession, actor: Actor, session_id: str,
-                   req: CheckoutSessionCompleteRequest) -> Json:
-    return render.session(await service.complete(sessionmaker, db, actor, session_id,
-                                                 parse.complete(req)))
+    def parse_cancel(self, raw: bytes) -> CancelSessionRequest | None:
+        if not raw.strip():
+            return None
+        return self.version.parse(Op.cancel, CancelSessionRequest, raw, self._ctx)
 
+    # ------------------------------------------------------------ operations
 
-async def cancel(service: CheckoutService, db: AsyncSession, actor: Actor, session_id: str,
-                 req: CancelSessionRequest | None) -> Json:
-    return render.session(await service.cancel(db, actor, session_id, parse.cancel(req)))
+    async def create(self, db: AsyncSession, actor: Actor, req: CheckoutSessionCreateRequest
+                     ) -> Json:
+        try:
+            cmd = parse.create(req)
+            return self.version.render(render.session(
+                await self.service.create(db, actor, cmd)))
+        except AppError as exc:
+            raise self.version.error(exc) from None
+
+    async def update(self, db: AsyncSession, actor: Actor, session_id: str,
+                     req: CheckoutSessionUpdateRequest) -> Json:
+        try:
+            cmd = parse.update(req)
+            return self.version.render(render.session(
+                await self.service.update(db, actor, session_id, cmd)))
+        except AppError as exc:
+            raise self.version.error(exc) from None
+
+    async def get(self, db: AsyncSession, actor: Actor, session_id: str) -> Json:
+        try:
+            return self.version.render(render.session(
+                await self.service.get(db, actor, session_id)))
+        except AppError as exc:
+            raise self.version.error(exc) from None
+
+    async def complete(self, sessionmaker: async_sessionmaker[AsyncSession], db: AsyncSession,
+                       actor: Actor, session_id: str, req: CheckoutSessionCompleteRequest
+                       ) -> Json:
+        try:
+            cmd = parse.complete(req)
+            return self.version.render(render.session(
+                await self.service.complete(sessionmaker, db, actor, session_id, cmd)))
+        except AppError as exc:
+            raise self.version.error(exc) from None
+
+    async def cancel(self, db: AsyncSession, actor: Actor, session_id: str,
+                     req: CancelSessionRequest | None) -> Json:
+        try:
+            return self.version.render(render.session(
+                await self.service.cancel(db, actor, session_id, parse.cancel(req))))
+        except AppError as exc:
+            raise self.version.error(exc) from None

@@ -1,4 +1,5 @@
-"""Request models for the ACP 2026-04-17 checkout API.
+"""Request models for the ACP 2026-04-17 checkout API (older versions are brought up to
+this shape by ``protocols.acp.versions`` first).
 
 Requests are parsed tolerantly (unknown fields ignored, ``quantity`` accepted on items:
 spec defect §1.13) but every value we use is bounded. Responses are built as plain dicts
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
 
 Str200 = Annotated[str, StringConstraints(max_length=200)]
 Str500 = Annotated[str, StringConstraints(max_length=500)]
@@ -27,7 +28,9 @@ class Item(Tolerant):
     id: Id
     name: Str500 | None = None
     unit_amount: int | None = Field(default=None, ge=0, le=10**12)
-    quantity: int = Field(default=1, ge=1, le=100_000, description="Accepted (spec defect #264)")
+    # Accepted (spec defect #264); an integer ≥ 1 in every version (2025-09-29's decimal
+    # quantities are refused: 400 with ``param`` at the quantity).
+    quantity: Annotated[int, Strict()] = Field(default=1, ge=1, le=100_000)
 
 
 class Address(Tolerant):
@@ -53,8 +56,9 @@ class FulfillmentDetails(Tolerant):
     address: Address | None = None
 
 
-class Buyer(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class Buyer(Tolerant):
+    """Unknown fields are dropped: the buyer is echoed, and every version's ``Buyer`` is
+    ``additionalProperties: false``."""
 
     email: Email
     first_name: Str200 | None = None
@@ -172,3 +176,14 @@ class CancelSessionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     intent_trace: dict[str, Any] | None = None
+
+
+def openapi_components() -> dict[str, Any]:
+    """JSON Schemas of the request bodies, for the OpenAPI document's components."""
+    from pydantic.json_schema import models_json_schema
+
+    _, defs = models_json_schema(
+        [(m, "validation") for m in (CheckoutSessionCreateRequest, CheckoutSessionUpdateRequest,
+                                     CheckoutSessionCompleteRequest, CancelSessionRequest)],
+        ref_template="#/components/schemas/{model}")
+    return dict(defs.get("$defs", {}))

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from api.cli import common
+
 app = typer.Typer(help="Universal Commerce Protocol (UCP) binding.", no_args_is_help=True)
 
 
@@ -26,12 +28,11 @@ def seed_fixtures(
 ) -> None:
     """Load a UCP conformance fixture store (products, stock, customers' addresses) and
     write its checkout configuration for REELCART_MERCHANT_CONFIG."""
-    from api.cli import _in_transaction, _settings
     from protocols.ucp import fixtures
 
     loaded = fixtures.load(directory)
-    report = _in_transaction(lambda db: fixtures.seed(db, loaded))
-    settings = _settings()
+    report = common.in_transaction(lambda db: fixtures.seed(db, loaded))
+    settings = common.settings()
     configured = settings.merchant_config
     # Start from the configured profile (links, names), unless it is the file we write.
     base = settings.merchant_profile() if configured is not None and configured.exists() \

@@ -1,0 +1,22 @@
+"""``reelcart`` command line. One module per command group; each registers with one line
+here. Commands get settings and the database through ``api.cli.common`` (the composition
+root's ``api.runtime.database``), never by building engines themselves."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import agent_keys, catalog, feeds, merchant_keys, server, ucp, users, videos
+
+app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.",
+                  no_args_is_help=True, add_completion=False)
+app.registered_commands += server.app.registered_commands  # migrate, serve, demo, worker
+app.add_typer(catalog.app, name="catalog")
+app.add_typer(agent_keys.app, name="agent-key")
+app.add_typer(merchant_keys.app, name="merchant-key")
+app.add_typer(feeds.app, name="feeds")
+app.add_typer(videos.app, name="videos")
+app.add_typer(users.app, name="user")
+app.add_typer(ucp.app, name="ucp")
+
+__all__ = ["app"]

@@ -1,0 +1,101 @@
+"""``reelcart feeds …``: build, validate and push product feeds."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.cli import common
+
+app = typer.Typer(help="Build, validate and publish product feeds.", no_args_is_help=True)
+
+
+@app.command("build")
+def feeds_build(
+    out: Annotated[Path | None, typer.Option(help="Output folder (REELCART_FEEDS_DIR)")] = None,
+    formats: Annotated[str, typer.Option(help="OpenAI formats: jsonl,csv,tsv")] = "jsonl,csv,tsv",
+) -> None:
+    """Write the ACP feed (acp/products-*.jsonl + metadata.json) and the OpenAI flat-file feed
+    (openai/products-*.{jsonl,csv,tsv}.gz), streamed, sharded, atomic."""
+    from feeds.publish import build_feeds
+
+    settings = common.migrated()
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if not set(chosen) <= {"jsonl", "csv", "tsv"}:
+        raise typer.BadParameter("--formats takes jsonl, csv, tsv")
+    out_dir = out or settings.feeds_dir
+
+    async def run(sessionmaker: async_sessionmaker[AsyncSession]) -> dict:
+        with typer.progressbar(length=1, label="building feeds",
+                               hidden=not sys.stderr.isatty()) as bar:
+            def tick(n: int) -> None:
+                bar.length = (bar.length or 0) + n
+                bar.update(n)
+            report = await build_feeds(sessionmaker, out_dir, settings.feed_config(),
+                                       openai_formats=chosen, progress=tick)
+        return report.as_dict()
+
+    report = common.with_database(run, settings)
+    typer.echo(f"{report['products']} products, {report['variants']} variants in "
+               f"{report['seconds']} s ({report['items_per_second']} items/s) → {out_dir}")
+    for name, files in report["files"].items():
+        typer.echo(f"  {name}: {', '.join(files)}")
+    _print_validation(report["validation"])
+
+
+def _print_validation(validation: dict) -> None:
+    typer.echo(f"validation: {validation['valid']} of {validation['items']} items valid")
+    for problem in validation["problems"][:20]:
+        examples = ", ".join(str(e["item_id"]) for e in problem["examples"][:3])
+        typer.echo(f"  {problem['count']:>8}  {problem['problem']}  (e.g. {examples})")
+
+
+@app.command("push")
+def feeds_push(agent: Annotated[str, typer.Option(help="Agent name")]) -> None:
+    """Push changed products to the agent's ACP Feed API (create the feed the first time)."""
+    import httpx
+
+    from feeds.feed_api_client import FeedApiClient
+    from feeds.push import push_feed
+
+    settings = common.migrated()
+
+    async def run(sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
+        async with httpx.AsyncClient() as http:
+            return await push_feed(sessionmaker,
+                                   lambda url, token: FeedApiClient(http, url, token), agent,
+                                   settings.feed_config())
+
+    report = common.with_database(run, settings)
+    typer.echo(f"feed {report.feed_id}: {report.products_sent} of {report.products_total} "
+               f"products sent in {report.batches} batches, {report.retries} retries, "
+               f"{report.seconds:.1f} s: {report.status}")
+    if report.status != "succeeded":
+        typer.echo(report.error, err=True)
+        raise typer.Exit(1)
+
+
+@app.command("validate")
+def feeds_validate() -> None:
+    """Check every catalog item against the OpenAI feed rules; exit 1 if any fails."""
+    from feeds.builder import ValidationReport, openai_items, validate_openai_item
+    from feeds.publish import catalog_rows
+
+    settings = common.migrated()
+    config = settings.feed_config()
+
+    async def run(sessionmaker: async_sessionmaker[AsyncSession]) -> dict:
+        report = ValidationReport()
+        async for product in catalog_rows(sessionmaker):
+            for item in openai_items(product, config):
+                report.add(item, validate_openai_item(item))
+        return report.as_dict()
+
+    validation = common.with_database(run, settings)
+    _print_validation(validation)
+    if validation["valid"] != validation["items"]:
+        raise typer.Exit(1)

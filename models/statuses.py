@@ -1,0 +1,88 @@
+"""Every persisted status vocabulary as a ``StrEnum`` (stored as plain strings; a member
+compares equal to its string, so rows and JSON read back as ``str`` still match).
+
+Protocol bindings map these to their wire enums; the domain uses only these names.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CheckoutStatus(StrEnum):
+    not_ready_for_payment = "not_ready_for_payment"
+    ready_for_payment = "ready_for_payment"
+    authentication_required = "authentication_required"
+    in_progress = "in_progress"
+    completed = "completed"
+    canceled = "canceled"
+    expired = "expired"  # derived from expires_at, never stored
+
+
+class AttemptStatus(StrEnum):
+    """A payment attempt (``payment_attempts.status``)."""
+
+    pending = "pending"  # recovery point committed, provider not answered yet
+    processing = "processing"  # the provider finishes later (webhook)
+    succeeded = "succeeded"
+    requires_capture = "requires_capture"  # authorised (manual capture)
+    requires_action = "requires_action"  # 3-D Secure
+    declined = "declined"
+    unknown = "unknown"  # the provider call failed: it may still have charged
+    abandoned = "abandoned"  # never found at the provider; stock released
+    refunded_orphan = "refunded_orphan"  # charged for a session that moved on: refunded
+
+
+# Attempts whose outcome is not recorded yet / that the recovery sweep still looks at.
+OPEN_ATTEMPTS = frozenset({AttemptStatus.pending, AttemptStatus.processing})
+SWEPT_ATTEMPTS = OPEN_ATTEMPTS | {AttemptStatus.unknown}
+# The provider took the money (captured or authorised).
+CHARGED = frozenset({AttemptStatus.succeeded, AttemptStatus.requires_capture})
+
+
+class OrderStatus(StrEnum):
+    confirmed = "confirmed"
+    processing = "processing"
+    shipped = "shipped"
+    completed = "completed"
+    canceled = "canceled"
+    manual_review = "manual_review"
+
+
+class OrderPaymentStatus(StrEnum):
+    paid = "paid"
+    authorized = "authorized"
+    partially_refunded = "partially_refunded"
+    refunded = "refunded"
+    disputed = "disputed"
+    dispute_lost = "dispute_lost"
+
+
+class RefundStatus(StrEnum):
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class FulfillmentStatus(StrEnum):
+    pending = "pending"
+    processing = "processing"
+    shipped = "shipped"
+    in_transit = "in_transit"
+    out_for_delivery = "out_for_delivery"
+    ready_for_pickup = "ready_for_pickup"
+    delivered = "delivered"
+    canceled = "canceled"
+    failed = "failed"
+
+
+# Fulfilments that no longer count (``DEAD``) or that have not shipped anything yet.
+DEAD_FULFILLMENTS = frozenset({FulfillmentStatus.canceled, FulfillmentStatus.failed})
+UNSHIPPED_FULFILLMENTS = frozenset({FulfillmentStatus.pending, FulfillmentStatus.processing})
+# Refunds that hold money back from being refunded again.
+LIVE_REFUNDS = frozenset({RefundStatus.pending, RefundStatus.succeeded})
+
+
+class IdempotencyState(StrEnum):
+    in_flight = "in_flight"
+    done = "done"
