@@ -6,17 +6,24 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
 from api.logs import configure_logging
-from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from api.middleware import (
+    BodyLimitMiddleware,
+    JsonLimitsMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from api.routes import (
     agents,
     checkout_sessions,
@@ -35,6 +42,7 @@ from api.settings import Settings, get_settings
 from api.worker import run_forever
 from models.migrate import upgrade_async
 from protocols.acp import schemas as acp_schemas
+from protocols.acp.versions import SUPPORTED_VERSIONS
 
 log = logging.getLogger("reelcart")
 
@@ -85,6 +93,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         version="0.1.0",
         summary="Agentic Commerce Protocol (2026-04-17) merchant backend",
         lifespan=lifespan,
+        docs_url=None,  # our own /docs below: Swagger UI without inline script
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
@@ -103,6 +113,10 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)
     app.add_exception_handler(dashboard_routes.CsrfRejected, _csrf_rejected)
     app.include_router(webhooks.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_api_route("/docs", _docs, include_in_schema=False, methods=["GET"])
+    app.add_middleware(JsonLimitsMiddleware)  # inside the body limit: bodies are bounded
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware)
 
@@ -113,11 +127,55 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components["Error"] = ERROR_SCHEMA
             components.update(acp_schemas.openapi_components())
+            _document_required_headers(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _document_required_headers(schema: dict[str, Any]) -> None:
+    """The server refuses a request without ``API-Version`` (agent API) or, on a POST,
+    without ``Idempotency-Key``: say so, so clients and fuzzers send them. The headers are
+    read by shared dependencies, which cannot tell FastAPI per method."""
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            params = []
+            for param in operation.get("parameters", []):
+                if param.get("in") == "header" and param["name"] == "Idempotency-Key":
+                    if method != "post":
+                        continue  # GETs take none
+                    param = {**param, "required": True}
+                    param["schema"] = {**param.get("schema", {}), "type": "string",
+                                       "minLength": 1, "maxLength": 255}
+                    param["schema"].pop("anyOf", None)
+                elif param.get("in") == "header" and param["name"] == "API-Version":
+                    param = {**param, "required": True,
+                             "schema": {"type": "string", "enum": SUPPORTED_VERSIONS}}
+                params.append(param)
+            if "parameters" in operation:
+                operation["parameters"] = params
+
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+DOCS_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ReelCart API</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="{SWAGGER_UI}/swagger-ui-bundle.js"></script>
+<script src="{SWAGGER_UI}/swagger-ui-standalone-preset.js"></script>
+<script src="/static/swagger-init.js"></script></body></html>"""
+DOCS_CSP = ("default-src 'self'; script-src 'self' https://cdn.jsdelivr.net; "
+            "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data:; "
+            "base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
+
+
+async def _docs() -> Response:
+    """Swagger UI from its CDN, started by a static script (no inline script)."""
+    return HTMLResponse(DOCS_PAGE, headers={"Content-Security-Policy": DOCS_CSP})
 
 
 async def _to_login(_request: Request, _exc: Exception) -> Response:

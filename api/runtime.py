@@ -39,7 +39,7 @@ from payments.sandbox import SandboxProvider
 from payments.stripe_client import StripeConfig, StripeGateway
 from payments.stripe_provider import StripeProvider
 from webhooks.inbox import Handler
-from webhooks.outbox import Deliverer
+from webhooks.outbox import Deliverer, OutboxDispatcher
 
 DEV_AGENT_ID = "agt_development"
 
@@ -67,7 +67,8 @@ class Runtime:
     shopify: ShopifyAdmin | None
     # Wakes an in-process worker when a webhook arrives (an optimisation: it polls anyway).
     worker_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    last_recovery_sweep: float = float("-inf")
+    # When each periodic worker job last ran in this process (api.worker.PERIODIC).
+    periodic_last_run: dict[str, float] = field(default_factory=dict)
 
     @cached_property
     def ucp(self) -> UcpBinding:
@@ -94,6 +95,15 @@ class Runtime:
             self.feed_client)
         return deliverers
 
+    @cached_property
+    def outbox(self) -> OutboxDispatcher:
+        s = self.settings
+        return OutboxDispatcher(
+            self.sessionmaker, self.outbox_deliverers, max_in_flight=s.outbox_concurrency,
+            per_destination=s.outbox_per_destination,
+            deadline=s.outbox_delivery_deadline_seconds, max_attempts=s.outbox_max_attempts,
+            on_done=self.wake_worker)
+
     def feed_client(self, base_url: str, token: str | None) -> FeedApiClient:
         return FeedApiClient(self.outbound_http, base_url, token)
 
@@ -118,6 +128,8 @@ class Runtime:
                 await ensure_user_hash(db, name, password_hash)
 
     async def close(self) -> None:
+        if "outbox" in self.__dict__:  # deliveries still in flight end first
+            await self.outbox.aclose()
         await self.http.aclose()
         await self.outbound_http.aclose()
         if self.stripe is not None:

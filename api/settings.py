@@ -78,9 +78,28 @@ class Settings(BaseSettings):
     dashboard_user: SecretStr | None = Field(
         default=None, description="name:scrypt$… (from `reelcart user hash`): a dashboard "
         "login provisioned from configuration")
+    dashboard_scrypt_log2_n: int = Field(
+        default=17, ge=14, le=20, description="scrypt cost (N = 2^this) for dashboard "
+        "passwords; OWASP: 17. Weaker stored hashes are upgraded at the next login")
     run_worker_in_process: bool = Field(
         default=True, description="`serve` also runs the inbox/outbox worker loop")
     worker_poll_seconds: float = 1.0
+    outbox_concurrency: int = Field(
+        default=32, ge=1, le=1000, description="Deliveries in flight per worker process")
+    outbox_per_destination: int = Field(
+        default=2, ge=1, le=100,
+        description="Deliveries in flight per destination (agent endpoint), all workers")
+    outbox_delivery_deadline_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="One delivery attempt ends after this")
+    outbox_max_attempts: int = Field(
+        default=20, ge=1, le=100, description="Then the message is dead-lettered")
+    outbox_retention_days: int = Field(
+        default=14, ge=1, description="Delivered outbox messages are deleted after this")
+    inbox_retention_days: int = Field(
+        default=14, ge=7, description="Processed webhook events are deleted after this "
+        "(longer than partners retry, so a late duplicate is still recognised)")
+    retention_sweep_minutes: int = Field(
+        default=60, ge=1, description="How often the worker purges expired rows")
     merchant_config: Path | None = Field(
         default=None, description="JSON file with the merchant profile (rates, taxes, links)")
     feeds_dir: Path = Field(default=Path("./feeds_out"),
@@ -106,6 +125,8 @@ class Settings(BaseSettings):
     outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Hosts, IPs or CIDRs that merchant-configured "
         "outbound URLs may reach although private (development, tests); empty by default")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics needs `Authorization: Bearer <it>`")
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     run_migrations_on_start: bool = True
@@ -129,6 +150,8 @@ class Settings(BaseSettings):
                 raise ValueError("production needs REELCART_UCP_SIGNING_KEY (reelcart ucp keygen)")
             if self.ucp_simulation_secret is not None:
                 raise ValueError("REELCART_UCP_SIMULATION_SECRET is for conformance testing")
+            if self.dashboard_scrypt_log2_n < 17:
+                raise ValueError("production needs REELCART_DASHBOARD_SCRYPT_LOG2_N >= 17")
             if self.agent_api_keys or self.merchant_api_keys:
                 raise ValueError("REELCART_AGENT_API_KEYS / REELCART_MERCHANT_API_KEYS are for "
                                  "development; use `reelcart agent-key create` / "

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from models import Video
+from models.urls import HttpUrlStr
 
 
 class FeaturedProduct(BaseModel):
@@ -23,15 +24,16 @@ class VideoIn(BaseModel):
     title: str | None = Field(default=None, max_length=300)
     generator: str | None = Field(default=None, max_length=64, examples=["sora-2", "veo-3"])
     prompt: str | None = Field(default=None, max_length=10_000)
-    source_url: HttpUrl | None = None
-    thumbnail_url: HttpUrl | None = None
+    source_url: HttpUrlStr | None = None
+    thumbnail_url: HttpUrlStr | None = None
     duration_seconds: int | None = Field(default=None, ge=0, le=36_000)
     platform: str | None = Field(default=None, max_length=64)
-    published_url: HttpUrl | None = None
+    published_url: HttpUrlStr | None = None
     published_at: AwareDatetime | None = None
     campaign: str | None = Field(default=None, max_length=200)
     creator: str | None = Field(default=None, max_length=200)
-    parent_video_id: str | None = Field(default=None, max_length=100)
+    parent_video_id: str | None = Field(default=None, min_length=1, max_length=100,
+                                        pattern=r"^[A-Za-z0-9._:\-]+$")
     products: list[FeaturedProduct] = Field(default_factory=list, max_length=200)
 
 

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from models.urls import HttpUrlStr
+
 
 class ShippingRate(BaseModel):
     id: str
@@ -64,9 +66,9 @@ class MerchantProfile(BaseModel):
     country: str = "US"
     currencies: list[str] = Field(default_factory=lambda: ["usd"])
     locales: list[str] = Field(default_factory=lambda: ["en-US"])
-    terms_url: str = "https://shop.example.com/legal/terms"
-    privacy_url: str = "https://shop.example.com/legal/privacy"
-    return_policy_url: str = "https://shop.example.com/legal/returns"
+    terms_url: HttpUrlStr = "https://shop.example.com/legal/terms"
+    privacy_url: HttpUrlStr = "https://shop.example.com/legal/privacy"
+    return_policy_url: HttpUrlStr = "https://shop.example.com/legal/returns"
     support_email: str = "support@shop.example.com"
     shipping_countries: list[str] = Field(default_factory=lambda: ["US", "CA"],
                                           description="ISO alpha-2 codes, or * for anywhere")
@@ -95,7 +97,7 @@ class MerchantProfile(BaseModel):
             TaxRate(country="CA", rate_bps=500, name="GST", shipping_taxable=True),
         ]
     )
-    store_url: str = "https://shop.example.com"
+    store_url: HttpUrlStr = "https://shop.example.com"
     default_brand: str = "ReelCart Demo Store"
     feed_id: str = "reelcart-demo-feed"
     target_country: str = "US"

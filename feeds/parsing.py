@@ -13,6 +13,7 @@ from typing import Any
 
 from feeds.schemas import ProductRecord, RejectedRow, VariantRecord
 from models.money import parse_major
+from models.urls import url_problem
 
 Parsed = tuple[int, ProductRecord | RejectedRow]
 AVAILABILITY = {"in_stock", "limited_stock", "backorder", "preorder", "pre_order",
@@ -35,6 +36,17 @@ def _str(obj: dict[str, Any], key: str, *, required: bool = False, max_len: int 
     text = str(value).strip()
     if len(text) > max_len:
         raise RowError(f"'{key}' is longer than {max_len} characters")
+    return text
+
+
+def _url(value: Any, where: str) -> str | None:
+    """A URL we will render or publish: absolute http(s) only (no ``javascript:``)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    problem = url_problem(text)
+    if problem is not None:
+        raise RowError(f"'{where}' {problem}")
     return text
 
 
@@ -68,8 +80,8 @@ def _acp_variant(raw: Any, index: int) -> VariantRecord:
         "available", True) else "out_of_stock"))
     description = raw.get("description") or {}
     media = raw.get("media") or []
-    image = next((m.get("url") for m in media if isinstance(m, dict) and
-                  m.get("type") == "image"), None)
+    image = _url(next((m.get("url") for m in media if isinstance(m, dict) and
+                       m.get("type") == "image"), None), f"{where}.media.url")
     stock = raw.get("inventory_quantity")  # ReelCart extension (ACP has no stock count)
     if stock is not None and (not isinstance(stock, int) or stock < 0):
         raise RowError(f"{where}.inventory_quantity must be a non-negative integer")
@@ -79,7 +91,7 @@ def _acp_variant(raw: Any, index: int) -> VariantRecord:
     return VariantRecord(
         id=str(vid), title=str(title), price_amount=amount, currency=currency,
         description=description.get("plain") if isinstance(description, dict) else None,
-        sku=_str(raw, "sku", max_len=200), url=_str(raw, "url", max_len=2000),
+        sku=_str(raw, "sku", max_len=200), url=_url(_str(raw, "url"), f"{where}.url"),
         image_url=image, list_price_amount=list_price, availability=status,
         stock=stock, requires_shipping=not digital,
         variant_options=[{"name": str(o["name"]), "value": str(o["value"])}
@@ -104,11 +116,13 @@ def acp_product(raw: Any) -> ProductRecord:
         raise RowError("variant ids must be unique within a product")
     description = raw.get("description") or {}
     media = [m for m in raw.get("media") or [] if isinstance(m, dict) and "url" in m]
+    for index, item in enumerate(media):
+        _url(item["url"], f"media[{index}].url")
     return ProductRecord(
         id=str(pid), title=_str(raw, "title", max_len=500) or variants[0].title,
         variants=variants,
         description=description.get("plain") if isinstance(description, dict) else None,
-        url=_str(raw, "url", max_len=2000), brand=_str(raw, "brand", max_len=200), media=media)
+        url=_url(_str(raw, "url"), "url"), brand=_str(raw, "brand", max_len=200), media=media)
 
 
 def parse_acp_jsonl(lines: Iterable[str]) -> Iterator[Parsed]:
@@ -177,8 +191,8 @@ def openai_variant(row: dict[str, str | None]) -> tuple[str, dict[str, Any], Var
     variant = VariantRecord(
         id=str(item_id).strip(), title=title.strip(), price_amount=amount, currency=currency,
         description=row.get("description") or None, sku=row.get("mpn") or None,
-        url=row.get("url") or row.get("link") or None,
-        image_url=row.get("image_url") or row.get("image_link") or None,
+        url=_url(row.get("url") or row.get("link"), "url"),
+        image_url=_url(row.get("image_url") or row.get("image_link"), "image_url"),
         list_price_amount=list_price, availability=availability.replace("pre_order", "preorder"),
         stock=int(stock_text) if stock_text else None,
         requires_shipping=not _bool(row.get("is_digital"), False),
@@ -189,7 +203,7 @@ def openai_variant(row: dict[str, str | None]) -> tuple[str, dict[str, Any], Var
     group = (row.get("group_id") or row.get("item_group_id") or variant.id).strip()
     product = {"title": row.get("item_group_title") or title, "brand": row.get("brand") or None,
                "description": row.get("description") or None,
-               "url": row.get("url") or row.get("link") or None}
+               "url": _url(row.get("url") or row.get("link"), "url")}
     return group, product, variant
 
 

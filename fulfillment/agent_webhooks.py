@@ -42,8 +42,9 @@ class AgentWebhookDeliverer:
         }
         started = time.perf_counter()
         try:
-            response = await self.http.post(url, content=body, headers=headers,
-                                            timeout=TIMEOUT)
+            async with self.http.stream("POST", url, content=body, headers=headers,
+                                        timeout=TIMEOUT) as response:
+                head = await _head(response)  # never the whole body of a hostile answer
         except httpx.HTTPError as exc:
             return DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500],
                                   retryable=not isinstance(exc, OutboundRefused),
@@ -51,9 +52,19 @@ class AgentWebhookDeliverer:
         elapsed = int((time.perf_counter() - started) * 1000)
         status = response.status_code
         return DeliveryResult(
-            ok=200 <= status < 300, status_code=status, excerpt=error_excerpt(response.text),
+            ok=200 <= status < 300, status_code=status, excerpt=error_excerpt(head),
             # 400/401 mean our payload or signature is wrong: retrying will not help.
             retryable=status in (408, 409, 425, 429) or status >= 500,
             retry_after=retry_after_seconds(response.headers.get("retry-after"),
                                             cap=MAX_RETRY_AFTER),
             duration_ms=elapsed)
+
+
+async def _head(response: httpx.Response, limit: int = 4096) -> bytes:
+    """The first ``limit`` bytes of the body (enough for an excerpt)."""
+    head = b""
+    async for chunk in response.aiter_bytes():
+        head += chunk
+        if len(head) >= limit:
+            break
+    return head[:limit]

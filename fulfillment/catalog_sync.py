@@ -13,6 +13,7 @@ from feeds.schemas import ImportReport, ProductRecord, RejectedRow, VariantRecor
 from feeds.service import upsert_products
 from fulfillment.shopify_client import ShopifyAdmin
 from models.money import currency_exponent
+from models.urls import is_http_url
 
 Json = dict[str, Any]
 
@@ -45,8 +46,9 @@ def product_record(node: Json, currency: str) -> ProductRecord | str:
             title=f"{node['title']} — {v['title']}" if v.get("title") not in (
                 None, "Default Title") else node["title"],
             price_amount=price, currency=currency.lower(), sku=v.get("sku") or None,
-            url=node.get("onlineStoreUrl"), image_url=(v.get("image") or {}).get("url") or (
-                images[0]["url"] if images else None),
+            url=_http_or_none(node.get("onlineStoreUrl")),
+            image_url=_http_or_none((v.get("image") or {}).get("url") or (
+                images[0]["url"] if images else None)),
             list_price_amount=compare if compare and compare > price else None,
             availability="in_stock" if available else "out_of_stock",
             stock=max(int(stock), 0) if isinstance(stock, int) else None,
@@ -105,3 +107,8 @@ async def sync_catalog(sessionmaker: async_sessionmaker[AsyncSession], admin: Sh
     if batch:
         await flush()
     return report
+
+
+def _http_or_none(value: object) -> str | None:
+    """Only http(s) URLs are kept: they are rendered and published."""
+    return str(value) if is_http_url(value) else None

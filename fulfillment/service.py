@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fulfillment.errors import InvalidFulfillment
 from models import Fulfillment, Order
 from models.base import new_id, utc_now
+from models.urls import is_http_url
 from orders import notify, repository
 from orders.service import derive_status
 
@@ -29,10 +30,16 @@ async def record_fulfillment(
     external_id: str | None = None, carrier: str | None = None,
     tracking_number: str | None = None, tracking_url: str | None = None,
     line_items: list[Json] | None = None, source_updated_at: str | None = None,
-    type_: str = "shipping",
+    type_: str = "shipping", existing: Fulfillment | None = None,
 ) -> Fulfillment:
-    fulfillment = await repository.fulfillment_by_external_id(db, external_id) \
-        if external_id else None
+    """Create or update a fulfilment: ``existing`` when the caller has it, else found by
+    ``external_id``. A ``tracking_url`` must be http(s): it is rendered as a link."""
+    if tracking_url is not None and not is_http_url(tracking_url):
+        raise InvalidFulfillment("tracking_url must be an absolute http or https URL.",
+                                 param="$.tracking_url")
+    fulfillment = existing
+    if fulfillment is None and external_id:
+        fulfillment = await repository.fulfillment_by_external_id(db, external_id)
     now = utc_now()
     if fulfillment is None:
         fulfillment = Fulfillment(

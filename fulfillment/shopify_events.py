@@ -19,6 +19,7 @@ from fulfillment.service import record_fulfillment, refresh_order_status
 from models import Order
 from models.base import utc_now
 from models.money import currency_exponent
+from models.urls import is_http_url
 from orders import refunds as refund_service
 from orders import repository
 from orders.errors import RefundNotAllowed
@@ -105,8 +106,8 @@ class ShopifyEventHandlers:
             external_id=f"shopify:{payload['id']}", carrier=payload.get("tracking_company"),
             tracking_number=payload.get("tracking_number") or next(
                 iter(payload.get("tracking_numbers") or []), None),
-            tracking_url=payload.get("tracking_url") or next(
-                iter(payload.get("tracking_urls") or []), None),
+            tracking_url=_http_url(payload.get("tracking_url") or next(
+                iter(payload.get("tracking_urls") or []), None)),
             line_items=self._lines(order, payload) or None,
             source_updated_at=payload.get("updated_at"))
 
@@ -162,3 +163,14 @@ class ShopifyEventHandlers:
             except RefundNotAllowed as exc:
                 log.warning("shopify refund not applied", extra={"order_id": order_id,
                                                                 "reason": exc.message})
+
+
+def _http_url(value: object) -> str | None:
+    """Shopify passes on what the merchant typed: keep a tracking link only when it is
+    http(s) (it is rendered as a link); the shipment itself is still recorded."""
+    if value is None:
+        return None
+    if is_http_url(value):
+        return str(value)
+    log.warning("ignoring a non-http(s) tracking URL from Shopify")
+    return None

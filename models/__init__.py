@@ -8,7 +8,7 @@ from models.attribution import AttributionTouch, LedgerEntry
 from models.base import Base
 from models.catalog import Product, Variant
 from models.checkout import CheckoutSession, PaymentAttempt
-from models.dashboard import DashboardSession, DashboardUser
+from models.dashboard import DashboardLoginFailure, DashboardSession, DashboardUser
 from models.feed import FeedPush, FeedPushItem
 from models.idempotency import IdempotencyRecord
 from models.inbox import InboxEvent
@@ -27,6 +27,7 @@ __all__ = [
     "AttributionTouch",
     "Base",
     "CheckoutSession",
+    "DashboardLoginFailure",
     "DashboardSession",
     "DashboardUser",
     "DeliveryAttempt",

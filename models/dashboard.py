@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utc_now
@@ -28,3 +28,16 @@ class DashboardSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DashboardLoginFailure(Base):
+    """Failed logins per scope (``user:<name>`` or ``addr:<client address>``) in the current
+    window, and until when the scope is locked: in the database, so every process sees the
+    same counts."""
+
+    __tablename__ = "dashboard_login_failures"
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column()
+    locked_until: Mapped[datetime | None] = mapped_column()

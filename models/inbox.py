@@ -19,7 +19,7 @@ class InboxEvent(Base):
     external_id: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[str] = mapped_column(Text)
-    received_at: Mapped[datetime] = mapped_column(default=utc_now)
+    received_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -257,6 +257,7 @@ def outbound_client(policy: OutboundPolicy, *, timeout: httpx.Timeout = DEFAULT_
 
 
 _TAGS = re.compile(r"<[^>]{0,200}>")
+_ESCAPES = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|.)")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]+")
 _SPACES = re.compile(r"\s+")
 _SECRETS = re.compile(r"\b(sk|rk|pk|whsec|shpat|shpss|spt|rc)_[A-Za-z0-9_]{6,}")
@@ -271,6 +272,7 @@ def error_excerpt(body: str | bytes | None, limit: int = 200) -> str | None:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     text = text[: limit * 20]
     text = _TAGS.sub(" ", text)
+    text = _ESCAPES.sub(" ", text)  # terminal escape sequences, whole
     text = _CONTROLS.sub(" ", text)
     text = _SECRETS.sub(lambda m: f"{m.group(1)}_***", text)
     text = _SPACES.sub(" ", text).strip()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utc_now
@@ -16,6 +16,7 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_delivered_at", "status", "delivered_at"),)
 
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
@@ -25,12 +26,15 @@ class OutboxMessage(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed
+    # pending | delivered | failed (dead letter: out of attempts or refused for good)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     delivered_at: Mapped[datetime | None] = mapped_column()
+    # Set while a worker delivers it: how many deliveries a destination has in flight.
+    leased_until: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class DeliveryAttempt(Base):

@@ -52,6 +52,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="Run only these database back ends (default: both)")
 
 
+FIGURES = pytest.StashKey[list[str]]()  # lines tests report at the end of the run
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Figures tests measured (e.g. schemathesis: requests sent), after the results."""
+    for line in terminalreporter.config.stash.get(FIGURES, []):
+        terminalreporter.write_line(line)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         chosen = metafunc.config.getoption("backend") or ["sqlite", "postgresql"]
@@ -104,6 +113,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "run_migrations_on_start": False, "database_pool_size": 20,
         # Test receivers listen on loopback, which the outbound policy refuses by default.
         "outbound_allow_hosts": ["127.0.0.1"],
+        # Dashboard passwords: the cheapest allowed scrypt cost keeps tests fast (production
+        # refuses less than OWASP's 2^17; tests/test_dashboard_accounts.py covers that).
+        "dashboard_scrypt_log2_n": 14,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

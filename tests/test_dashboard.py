@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 
-from api.dashboard.auth import create_user, hash_password, verify_password
+from api.dashboard.auth import ScryptCost, create_user, hash_password, verify_password
 from tests.conftest import AGENT_KEY, US_ADDRESS, Agent, app_client, sandbox_runtime
 
 
@@ -17,16 +17,27 @@ from tests.conftest import AGENT_KEY, US_ADDRESS, Agent, app_client, sandbox_run
 async def site(database_url: str):
     async with sandbox_runtime(database_url, merchant_api_keys=["merchant-key"]) as rt:
         async with rt.sessionmaker() as db, db.begin():
-            await create_user(db, "ada", "correct horse battery")
+            await create_user(db, "ada", "correct horse battery", FAST)
         async with app_client(rt, "https://shop.test") as client:
             yield client, rt
 
 
-async def log_in(client: httpx.AsyncClient) -> None:
-    resp = await client.post("/dashboard/login", data={"username": "ada",
-                                                       "password": "correct horse battery"})
+FAST = ScryptCost(14)  # the test settings' target cost (conftest.make_settings)
+
+
+async def log_in(client: httpx.AsyncClient, username: str = "ada",
+                 password: str = "correct horse battery") -> None:
+    resp = await submit_login(client, username, password)
     assert resp.status_code == 303
     assert resp.headers["location"] == "/dashboard/orders"
+
+
+async def submit_login(client: httpx.AsyncClient, username: str, password: str
+                       ) -> httpx.Response:
+    """Like a browser: load the form (its CSRF token and cookie), then post it."""
+    form = await client.get("/dashboard/login")
+    return await client.post("/dashboard/login", data={
+        "username": username, "password": password, "csrf_token": csrf_of(form.text)})
 
 
 def csrf_of(html: str) -> str:
@@ -36,7 +47,7 @@ def csrf_of(html: str) -> str:
 
 
 def test_passwords_are_hashed() -> None:
-    stored = hash_password("s3cret-pass")
+    stored = hash_password("s3cret-pass", FAST)
     assert "s3cret" not in stored
     assert verify_password("s3cret-pass", stored)
     assert not verify_password("wrong", stored)
@@ -51,7 +62,7 @@ async def test_anonymous_and_api_keys_are_sent_to_login(site, backend: str) -> N
         assert resp.headers["location"] == "/dashboard/login"
         resp = await client.get(path, headers={"Authorization": f"Bearer {AGENT_KEY}"})
         assert resp.status_code == 303  # an API key is not a dashboard login
-    bad = await client.post("/dashboard/login", data={"username": "ada", "password": "nope"})
+    bad = await submit_login(client, "ada", "nope")
     assert bad.status_code == 401
     await log_in(client)
     # A dashboard session cannot call the agent API.
@@ -136,14 +147,14 @@ async def test_mark_shipped_and_logout(site, backend: str) -> None:
 
 async def test_configured_user_fee_net_and_more_csv(database_url: str, backend: str) -> None:
     async with sandbox_runtime(
-            database_url, dashboard_user=f"finance:{hash_password('from-config-123')}") as rt:
+            database_url,
+            dashboard_user=f"finance:{hash_password('from-config-123', FAST)}") as rt:
         await rt.ensure_configured_user()
         async with app_client(rt, "https://shop.test") as client:
             agent = Agent(client)
             session = await agent.ready_session()
             order = (await agent.complete(session["id"])).json()["order"]
-            resp = await client.post("/dashboard/login", data={"username": "finance",
-                                                               "password": "from-config-123"})
+            resp = await submit_login(client, "finance", "from-config-123")
             assert resp.status_code == 303
             page = await client.get(f"/dashboard/orders/{order['id']}")
             from models.money import format_minor

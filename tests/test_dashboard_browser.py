@@ -49,13 +49,13 @@ def _require_browser() -> Any:
 
 
 async def _seed_user(database_url: str) -> None:
-    from api.dashboard.auth import create_user
+    from api.dashboard.auth import ScryptCost, create_user
     from models.db import create_engine, create_sessionmaker, transaction
 
     await reset_database(database_url)
     engine = create_engine(database_url)
     async with transaction(create_sessionmaker(engine)) as db:
-        await create_user(db, "ada", PASSWORD)
+        await create_user(db, "ada", PASSWORD, ScryptCost(14))
     await engine.dispose()
 
 

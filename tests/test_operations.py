@@ -27,8 +27,11 @@ async def test_health_ready_metrics_docs(agent: Agent, backend: str) -> None:
     for path, methods in spec["paths"].items():
         for method, operation in methods.items():
             if path.startswith("/checkout_sessions"):
-                headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
-                assert {"API-Version", "Idempotency-Key"} <= headers, (method, path)
+                headers = {p["name"]: p for p in operation["parameters"] if p["in"] == "header"}
+                required = {"API-Version", "Idempotency-Key"} if method == "post" \
+                    else {"API-Version"}
+                assert required <= set(headers), (method, path)
+                assert all(headers[name]["required"] for name in required), (method, path)
                 assert operation["security"] == [{"HTTPBearer": []}], (method, path)
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 

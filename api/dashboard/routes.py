@@ -15,9 +15,15 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
-from api.dashboard import auth, charts, queries
+from api.dashboard import auth, charts, queries, throttle
 from api.deps import RuntimeDep
-from api.exports import csv_response, reconciliation_csv, revenue_csv, revenue_totals
+from api.exports import (
+    csv_response,
+    in_report_range,
+    reconciliation_csv,
+    revenue_csv,
+    revenue_totals,
+)
 from api.runtime import Runtime
 from attribution import repository as attribution_repo
 from fulfillment import service as fulfillment_service
@@ -25,12 +31,15 @@ from models import DashboardUser
 from models.base import utc_now
 from models.errors import AppError, NotFound
 from models.money import format_minor, parse_major
+from models.urls import is_http_url
 from orders import refunds, repository
 from orders import service as order_service
 from payments.reconciliation import reconcile
+from webhooks import outbox
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+templates.env.tests["http_url"] = is_http_url  # links render only when http(s)
 templates.env.filters["money"] = lambda amount, currency="usd": format_minor(
     int(amount or 0), currency)
 PAGE = 25
@@ -69,10 +78,9 @@ def check_csrf(who: Viewer, token: str) -> None:
 
 def page(request: Request, name: str, who: Viewer | None, **context: Any) -> Response:
     response = templates.TemplateResponse(request, name, {
-        "who": who, "csrf": who.csrf if who else "", "nonce": secrets.token_urlsafe(12),
-        **context})
+        "who": who, "csrf": who.csrf if who else "", "nonce": secrets.token_urlsafe(12)}
+        | context)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
     return response
 
 
@@ -83,7 +91,8 @@ def _date(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=utc_now().tzinfo)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=utc_now().tzinfo)
+    return parsed if in_report_range(parsed) else None
 
 
 # ------------------------------------------------------------------ login
@@ -91,25 +100,50 @@ def _date(value: str | None) -> datetime | None:
 
 @router.get("/login")
 async def login_form(request: Request) -> Response:
-    return page(request, "dashboard/login.html", None, error=None)
+    return _login_page(request, None)
+
+
+def _login_page(request: Request, error: str | None, status_code: int = 200) -> Response:
+    """The form carries a CSRF token that must match a cookie set with it (login CSRF:
+    another site cannot log the browser in to an account of its choosing)."""
+    token = secrets.token_urlsafe(24)
+    response = page(request, "dashboard/login.html", None, error=error, csrf=token)
+    response.status_code = status_code
+    response.set_cookie(auth.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", max_age=3600,
+                        path="/dashboard/login")
+    return response
 
 
 @router.post("/login")
 async def login(request: Request, runtime: RuntimeDep,
                 username: Annotated[str, Form(max_length=100)],
-                password: Annotated[str, Form(max_length=200)]) -> Response:
+                password: Annotated[str, Form(max_length=200)],
+                csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+    expected = request.cookies.get(auth.LOGIN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(csrf_token.encode(), expected.encode()):
+        raise CsrfRejected
+    address = request.client.host if request.client else "unknown"
     async with runtime.sessionmaker() as db, db.begin():
-        started = await auth.login(db, username, password)
-    if started is None:
-        response = page(request, "dashboard/login.html", None,
-                        error="Wrong username or password.")
-        response.status_code = 401
+        locked_until = await throttle.reserve(db, username, address)
+    if locked_until is not None:
+        minutes = max(1, -(-int((locked_until - utc_now()).total_seconds()) // 60))
+        response = _login_page(request, f"Too many attempts. Try again in {minutes} "
+                               f"minute{'s' if minutes > 1 else ''}.", 429)
+        response.headers["Retry-After"] = str(minutes * 60)
         return response
-    session_id, _ = started
+    target = auth.ScryptCost(runtime.settings.dashboard_scrypt_log2_n)
+    user = await auth.check_credentials(runtime.read_sessionmaker, username, password, target)
+    if user is None:
+        return _login_page(request, "Wrong username or password.", 401)
+    async with runtime.sessionmaker() as db, db.begin():
+        await throttle.succeeded(db, username, address)
+        session_id, _ = await auth.start_session(db, user, password, target)
     response = RedirectResponse("/dashboard/orders", status_code=303)
     response.set_cookie(auth.COOKIE, session_id, httponly=True, samesite="lax",
                         secure=runtime.settings.public_base_url.startswith("https://"),
                         max_age=int(auth.SESSION_TTL.total_seconds()), path="/dashboard")
+    response.delete_cookie(auth.LOGIN_CSRF_COOKIE, path="/dashboard/login")
     return response
 
 
@@ -360,10 +394,28 @@ async def catalog(request: Request, who: ViewerDep,
 
 
 @router.get("/health")
-async def health(request: Request, who: ViewerDep) -> Response:
+async def health(request: Request, who: ViewerDep,
+                 notice: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     async with who.runtime.read_sessionmaker() as db:
         state = await queries.delivery_health(db)
+        dead = await outbox.dead_letters(db)
     settings = who.runtime.settings
-    return page(request, "dashboard/health.html", who, state=state,
+    return page(request, "dashboard/health.html", who, state=state, dead=dead, notice=notice,
                 stripe=settings.payments_provider == "stripe",
                 shopify=settings.shopify_enabled, provider=settings.payments_provider)
+
+
+@router.post("/outbox/{message_id}/redeliver")
+async def redeliver_dead_letter(who: ViewerDep, message_id: str,
+                                csrf_token: Annotated[str, Form(max_length=100)] = ""
+                                ) -> Response:
+    """A dead letter gets a fresh attempt budget."""
+    check_csrf(who, csrf_token)
+    async with who.runtime.sessionmaker() as db, db.begin():
+        queued = await outbox.redeliver(db, message_id[:64])
+    if queued:
+        who.runtime.wake_worker()
+    from urllib.parse import quote
+
+    notice = "Queued for delivery again." if queued else "That message is not a dead letter."
+    return RedirectResponse(f"/dashboard/health?notice={quote(notice)}", status_code=303)

@@ -29,17 +29,23 @@ def _resolve(root: Path, relative: str) -> Path:
     try:
         candidate = (root / relative).resolve()
         inside = root.resolve() in candidate.parents
-        if not inside or candidate.name.startswith(".") or not candidate.is_file():
+        private = candidate == (root / REPORT).resolve()
+        if not inside or private or candidate.name.startswith(".") or not candidate.is_file():
             raise missing
     except OSError:  # e.g. a name longer than the filesystem allows
         raise missing from None
     return candidate
 
 
+REPORT = "report.json"  # the build's validation report: the merchant's, not public
+
+
 @router.get("/validation", response_class=Response, operation_id="feedValidationReport")
+@router.get("/report.json", response_class=Response, include_in_schema=False)
 async def validation_report(call: MerchantCallDep) -> Response:
-    """The last build's report: counts per problem with the first examples."""
-    report = Path(call.runtime.settings.feeds_dir) / "report.json"
+    """The last build's report: counts per problem with the first examples (merchant key:
+    it lists product problems, which are nobody else's business)."""
+    report = Path(call.runtime.settings.feeds_dir) / REPORT
     if not report.is_file():
         raise NotFound("No feed has been built yet (run `reelcart feeds build`).",
                        code="feed_not_built")

@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from api.deps import MerchantCallDep
-from api.exports import reconciliation_csv, revenue_csv, revenue_totals
+from api.exports import ReportDatetime, reconciliation_csv, revenue_csv, revenue_totals
 from attribution import repository
 from attribution.rules import MODELS
 
@@ -26,8 +25,8 @@ async def attributed_revenue(
     model: Annotated[Literal["last_touch", "first_touch", "linear", "position_based"],
                      Query()] = "last_touch",
     view: Annotated[Literal["cash", "accrual"], Query()] = "cash",
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[ReportDatetime | None, Query(alias="from")] = None,
+    end: Annotated[ReportDatetime | None, Query(alias="to")] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
     assert model in MODELS
@@ -55,8 +54,8 @@ def _iso(value: datetime | None) -> str | None:
 @router.get("/reconciliation", response_class=Response, operation_id="payoutReconciliation")
 async def payout_reconciliation(
     call: MerchantCallDep,
-    start: Annotated[AwareDatetime, Query(alias="from")],
-    end: Annotated[AwareDatetime, Query(alias="to")],
+    start: Annotated[ReportDatetime, Query(alias="from")],
+    end: Annotated[ReportDatetime, Query(alias="to")],
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
     """Per payout: settled vs expected, fees, refunds, disputes, and every item matched to

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import hmac
+
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.responses import Response
 
 from api.deps import RuntimeDep
+from models.errors import Unauthorized
 
 router = APIRouter(tags=["operations"])
 
@@ -30,5 +33,13 @@ async def readyz(runtime: RuntimeDep) -> Response:
 
 
 @router.get("/metrics", response_class=Response, include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """Prometheus metrics; behind ``Authorization: Bearer <REELCART_METRICS_TOKEN>`` when
+    that is set."""
+    token = runtime.settings.metrics_token
+    if token is not None:
+        sent = request.headers.get("authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        if not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise Unauthorized("A valid bearer token is required for /metrics.")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -14,12 +14,14 @@ from starlette.responses import Response
 
 from api.deps import RuntimeDep
 from models.money import format_minor
+from models.urls import is_http_url
 from orders import repository
 from orders.errors import OrderNotFound
 from orders.service import acp_snapshot
 
 router = APIRouter(tags=["buyer"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+templates.env.tests["http_url"] = is_http_url  # links render only when http(s)
 
 
 @router.get("/order-status/{order_id}", response_class=Response, include_in_schema=False)

@@ -13,6 +13,7 @@ from api.deps import MerchantCallDep
 from fulfillment import service as fulfillment_service
 from models import DeliveryAttempt, Fulfillment, Order, OutboxMessage
 from models.errors import InvalidRequest
+from models.urls import HttpUrlStr
 from orders import refunds as refund_service
 from orders import repository
 from orders import service as order_service
@@ -101,7 +102,7 @@ class ShipmentCreate(BaseModel):
 
     carrier: str | None = Field(default=None, max_length=100)
     tracking_number: str | None = Field(default=None, max_length=200)
-    tracking_url: str | None = Field(default=None, max_length=2000)
+    tracking_url: HttpUrlStr | None = Field(default=None, description="http(s) only")
     line_items: list[LineQuantity] | None = Field(
         default=None, max_length=200, description="Omit to ship everything not yet shipped")
 
@@ -139,10 +140,9 @@ async def update_shipment(order_id: OrderId, fulfillment_id: Annotated[str, Path
         fulfillment = await db.get(Fulfillment, fulfillment_id)
         if order is None or fulfillment is None or fulfillment.order_id != order_id:
             raise OrderNotFound(order_id)
-        fulfillment.external_id = fulfillment.external_id or fulfillment.id
         await fulfillment_service.record_fulfillment(
             db, order, status=body.status, actor=f"merchant:{call.merchant.id}",
-            external_id=fulfillment.external_id)
+            existing=fulfillment)
         return await order_service.merchant_order_json(db, order)
     return await call.write(handler)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from api import jsonbody
 from api.deps import RuntimeDep
 from models.errors import AppError, InvalidRequest, NotFound
 from payments.stripe_client import StripeGateway
@@ -34,7 +34,7 @@ async def stripe_webhook(request: Request, runtime: RuntimeDep) -> Response:
                                         secret.get_secret_value()):
         raise InvalidSignature("Stripe-Signature is missing, stale or does not match.")
     try:
-        event = json.loads(payload)
+        event = jsonbody.parse(payload)  # strictly UTF-8: stored as text below
         event_id, event_type = str(event["id"]), str(event["type"])
     except (ValueError, KeyError, TypeError):
         raise InvalidRequest("Not a Stripe event.", code="invalid_event") from None
@@ -74,9 +74,9 @@ async def shopify_webhook(request: Request, runtime: RuntimeDep) -> Response:
         raise InvalidRequest("X-Shopify-Webhook-Id and X-Shopify-Topic are required.",
                              code="invalid_event")
     try:
-        json.loads(raw)
+        jsonbody.parse(raw)  # strictly UTF-8 (Shopify sends UTF-8; stored as text below)
     except ValueError:
-        raise InvalidRequest("Not JSON.", code="invalid_event") from None
+        raise InvalidRequest("Not UTF-8 JSON.", code="invalid_event") from None
     async with runtime.sessionmaker() as db, db.begin():
         stored = await inbox.store(db, source="shopify", external_id=webhook_id[:200],
                                    type_=topic[:100], payload=raw.decode("utf-8"))

@@ -1,7 +1,7 @@
 """ucp checkouts and saved addresses
 
 Revision ID: 0501
-Revises: 0009
+Revises: 0202
 Create Date: 2026-12-02 12:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0501'
-down_revision: str | None = '0009'
+down_revision: str | None = '0202'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
