@@ -96,7 +96,7 @@ async def test_discovery_profile(shop: Runtime, backend: str) -> None:
         again = await client.get("/.well-known/ucp", headers={
             "UCP-Agent": 'profile="..."; version="2099-01-01"'})
         assert again.status_code == 200
-        assert (await client.post("/.well-known/ucp", content=b"x")).status_code == 405
+        assert (await client.post("/.well-known/ucp", content=b"x")).status_code in (400, 405)
 
 
 async def test_checkout_lifecycle_validates(shop: Runtime, backend: str) -> None:

@@ -25,6 +25,7 @@ from api.worker import run_once
 from models import AttributionTouch, LedgerEntry, OutboxMessage
 from tests import ucp_schema
 from tests.conftest import sandbox_runtime
+from tests.test_dashboard import log_in
 from tests.test_ucp import merchant_config, payment, shipping
 from tests.ucp_platform import Platform, ucp_platform
 
@@ -150,9 +151,7 @@ async def test_ucp_order_in_dashboard_and_finance(shop: Runtime, backend: str) -
         completed = await buy(platform, client)
         order = (await client.get(f"/ucp/orders/{completed['order']['id']}",
                                   headers=platform.headers())).json()
-        login = await client.post("/dashboard/login", data={
-            "username": "ada", "password": "correct horse battery"})
-        assert login.status_code == 303
+        await log_in(client)
         listing = await client.get("/dashboard/orders", params={"q": "ada@example.com"})
         assert order["label"] in listing.text
         page = await client.get(f"/dashboard/orders/{order['id']}")
