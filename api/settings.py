@@ -146,16 +146,16 @@ class Settings(BaseSettings):
         if self.environment == Environment.production:
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs PostgreSQL (REELCART_DATABASE_URL)")
-            if self.ucp_signing_key is None:
-                raise ValueError("production needs REELCART_UCP_SIGNING_KEY (reelcart ucp keygen)")
-            if self.ucp_simulation_secret is not None:
-                raise ValueError("REELCART_UCP_SIMULATION_SECRET is for conformance testing")
             if self.dashboard_scrypt_log2_n < 17:
                 raise ValueError("production needs REELCART_DASHBOARD_SCRYPT_LOG2_N >= 17")
             if self.agent_api_keys or self.merchant_api_keys:
                 raise ValueError("REELCART_AGENT_API_KEYS / REELCART_MERCHANT_API_KEYS are for "
                                  "development; use `reelcart agent-key create` / "
                                  "`reelcart merchant-key create` in production")
+            if self.ucp_signing_key is None:
+                raise ValueError("production needs REELCART_UCP_SIGNING_KEY (reelcart ucp keygen)")
+            if self.ucp_simulation_secret is not None:
+                raise ValueError("REELCART_UCP_SIMULATION_SECRET is for conformance testing")
         return self
 
     def outbound_policy(self) -> OutboundPolicy:
