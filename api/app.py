@@ -41,6 +41,7 @@ from api.routes import (
     videos,
     webhooks,
 )
+from api.routes import ucp as ucp_routes
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings, get_settings
 from api.worker import run_forever
@@ -107,6 +108,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(discovery.router)
+    app.include_router(ucp_routes.router)
     app.include_router(checkout_sessions.router)
     app.include_router(checkout_sessions.router, prefix="/acp", include_in_schema=False)
     app.include_router(orders.router)

@@ -28,18 +28,25 @@ async def _app_error(_: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.body(), exc.headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> Response:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     error = from_validation_errors(exc.errors())
+    if request.url.path.startswith("/ucp/"):  # UCP: the spec's error_response
+        from protocols.ucp.errors import invalid
+
+        return error_response(400, invalid(error.message, error.param, code=error.code).body())
     return error_response(error.status_code, error.body())
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
              401: "unauthorized", 415: "unsupported_media_type"}
     code = codes.get(exc.status_code, "invalid_request")
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    if request.url.path.startswith("/ucp/"):  # UCP protocol errors: {code, content}
+        return error_response(exc.status_code, {"code": code, "content": detail},
+                              dict(exc.headers or {}))
     return error_response(exc.status_code, {"type": "invalid_request", "code": code,
                                             "message": detail}, dict(exc.headers or {}))
 

@@ -197,7 +197,13 @@ class JsonLimitsMiddleware:
         body = b"".join(chunks)
         found = jsonbody.problem(body)
         if found is not None:
-            payload = orjson.dumps(found.body())
+            if scope["path"].startswith("/ucp/"):  # UCP: the spec's error_response
+                from protocols.ucp.errors import invalid
+
+                payload = orjson.dumps(invalid(found.message, found.param,
+                                               code=found.code).body())
+            else:
+                payload = orjson.dumps(found.body())
             await send({"type": "http.response.start", "status": 400,
                         "headers": [(b"content-type", b"application/json"),
                                     (b"content-length", str(len(payload)).encode())]})

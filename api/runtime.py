@@ -17,6 +17,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.settings import Settings
+from api.ucp_runtime import TOPIC as UCP_ORDER_WEBHOOK
+from api.ucp_runtime import UcpBinding, build_ucp
 from attribution.ledger import LedgerPolicy
 from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
@@ -79,6 +81,10 @@ class Runtime:
     # When each periodic worker job last ran in this process (api.worker.PERIODIC).
     periodic_last_run: dict[str, float] = field(default_factory=dict)
 
+    @cached_property
+    def ucp(self) -> UcpBinding:
+        return build_ucp(self)
+
     def wake_worker(self) -> None:
         self.worker_wakeup.set()
 
@@ -101,6 +107,7 @@ class Runtime:
             AGENT_WEBHOOK: AgentWebhookDeliverer(self.sessionmaker, self.outbound_http)}
         if self.shopify is not None:
             deliverers[SHOPIFY_ORDER] = ShopifyForwarder(self.sessionmaker, self.shopify)
+        deliverers[UCP_ORDER_WEBHOOK] = self.ucp.deliverer
         deliverers[FEEDS_REFRESH] = self.feed_refresher()
         if self.etsy is not None:
             deliverers[ETSY_STOCK] = self.etsy.deliver_stock
@@ -312,7 +319,7 @@ def build_runtime(settings: Settings) -> Runtime:
         shopify = ShopifyAdmin(http, shop=settings.shopify_shop,
                                access_token=settings.shopify_access_token.get_secret_value(),
                                api_version=settings.shopify_api_version)
-    return Runtime(
+    runtime = Runtime(
         settings=settings, engine=engine, read_engine=read_engine, sessionmaker=sessionmaker,
         read_sessionmaker=create_sessionmaker(read_engine), profile=profile, provider=provider,
         checkout=checkout,
@@ -325,3 +332,5 @@ def build_runtime(settings: Settings) -> Runtime:
         outbound_http=outbound_client(settings.outbound_policy()),
         shopify=shopify,
     )
+    _ = runtime.ucp  # registers the UCP order-webhook listener in every process
+    return runtime

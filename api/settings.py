@@ -176,6 +176,18 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Smallest payout, minor units (smaller balances accrue)")
     statement_link_ttl_days: int = Field(
         default=30, ge=1, le=365, description="Shareable statement links expire after this")
+    stripe_publishable_key: str | None = Field(
+        default=None, description="pk_…: advertised in the Google Pay handler's UCP config")
+    ucp_signing_key: SecretStr | None = Field(
+        default=None, description="EC P-256 private key (PEM) signing UCP order webhooks; "
+        "its public JWK is published in /.well-known/ucp (`reelcart ucp keygen`)")
+    ucp_signing_key_id: str = "reelcart-ucp-1"
+    ucp_simulation_secret: SecretStr | None = Field(
+        default=None, description="Enables POST /testing/simulate-shipping/{order_id} "
+        "(conformance testing only)")
+    ucp_accept_legacy_agent_profiles: bool = Field(
+        default=False, description="Accept platform profiles not in the 2026-04-08 shape "
+        "(the conformance suite's mock agent)")
     outbound_allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Hosts, IPs or CIDRs that merchant-configured "
         "outbound URLs may reach although private (development, tests); empty by default")
@@ -224,6 +236,10 @@ class Settings(BaseSettings):
                 raise ValueError("REELCART_ENVIRONMENT=production refuses the sandbox payment "
                                  "provider (it charges nothing); set "
                                  "REELCART_PAYMENTS_PROVIDER=stripe and REELCART_STRIPE_API_KEY")
+            if self.ucp_signing_key is None:
+                raise ValueError("production needs REELCART_UCP_SIGNING_KEY (reelcart ucp keygen)")
+            if self.ucp_simulation_secret is not None:
+                raise ValueError("REELCART_UCP_SIMULATION_SECRET is for conformance testing")
         return self
 
     def outbound_policy(self) -> OutboundPolicy:

@@ -119,11 +119,12 @@ async def _insert_once(db: AsyncSession, values: dict[str, Any]) -> None:
         index_elements=["checkout_session_id", "touchpoint"]))
 
 
-async def record_claim(db: AsyncSession, session_id: str, claim: Claim, at: datetime) -> None:
+async def record_claim(db: AsyncSession, session_id: str, claim: Claim, at: datetime,
+                       channel: str = "acp_affiliate") -> None:
     video_id, known = await _resolve_video(db, claim.creative_id, claim.source_url)
     await _insert_once(db, {
         "id": new_id("tch"), "checkout_session_id": session_id,
-        "touchpoint": claim.touchpoint, "channel": "acp_affiliate",
+        "touchpoint": claim.touchpoint, "channel": channel,
         "provider": claim.provider, "publisher_id": claim.publisher_id,
         "campaign_id": claim.campaign_id, "creative_id": claim.creative_id,
         "sub_id": claim.sub_id, "source_url": claim.source_url,

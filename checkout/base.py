@@ -22,6 +22,7 @@ from checkout.pricing import (
     Messages,
     RequestedLine,
     TaxRequest,
+    apply_discount_codes,
     assemble,
     price_lines,
     quote_fulfillment,
@@ -128,6 +129,13 @@ class CheckoutCore:
             catalog[v.id] = to_catalog_item(v)
             kept.append(req)
         lines = price_lines(kept, catalog, self.profile, messages)
+        applied, unknown = apply_discount_codes(
+            [(ln.line_id, ln.base_amount) for ln in lines], s.discount_codes or [],
+            self.profile.discount_codes)
+        by_line = {ln.line_id: ln for ln in lines}
+        for discount in applied:
+            for line_id, part in discount.allocations:
+                by_line[line_id].discount += part
         address = (s.fulfillment_details or {}).get("address")
         now = self.clock()
         options = quote_fulfillment(lines, address, self.profile, now, messages)
@@ -136,7 +144,8 @@ class CheckoutCore:
             s.currency, address, tuple((ln.line_id, ln.subtotal) for ln in lines),
             sum(o.amount for o in chosen)))
         for index, code in enumerate(s.discount_codes or []):
-            # No discount engine yet: say so instead of silently ignoring the code.
+            if code not in unknown:  # a configured code (profile.discount_codes) applied
+                continue
             messages.warning("discount_code_invalid",
                              f"The code {code!r} is not valid here.",
                              f"$.discounts.codes[{index}]")

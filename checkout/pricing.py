@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from checkout.profile import MerchantProfile, ShippingRate
+from checkout.profile import DiscountCode, MerchantProfile, ShippingRate
 from models.base import rfc3339
 from models.money import apply_rate_bps, format_minor
 
@@ -193,7 +193,63 @@ def price_lines(
     return lines
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedDiscount:
+    code: str
+    title: str
+    amount: int
+    percent: int | None  # None for a fixed amount
+    allocations: tuple[tuple[str, int], ...]  # (line id, amount): sums to ``amount``
+
+
+def _allocate(amount: int, weights: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Split ``amount`` over lines pro rata to ``weights`` (largest remainder: exact sum)."""
+    total = sum(w for _, w in weights)
+    if amount <= 0 or total <= 0:
+        return [(line_id, 0) for line_id, _ in weights]
+    shares = [(line_id, amount * w // total, amount * w % total) for line_id, w in weights]
+    left = amount - sum(s for _, s, _ in shares)
+    order = sorted(range(len(shares)), key=lambda i: -shares[i][2])
+    extra = {i: 1 for i in order[:left]}
+    return [(line_id, s + extra.get(i, 0)) for i, (line_id, s, _) in enumerate(shares)]
+
+
+def apply_discount_codes(
+    bases: list[tuple[str, int]], codes: list[str], catalog: list[DiscountCode]
+) -> tuple[list[AppliedDiscount], list[str]]:
+    """Known codes (case-insensitive, each once) applied in order to the items' running
+    subtotal: ``10OFF`` then ``WELCOME20`` on 3500 → 3150 → 2520. Returns (applied,
+    unknown codes). Pure; the line discounts are the sum of each code's allocations."""
+    by_code = {d.code.upper(): d for d in catalog}
+    remaining = {line_id: base for line_id, base in bases}
+    applied: list[AppliedDiscount] = []
+    unknown: list[str] = []
+    seen: set[str] = set()
+    for raw in codes:
+        d = by_code.get(raw.upper())
+        if d is None:
+            unknown.append(raw)
+            continue
+        if d.code.upper() in seen:
+            continue
+        seen.add(d.code.upper())
+        subtotal = sum(remaining.values())
+        if d.type == "percentage":
+            amount = subtotal - subtotal * (100 - min(d.value, 100)) // 100
+        else:
+            amount = min(d.value, subtotal)
+        allocations = _allocate(amount, list(remaining.items()))
+        for line_id, part in allocations:
+            remaining[line_id] -= part
+        applied.append(AppliedDiscount(
+            d.code, d.title or d.code, amount, d.value if d.type == "percentage" else None,
+            tuple(allocations)))
+    return applied, unknown
+
+
 def _rate_applies(rate: ShippingRate, country: str) -> bool:
+    if country in rate.excluded_countries:
+        return False
     return "*" in rate.countries or country in rate.countries
 
 
@@ -224,7 +280,7 @@ def quote_fulfillment(
                        "$.fulfillment_details.address", "requires_buyer_input")
         return options
     country = str(address.get("country", "")).upper()
-    if country not in profile.shipping_countries:
+    if country not in profile.shipping_countries and "*" not in profile.shipping_countries:
         messages.error("region_restricted", f"We do not ship to {country or 'this country'}.",
                        "$.fulfillment_details.address.country", "requires_buyer_input")
         return options
@@ -232,7 +288,8 @@ def quote_fulfillment(
     for rate in profile.shipping_rates:
         if not _rate_applies(rate, country):
             continue
-        free = rate.free_over_amount is not None and shipped_subtotal >= rate.free_over_amount
+        free = (rate.free_over_amount is not None and shipped_subtotal >= rate.free_over_amount
+                ) or any(ln.item.id in rate.free_for_items for ln in shipped)
         options.append(Option(
             rate.id, "shipping", rate.title, 0 if free else rate.amount, shipped_ids,
             carrier=rate.carrier, description=rate.description,

@@ -6,6 +6,8 @@ and handed to the checkout service; the defaults make the embedded demo work.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from models.urls import HttpUrlStr
@@ -23,6 +25,10 @@ class ShippingRate(BaseModel):
     )
     min_days: int = Field(ge=0)
     max_days: int = Field(ge=0)
+    excluded_countries: list[str] = Field(
+        default_factory=list, description="ISO alpha-2 codes this rate never applies to")
+    free_for_items: list[str] = Field(
+        default_factory=list, description="Variant ids that make this rate free when in the cart")
 
 
 class PickupLocation(BaseModel):
@@ -44,6 +50,16 @@ class TaxRate(BaseModel):
     shipping_taxable: bool = False
 
 
+class DiscountCode(BaseModel):
+    """A code the buyer can enter. Codes apply in the order given: percentages compound on
+    the items subtotal left by the previous codes; fixed amounts never exceed it."""
+
+    code: str = Field(min_length=1, max_length=100)
+    type: Literal["percentage", "fixed_amount"]
+    value: int = Field(ge=0, description="Percent (0-100) or minor units of the currency")
+    title: str | None = None
+
+
 class MerchantProfile(BaseModel):
     name: str = "ReelCart Demo Store"
     merchant_id: str = "acct_reelcart_demo"
@@ -54,7 +70,8 @@ class MerchantProfile(BaseModel):
     privacy_url: HttpUrlStr = "https://shop.example.com/legal/privacy"
     return_policy_url: HttpUrlStr = "https://shop.example.com/legal/returns"
     support_email: str = "support@shop.example.com"
-    shipping_countries: list[str] = Field(default_factory=lambda: ["US", "CA"])
+    shipping_countries: list[str] = Field(default_factory=lambda: ["US", "CA"],
+                                          description="ISO alpha-2 codes, or * for anywhere")
     shipping_rates: list[ShippingRate] = Field(
         default_factory=lambda: [
             ShippingRate(id="ship_standard", title="Standard", carrier="USPS",
@@ -87,6 +104,7 @@ class MerchantProfile(BaseModel):
     feed_url_params: dict[str, str] = Field(
         default_factory=lambda: {"utm_source": "agent", "utm_medium": "acp_feed"},
         description="Appended to product URLs in feeds (attribution)")
+    discount_codes: list[DiscountCode] = Field(default_factory=list)
     low_stock_threshold: int = 3
     max_line_items: int = 100
     max_quantity_per_line: int = 1000

@@ -119,6 +119,9 @@ class IdempotentCall:
             async with self.sessionmaker() as db:
                 async with db.begin():
                     payload = await handler(db)
+                    # A handler may answer another status (UCP: 402 after a decline that
+                    # must still commit): a result carrying ``status_code``.
+                    status_code = getattr(payload, "status_code", status_code)
                     body = orjson.dumps(payload)
                     await store.finish(db, record_id, status_code, body.decode())
             return json_response(status_code, body, self.headers)

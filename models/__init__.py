@@ -43,9 +43,12 @@ from models.order import Dispute, Fulfillment, Order, OrderEvent, Refund
 from models.outbox import DeliveryAttempt, OutboxMessage
 from models.payment import AuthorizationStatus, PaymentAuthorization, ProviderIncident
 from models.sandbox import SandboxCharge, SandboxDispute, SandboxRefund
+from models.ucp import UcpAddress, UcpCheckout
 from models.video import Video, VideoProduct
 
 __all__ = [
+    "UcpAddress",
+    "UcpCheckout",
     "Agent",
     "AgentApiKey",
     "AttributionTouch",

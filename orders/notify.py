@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +15,16 @@ from webhooks.outbox import emit
 AGENT_WEBHOOK = "agent_webhook"
 SHOPIFY_ORDER = "shopify_order"
 
+# Protocol bindings that tell their platforms about order changes register here at start-up
+# (the core never imports them). Each runs in the change's transaction.
+OrderListener = Callable[[AsyncSession, Order, str], Awaitable[None]]
+LISTENERS: dict[str, OrderListener] = {}
+
+
+def set_listener(name: str, listener: OrderListener) -> None:
+    """One listener per binding (the latest runtime's wins)."""
+    LISTENERS[name] = listener
+
 
 async def order_changed(db: AsyncSession, order: Order, event_type: str = "order_update"
                         ) -> None:
@@ -21,6 +33,8 @@ async def order_changed(db: AsyncSession, order: Order, event_type: str = "order
     The payload is the complete ``Order`` as of this change (ACP: full objects, never
     deltas), serialised once; the relay signs and sends exactly these bytes.
     """
+    for listener in list(LISTENERS.values()):
+        await listener(db, order, event_type)
     agent = await db.get(Agent, order.agent_id)
     if agent is None or not agent.webhook_url:
         return

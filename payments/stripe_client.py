@@ -194,9 +194,16 @@ class StripeGateway:
             "capture_method": "manual" if self.config.manual_capture else "automatic_async",
             "metadata": metadata,
         }
-        params.update(_nest(self.config.spt_param, token))
         options: dict[str, Any] = {"idempotency_key": idempotency_key,
                                    "stripe_version": self.charge_api_version}
+        if token.startswith("tok_"):
+            # A card token from a wallet's gateway tokenization (Google Pay through UCP,
+            # ``gateway: stripe``): a card PaymentMethod made from the token, on the pinned
+            # API version (no shared-payment-token preview involved).
+            params["payment_method_data"] = {"type": "card", "card": {"token": token}}
+            options["stripe_version"] = self.config.api_version
+        else:
+            params.update(_nest(self.config.spt_param, token))
         return await self._call("create_payment_intent",
                                 self.client.v1.payment_intents.create_async(
                                     params, options),  # type: ignore[arg-type]

@@ -104,6 +104,17 @@ def charge_embeds_refunds(version: str) -> bool:
     return version_date(version) < "2022-11-15"
 
 
+def payment_token(params: Json) -> str:
+    """The shared payment token, or a Stripe card token (``payment_method_data[type]=card``,
+    ``[card][token]=tok_…``: a wallet's gateway tokenization, e.g. Google Pay)."""
+    data = params.get("payment_method_data") or {}
+    if data.get("shared_payment_granted_token"):
+        return str(data["shared_payment_granted_token"])
+    if data.get("type") == "card":
+        return str((data.get("card") or {}).get("token") or "")
+    return ""
+
+
 class StripeFailure(Exception):
     def __init__(self, status: int, error: Json) -> None:
         super().__init__(error.get("message"))
@@ -172,8 +183,7 @@ class FakeStripe:
             request.content.decode() if request.method == "POST" else request.url.query.decode(),
             keep_blank_values=True)
         params = nest(pairs)
-        token = str((params.get("payment_method_data") or {}).get(
-            "shared_payment_granted_token") or "")
+        token = payment_token(params)
         if not token and request.url.path.startswith("/v1/payment_intents/pi_"):
             token = self.tokens.get(request.url.path.split("/")[3], "")
         if self.server_errors.get(token, 0) > 0:
@@ -286,8 +296,7 @@ class FakeStripe:
         capture_method = str(params.get("capture_method") or "automatic_async")
         if capture_method not in ("automatic", "automatic_async", "manual"):
             raise invalid("Invalid capture_method.", param="capture_method")
-        token = str((params.get("payment_method_data") or {}).get(
-            "shared_payment_granted_token") or "")
+        token = payment_token(params)
         if not token:
             raise invalid("You must provide a payment method.", code="parameter_missing",
                           param=SPT_PARAM)
@@ -312,7 +321,7 @@ class FakeStripe:
         self.payment_intents[pi_id] = pi
         if str(params.get("confirm")) != "true":
             return 200, pi
-        if token.startswith("spt_decline"):
+        if token.startswith("spt_decline") or token == "tok_chargeDeclined":
             pi["status"] = "requires_payment_method"
             pi["last_payment_error"] = {"type": "card_error", "code": "card_declined",
                                         "decline_code": "insufficient_funds",

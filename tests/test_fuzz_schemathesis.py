@@ -57,11 +57,15 @@ def credentials(path: str) -> dict[str, str]:
             "Idempotency-Key": str(uuid.uuid4())}
 
 
-def check_error_shape(response: Any) -> None:
-    """Every error from our API is the ACP flat error (the dashboard is not in the API)."""
+def check_error_shape(response: Any, path: str) -> None:
+    """Every error from our API is its protocol's shape: the ACP flat error, or under
+    ``/ucp/`` UCP's ``{code, content}`` / ``error_response`` (the dashboard is not in the API)."""
     if response.status_code >= 400:
         body = json.loads(response.content)
-        assert {"type", "code", "message"} <= set(body), body
+        if path.startswith("/ucp/"):
+            assert {"code", "content"} <= set(body) or {"ucp", "messages"} <= set(body), body
+        else:
+            assert {"type", "code", "message"} <= set(body), body
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +107,7 @@ def test_no_server_errors_and_responses_match_the_schema(case, live: LiveServer,
     response = case.call(base_url=live.url, headers=headers, timeout=15)
     SENT["stateless"] += 1
     case.validate_response(response, checks=CHECKS)
-    check_error_shape(response)
+    check_error_shape(response, case.path)
 
 
 def test_stateful_sequences(live: LiveServer, backend: str) -> None:
@@ -120,7 +124,7 @@ def test_stateful_sequences(live: LiveServer, backend: str) -> None:
 
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
             case.validate_response(response, checks=CHECKS)
-            check_error_shape(response)
+            check_error_shape(response, case.path)
 
     run_state_machine_as_test(Workflow, settings=settings(
         max_examples=15, stateful_step_count=6, deadline=None, derandomize=True,

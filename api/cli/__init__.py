@@ -14,6 +14,7 @@ from api.cli import (
     merchant_keys,
     payouts,
     server,
+    ucp,
     users,
     videos,
 )
@@ -30,5 +31,6 @@ app.add_typer(users.app, name="user")
 app.add_typer(payouts.app, name="payouts")
 app.add_typer(etsy.app, name="etsy")
 catalog.app.command("sync-etsy")(etsy.catalog_sync_etsy)
+app.add_typer(ucp.app, name="ucp")
 
 __all__ = ["app"]
