@@ -29,6 +29,7 @@ from models import (
 )
 from models.base import utc_now
 from payment_events.stripe_events import SUBSCRIBED_EVENTS
+from protocols.ucp.signing import SigningKey
 from tests.conftest import STRIPE_KEY, Agent, app_client, sandbox_runtime
 from tests.fake_stripe import PINNED_VERSION, FakeStripe, parse_form, sign
 
@@ -533,7 +534,8 @@ def test_production_refuses_the_sandbox_provider() -> None:
     assert "\n" not in line
     assert "refuses the sandbox payment provider" in line
     Settings(_env_file=None, environment="production", payments_provider="stripe",
-             stripe_api_key="sk_live_x", database_url="postgresql+asyncpg://u:p@db/reelcart")
+             stripe_api_key="sk_live_x", database_url="postgresql+asyncpg://u:p@db/reelcart",
+             ucp_signing_key=SigningKey.generate_pem())
 
 
 def test_production_cli_prints_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
