@@ -235,6 +235,18 @@ async def test_errors(shop: Runtime, backend: str) -> None:
             "meta": meta(platform), "id": "nope", "checkout": payment()})
         assert is_error
         assert "idempotency-key" in body["messages"][0]["path"]
+        # A declined payment: error_response (402 on REST), the session stays open.
+        ready = await checkout(session, "create_checkout", {
+            "meta": meta(platform), "checkout": create_body(fulfillment=shipping())})
+        body, is_error, _ = await tool(session, "complete_checkout", {
+            "meta": meta(platform, str(uuid.uuid4())), "id": ready["id"],
+            "checkout": payment("fail_token")})
+        assert is_error
+        ucp_schema.error_response(body)
+        assert body["messages"][0]["code"] == "payment_declined"
+        still = await checkout(session, "get_checkout", {"meta": meta(platform),
+                                                         "id": ready["id"]})
+        assert still["status"] == "ready_for_complete"
         # Discovery errors are JSON-RPC -32001 with {code, content}.
         with pytest.raises(MCPError) as caught:
             await session.call_tool("get_checkout", {"meta": {}, "id": "x"})
