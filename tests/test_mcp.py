@@ -25,6 +25,8 @@ from tests.mcp_client import call, call_error, mcp_session, meta, rest_agent, se
 CHECKOUT_TOOLS = {"create_checkout_session", "get_checkout_session", "update_checkout_session",
                   "complete_checkout_session", "cancel_checkout_session"}
 CATALOG_TOOLS = {"search_products", "get_product", "list_shoppable_videos", "get_order"}
+UCP_TOOLS = {"create_checkout", "get_checkout", "update_checkout", "complete_checkout",
+             "cancel_checkout"}
 WRITES = CHECKOUT_TOOLS - {"get_checkout_session"}
 PAY = {"handler_id": "card_tokenized", "instrument": {
     "type": "card", "credential": {"type": "spt", "token": "spt_test_success"}}}
@@ -45,7 +47,7 @@ async def test_tools_are_listed_with_the_openrpc_schemas_bundled(runtime: Runtim
     bundle = _spec("json-schema/schema.agentic_checkout.json")
     async with serving(runtime) as app, mcp_session(app) as session:
         listed = {t.name: t for t in (await session.list_tools()).tools}
-    assert set(listed) == CHECKOUT_TOOLS | CATALOG_TOOLS
+    assert set(listed) == CHECKOUT_TOOLS | CATALOG_TOOLS | UCP_TOOLS  # UCP: test_ucp_mcp
     for method in openrpc["methods"]:
         tool = listed[method["name"]]
         schema = tool.input_schema

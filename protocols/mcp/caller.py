@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from checkout.domain import Actor
 from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
+from protocols.ucp.mcp_tools import UcpTools
 
 # (signature, timestamp, body) → None, or raises the ACP error REST would return
 SignatureCheck = Callable[[str | None, str | None, bytes], None]
@@ -27,6 +28,7 @@ class Caller:
     idempotency_retention: timedelta
     idempotency_lock: timedelta
     check_signature: SignatureCheck
+    ucp: UcpTools | None = None  # the UCP checkout tools (None: not offered)
 
     @property
     def actor(self) -> Actor:

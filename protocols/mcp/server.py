@@ -29,6 +29,8 @@ from models.errors import AppError
 from protocols.mcp import catalog_tools, checkout_tools, errors, openrpc
 from protocols.mcp.caller import Caller
 from protocols.mcp.checkout_tools import Outcome
+from protocols.ucp import mcp_schemas as ucp_schemas
+from protocols.ucp import mcp_tools as ucp_tools
 
 log = logging.getLogger("reelcart.mcp")
 PATH = "/mcp"
@@ -39,7 +41,10 @@ INSTRUCTIONS = (
     "→ update_checkout_session (address, shipping option) → complete_checkout_session. "
     "Checkout tools take {meta, id, payload}; meta.api_version is \"2026-04-17\" and every "
     "create/update/complete/cancel needs a new meta.idempotency_key (reuse it only to retry "
-    "the same call). Amounts are integers in minor units. Follow an order with get_order.")
+    "the same call). Amounts are integers in minor units. Follow an order with get_order. "
+    "UCP platforms use the UCP checkout tools instead (create_checkout, get_checkout, "
+    "update_checkout, complete_checkout, cancel_checkout; meta[\"ucp-agent\"].profile names "
+    "the platform profile).")
 
 _READ_ONLY = types.ToolAnnotations(read_only_hint=True, open_world_hint=False)
 _ANNOTATIONS = {
@@ -58,6 +63,14 @@ _ANNOTATIONS = {
                                                      open_world_hint=False),
 }
 
+_UCP_ANNOTATIONS = {
+    "get_checkout": _READ_ONLY,
+    "create_checkout": _ANNOTATIONS["create_checkout_session"],
+    "update_checkout": _ANNOTATIONS["update_checkout_session"],
+    "complete_checkout": _ANNOTATIONS["complete_checkout_session"],
+    "cancel_checkout": _ANNOTATIONS["cancel_checkout_session"],
+}
+
 
 def tools() -> list[types.Tool]:
     out = [types.Tool(name=name, title=checkout_tools.TITLES[name],
@@ -68,6 +81,11 @@ def tools() -> list[types.Tool]:
                        description=catalog_tools.DESCRIPTIONS[name],
                        input_schema=catalog_tools.SCHEMAS[name], annotations=_READ_ONLY)
             for name in catalog_tools.TOOLS]
+    out += [types.Tool(name=name, title=ucp_tools.TITLES[name],
+                       description=ucp_tools.DESCRIPTIONS[name],
+                       input_schema=ucp_schemas.input_schema(name),
+                       annotations=_UCP_ANNOTATIONS[name])
+            for name in ucp_tools.TOOLS]
     return out
 
 
@@ -104,6 +122,8 @@ async def _call_tool(ctx: ServerRequestContext[Any], params: types.CallToolReque
             outcome = await checkout_tools.call(caller, params.name, arguments)
             if request_id:
                 outcome.meta["request_id"] = request_id
+        elif params.name in ucp_tools.TOOLS:
+            return await _call_ucp_tool(caller, params.name, arguments)
         elif params.name in catalog_tools.TOOLS:
             outcome = await catalog_tools.call(caller, params.name, arguments)
         else:
@@ -118,6 +138,28 @@ async def _call_tool(ctx: ServerRequestContext[Any], params: types.CallToolReque
         raise errors.acp_error({"type": "processing_error", "code": "internal_error",
                                 "message": "An internal error occurred; it has been logged."
                                 }) from None
+
+
+async def _call_ucp_tool(caller: Caller, name: str, arguments: dict[str, Any]
+                         ) -> types.CallToolResult:
+    """A UCP checkout tool: the checkout or ``error_response`` as ``structuredContent`` plus
+    the same JSON as text; UCP protocol errors as JSON-RPC errors with ``{code, content}``."""
+    if caller.ucp is None:
+        raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
+    try:
+        outcome = await ucp_tools.call(caller.ucp, name, arguments)
+    except ucp_tools.ToolError as exc:
+        raise MCPError(exc.code, exc.message, exc.data) from None
+    except Exception:
+        log.exception("UCP MCP tool failed", extra={"tool": name})
+        raise MCPError(ucp_tools.INTERNAL_ERROR, "Internal error",
+                       {"code": "internal_error",
+                        "content": "An internal error occurred; it has been logged."}
+                       ) from None
+    meta = {"idempotent_replayed": True} if outcome.replayed else None
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=orjson.dumps(outcome.body).decode())],
+        structured_content=outcome.body, is_error=outcome.is_error, meta=meta)
 
 
 def build_server() -> Server[Any]:

@@ -42,6 +42,11 @@ class BusinessProfile:
         """The REST base: OpenAPI paths (``/checkout-sessions`` …) are appended to it."""
         return self.public_base_url.rstrip("/") + "/ucp"
 
+    @property
+    def mcp_endpoint(self) -> str:
+        """The MCP server (streamable HTTP) carrying the UCP checkout tools."""
+        return self.public_base_url.rstrip("/") + "/mcp"
+
     def capability_entry(self, name: str, *, full: bool) -> Json:
         spec_page, schema, extends = CAPABILITIES[name]
         entry: Json = {"version": UCP_VERSION}
@@ -68,6 +73,12 @@ class BusinessProfile:
                     "transport": "rest",
                     "endpoint": self.endpoint,
                     "schema": f"{SPEC_BASE}/services/shopping/rest.openapi.json",
+                }, {  # checkout-mcp.md: the UCP checkout tools on our MCP server
+                    "version": UCP_VERSION,
+                    "spec": f"{SPEC_BASE}/specification/overview",
+                    "transport": "mcp",
+                    "endpoint": self.mcp_endpoint,
+                    "schema": f"{SPEC_BASE}/services/shopping/mcp.openrpc.json",
                 }]},
                 "capabilities": {name: [self.capability_entry(name, full=True)]
                                  for name in CAPABILITIES},
