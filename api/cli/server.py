@@ -57,8 +57,18 @@ async def _load_demo(settings: Settings) -> str:
     async with database(settings) as sessionmaker, transaction(sessionmaker) as db:
         await upsert_products(db, records, report, list(range(1, len(records) + 1)))
     variants = sum(len(r.variants) for r in records)
-    return (f"demo catalog: {len(records)} products, {variants} variants "
-            f"({report.created} new, {report.updated} updated)")
+    summary = (f"demo catalog: {len(records)} products, {variants} variants "
+               f"({report.created} new, {report.updated} updated)")
+    # Creators and rights holders with contracts, a paid and an open statement.
+    from api.runtime import build_runtime
+    from commissions.demo import seed
+
+    runtime = build_runtime(settings)
+    try:
+        commissions = await seed(runtime)
+    finally:
+        await runtime.close()
+    return f"{summary}\n{commissions}"
 
 
 @app.command()
