@@ -100,3 +100,11 @@ LIVE_REFUNDS = frozenset({RefundStatus.pending, RefundStatus.succeeded})
 class IdempotencyState(StrEnum):
     in_flight = "in_flight"
     done = "done"
+
+
+class OutboxStatus(StrEnum):
+    """An outbound webhook / partner message (``outbox_messages.status``)."""
+
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"  # the dead letter: out of attempts or refused for good; redeliverable
