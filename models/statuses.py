@@ -108,3 +108,11 @@ class OutboxStatus(StrEnum):
     pending = "pending"
     delivered = "delivered"
     failed = "failed"  # the dead letter: out of attempts or refused for good; redeliverable
+
+
+class CaptureOutcome(StrEnum):
+    """What a provider did with a capture / release request (``CaptureResult.status``)."""
+
+    captured = "captured"
+    canceled = "canceled"
+    failed = "failed"
