@@ -116,3 +116,12 @@ class CaptureOutcome(StrEnum):
     captured = "captured"
     canceled = "canceled"
     failed = "failed"
+
+
+class DeliveryStatus(StrEnum):
+    """A feed push to an agent (``feed_pushes.status``) or a catalog delivery to a
+    destination (``feed_deliveries.status``)."""
+
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
