@@ -125,3 +125,25 @@ class DeliveryStatus(StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+
+
+class PayoutStatus(StrEnum):
+    """A commission payout to one payee (``commission_payouts.status``)."""
+
+    pending = "pending"  # claimed by a run; the transfer is not confirmed yet
+    paid = "paid"
+    failed = "failed"
+    reversed = "reversed"  # the transfer was reversed in full
+
+
+class PayoutRunStatus(StrEnum):
+    running = "running"
+    completed = "completed"
+
+
+class StatementStatus(StrEnum):
+    """A commission statement, derived from its payouts (never stored)."""
+
+    open = "open"
+    payout_pending = "payout_pending"
+    paid = "paid"
