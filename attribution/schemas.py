@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -50,3 +51,21 @@ def video_json(video: Video, products: list[tuple[str, str | None]]) -> dict[str
         "creator": video.creator, "parent_video_id": video.parent_video_id,
         "products": [{"product_id": p, "variant_id": v} for p, v in products],
     }
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionClaim:
+    """A protocol-neutral attribution claim, as a binding hands it to the domain (ACP
+    ``affiliate_attribution``, UCP ``attribution``). ``touchpoint`` is ``first`` (on
+    create) or ``last`` (on complete). ``token`` is transient: the domain keeps only its
+    fingerprint. Bindings check the structure; the domain checks lengths and refuses PII."""
+
+    touchpoint: str
+    provider: str
+    token: str | None = None
+    publisher_id: str | None = None
+    campaign_id: str | None = None
+    creative_id: str | None = None  # names a video when it is a known video id
+    sub_id: str | None = None
+    source_url: str | None = None
+    metadata: dict[str, str | int | float | bool] | None = None

@@ -1,9 +1,10 @@
-"""Capturing touches: ACP ``affiliate_attribution`` (first touch on create, last touch on
-complete) and web journeys (a video parameter carried into the session).
+"""Capturing touches: attribution claims (first touch on create, last touch on complete)
+and web journeys (a video parameter carried into the session).
 
-Write-only and never blocking: a claim is validated (structure, no PII: RFC §7), stored
-once per session and touchpoint (the first valid claim wins), and never echoed. The
-token itself is never stored or logged, only a fingerprint for correlation.
+Protocol bindings turn their wire shape (ACP ``affiliate_attribution``, UCP
+``attribution``) into a neutral ``AttributionClaim``; here it is checked (lengths, no PII:
+RFC §7), stored once per session and touchpoint (the first valid claim wins), and never
+echoed. The token itself is never stored or logged, only a fingerprint for correlation.
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from attribution.schemas import AttributionClaim
 from models import AttributionTouch, Video
 from models.base import new_id
 from models.errors import InvalidRequest
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?:\+?\d[\s().-]?){9,}")
-_STRING_FIELDS = ("provider", "token", "publisher_id", "campaign_id", "creative_id", "sub_id")
+MAX_FIELD = 2000
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
+    """An accepted claim, as stored (the token reduced to its fingerprint)."""
+
     touchpoint: str
     provider: str
     token_fingerprint: str | None
@@ -41,63 +45,39 @@ class Claim:
     metadata: dict[str, Any] | None
 
 
-def _invalid(message: str, param: str) -> InvalidRequest:
-    return InvalidRequest(message, code="invalid_type", param=param)
-
-
 def _has_pii(value: str) -> bool:
     return bool(_EMAIL.search(value) or _PHONE.search(value))
 
 
-def parse_claim(raw: Any, touchpoint: str) -> Claim | None:
-    """Validate an ``affiliate_attribution`` object (400 ``invalid_type`` /
-    ``pii_not_allowed``). Unknown providers and unknown fields are fine."""
-    if raw is None:
+def accept(claim: AttributionClaim | None, param: str) -> Claim | None:
+    """Check a neutral claim (400 ``invalid_type`` for an over-long value,
+    ``pii_not_allowed`` for personal data); ``param`` is the claim's JSONPath in the
+    binding's request, for errors."""
+    if claim is None:
         return None
-    base = "$.affiliate_attribution"
-    if not isinstance(raw, dict):
-        raise _invalid("affiliate_attribution must be an object.", base)
-    for name in _STRING_FIELDS:
-        value = raw.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > 2000):
-            raise _invalid(f"{name} must be a string.", f"{base}.{name}")
-    if not raw.get("provider"):
-        raise _invalid("provider is required.", f"{base}.provider")
-    if not raw.get("token") and not raw.get("publisher_id"):
-        raise _invalid("token or publisher_id is required.", f"{base}.publisher_id")
-    metadata = raw.get("metadata")
-    if metadata is not None:
-        if not isinstance(metadata, dict) or len(metadata) > 50:
-            raise _invalid("metadata must be a flat object.", f"{base}.metadata")
-        for key, value in metadata.items():
-            if not isinstance(value, str | int | float | bool) or isinstance(value, dict):
-                raise _invalid("metadata values must be strings, numbers or booleans.",
-                               f"{base}.metadata.{key}")
-            if isinstance(value, str) and _has_pii(value):
-                raise InvalidRequest("Attribution metadata must not carry personal data.",
-                                     code="pii_not_allowed", param=f"{base}.metadata.{key}")
-    for name in ("publisher_id", "campaign_id", "creative_id", "sub_id"):
-        value = raw.get(name)
-        if isinstance(value, str) and _has_pii(value):
+    fields = (("provider", claim.provider), ("token", claim.token),
+              ("publisher_id", claim.publisher_id), ("campaign_id", claim.campaign_id),
+              ("creative_id", claim.creative_id), ("sub_id", claim.sub_id),
+              ("source.url", claim.source_url))
+    for name, value in fields:
+        if value is not None and len(value) > MAX_FIELD:
+            raise InvalidRequest(f"{name} must be a string.", code="invalid_type",
+                                 param=f"{param}.{name}")
+    for key, meta in (claim.metadata or {}).items():
+        if isinstance(meta, str) and _has_pii(meta):
+            raise InvalidRequest("Attribution metadata must not carry personal data.",
+                                 code="pii_not_allowed", param=f"{param}.metadata.{key}")
+    for name, value in fields[2:6]:
+        if value is not None and _has_pii(value):
             raise InvalidRequest("Attribution fields must not carry personal data.",
-                                 code="pii_not_allowed", param=f"{base}.{name}")
-    source = raw.get("source")
-    source_url = None
-    if source is not None:
-        if not isinstance(source, dict) or source.get("type") not in ("url", "platform",
-                                                                      "unknown"):
-            raise _invalid("source.type must be url, platform or unknown.", f"{base}.source")
-        url = source.get("url")
-        if url is not None and (not isinstance(url, str) or len(url) > 2000):
-            raise _invalid("source.url must be a string.", f"{base}.source.url")
-        source_url = url
-    token = raw.get("token")
+                                 code="pii_not_allowed", param=f"{param}.{name}")
+    token = claim.token
     return Claim(
-        touchpoint=touchpoint, provider=raw["provider"][:200],
+        touchpoint=claim.touchpoint, provider=claim.provider[:200],
         token_fingerprint=hashlib.sha256(token.encode()).hexdigest() if token else None,
-        publisher_id=raw.get("publisher_id"), campaign_id=raw.get("campaign_id"),
-        creative_id=raw.get("creative_id"), sub_id=raw.get("sub_id"), source_url=source_url,
-        metadata=metadata)
+        publisher_id=claim.publisher_id, campaign_id=claim.campaign_id,
+        creative_id=claim.creative_id, sub_id=claim.sub_id, source_url=claim.source_url,
+        metadata=claim.metadata)
 
 
 async def _resolve_video(db: AsyncSession, creative_id: str | None, url: str | None

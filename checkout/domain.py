@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+from attribution.schemas import AttributionClaim
 from models import Order
 from models.statuses import CheckoutStatus
 
@@ -104,7 +105,8 @@ class CreateSession:
     buyer: Json | None = None
     fulfillment_details: Json | None = None  # {name, phone_number, email, address{…}}
     selected_fulfillment_options: list[Json] | None = None  # [{type, option_id, item_ids}]
-    affiliate_attribution: Json | None = None
+    attribution: AttributionClaim | None = None
+    attribution_param: str = "$.attribution"  # its JSONPath in the request, for errors
     discount_codes: list[str] | None = None
     locale: str | None = None
     timezone: str | None = None
@@ -133,7 +135,8 @@ class CompleteSession:
     # JSONPath of the payment object in the binding's request, for errors.
     payment_param: str = "$.payment_data"
     authentication: ThreeDSOutcome | None = None
-    affiliate_attribution: Json | None = None
+    attribution: AttributionClaim | None = None
+    attribution_param: str = "$.attribution"  # its JSONPath in the request, for errors
     order_notes: str | None = None
 
 

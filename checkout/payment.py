@@ -99,7 +99,7 @@ class PaymentFlow(CheckoutCore):
         if status == SessionStatus.authentication_required and cmd.authentication is None:
             raise RequiresAuthentication()
         token = self._token(cmd)
-        claim = touches.parse_claim(cmd.affiliate_attribution, "last")
+        claim = touches.accept(cmd.attribution, cmd.attribution_param)
         if claim is not None:  # the first valid last-touch claim wins; never blocks
             await touches.record_claim(db, s.id, claim, self.clock())
         if cmd.buyer is not None:

@@ -33,7 +33,7 @@ def _requested(lines: list[LineRequest]) -> list[dict[str, object]]:
 
 class SessionLifecycle(CheckoutCore):
     async def create(self, db: AsyncSession, actor: Actor, cmd: CreateSession) -> SessionView:
-        claim = touches.parse_claim(cmd.affiliate_attribution, "first")  # 400 on PII
+        claim = touches.accept(cmd.attribution, cmd.attribution_param)  # 400 on PII
         currency = cmd.currency.lower()
         if currency not in self.profile.currencies:
             raise UnsupportedCurrency(

@@ -20,6 +20,7 @@ from commissions.payouts import run_payouts
 from commissions.schemas import ContractIn, PayeeIn
 from models import Agent, AttributionTouch, CheckoutSession, Order, Payee, Variant
 from models.base import new_id, utc_now
+from models.statuses import CheckoutStatus, OrderPaymentStatus, OrderStatus
 
 PAYEES = [
     {"id": "demo-ava", "name": "Ava Reyes", "kind": "creator",
@@ -43,7 +44,8 @@ async def _order(db: AsyncSession, variant: Variant, video: str, quantity: int,
                  days_ago: int) -> Order:
     when = utc_now() - timedelta(days=days_ago)
     session_id = new_id("cs")
-    db.add(CheckoutSession(id=session_id, agent_id="agt_demo", status="completed",
+    db.add(CheckoutSession(id=session_id, agent_id="agt_demo",
+                           status=CheckoutStatus.completed,
                            currency="usd", requested_items=[], expires_at=when))
     db.add(AttributionTouch(id=new_id("tch"), checkout_session_id=session_id,
                             touchpoint="web", channel="web", video_id=video, video_known=True,
@@ -52,7 +54,7 @@ async def _order(db: AsyncSession, variant: Variant, video: str, quantity: int,
     tax = base * 8 // 100
     order = Order(
         id=new_id("ord"), order_number=new_id("RC")[:20], checkout_session_id=session_id,
-        agent_id="agt_demo", status="confirmed", currency="usd",
+        agent_id="agt_demo", status=OrderStatus.confirmed, currency="usd",
         line_items=[{"id": "li_1", "item": {"id": variant.id}, "product_id": variant.product_id,
                      "variant_id": variant.id, "quantity": quantity, "name": variant.title,
                      "unit_amount": variant.price_amount,
@@ -60,7 +62,7 @@ async def _order(db: AsyncSession, variant: Variant, video: str, quantity: int,
                                 {"type": "discount", "amount": 0}]}],
         totals=[{"type": "items_base_amount", "amount": base}, {"type": "tax", "amount": tax},
                 {"type": "total", "amount": base + tax}],
-        total_amount=base + tax, payment_provider="sandbox", payment_status="paid",
+        total_amount=base + tax, payment_provider="sandbox", payment_status=OrderPaymentStatus.paid,
         created_at=when, updated_at=when)
     db.add(order)
     await db.flush()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from commissions import repository
 from commissions.payouts import record_paid, record_reversal
 from models import CommissionPayout
+from models.statuses import PayoutStatus
 from webhooks.inbox import Handler
 
 Json = dict[str, Any]
@@ -33,7 +34,7 @@ async def apply_transfer(db: AsyncSession, transfer: Json) -> None:
     payout = await _payout_for(db, transfer)
     if payout is None:
         return  # a transfer made outside ReelCart
-    if payout.status == "pending":
+    if payout.status == PayoutStatus.pending:
         await record_paid(db, payout, str(transfer["id"]))
     reversed_amount = int(transfer.get("amount_reversed") or 0)
     if reversed_amount:

@@ -25,6 +25,7 @@ from commissions.rules import EntryKind, EntryStatus
 from commissions.service import ensure_statement, month_of, payout_json
 from models import CommissionEntry, CommissionPayout, Payee, PayoutRun
 from models.base import new_id, utc_now
+from models.statuses import PayoutRunStatus, PayoutStatus
 from payments.provider import PaymentUnavailable
 from payments.transfers import TransferClient, TransferRejected, TransferRequest
 
@@ -94,7 +95,8 @@ async def prepare_payout(db: AsyncSession, run: PayoutRun, payee_id: str, curren
     payout = CommissionPayout(id=new_id("pyt"), run_id=run.id, payee_id=payee_id,
                     statement_id=statement.id, amount=total, currency=currency,
                     destination=payee.connect_account,
-                    idempotency_key=idempotency_key(run.id, payee_id), status="pending",
+                    idempotency_key=idempotency_key(run.id, payee_id),
+                    status=PayoutStatus.pending,
                     amount_reversed=0, created_at=now, updated_at=now)
     db.add(payout)
     await db.flush()
@@ -114,10 +116,10 @@ def transfer_request(payout: CommissionPayout) -> TransferRequest:
 
 async def record_paid(db: AsyncSession, payout: CommissionPayout, transfer_id: str) -> bool:
     """pending → paid, once. Returns whether this call recorded it."""
-    if payout.status != "pending":
+    if payout.status != PayoutStatus.pending:
         return False
     now = utc_now()
-    payout.status = "paid"
+    payout.status = PayoutStatus.paid
     payout.transfer_id = transfer_id
     payout.updated_at = now
     await repository.settle(db, payout.id, EntryStatus.paid)
@@ -138,7 +140,7 @@ async def record_reversal(db: AsyncSession, payout: CommissionPayout, amount_rev
     now = utc_now()
     payout.amount_reversed += delta
     if payout.amount_reversed >= payout.amount:
-        payout.status = "reversed"
+        payout.status = PayoutStatus.reversed
     payout.updated_at = now
     await db.execute(insert(ENTRIES), [dict(
         payee_id=payout.payee_id, kind=EntryKind.payout_reversal.value,
@@ -161,7 +163,7 @@ async def send(sessionmaker: async_sessionmaker[AsyncSession], transfers: Transf
     async with sessionmaker() as db:
         payout = await db.get(CommissionPayout, payout_id)
         assert payout is not None
-        if payout.status != "pending":
+        if payout.status != PayoutStatus.pending:
             return payout_json(payout)
         request = transfer_request(payout)
     try:
@@ -170,8 +172,8 @@ async def send(sessionmaker: async_sessionmaker[AsyncSession], transfers: Transf
     except TransferRejected as exc:
         async with sessionmaker() as db, db.begin():
             payout = await _lock_payout(db, payout_id)
-            if payout.status == "pending":
-                payout.status = "failed"
+            if payout.status == PayoutStatus.pending:
+                payout.status = PayoutStatus.failed
                 payout.failure = f"{exc.code}: {exc}"[:500]
                 payout.updated_at = utc_now()
                 await repository.settle(db, payout.id, EntryStatus.locked)
@@ -205,8 +207,8 @@ async def run_payouts(sessionmaker: async_sessionmaker[AsyncSession],
     async with sessionmaker() as db, db.begin():
         run = await db.get(PayoutRun, run_id, with_for_update=True)
         if run is None:
-            run = PayoutRun(id=run_id, status="running", as_of=now, minimum_amount=minimum,
-                            created_at=utc_now(), updated_at=utc_now())
+            run = PayoutRun(id=run_id, status=PayoutRunStatus.running, as_of=now,
+                            minimum_amount=minimum, created_at=utc_now(), updated_at=utc_now())
             db.add(run)
             await db.flush()
         await lock_due(db, run.as_of)
@@ -241,7 +243,8 @@ async def run_payouts(sessionmaker: async_sessionmaker[AsyncSession],
     async with sessionmaker() as db, db.begin():
         stored = await db.get(PayoutRun, run_id, with_for_update=True)
         assert stored is not None
-        stored.status = "completed" if not summary["pending"] else "running"
+        stored.status = (PayoutRunStatus.completed if not summary["pending"]
+                         else PayoutRunStatus.running)
         stored.summary = summary
         stored.updated_at = utc_now()
     return {"dry_run": False, "run_id": run_id, "as_of": run.as_of.isoformat(),

@@ -21,6 +21,7 @@ from models import (
     Variant,
     Video,
 )
+from models.statuses import PayoutStatus
 
 LINEAGE_DEPTH = 50  # lineage is merchant input: bounded
 
@@ -179,7 +180,7 @@ async def lock_payee(db: AsyncSession, payee_id: str) -> Payee | None:
 
 
 async def pending_payouts(db: AsyncSession, before: datetime | None = None) -> list[str]:
-    stmt = select(CommissionPayout.id).where(CommissionPayout.status == "pending")
+    stmt = select(CommissionPayout.id).where(CommissionPayout.status == PayoutStatus.pending)
     if before is not None:
         stmt = stmt.where(CommissionPayout.updated_at < before)
     return list(await db.scalars(stmt.order_by(CommissionPayout.created_at, CommissionPayout.id)))

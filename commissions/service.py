@@ -34,6 +34,7 @@ from models import (
 )
 from models.base import new_id, utc_now
 from models.errors import Conflict
+from models.statuses import PayoutStatus, StatementStatus
 
 Json = dict[str, Any]
 
@@ -236,12 +237,12 @@ async def statement_json(db: AsyncSession, payee_id: str, start: datetime, end: 
     }
 
 
-def _statement_status(payouts: list[CommissionPayout]) -> str:
-    if any(p.status == "paid" for p in payouts):
-        return "paid"
-    if any(p.status == "pending" for p in payouts):
-        return "payout_pending"
-    return "open"
+def _statement_status(payouts: list[CommissionPayout]) -> StatementStatus:
+    if any(p.status == PayoutStatus.paid for p in payouts):
+        return StatementStatus.paid
+    if any(p.status == PayoutStatus.pending for p in payouts):
+        return StatementStatus.payout_pending
+    return StatementStatus.open
 
 
 async def get_statement(db: AsyncSession, statement_id: str) -> Json:

@@ -50,7 +50,7 @@ from feeds.schemas import ImportReport, RejectedRow
 from feeds.service import upsert_products
 from models import AttributionTouch, CheckoutSession, Fulfillment, Order, Video
 from models.base import new_id, utc_now
-from models.statuses import CheckoutStatus, OrderPaymentStatus, OrderStatus
+from models.statuses import CheckoutStatus, ForwardingStatus, OrderPaymentStatus, OrderStatus
 from webhooks.inbox import Handler
 from webhooks.outbox import DeliveryResult, Message
 
@@ -370,7 +370,8 @@ class EtsyIntegration:
                 line_items=line_items,
                 totals=facts.totals, total_amount=facts.total_amount, buyer=facts.buyer,
                 fulfillment_details=details, payment_provider=CHANNEL,
-                payment_reference=f"etsy:receipt:{facts.receipt_id}", forwarding_status="manual",
+                payment_reference=f"etsy:receipt:{facts.receipt_id}",
+                forwarding_status=ForwardingStatus.manual,
                 attention_reason=("Oversold across channels: ReelCart had no stock left for "
                                   + ", ".join(f"{v} ×{q}" for v, q in short)
                                   + ". Etsy collected the payment; cancel or refund it on Etsy.")

@@ -22,6 +22,7 @@ from feeds.publish import catalog_rows
 from models import Agent, FeedPush, FeedPushItem
 from models.base import new_id, utc_now
 from models.errors import InvalidRequest, NotFound
+from models.statuses import DeliveryStatus
 
 log = logging.getLogger("reelcart.feeds")
 
@@ -69,8 +70,8 @@ async def push_feed(sessionmaker: async_sessionmaker[AsyncSession],
         agent_id, feed_id = agent.id, agent.feed_id
         country = agent.feed_target_country or config.target_country
         client = client_factory(agent.feed_api_url, agent.feed_api_token)
-        push = FeedPush(id=new_id("fp"), agent_id=agent_id, feed_id=feed_id, status="running",
-                        started_at=utc_now())
+        push = FeedPush(id=new_id("fp"), agent_id=agent_id, feed_id=feed_id,
+                        status=DeliveryStatus.running, started_at=utc_now())
         db.add(push)
     started = time.perf_counter()
     total = sent = batches = 0
@@ -119,12 +120,12 @@ async def push_feed(sessionmaker: async_sessionmaker[AsyncSession],
         if pending:
             await flush()
         await client.get_feed(feed_id)  # verify the feed exists and answers
-        status = "succeeded"
+        status = DeliveryStatus.succeeded
     except (FeedApiUnavailable, FeedApiRejected) as exc:
-        status, error = "failed", str(exc)[:2000]
+        status, error = DeliveryStatus.failed, str(exc)[:2000]
     except Exception as exc:  # any other fault ends this push as failed, never `running`
         log.exception("feed push failed", extra={"agent_id": agent_id})
-        status, error = "failed", f"{type(exc).__name__}: {str(exc)[:300]}"
+        status, error = DeliveryStatus.failed, f"{type(exc).__name__}: {str(exc)[:300]}"
     seconds = time.perf_counter() - started
     async with sessionmaker() as db, db.begin():
         record = await db.get(FeedPush, push.id)

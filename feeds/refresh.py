@@ -21,6 +21,7 @@ from feeds.openai_spec import CURRENTLY_STABLE, OpenAISpec
 from feeds.publish import BuildReport, build_feeds
 from models import OutboxMessage
 from models.base import utc_now
+from models.statuses import DeliveryStatus, OutboxStatus
 from webhooks.outbox import DeliveryResult, Message, emit
 
 log = logging.getLogger("reelcart.feeds")
@@ -30,7 +31,8 @@ FEEDS_REFRESH = "feeds_refresh"
 async def request_refresh(db: AsyncSession, reason: str) -> bool:
     """Queue a refresh unless one is already waiting. Returns whether one was queued."""
     waiting = await db.scalar(select(OutboxMessage.id).where(
-        OutboxMessage.topic == FEEDS_REFRESH, OutboxMessage.status == "pending").limit(1))
+        OutboxMessage.topic == FEEDS_REFRESH,
+        OutboxMessage.status == OutboxStatus.pending).limit(1))
     if waiting:
         return False
     await emit(db, topic=FEEDS_REFRESH, key="catalog", event_type=reason, payload="{}")
@@ -66,7 +68,7 @@ class FeedRefresher:
 
     async def __call__(self, message: Message) -> DeliveryResult:
         report, outcomes = await self.run()
-        failures = [o for o in outcomes if o.status != "succeeded"]
+        failures = [o for o in outcomes if o.status != DeliveryStatus.succeeded]
         log.info("feeds refreshed", extra={"variants": report.variants,
                                            "destinations": len(outcomes),
                                            "failures": len(failures)})

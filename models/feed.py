@@ -7,6 +7,10 @@ from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utc_now
+from models.statuses import DeliveryStatus
+
+__all__ = ["DeliveryStatus", "Destination", "FeedDelivery", "FeedDestinationItem", "FeedPush",
+           "FeedPushItem"]
 
 
 class FeedPushItem(Base):
@@ -48,12 +52,6 @@ class Destination(StrEnum):
     openai_sftp = "openai_sftp"
     google_merchant = "google_merchant"
     stripe_catalog = "stripe_catalog"
-
-
-class DeliveryStatus(StrEnum):
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
 
 
 class FeedDelivery(Base):

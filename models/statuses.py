@@ -100,3 +100,50 @@ LIVE_REFUNDS = frozenset({RefundStatus.pending, RefundStatus.succeeded})
 class IdempotencyState(StrEnum):
     in_flight = "in_flight"
     done = "done"
+
+
+class OutboxStatus(StrEnum):
+    """An outbound webhook / partner message (``outbox_messages.status``)."""
+
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"  # the dead letter: out of attempts or refused for good; redeliverable
+
+
+class CaptureOutcome(StrEnum):
+    """What a provider did with a capture / release request (``CaptureResult.status``)."""
+
+    captured = "captured"
+    canceled = "canceled"
+    failed = "failed"
+
+
+class DeliveryStatus(StrEnum):
+    """A feed push to an agent (``feed_pushes.status``) or a catalog delivery to a
+    destination (``feed_deliveries.status``)."""
+
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class PayoutStatus(StrEnum):
+    """A commission payout to one payee (``commission_payouts.status``)."""
+
+    pending = "pending"  # claimed by a run; the transfer is not confirmed yet
+    paid = "paid"
+    failed = "failed"
+    reversed = "reversed"  # the transfer was reversed in full
+
+
+class PayoutRunStatus(StrEnum):
+    running = "running"
+    completed = "completed"
+
+
+class StatementStatus(StrEnum):
+    """A commission statement, derived from its payouts (never stored)."""
+
+    open = "open"
+    payout_pending = "payout_pending"
+    paid = "paid"

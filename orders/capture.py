@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import AuthorizationStatus, Order, PaymentAuthorization, ProviderIncident
 from models.base import utc_now
-from models.statuses import OrderPaymentStatus
+from models.statuses import CaptureOutcome, OrderPaymentStatus
 from orders import notify, repository
 from payments.provider import (
     CaptureResult,
@@ -116,8 +116,8 @@ async def provider_reports(db: AsyncSession, reference: str, status: str, *, amo
         return
     order = await repository.lock_order(db, auth.order_id)
     assert order is not None
-    result = CaptureResult("captured", amount) if status == "succeeded" else \
-        CaptureResult("canceled", 0, "the authorisation was canceled or expired")
+    result = CaptureResult(CaptureOutcome.captured, amount) if status == "succeeded" else \
+        CaptureResult(CaptureOutcome.canceled, 0, "the authorisation was canceled or expired")
     await _apply(db, auth, order, result, cancel=auth.status == AuthorizationStatus.cancel_due,
                  actor=actor)
 
@@ -127,7 +127,7 @@ async def _apply(db: AsyncSession, auth: PaymentAuthorization, order: Order,
     now = utc_now()
     auth.leased_until = None
     auth.updated_at = now
-    if result.status == "captured":
+    if result.status == CaptureOutcome.captured:
         if auth.status == AuthorizationStatus.captured:
             return
         auth.status = AuthorizationStatus.captured

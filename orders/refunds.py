@@ -19,6 +19,7 @@ from attribution import ledger
 from models import Order, Refund
 from models.base import utc_now
 from models.errors import ServiceUnavailable
+from models.statuses import LIVE_REFUNDS, RefundStatus
 from orders import notify, repository
 from orders.errors import OrderNotFound, RefundNotAllowed
 from payments.provider import (
@@ -39,7 +40,7 @@ def refund_id_for(order_id: str, request_key: str) -> str:
 
 async def recompute_refunded(db: AsyncSession, order: Order) -> None:
     refunds = await repository.refunds_of(db, order.id)
-    order.refunded_amount = sum(r.amount for r in refunds if r.status == "succeeded")
+    order.refunded_amount = sum(r.amount for r in refunds if r.status == RefundStatus.succeeded)
     if order.payment_status not in ("paid", "partially_refunded", "refunded"):
         return  # disputed, authorised, needs attention: not ours to change here
     if order.refunded_amount >= order.total_amount:
@@ -59,7 +60,8 @@ async def mark_refund(db: AsyncSession, refund: Refund, status: str, reference: 
     Re-applying the same status is a no-op."""
     if reference and not refund.provider_reference:
         refund.provider_reference = reference
-    if status == refund.status or status == "pending" or refund.status == "failed":
+    if (status == refund.status or status == RefundStatus.pending
+            or refund.status == RefundStatus.failed):
         return
     previous = refund.status
     refund.status = status
@@ -71,10 +73,10 @@ async def mark_refund(db: AsyncSession, refund: Refund, status: str, reference: 
     await repository.add_event(db, order.id, f"refund.{status}", actor, {
         "refund_id": refund.id, "amount": refund.amount, "currency": refund.currency,
         "provider_reference": refund.provider_reference})
-    if status == "succeeded":
+    if status == RefundStatus.succeeded:
         await ledger.record_reversal(db, order, refund.amount, kind="refund",
                                      reference=refund.id, reason=refund.reason)
-    elif previous == "succeeded":  # the money did not go back after all
+    elif previous == RefundStatus.succeeded:  # the money did not go back after all
         await ledger.record_reversal(db, order, -refund.amount, kind="refund_failed",
                                      reference=refund.id, reason="refund failed")
     await notify.order_changed(db, order)
@@ -104,7 +106,7 @@ async def refund_order(
                 raise RefundNotAllowed(
                     f"Order {order_id} cannot be refunded (payment is {order.payment_status}).")
             pending = sum(r.amount for r in await repository.refunds_of(phase_a, order_id)
-                          if r.status in ("pending", "succeeded"))
+                          if r.status in LIVE_REFUNDS)
             refundable = order.total_amount - pending
             wanted = refundable if amount is None else amount
             if wanted <= 0 or wanted > refundable:
@@ -114,12 +116,12 @@ async def refund_order(
                     code="refund_exceeds_refundable", param="$.amount",
                     extra={"refundable_amount": refundable})
             refund = Refund(id=refund_id, order_id=order_id, amount=wanted,
-                            currency=order.currency, status="pending", reason=reason,
+                            currency=order.currency, status=RefundStatus.pending, reason=reason,
                             source=source, external_id=external_id)
             phase_a.add(refund)
             await repository.add_event(phase_a, order_id, "refund.requested", actor, {
                 "refund_id": refund_id, "amount": wanted, "reason": reason})
-        if refund.status != "pending":
+        if refund.status != RefundStatus.pending:
             return refund
         request = RefundRequest(
             payment_reference=order.payment_reference or "", amount=refund.amount,
@@ -143,7 +145,7 @@ async def refund_order(
         async with sessionmaker() as undo, undo.begin():
             row = await undo.get(Refund, refund_id)
             assert row is not None
-            await mark_refund(undo, row, "failed", None, actor)
+            await mark_refund(undo, row, RefundStatus.failed, None, actor)
         raise RefundNotAllowed(f"The payment provider refused the refund: {exc}",
                                code="refund_rejected") from exc
     row = await db.get(Refund, refund_id)

@@ -26,6 +26,7 @@ from attribution import ledger
 from checkout.service import CheckoutService
 from models import Order, PaymentAttempt, Refund
 from models.base import utc_now
+from models.statuses import OrderPaymentStatus, RefundStatus
 from orders import capture
 from orders import repository as orders
 from orders.disputes import Funds, apply_dispute
@@ -120,8 +121,8 @@ class StripeEventHandlers:
                                            amount=int(pi.get("amount_received") or 0),
                                            actor=ACTOR)
             order = await orders.order_by_payment_reference(db, pi["id"])
-            if order is not None and order.payment_status == "authorized":
-                order.payment_status = "paid"
+            if order is not None and order.payment_status == OrderPaymentStatus.authorized:
+                order.payment_status = OrderPaymentStatus.paid
         # An orphan payment (the session had moved on) is refunded after the commit.
         await self.checkout.refund_orphans(sessionmaker)
 
@@ -164,7 +165,7 @@ class StripeEventHandlers:
             match = Refund(id=f"rf_{stripe_refund['id']}"[:64], order_id=order.id,
                            amount=int(stripe_refund["amount"]),
                            currency=str(stripe_refund.get("currency") or order.currency),
-                           status="pending", reason=stripe_refund.get("reason"),
+                           status=RefundStatus.pending, reason=stripe_refund.get("reason"),
                            source="provider", external_id=stripe_refund["id"],
                            provider_reference=stripe_refund["id"], created_at=utc_now(),
                            updated_at=utc_now())

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from models.statuses import CaptureOutcome, RefundStatus
+
 ChargeStatus = Literal[
     "succeeded", "requires_capture", "processing", "requires_action", "declined"]
 
@@ -30,7 +32,7 @@ class ProviderIntegrationError(PaymentUnavailable):
 
 @dataclass(frozen=True, slots=True)
 class CaptureResult:
-    status: Literal["captured", "canceled", "failed"]
+    status: CaptureOutcome
     amount_captured: int = 0
     message: str | None = None
 
@@ -69,7 +71,7 @@ class RefundRequest:
 
 @dataclass(frozen=True, slots=True)
 class RefundResult:
-    status: Literal["succeeded", "pending", "failed"]
+    status: RefundStatus
     reference: str
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models import SandboxCharge, SandboxDispute, SandboxRefund
 from models.base import new_id
 from models.money import apply_rate_bps
+from models.statuses import CaptureOutcome, RefundStatus
 from payments.provider import (
     BalanceTxn,
     CaptureResult,
@@ -129,7 +130,7 @@ class SandboxProvider:
             existing = await db.scalar(select(SandboxRefund).where(
                 SandboxRefund.idempotency_key == request.idempotency_key))
             if existing is not None:
-                return RefundResult("succeeded", existing.id)
+                return RefundResult(RefundStatus.succeeded, existing.id)
             charge = await db.get(SandboxCharge, request.payment_reference)
             if charge is None or charge.status != "succeeded":
                 raise RefundRejected(f"no succeeded charge {request.payment_reference}")
@@ -141,7 +142,7 @@ class SandboxProvider:
                                    charge_id=charge.id, amount=request.amount)
             db.add(refund)
             await db.flush()
-            return RefundResult("succeeded", refund.id)
+            return RefundResult(RefundStatus.succeeded, refund.id)
 
     async def capture(self, reference: str, *, amount: int | None, idempotency_key: str
                       ) -> CaptureResult:
@@ -149,12 +150,13 @@ class SandboxProvider:
         async with self._sessionmaker() as db:
             charge = await db.get(SandboxCharge, reference)
         if charge is None or charge.status != "succeeded":
-            return CaptureResult("failed", 0, f"no succeeded charge {reference}")
-        return CaptureResult("captured", charge.amount)
+            return CaptureResult(CaptureOutcome.failed, 0, f"no succeeded charge {reference}")
+        return CaptureResult(CaptureOutcome.captured, charge.amount)
 
     async def cancel_authorization(self, reference: str, *, idempotency_key: str
                                    ) -> CaptureResult:
-        return CaptureResult("failed", 0, "sandbox payments are captured at once; refund")
+        return CaptureResult(CaptureOutcome.failed, 0,
+                             "sandbox payments are captured at once; refund")
 
     async def find_payment(self, *, idempotency_key: str, checkout_session_id: str,
                            amount: int) -> ChargeResult | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
+from models.statuses import CaptureOutcome, RefundStatus
 from payments.provider import (
     BalanceTxn,
     CaptureResult,
@@ -102,15 +103,18 @@ class StripeProvider:
             # Already captured (a lost answer, then our retry)? Ask Stripe what it is now.
             current = await self.gateway.retrieve_payment_intent(reference)
             if current.status == "succeeded":
-                return CaptureResult("captured", int(current.amount_received or 0))
+                return CaptureResult(CaptureOutcome.captured, int(current.amount_received or 0))
             if current.status == "canceled":
-                return CaptureResult("canceled", 0, "the authorisation was canceled or expired")
-            return CaptureResult("failed", 0, str(getattr(exc, "message", exc)) or "refused")
+                return CaptureResult(CaptureOutcome.canceled, 0,
+                                     "the authorisation was canceled or expired")
+            return CaptureResult(CaptureOutcome.failed, 0,
+                                 str(getattr(exc, "message", exc)) or "refused")
         if pi.status == "succeeded":
-            return CaptureResult("captured", int(pi.amount_received or 0))
+            return CaptureResult(CaptureOutcome.captured, int(pi.amount_received or 0))
         if pi.status == "canceled":
-            return CaptureResult("canceled", 0, "the authorisation was canceled or expired")
-        return CaptureResult("failed", 0, f"payment is {pi.status} after capture")
+            return CaptureResult(CaptureOutcome.canceled, 0,
+                                 "the authorisation was canceled or expired")
+        return CaptureResult(CaptureOutcome.failed, 0, f"payment is {pi.status} after capture")
 
     async def cancel_authorization(self, reference: str, *, idempotency_key: str
                                    ) -> CaptureResult:
@@ -120,12 +124,14 @@ class StripeProvider:
         except (StripeRequestRejected, StripeIntegrationError) as exc:
             current = await self.gateway.retrieve_payment_intent(reference)
             if current.status == "canceled":
-                return CaptureResult("canceled")
+                return CaptureResult(CaptureOutcome.canceled)
             if current.status == "succeeded":
-                return CaptureResult("captured", int(current.amount_received or 0),
+                return CaptureResult(CaptureOutcome.captured, int(current.amount_received or 0),
                                      "already captured: refund instead")
-            return CaptureResult("failed", 0, str(getattr(exc, "message", exc)) or "refused")
-        return CaptureResult("canceled" if pi.status == "canceled" else "failed")
+            return CaptureResult(CaptureOutcome.failed, 0,
+                                 str(getattr(exc, "message", exc)) or "refused")
+        return CaptureResult(CaptureOutcome.canceled if pi.status == "canceled"
+                             else CaptureOutcome.failed)
 
     async def find_payment(self, *, idempotency_key: str, checkout_session_id: str,
                            amount: int) -> ChargeResult | None:
@@ -173,14 +179,14 @@ class StripeProvider:
         return RefundResult(refund_status(refund.status), refund.id)
 
 
-def refund_status(stripe_status: str | None) -> Literal["succeeded", "pending", "failed"]:
+def refund_status(stripe_status: str | None) -> RefundStatus:
     """A Stripe Refund's status in our terms: ``requires_action`` waits, ``canceled`` is as
     good as failed (no money went back)."""
     if stripe_status == "succeeded":
-        return "succeeded"
+        return RefundStatus.succeeded
     if stripe_status in ("failed", "canceled"):
-        return "failed"
-    return "pending"
+        return RefundStatus.failed
+    return RefundStatus.pending
 
 
 def _decline_text(code: str | None) -> str:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 from models import DeliveryAttempt, OutboxMessage
 from models.base import new_id, utc_now
 from models.outbound import error_excerpt
+from models.statuses import OutboxStatus
 
 log = logging.getLogger("reelcart.outbox")
 
@@ -64,7 +65,7 @@ async def emit(db: AsyncSession, *, topic: str, key: str, event_type: str, paylo
                target: str | None = None) -> OutboxMessage:
     """Add a message in the caller's transaction: it exists iff the change commits."""
     message = OutboxMessage(id=new_id("msg"), topic=topic, key=key, target=target,
-                            event_type=event_type, payload=payload, status="pending",
+                            event_type=event_type, payload=payload, status=OutboxStatus.pending,
                             attempts=0, next_attempt_at=utc_now(), created_at=utc_now())
     db.add(message)
     await db.flush()
@@ -97,16 +98,16 @@ async def _lease_batch(db: AsyncSession, topics: list[str], *, limit: int,
     in_flight: dict[tuple[str, str], int] = {}
     for topic, target, count in await db.execute(
             select(OutboxMessage.topic, OutboxMessage.target, func.count())
-            .where(OutboxMessage.leased_until > now, OutboxMessage.status == "pending")
+            .where(OutboxMessage.leased_until > now, OutboxMessage.status == OutboxStatus.pending)
             .group_by(OutboxMessage.topic, OutboxMessage.target)):
         in_flight[_destination(topic, target)] = int(count)
     earlier = aliased(OutboxMessage)
     stmt = (select(OutboxMessage)
-            .where(OutboxMessage.topic.in_(topics), OutboxMessage.status == "pending",
+            .where(OutboxMessage.topic.in_(topics), OutboxMessage.status == OutboxStatus.pending,
                    OutboxMessage.next_attempt_at <= now,
                    ~exists().where(earlier.topic == OutboxMessage.topic,
                                    earlier.key == OutboxMessage.key,
-                                   earlier.status == "pending",
+                                   earlier.status == OutboxStatus.pending,
                                    earlier.seq < OutboxMessage.seq))
             .order_by(OutboxMessage.seq).limit(limit * 4))
     saturated = [d for d, n in in_flight.items() if n >= per_destination]
@@ -226,13 +227,14 @@ async def _record(sessionmaker: async_sessionmaker[AsyncSession], message: Messa
                                response_excerpt=error_excerpt(result.excerpt, 500),
                                duration_ms=result.duration_ms, created_at=utc_now()))
         if result.ok:
-            row.status = "delivered"
+            row.status = OutboxStatus.delivered
             row.delivered_at = utc_now()
             row.last_error = None
             return
         row.last_error = result.error or f"HTTP {result.status_code}"
         if not result.retryable or row.attempts >= max_attempts:
-            row.status = "failed"  # the dead letter: shown on the dashboard, redeliverable
+            # the dead letter: shown on the dashboard, redeliverable
+            row.status = OutboxStatus.failed
             log.error("outbox message failed for good", extra={
                 "topic": row.topic, "message_id": row.id, "attempts": row.attempts,
                 "status_code": result.status_code})
@@ -246,7 +248,8 @@ async def _record(sessionmaker: async_sessionmaker[AsyncSession], message: Messa
 
 async def dead_letters(db: AsyncSession, limit: int = 50) -> list[OutboxMessage]:
     """Messages that ran out of attempts or were refused for good, newest first."""
-    return list(await db.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed")
+    return list(await db.scalars(select(OutboxMessage)
+                                 .where(OutboxMessage.status == OutboxStatus.failed)
                                  .order_by(OutboxMessage.seq.desc()).limit(limit)))
 
 
@@ -254,9 +257,9 @@ async def redeliver(db: AsyncSession, message_id: str) -> bool:
     """Give a dead letter a fresh attempt budget; it goes out in its key's order (a later
     message for the same key waits for it). False if it is not a dead letter."""
     row = await _by_id(db, message_id)
-    if row is None or row.status != "failed":
+    if row is None or row.status != OutboxStatus.failed:
         return False
-    row.status = "pending"
+    row.status = OutboxStatus.pending
     row.attempts = 0
     row.next_attempt_at = utc_now()
     row.leased_until = None

@@ -11,13 +11,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import DeliveryAttempt, InboxEvent, OutboxMessage
+from models.statuses import OutboxStatus
 
 BATCH = 1000
 
 
 async def _purge_outbox_batch(db: AsyncSession, before: datetime) -> int:
     ids = list(await db.scalars(
-        select(OutboxMessage.id).where(OutboxMessage.status == "delivered",
+        select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.delivered,
                                        OutboxMessage.delivered_at < before).limit(BATCH)))
     if not ids:
         return 0

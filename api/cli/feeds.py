@@ -11,6 +11,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.cli import common
+from models.statuses import DeliveryStatus
 
 app = typer.Typer(help="Build, validate and publish product feeds.", no_args_is_help=True)
 
@@ -77,7 +78,7 @@ def feeds_push(agent: Annotated[str, typer.Option(help="Agent name")]) -> None:
     typer.echo(f"feed {report.feed_id}: {report.products_sent} of {report.products_total} "
                f"products sent in {report.batches} batches, {report.retries} retries, "
                f"{report.seconds:.1f} s: {report.status}")
-    if report.status != "succeeded":
+    if report.status != DeliveryStatus.succeeded:
         typer.echo(report.error, err=True)
         raise typer.Exit(1)
 
@@ -128,5 +129,5 @@ def feeds_publish() -> None:
     outcomes = asyncio.run(run())
     for destination, status, detail in outcomes:
         typer.echo(f"  {destination:<16} {status:<10} {detail}")
-    if any(status != "succeeded" for _, status, _ in outcomes):
+    if any(status != DeliveryStatus.succeeded for _, status, _ in outcomes):
         raise typer.Exit(1)

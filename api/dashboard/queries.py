@@ -19,6 +19,7 @@ from models import (
     Video,
     VideoProduct,
 )
+from models.statuses import OutboxStatus
 
 
 async def orders_page(db: AsyncSession, *, status: str | None, agent: str | None,
@@ -101,9 +102,9 @@ async def delivery_health(db: AsyncSession) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for topic in ("agent_webhook", "shopify_order", "feeds_refresh"):
         pending = await db.scalar(select(func.count()).where(
-            OutboxMessage.topic == topic, OutboxMessage.status == "pending")) or 0
+            OutboxMessage.topic == topic, OutboxMessage.status == OutboxStatus.pending)) or 0
         failed = await db.scalar(select(func.count()).where(
-            OutboxMessage.topic == topic, OutboxMessage.status == "failed")) or 0
+            OutboxMessage.topic == topic, OutboxMessage.status == OutboxStatus.failed)) or 0
         last_ok = await db.scalar(select(func.max(OutboxMessage.delivered_at)).where(
             OutboxMessage.topic == topic))
         last_error = await db.scalar(

@@ -15,6 +15,7 @@ from checkout.domain import (
     UpdateSession,
 )
 from checkout.errors import InvalidItem
+from protocols.acp import attribution
 from protocols.acp.schemas import (
     CancelSessionRequest,
     CheckoutSessionCompleteRequest,
@@ -46,7 +47,8 @@ def create(req: CheckoutSessionCreateRequest) -> CreateSession:
         buyer=_dump(req.buyer), fulfillment_details=_dump(req.fulfillment_details),
         selected_fulfillment_options=[_dump(o) for o in req.selected_fulfillment_options]
         if req.selected_fulfillment_options else None,
-        affiliate_attribution=req.affiliate_attribution,
+        attribution=attribution.claim(req.affiliate_attribution, "first"),
+        attribution_param=attribution.PARAM,
         discount_codes=discount_codes(req.discounts, req.coupons),
         locale=req.locale, timezone=req.timezone, order_notes=req.order_notes,
         metadata=req.metadata)
@@ -89,7 +91,9 @@ def complete(req: CheckoutSessionCompleteRequest) -> CompleteSession:
             version=details.version if details else None)
     return CompleteSession(
         payment=payment, buyer=_dump(req.buyer), authentication=authentication,
-        affiliate_attribution=req.affiliate_attribution, order_notes=req.order_notes)
+        attribution=attribution.claim(req.affiliate_attribution, "last"),
+        attribution_param=attribution.PARAM,
+        order_notes=req.order_notes)
 
 
 def cancel(req: CancelSessionRequest | None) -> CancelSession:

@@ -17,32 +17,28 @@ order (order.md ``attribution``). Values carrying personal data are refused (400
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution import touches
+from attribution.schemas import AttributionClaim
 from models.errors import AppError
 from protocols.ucp.errors import invalid
 
 CLICK_IDS = ("gclid", "gbraid", "wbraid", "dclid", "fbclid", "ttclid", "msclkid", "yclid")
 
 
-def to_claim_input(attribution: dict[str, str], platform_host: str) -> dict[str, Any]:
+def to_claim(attribution: dict[str, str], platform_host: str, touchpoint: str
+             ) -> AttributionClaim:
     source = attribution.get("utm_source") or platform_host or "ucp"
     video = attribution.get("rc_video") or attribution.get("video_id") \
         or attribution.get("utm_content")
     click = next((attribution[k] for k in CLICK_IDS if attribution.get(k)), None)
-    raw: dict[str, Any] = {"provider": f"ucp:{source}"[:200], "publisher_id": source}
-    for key, value in (("campaign_id", attribution.get("utm_campaign")),
-                       ("creative_id", video), ("sub_id", attribution.get("utm_medium")),
-                       ("token", click)):
-        if value:
-            raw[key] = value
-    url = attribution.get("landing_url") or attribution.get("url")
-    if url:
-        raw["source"] = {"type": "url", "url": url}
-    return raw
+    return AttributionClaim(
+        touchpoint=touchpoint, provider=f"ucp:{source}"[:200], publisher_id=source,
+        campaign_id=attribution.get("utm_campaign") or None, creative_id=video or None,
+        sub_id=attribution.get("utm_medium") or None, token=click or None,
+        source_url=attribution.get("landing_url") or attribution.get("url") or None)
 
 
 async def record(db: AsyncSession, session_id: str, attribution: dict[str, str] | None,
@@ -50,7 +46,8 @@ async def record(db: AsyncSession, session_id: str, attribution: dict[str, str] 
     if not attribution:
         return
     try:
-        claim = touches.parse_claim(to_claim_input(attribution, platform_host), touchpoint)
+        claim = touches.accept(to_claim(attribution, platform_host, touchpoint),
+                               "$.attribution")
     except AppError as exc:
         raise invalid("attribution must not carry personal data or malformed values.",
                       "$.attribution", code=exc.code) from None

@@ -30,6 +30,7 @@ from checkout.service import CheckoutService
 from models import Order, UcpCheckout
 from models.base import new_id, rfc3339, utc_now
 from models.errors import AppError
+from models.statuses import DEAD_FULFILLMENTS
 from orders import repository as order_repository
 from orders.service import adjustments_json
 from protocols.ucp import DISCOUNT, FULFILLMENT, attribution, repository
@@ -540,7 +541,7 @@ class UcpCheckoutService:
         done: dict[str, int] = {}
         events: list[Json] = []
         for f in fulfillments:
-            if f.status in ("canceled", "failed"):
+            if f.status in DEAD_FULFILLMENTS:
                 continue
             for line in f.line_items:
                 done[line["id"]] = done.get(line["id"], 0) + int(line["quantity"])

@@ -18,6 +18,7 @@ Responses:
 
 from __future__ import annotations
 
+from models.statuses import CheckoutStatus
 from protocols.acp.versions.base import Json, Op, UpContext, VersionChange, pick, replace_prefix
 
 _LINE_KEYS = ("id", "item", "base_amount", "discount", "subtotal", "tax", "total")
@@ -48,8 +49,8 @@ class Change(VersionChange):
                if isinstance(inner := s.get(s.get("type")), dict)]
         if ids:
             body["fulfillment_option_id"] = ids[0]
-        if body["status"] == "authentication_required":
-            body["status"] = "not_ready_for_payment"
+        if body["status"] == CheckoutStatus.authentication_required:
+            body["status"] = CheckoutStatus.not_ready_for_payment.value
         body.pop("authentication_metadata", None)
         body["line_items"] = [pick(line, _LINE_KEYS) for line in body["line_items"]]
         body["totals"] = [pick(t, ("type", "display_text", "amount")) for t in body["totals"]]

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.errors import InvalidRequest
+from models.statuses import CheckoutStatus
 from protocols.acp.versions.base import (
     Json,
     Op,
@@ -40,8 +41,7 @@ from protocols.acp.versions.base import (
 _SESSION_KEYS = ("id", "buyer", "payment_provider", "status", "currency", "line_items",
                  "fulfillment_details", "fulfillment_options", "selected_fulfillment_options",
                  "totals", "messages", "links", "authentication_metadata", "order")
-_STATUSES = frozenset({"not_ready_for_payment", "ready_for_payment", "completed", "canceled",
-                       "in_progress", "authentication_required"})
+_STATUSES = frozenset(s.value for s in CheckoutStatus if s is not CheckoutStatus.expired)
 _TOTAL_TYPES = frozenset({"items_base_amount", "items_discount", "subtotal", "discount",
                           "fulfillment", "tax", "fee", "total"})
 _ERROR_CODES = frozenset({"missing", "invalid", "out_of_stock", "payment_declined",
@@ -171,7 +171,8 @@ class Change(VersionChange):
         if provider is not None:
             out["payment_provider"] = provider
         if out["status"] not in _STATUSES:
-            out["status"] = "canceled"  # expired: no such status before 2026-01-30
+            # expired: no such status before 2026-01-30
+            out["status"] = CheckoutStatus.canceled.value
         out["line_items"] = [_line(line) for line in out["line_items"]]
         out["fulfillment_options"] = [o for o in map(_option, out["fulfillment_options"]) if o]
         kept = {o["id"] for o in out["fulfillment_options"]}
