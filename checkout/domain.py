@@ -23,6 +23,7 @@ from typing import Any, Final
 from attribution.schemas import AttributionClaim
 from models import Order
 from models.statuses import CheckoutStatus
+from payments.provider import ThreeDSResult
 
 Json = dict[str, Any]
 
@@ -88,15 +89,6 @@ class PaymentCredential:
 
 
 @dataclass(frozen=True, slots=True)
-class ThreeDSOutcome:
-    outcome: str
-    cryptogram: str | None = None
-    eci: str | None = None
-    transaction_id: str | None = None
-    version: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class CreateSession:
     currency: str
     lines: list[LineRequest]
@@ -134,7 +126,7 @@ class CompleteSession:
     buyer: Json | None = None
     # JSONPath of the payment object in the binding's request, for errors.
     payment_param: str = "$.payment_data"
-    authentication: ThreeDSOutcome | None = None
+    authentication: ThreeDSResult | None = None
     attribution: AttributionClaim | None = None
     attribution_param: str = "$.attribution"  # its JSONPath in the request, for errors
     order_notes: str | None = None

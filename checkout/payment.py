@@ -153,11 +153,7 @@ class PaymentFlow(CheckoutCore):
 
     @staticmethod
     def _three_ds(cmd: CompleteSession) -> ThreeDSResult | None:
-        a = cmd.authentication
-        if a is None:
-            return None
-        return ThreeDSResult(outcome=a.outcome, cryptogram=a.cryptogram, eci=a.eci,
-                             transaction_id=a.transaction_id, version=a.version)
+        return cmd.authentication
 
     @staticmethod
     async def _payment_to_confirm(db: AsyncSession, session_id: str, token: str,

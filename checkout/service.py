@@ -42,12 +42,12 @@ from checkout.domain import (
     PaymentCredential,
     SessionStatus,
     SessionView,
-    ThreeDSOutcome,
     UpdateSession,
 )
 from checkout.payment import ATTEMPT_RECOVERY_AFTER
 from checkout.recovery import PaymentRecovery
 from checkout.sessions import SessionLifecycle
+from payments.provider import ThreeDSResult
 
 
 class CheckoutService(SessionLifecycle, PaymentRecovery):
@@ -66,6 +66,6 @@ __all__ = [
     "PaymentCredential",
     "SessionStatus",
     "SessionView",
-    "ThreeDSOutcome",
+    "ThreeDSResult",
     "UpdateSession",
 ]

@@ -11,7 +11,7 @@ from checkout.domain import (
     CreateSession,
     LineRequest,
     PaymentCredential,
-    ThreeDSOutcome,
+    ThreeDSResult,
     UpdateSession,
 )
 from checkout.errors import InvalidItem
@@ -83,7 +83,7 @@ def complete(req: CheckoutSessionCompleteRequest) -> CompleteSession:
     authentication = None
     if req.authentication_result is not None:
         details = req.authentication_result.outcome_details
-        authentication = ThreeDSOutcome(
+        authentication = ThreeDSResult(
             outcome=req.authentication_result.outcome,
             cryptogram=details.three_ds_cryptogram if details else None,
             eci=details.electronic_commerce_indicator if details else None,
