@@ -44,7 +44,7 @@ from models.outbox import DeliveryAttempt, OutboxMessage
 from models.payment import AuthorizationStatus, PaymentAuthorization, ProviderIncident
 from models.sandbox import SandboxCharge, SandboxDispute, SandboxRefund
 from models.ucp import UcpAddress, UcpCheckout
-from models.video import Video, VideoProduct
+from models.video import Video, VideoProduct, VideoViewCount
 
 __all__ = [
     "UcpAddress",
@@ -100,4 +100,5 @@ __all__ = [
     "Variant",
     "Video",
     "VideoProduct",
+    "VideoViewCount",
 ]

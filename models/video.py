@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utc_now
@@ -41,3 +41,21 @@ class VideoProduct(Base):
                                           primary_key=True)
     product_id: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
     variant_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class VideoViewCount(Base):
+    """Views a platform reported for a video on one day (UTC), one row per source.
+
+    Imports are idempotent per (video, day, source): a re-import replaces the count.
+    Sources are platform names (``tiktok``, ``youtube`` …) or ``pixel`` for impressions
+    counted on pages the merchant hosts.
+    """
+
+    __tablename__ = "video_view_counts"
+
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    views: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
