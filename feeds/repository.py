@@ -86,15 +86,19 @@ async def variants_of(db: AsyncSession, product_ids: list[str]) -> list[Any]:
 
 async def videos_of(db: AsyncSession, product_ids: list[str]
                     ) -> dict[str, list[tuple[str, str | None, str]]]:
-    """Public URLs of the videos featuring each product, newest first."""
+    """Public URLs of the videos featuring each product: the promoted one first, then
+    newest first."""
     from models import Video, VideoProduct
+    from models.creative import promoted_first
 
     rows = await db.execute(
         select(VideoProduct.product_id, Video.published_url, Video.source_url, Video.title,
                Video.id)
         .join(Video, Video.id == VideoProduct.video_id)
         .where(VideoProduct.product_id.in_(product_ids))
-        .order_by(VideoProduct.product_id, Video.published_at.desc(), Video.id))
+        .order_by(VideoProduct.product_id,
+                  promoted_first(VideoProduct.product_id, Video.id),  # an experiment's winner
+                  Video.published_at.desc(), Video.id))
     out: dict[str, list[tuple[str, str | None, str]]] = {}
     for product_id, published, source, title, video_id in rows:
         url = published or source
