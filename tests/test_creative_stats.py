@@ -84,13 +84,15 @@ def test_equal_arms_are_a_coin_toss_and_no_winner() -> None:
                      min_orders=20, threshold=0.95)
     assert [arm.p_best for arm in report.arms] == pytest.approx([0.5, 0.5], abs=1e-9)
     assert report.method == "exact"
-    assert report.verdict is Verdict.inconclusive and report.winner is None
+    assert report.verdict is Verdict.inconclusive
+    assert report.winner is None
 
 
 def test_strong_evidence_declares_a_winner() -> None:
     report = analyse([Arm("a", 10_000, 100, 250_000), Arm("b", 10_000, 150, 390_000)],
                      min_views=1000, min_orders=20, threshold=0.95)
-    assert report.verdict is Verdict.winner and report.winner == "b"
+    assert report.verdict is Verdict.winner
+    assert report.winner == "b"
     b = report.arms[1]
     assert b.p_best > 0.999
     assert (b.alpha, b.beta) == (151, 9851)
@@ -103,10 +105,12 @@ def test_no_winner_on_small_samples_however_lopsided() -> None:
     lopsided = [Arm("a", 60, 0), Arm("b", 60, 9)]
     small = analyse(lopsided, min_views=1000, min_orders=20, threshold=0.95)
     assert small.arms[1].p_best > 0.99  # the data lean hard one way …
-    assert small.verdict is Verdict.insufficient_views and small.winner is None  # … yet
+    assert small.verdict is Verdict.insufficient_views
+    assert small.winner is None
     few_orders = analyse([Arm("a", 5000, 0), Arm("b", 5000, 9)], min_views=1000,
                          min_orders=20, threshold=0.95)
-    assert few_orders.verdict is Verdict.insufficient_orders and few_orders.winner is None
+    assert few_orders.verdict is Verdict.insufficient_orders
+    assert few_orders.winner is None
 
 
 def test_revenue_metric_ranks_by_revenue_per_view() -> None:
@@ -117,11 +121,13 @@ def test_revenue_metric_ranks_by_revenue_per_view() -> None:
                          threshold=0.95)
     assert by_conversion.arms[1].p_best > 0.5
     assert by_revenue.method == "monte_carlo"
-    assert by_revenue.verdict is Verdict.winner and by_revenue.winner == "a"
+    assert by_revenue.verdict is Verdict.winner
+    assert by_revenue.winner == "a"
 
 
 def test_impossible_data_is_reported_not_analysed() -> None:
     report = analyse([Arm("a", 10, 11), Arm("b", 100, 1)], min_views=1, min_orders=1,
                      threshold=0.95)
-    assert report.verdict is Verdict.invalid_data and report.winner is None
+    assert report.verdict is Verdict.invalid_data
+    assert report.winner is None
     assert report.arms[0].problem == "more orders than views"

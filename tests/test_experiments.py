@@ -54,7 +54,8 @@ async def sell(agent: Agent, video_id: str) -> None:
         affiliate_attribution={"provider": "tiktok", "token": "atp_test_token_1",
                                "creative_id": video_id})).json()
     done = await agent.complete(session["id"])
-    assert done.status_code == 200 and done.json()["status"] == "completed", done.text
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
 
 
 async def views(client: httpx.AsyncClient, per_video: dict[str, int], key: str) -> None:
@@ -93,15 +94,18 @@ async def test_experiment_report_promote_feeds_and_mcp(shop, backend: str,
     assert (arms["vid-old"]["views"], arms["vid-old"]["orders"]) == (2000, 6)
     assert (arms["vid-new"]["views"], arms["vid-new"]["orders"]) == (2000, 0)
     net = await ledger_net(rt, "vid-old")
-    assert net > 0 and arms["vid-old"]["revenue"] == {"amount": net, "currency": "usd"}
+    assert net > 0
+    assert arms["vid-old"]["revenue"] == {"amount": net, "currency": "usd"}
     assert arms["vid-old"]["revenue_per_1000_views"]["amount"] == round(net * 1000 / 2000)
     # The exact two-arm probability of Beta(7, 1995) beating Beta(1, 2001).
     assert report["method"] == "exact"
     assert arms["vid-old"]["p_best"] == pytest.approx(prob_b_beats_a(1, 2001, 7, 1995))
     assert arms["vid-old"]["p_best"] > 0.95
     c = arms["vid-old"]["conversion"]
-    assert c["low"] < 6 / 2000 < c["high"] and c["mean"] == pytest.approx(7 / 2002)
-    assert report["verdict"] == "winner" and report["winner_video_id"] == "vid-old"
+    assert c["low"] < 6 / 2000 < c["high"]
+    assert c["mean"] == pytest.approx(7 / 2002)
+    assert report["verdict"] == "winner"
+    assert report["winner_video_id"] == "vid-old"
 
     # Before promotion the feeds and MCP pick the newest video.
     async def featured() -> tuple[str, str, str]:
@@ -125,7 +129,8 @@ async def test_experiment_report_promote_feeds_and_mcp(shop, backend: str,
 
     promoted = await merchant_post(client, f"/experiments/{report['id']}/promote", {}, "p1")
     assert promoted.status_code == 200, promoted.text
-    assert promoted.json()["video_id"] == "vid-old" and promoted.json()["changed"] is True
+    assert promoted.json()["video_id"] == "vid-old"
+    assert promoted.json()["changed"] is True
     again = await merchant_post(client, f"/experiments/{report['id']}/promote", {}, "p2")
     assert again.json()["changed"] is False  # idempotent
     assert again.json()["promoted_at"] == promoted.json()["promoted_at"]
@@ -133,7 +138,8 @@ async def test_experiment_report_promote_feeds_and_mcp(shop, backend: str,
     assert await featured() == ("https://tiktok.test/old", "https://tiktok.test/old",
                                 "vid-old")
     got = (await client.get(f"/experiments/{report['id']}", headers=MERCHANT)).json()
-    assert got["status"] == "concluded" and got["promoted_video_id"] == "vid-old"
+    assert got["status"] == "concluded"
+    assert got["promoted_video_id"] == "vid-old"
     listed = (await client.get("/experiments?product_id=spec-items", headers=MERCHANT)).json()
     assert [x["id"] for x in listed["data"]] == [report["id"]]
 
@@ -147,16 +153,20 @@ async def test_no_winner_on_a_small_sample_and_promotion_needs_one(shop, backend
     report = (await merchant_post(client, "/experiments", experiment(), "x2")).json()
     old = next(v for v in report["variants"] if v["video_id"] == "vid-old")
     assert old["p_best"] > 0.9  # leaning, on 60 views each …
-    assert report["verdict"] == "insufficient_views" and report["winner_video_id"] is None
+    assert report["verdict"] == "insufficient_views"
+    assert report["winner_video_id"] is None
     refused = await merchant_post(client, f"/experiments/{report['id']}/promote", {}, "p3")
-    assert refused.status_code == 409 and refused.json()["code"] == "no_winner"
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "no_winner"
     # The merchant may still choose a variant explicitly; a non-variant is refused.
     chosen = await merchant_post(client, f"/experiments/{report['id']}/promote",
                                  {"video_id": "vid-new"}, "p4")
-    assert chosen.status_code == 200 and chosen.json()["video_id"] == "vid-new"
+    assert chosen.status_code == 200
+    assert chosen.json()["video_id"] == "vid-new"
     other = await merchant_post(client, f"/experiments/{report['id']}/promote",
                                 {"video_id": "vid-other"}, "p5")
-    assert other.status_code == 400 and other.json()["param"] == "$.video_id"
+    assert other.status_code == 400
+    assert other.json()["param"] == "$.video_id"
 
 
 @pytest.mark.parametrize(("body", "param", "words"), [
@@ -170,9 +180,11 @@ async def test_variants_must_promote_the_product(shop, backend: str, body: dict,
     agent, _ = shop
     resp = await merchant_post(agent.http, "/experiments", body, "bad")
     assert resp.status_code == 400, resp.text
-    assert resp.json()["param"] == param and words in resp.json()["message"]
+    assert resp.json()["param"] == param
+    assert words in resp.json()["message"]
     one = await merchant_post(agent.http, "/experiments", experiment(video_ids=["vid-new"]),
                               "one")
     assert one.status_code == 400
     missing = await agent.http.get("/experiments/exp_nope", headers=MERCHANT)
-    assert missing.status_code == 404 and missing.json()["code"] == "experiment_not_found"
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "experiment_not_found"

@@ -84,7 +84,8 @@ async def test_bad_rows_are_refused_at_their_field(shop, backend: str, count: di
                       {"source": "tiktok", "counts": [COUNTS[0], count]}, "bad")
     assert resp.status_code == 400, resp.text
     body = resp.json()
-    assert body["param"] == param and words in body["message"].lower()
+    assert body["param"] == param
+    assert words in body["message"].lower()
     assert await stored(rt) == {}  # nothing half-written
 
 
@@ -98,7 +99,8 @@ async def test_unknown_videos_future_days_and_duplicates_refuse_the_batch(shop, 
     assert resp.status_code == 400
     body = resp.json()
     assert body["code"] == "invalid_view_counts"
-    assert body["message"].startswith("Unknown video 'vid-nope'") and "2 more" in body["message"]
+    assert body["message"].startswith("Unknown video 'vid-nope'")
+    assert "2 more" in body["message"]
     assert [e["param"] for e in body["errors"]] == [
         "$.counts[1].video_id", "$.counts[2].day", "$.counts[3].day"]
     assert "also given at $.counts[0]" in body["errors"][2]["message"]
@@ -119,7 +121,8 @@ async def test_csv_upload_stores_good_rows_and_reports_bad_lines(shop, backend: 
     assert (again.json()["inserted"], again.json()["unchanged"]) == (0, 2)
     header = await post(client, "/video-views/import",
                         {"source": "tiktok", "csv": "video,date\nvid-a,2026-11-28\n"}, "c3")
-    assert header.status_code == 400 and "header must name" in header.json()["message"]
+    assert header.status_code == 400
+    assert "header must name" in header.json()["message"]
     assert len(await stored(rt)) == 2
 
 
