@@ -26,7 +26,7 @@ def interval_chart(variants: list[dict[str, Any]], *, title: str) -> str:
     if not usable:
         return f'<p class="muted">No data for {escape(title.lower())}.</p>'
     top = max(max(v["conversion"]["high"] for v in usable), 1e-9)
-    row, label_w, width = 34, 170, 640
+    row, label_w, width = 34, 150, 520
     plot = width - label_w - 90
     height = row * len(usable) + 30
     parts = []
