@@ -8,7 +8,9 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +19,7 @@ from creatives import repository
 from creatives.errors import ExperimentNotFound, InvalidExperiment, NoWinner
 from creatives.schemas import ExperimentIn
 from creatives.stats import Arm, Metric, Report, Verdict, analyse
+from feeds.refresh import request_refresh
 from models import Experiment, Product, Video
 from models.base import new_id, rfc3339, utc_now
 from models.creative import ExperimentStatus
@@ -68,9 +71,11 @@ async def _analyse(db: AsyncSession, experiment: Experiment, video_ids: list[str
                                               currency=experiment.currency, start=start,
                                               end=end)
     arms = [Arm(v, views.get(v, 0), ledger[v][0], ledger[v][1]) for v in video_ids]
-    return analyse(arms, metric=Metric(experiment.metric), min_views=experiment.min_views,
-                   min_orders=experiment.min_orders,
-                   threshold=experiment.threshold_bp / 10_000)
+    # Monte Carlo draws are CPU work: off the event loop.
+    return await asyncio.to_thread(
+        partial(analyse, arms, metric=Metric(experiment.metric),
+                min_views=experiment.min_views, min_orders=experiment.min_orders,
+                threshold=experiment.threshold_bp / 10_000))
 
 
 async def report(db: AsyncSession, experiment_id: str) -> dict[str, Any]:
@@ -130,8 +135,9 @@ async def list_experiments(db: AsyncSession, *, product_id: str | None, limit: i
 
 async def promote(db: AsyncSession, experiment_id: str, video_id: str | None
                   ) -> dict[str, Any]:
-    """Make the declared winner (or the merchant's chosen variant) the product's video.
-    Idempotent: promoting the video already promoted changes nothing."""
+    """Make the declared winner (or the merchant's chosen variant) the product's video and
+    queue a feeds refresh. Idempotent: promoting the video already promoted changes
+    nothing."""
     experiment = await _get(db, experiment_id, lock=True)
     video_ids = (await repository.variants_of(db, [experiment_id]))[experiment_id]
     if video_id is None:
@@ -147,6 +153,7 @@ async def promote(db: AsyncSession, experiment_id: str, video_id: str | None
     featured = await repository.featured(db, experiment.product_id, lock=True)
     changed = featured is None or featured.video_id != video_id or (
         experiment.winner_video_id != video_id)
+    refresh = False
     if changed:
         now = utc_now()
         await repository.set_featured(db, experiment.product_id, video_id, experiment.id, now)
@@ -154,8 +161,10 @@ async def promote(db: AsyncSession, experiment_id: str, video_id: str | None
         experiment.winner_video_id = video_id
         experiment.promoted_at = now
         await db.flush()
+        # The feeds carry the product's video: rebuild and publish them (outbox, worker).
+        refresh = await request_refresh(db, "video_promoted")
     return {"experiment_id": experiment.id, "product_id": experiment.product_id,
-            "video_id": video_id, "changed": changed,
+            "video_id": video_id, "changed": changed, "feeds_refresh_queued": refresh,
             "promoted_at": rfc3339(experiment.promoted_at) if experiment.promoted_at else None}
 
 

@@ -31,11 +31,11 @@ MERCHANT = {"Authorization": "Bearer merchant-key"}
 
 
 @pytest.fixture
-def site(database_url: str) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
+def site(database_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
     asyncio.run(_seed_user(database_url))
-    server = start_live_server(make_settings(
+    server = start_live_server(make_settings(  # promoting queues a feeds rebuild: into tmp
         database_url, merchant_api_keys=["merchant-key"], database_pool_size=5,
-        public_base_url="http://127.0.0.1"))
+        public_base_url="http://127.0.0.1", feeds_dir=tmp_path / "feeds"))
     agent = {"Authorization": f"Bearer {AGENT_KEY}", "API-Version": "2026-04-17"}
     yesterday = (utc_now().date() - timedelta(days=1)).isoformat()
     with httpx.Client(base_url=server.url, timeout=30) as client:

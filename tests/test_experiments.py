@@ -78,6 +78,15 @@ async def ledger_net(rt: Runtime, video_id: str) -> int:
             LedgerEntry.video_id == video_id, LedgerEntry.model == "last_touch")) or 0)
 
 
+async def refreshes_queued(rt: Runtime) -> int:
+    from feeds.refresh import FEEDS_REFRESH
+    from models import OutboxMessage
+
+    async with rt.sessionmaker() as db:
+        return int(await db.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.topic == FEEDS_REFRESH)) or 0)
+
+
 async def test_experiment_report_promote_feeds_and_mcp(shop, backend: str,
                                                        tmp_path: Path) -> None:
     agent, rt = shop
@@ -131,6 +140,7 @@ async def test_experiment_report_promote_feeds_and_mcp(shop, backend: str,
     assert promoted.status_code == 200, promoted.text
     assert promoted.json()["video_id"] == "vid-old"
     assert promoted.json()["changed"] is True
+    assert await refreshes_queued(rt) == 1  # the feeds carry the product's video
     again = await merchant_post(client, f"/experiments/{report['id']}/promote", {}, "p2")
     assert again.json()["changed"] is False  # idempotent
     assert again.json()["promoted_at"] == promoted.json()["promoted_at"]

@@ -88,6 +88,7 @@ async def promote(who: ViewerDep, experiment_id: str,
             result = await experiments.promote(db, experiment_id[:64], video_id or None)
     except AppError as exc:
         return RedirectResponse(f"{target}?notice={quote(exc.message)}", status_code=303)
+    who.runtime.wake_worker()  # a feeds refresh may be queued
     message = (f"{result['video_id']} is now the featured video of {result['product_id']}."
                if result["changed"] else f"{result['video_id']} was already promoted.")
     return RedirectResponse(f"{target}?notice={quote(message)}", status_code=303)

@@ -127,7 +127,9 @@ async def promote_winner(experiment_id: ExperimentId, body: PromoteIn,
     """Make the winner the product's video in feeds and catalog results (idempotent)."""
     async def handler(db: Any) -> dict[str, Any]:
         return await experiments.promote(db, experiment_id, body.video_id)
-    return await call.write(handler)
+    response = await call.write(handler)
+    call.runtime.wake_worker()  # a feeds refresh may be queued
+    return response
 
 
 # ------------------------------------------------------------------------- provenance
