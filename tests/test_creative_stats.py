@@ -79,6 +79,21 @@ def test_monte_carlo_agrees_with_the_exact_sum_and_is_seeded() -> None:
     assert thirds == pytest.approx([1 / 3] * 3, abs=0.005)
 
 
+def test_many_orders_fall_back_to_monte_carlo() -> None:
+    # Above EXACT_MAX_TERMS orders per arm the sum would be long: the draws agree with it.
+    big = analyse([Arm("a", 10_000_000, 30_000), Arm("b", 10_000_000, 30_400)],
+                  min_views=1000, min_orders=20, threshold=0.95)
+    assert big.method == "monte_carlo"
+    exact = prob_b_beats_a(30_001, 9_970_001, 30_401, 9_969_601)
+    assert big.arms[1].p_best == pytest.approx(exact, abs=0.005)
+    # Either order of the arms gives the same exact answer.
+    one = analyse([Arm("a", 2000, 6), Arm("b", 2000, 1)], min_views=1, min_orders=1,
+                  threshold=0.95)
+    two = analyse([Arm("b", 2000, 1), Arm("a", 2000, 6)], min_views=1, min_orders=1,
+                  threshold=0.95)
+    assert one.arms[0].p_best == pytest.approx(two.arms[1].p_best, abs=1e-12)
+
+
 def test_equal_arms_are_a_coin_toss_and_no_winner() -> None:
     report = analyse([Arm("a", 20_000, 200), Arm("b", 20_000, 200)], min_views=1000,
                      min_orders=20, threshold=0.95)
