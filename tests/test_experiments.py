@@ -198,3 +198,36 @@ async def test_variants_must_promote_the_product(shop, backend: str, body: dict,
     missing = await agent.http.get("/experiments/exp_nope", headers=MERCHANT)
     assert missing.status_code == 404
     assert missing.json()["code"] == "experiment_not_found"
+
+
+async def test_cli_create_report_promote(shop, backend: str, database_url: str) -> None:
+    import asyncio
+
+    from tests.test_catalog_import import run_cli
+
+    agent, _ = shop
+    for _ in range(6):
+        await sell(agent, "vid-old")
+    await views(agent.http, {"vid-old": 2000, "vid-new": 2000}, "views-cli")
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        done = run_cli("experiments", *args, db_url=database_url)
+        return done.returncode, done.stdout, done.stderr
+
+    code, out, err = await asyncio.to_thread(
+        cli, "create", "Old vs new", "--product", "spec-items", "--video", "vid-new",
+        "--video", "vid-old", "--starts-on", (TODAY - timedelta(days=3)).isoformat(),
+        "--min-orders", "5")
+    assert code == 0, err
+    created = json.loads(out)
+    assert created["verdict"] == "winner"
+    code, out, _ = await asyncio.to_thread(cli, "report", created["id"])
+    assert "Old vs new (spec-items): winner, winner vid-old" in out
+    assert "vid-old: 2000 views, 6 orders" in out
+    code, out, _ = await asyncio.to_thread(cli, "promote", created["id"])
+    assert out.strip() == "vid-old promoted for spec-items"
+    code, out, _ = await asyncio.to_thread(cli, "promote", created["id"])
+    assert out.strip() == "vid-old already promoted for spec-items"
+    code, _, err = await asyncio.to_thread(cli, "report", "exp_missing")
+    assert code == 1
+    assert "does not exist" in err
