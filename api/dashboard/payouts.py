@@ -13,7 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from api.dashboard.routes import ViewerDep, _date, check_csrf, page
+from api.dashboard.routes import ViewerDep, _date, check_csrf, missing, page
 from api.deps import RuntimeDep
 from api.exports import csv_response
 from commissions import service
@@ -72,7 +72,7 @@ async def run_detail(request: Request, who: ViewerDep, run_id: str) -> Response:
     async with who.runtime.read_sessionmaker() as db:
         found = await run_json(db, run_id[:64])
     if found is None:
-        return page(request, "dashboard/missing.html", who, what=f"Payout run {run_id}")
+        return missing(request, who, f"Payout run {run_id}")
     return page(request, "dashboard/payout_run.html", who, run=found)
 
 
@@ -92,7 +92,7 @@ async def payee_detail(request: Request, who: ViewerDep, payee_id: str,
         try:
             statement = await service.statement_json(db, payee_id[:64], since, until)
         except PayeeNotFound:
-            return page(request, "dashboard/missing.html", who, what=f"Payee {payee_id}")
+            return missing(request, who, f"Payee {payee_id}")
         statements = await service.statements_of(db, payee_id[:64])
     if format == "csv":
         return csv_response(f"statement-{payee_id[:64]}.csv", service.STATEMENT_HEADER,
@@ -110,8 +110,7 @@ async def statement_detail(request: Request, who: ViewerDep, statement_id: str,
         try:
             statement = await service.get_statement(db, statement_id[:64])
         except StatementNotFound:
-            return page(request, "dashboard/missing.html", who,
-                        what=f"Statement {statement_id}")
+            return missing(request, who, f"Statement {statement_id}")
         links = await service.links_of(db, statement_id[:64])
     return page(request, "dashboard/statement.html", who, s=statement, links=links,
                 shared=None)
