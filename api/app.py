@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -131,6 +132,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.router.routes.append(Route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"],
                                    include_in_schema=False))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_api_route(f"{DOCS_ASSETS}/redoc.standalone.js", _redoc_bundle,
+                      include_in_schema=False, methods=["GET"])
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_ASSET_DIR), name="docs-assets")
     app.add_api_route("/docs", _docs, include_in_schema=False, methods=["GET"])
     app.add_api_route("/redoc", _redoc, include_in_schema=False, methods=["GET"])
@@ -209,6 +212,23 @@ REDOC_CSP = DOCS_CSP.replace("connect-src 'self';", "connect-src 'self'; worker-
 async def _docs() -> Response:
     """Swagger UI from the installed package, started by a static script."""
     return HTMLResponse(DOCS_PAGE, headers={"Content-Security-Policy": DOCS_CSP})
+
+
+# The one thing ReDoc fetches from elsewhere is its sidebar logo (an <img> of a CDN URL,
+# unconditional in 2.x/3.x); an inline empty SVG takes its place, so /redoc makes no
+# outside request and the CSP has nothing to refuse.
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_SVG = b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
+
+
+@functools.cache
+def _redoc_bundle_bytes() -> bytes:
+    return (DOCS_ASSET_DIR / "redoc.standalone.js").read_bytes().replace(REDOC_LOGO, EMPTY_SVG)
+
+
+async def _redoc_bundle() -> Response:
+    return Response(_redoc_bundle_bytes(), media_type="text/javascript",
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def _redoc() -> Response:

@@ -1,9 +1,10 @@
 """Charts as inline SVG, rendered on the server: no JavaScript to fail, crisp at any
 width, and readable in a screenshot.
 
-The viewBoxes are narrow (480 units) and the type large (15 units), so that a chart
-shrunk to a 390 px phone still has ~11 px labels. Every data point is an element a test
-can count: ``circle.point`` in line charts, ``rect.bar`` in bar charts."""
+Responsive without scaling the type: the SVGs have no viewBox; horizontal positions are
+percentages of the chart's width and vertical ones pixels, so a 390 px phone and a wide
+desktop card both get 12-13 px labels and the drawing stretches to fit. Every data point
+is an element a test can count: ``circle.point`` in line charts, ``rect.bar`` in bars."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from html import escape
 
 from models.money import format_minor
 
-WIDTH = 480
-
 
 def _none(title: str) -> str:
     return f'<p class="muted">No data for {escape(title.lower())}.</p>'
@@ -21,13 +20,15 @@ def _none(title: str) -> str:
 
 def _short(amount: int, currency: str) -> str:
     """Axis labels: whole major units (``1,234 USD``), exact (integers only)."""
-    text = format_minor(amount, currency)
-    number, _, code = text.partition(" ")
+    number, _, code = format_minor(amount, currency).partition(" ")
     whole = number.split(".")[0]
     sign = "-" if whole.startswith("-") else ""
     digits = whole.lstrip("-")
-    grouped = f"{int(digits):,}" if digits.isdigit() else digits
-    return f"{sign}{grouped} {code}"
+    return f"{sign}{int(digits):,} {code}" if digits.isdigit() else f"{whole} {code}"
+
+
+def _pct(value: float) -> str:
+    return f"{value:.2f}%"
 
 
 def bar_chart(points: list[tuple[str, int]], currency: str, *, title: str,
@@ -39,58 +40,60 @@ def bar_chart(points: list[tuple[str, int]], currency: str, *, title: str,
         return _none(title)
     points = sorted(points, key=lambda p: (-p[1], p[0]))
     top = max(max(v for _, v in points), 1)
-    row, width = 44, WIDTH
+    row = 46
     height = row * len(points) + 4
-    value_w = 120
     bars = []
     for i, (label, value) in enumerate(points):
         y = 2 + i * row
-        w = max(2, int((width - value_w) * max(value, 0) / top))
+        share = 70 * max(value, 0) / top  # the value's text fits in the last 30 %
         mark = " (unknown creative)" if label in flagged else ""
-        text = label if len(label) <= 48 else label[:47] + "…"
+        text = label if len(label) <= 60 else label[:59] + "…"
         bars.append(
-            f'<g class="{"flagged" if mark else ""}"><title>{escape(label + mark)}: '
+            f'<g class="{"flagged" if mark else "known"}"><title>{escape(label + mark)}: '
             f'{escape(format_minor(value, currency))}</title>'
-            f'<text x="0" y="{y + 15}">{escape(text + mark)}</text>'
-            f'<rect class="bar" x="0" y="{y + 21}" width="{w}" height="16" rx="3"/>'
-            f'<text x="{w + 6}" y="{y + 34}" class="value">'
+            f'<text x="0" y="{y + 15}" class="label">{escape(text + mark)}</text>'
+            f'<rect class="bar" x="0" y="{y + 22}" width="{_pct(max(share, 0.4))}" '
+            f'height="16" rx="3"/>'
+            f'<text x="{_pct(share)}" dx="6" y="{y + 35}" class="value">'
             f"{escape(format_minor(value, currency))}</text></g>")
-    return (f'<svg class="chart bars" viewBox="0 0 {width} {height}" role="img" '
+    return (f'<svg class="chart bars" width="100%" height="{height}" role="img" '
             f'aria-label="{escape(title)}"><title>{escape(title)}</title>{"".join(bars)}</svg>')
 
 
 def line_chart(points: list[tuple[str, int]], currency: str, *, title: str) -> str:
     """A time series (period label, amount in minor units), oldest first: a line with a
-    point per period, the maximum and zero on the y axis, and first/middle/last labels."""
+    point per period, the maximum on the y axis, and first/middle/last period labels."""
     if not points:
         return _none(title)
-    width, height = WIDTH, 240
-    left, right, top_pad, bottom = 8, 8, 30, 34
+    height, top_pad, bottom = 220, 28, 30
+    inner_h = height - top_pad - bottom
     top = max(max(v for _, v in points), 1)
-    inner_w, inner_h = width - left - right, height - top_pad - bottom
-    step = inner_w / max(len(points) - 1, 1)
-    coords = [(left + (i * step if len(points) > 1 else inner_w / 2),
+    left, right = 1.5, 98.5  # percent: room for the end points' radius
+    step = (right - left) / max(len(points) - 1, 1)
+    coords = [(left + i * step if len(points) > 1 else 50.0,
                top_pad + inner_h - inner_h * max(v, 0) / top)
               for i, (_, v) in enumerate(points)]
-    path = " ".join(f"{'M' if i == 0 else 'L'}{x:.1f},{y:.1f}"
-                    for i, (x, y) in enumerate(coords))
-    radius = 3.5 if len(points) <= 40 else 2.2
-    dots = "".join(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="{radius}"><title>'
+    segments = "".join(
+        f'<line class="line" x1="{_pct(x1)}" y1="{y1:.1f}" x2="{_pct(x2)}" y2="{y2:.1f}"/>'
+        for (x1, y1), (x2, y2) in zip(coords, coords[1:], strict=False))
+    radius = 4 if len(points) <= 35 else 2.5
+    dots = "".join(f'<circle class="point" cx="{_pct(x)}" cy="{y:.1f}" r="{radius}"><title>'
                    f'{escape(label)}: {escape(format_minor(v, currency))}</title></circle>'
                    for (x, y), (label, v) in zip(coords, points, strict=True))
     base = top_pad + inner_h
-    labels = [(0, "start")] + ([(len(points) // 2, "middle")] if len(points) > 4 else []) \
-        + ([(len(points) - 1, "end")] if len(points) > 1 else [])
-    ticks = "".join(f'<text x="{coords[i][0]:.1f}" y="{height - 10}" text-anchor="{anchor}">'
-                    f"{escape(points[i][0])}</text>" for i, anchor in labels)
-    return (f'<svg class="chart line" viewBox="0 0 {width} {height}" role="img" '
+    labels = [(0, "start", "0%")]
+    if len(points) > 4:
+        labels.append((len(points) // 2, "middle", _pct(coords[len(points) // 2][0])))
+    if len(points) > 1:
+        labels.append((len(points) - 1, "end", "100%"))
+    ticks = "".join(f'<text x="{x}" y="{height - 8}" text-anchor="{anchor}">'
+                    f"{escape(points[i][0])}</text>" for i, anchor, x in labels)
+    return (f'<svg class="chart line" width="100%" height="{height}" role="img" '
             f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
-            f'<line x1="{left}" y1="{top_pad}" x2="{width - right}" y2="{top_pad}" '
-            f'class="grid"/>'
-            f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" class="axis"/>'
-            f'<text x="{left}" y="{top_pad - 8}" class="value">max '
-            f'{escape(_short(top, currency))}</text>'
-            f'<path d="{path}" class="line"/>{dots}{ticks}</svg>')
+            f'<line x1="0" y1="{top_pad}" x2="100%" y2="{top_pad}" class="grid"/>'
+            f'<line x1="0" y1="{base}" x2="100%" y2="{base}" class="axis"/>'
+            f'<text x="0" y="{top_pad - 9}" class="value">max '
+            f'{escape(_short(top, currency))}</text>{segments}{dots}{ticks}</svg>')
 
 
 def daily(points: list[tuple[str, int]], start: date, end: date) -> list[tuple[str, int]]:

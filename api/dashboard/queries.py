@@ -281,6 +281,8 @@ async def actor_names(db: AsyncSession, actors: list[str]) -> dict[str, str]:
             out[actor] = f"{agents[ref]} (agent)"
         elif kind == "merchant" and ref in keys:
             out[actor] = f"{keys[ref]} (merchant API key)"
+        elif actor == "merchant:mk_development":  # REELCART_MERCHANT_API_KEYS
+            out[actor] = "development (merchant API key)"
         elif kind == "user" and ref:
             out[actor] = f"{ref} (dashboard)"
         else:

@@ -24,6 +24,7 @@ from api.exports import (
     revenue_csv,
     revenue_totals,
 )
+from api.middleware import CONTENT_SECURITY_POLICY
 from api.runtime import Runtime
 from attribution import repository as attribution_repo
 from commissions.service import with_commission_costs
@@ -84,7 +85,14 @@ def page(request: Request, name: str, who: Viewer | None, **context: Any) -> Res
         "who": who, "csrf": who.csrf if who else "", "nonce": secrets.token_urlsafe(12)}
         | context)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = PAGE_CSP
     return response
+
+
+# The site-wide policy, plus product images and video thumbnails from the merchant's https
+# CDN (merchant data, rendered only when http(s)). Scripts, styles, frames: same as
+# everywhere, i.e. nothing inline.
+PAGE_CSP = CONTENT_SECURITY_POLICY + "; img-src 'self' https: data:"
 
 
 def _date(value: str | None) -> datetime | None:
