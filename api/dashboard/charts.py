@@ -47,7 +47,7 @@ def bar_chart(points: list[tuple[str, int]], currency: str, *, title: str,
         y = 2 + i * row
         share = 70 * max(value, 0) / top  # the value's text fits in the last 30 %
         mark = " (unknown creative)" if label in flagged else ""
-        text = label if len(label) <= 60 else label[:59] + "…"
+        text = label if len(label) <= 42 else label[:41] + "…"
         bars.append(
             f'<g class="{"flagged" if mark else "known"}"><title>{escape(label + mark)}: '
             f'{escape(format_minor(value, currency))}</title>'
