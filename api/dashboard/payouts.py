@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
+from api.dashboard import queries
 from api.dashboard.routes import ViewerDep, _date, check_csrf, missing, page
 from api.deps import RuntimeDep
 from api.exports import csv_response
@@ -36,14 +37,23 @@ async def payouts(request: Request, who: ViewerDep,
         by_payee = await service.liabilities(db, "payee")
         by_video = await service.liabilities(db, "video")
         runs = await recent_runs(db)
+        titles = await queries.video_titles(db, [str(r["key"]) for r in by_video["rows"]
+                                                 if r["key"]])
     plan = None
     if preview:
         plan = await run_payouts(runtime.sessionmaker, runtime.transfers, minimum=minimum,
                                  dry_run=True)
     return page(request, "dashboard/payouts.html", who, by_payee=by_payee["rows"],
-                by_video=by_video["rows"], runs=runs, plan=plan, minimum=minimum,
+                by_video=by_video["rows"], runs=runs, plan=plan, minimum=minimum, titles=titles,
                 currency=runtime.profile.currencies[0], notice=notice,
                 provider=runtime.transfers.name)
+
+
+async def _line_titles(db: Any, statement: dict[str, Any]) -> dict[str, str | None]:
+    """Titles of the videos a statement's lines name (shown instead of their ids)."""
+    return await queries.video_titles(db, [
+        str(v) for line in statement.get("lines") or []
+        for v in (line.get("video_id"), line.get("earned_on_video_id")) if v])
 
 
 @router.post("/payouts/run")
@@ -94,12 +104,13 @@ async def payee_detail(request: Request, who: ViewerDep, payee_id: str,
         except PayeeNotFound:
             return missing(request, who, f"Payee {payee_id}")
         statements = await service.statements_of(db, payee_id[:64])
+        titles = await _line_titles(db, statement)
     if format == "csv":
         return csv_response(f"statement-{payee_id[:64]}.csv", service.STATEMENT_HEADER,
                             service.statement_rows(statement))
     return page(request, "dashboard/payee.html", who, s=statement, statements=statements,
                 params={"from": since.date().isoformat(), "to": until.date().isoformat()},
-                shared=None)
+                shared=None, titles=titles)
 
 
 @router.get("/statements/{statement_id}")
@@ -112,8 +123,9 @@ async def statement_detail(request: Request, who: ViewerDep, statement_id: str,
         except StatementNotFound:
             return missing(request, who, f"Statement {statement_id}")
         links = await service.links_of(db, statement_id[:64])
+        titles = await _line_titles(db, statement)
     return page(request, "dashboard/statement.html", who, s=statement, links=links,
-                shared=None)
+                shared=None, titles=titles)
 
 
 @router.post("/payees/{payee_id}/statements")
@@ -143,9 +155,10 @@ async def share(request: Request, who: ViewerDep, statement_id: str,
     async with runtime.read_sessionmaker() as db:
         statement = await service.get_statement(db, statement_id[:64])
         links = await service.links_of(db, statement_id[:64])
+        titles = await _line_titles(db, statement)
     base = runtime.settings.public_base_url.rstrip("/")
     return page(request, "dashboard/statement.html", who, s=statement, links=links,
-                shared=f"{base}/statements/shared/{token}")
+                shared=f"{base}/statements/shared/{token}", titles=titles)
 
 
 @router.post("/statements/{statement_id}/links/{link_id}/revoke")
@@ -171,6 +184,7 @@ async def shared_statement(request: Request, runtime: RuntimeDep, token: str,
             statement: dict[str, Any] | None = await service.shared_statement(db, token)
         except StatementNotFound:
             statement = None
+        titles = await _line_titles(db, statement) if statement else {}
     if statement is None:
         response = page(request, "dashboard/missing.html", None,
                         what="This statement link (unknown, expired or revoked)")
@@ -184,7 +198,7 @@ async def shared_statement(request: Request, runtime: RuntimeDep, token: str,
         response = Response(orjson.dumps(statement), media_type="application/json")
     else:
         response = page(request, "dashboard/statement.html", None, s=statement, links=[],
-                        shared=None)
+                        shared=None, titles=titles)
     response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
     response.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'"
     response.headers["Cache-Control"] = "no-store"
