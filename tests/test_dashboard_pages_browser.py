@@ -248,6 +248,17 @@ def test_new_pages_in_a_real_browser(shop, backend: str, tmp_path: Path) -> None
         assert small.inner_text("#refund-amount") == "1.00 USD"
         small.screenshot(path=str(shots / "refund-confirm-390.png"), full_page=True)
         assert small.evaluate("document.documentElement.scrollWidth") <= 390
+        small.click("text=Refund 1.00 USD")
+        small.wait_for_selector("text=Refund of 1.00 USD recorded.")
+        assert small.inner_text("#refunded") == "13.50 USD"
+        # The period chips at phone width: 90 days are drawn per week.
+        small.goto(f"{server.url}/dashboard")
+        small.click("a.chip:has-text('90 days')")
+        small.wait_for_url("**/dashboard?period=90")
+        assert small.locator("svg.chart circle.point").count() in (13, 14)
+        assert "Revenue per week" in small.inner_text("main")
+        small.screenshot(path=str(shots / "home-90-390.png"), full_page=True)
+        assert small.evaluate("document.documentElement.scrollWidth") <= 390
         browser.close()
     assert errors == []
 
