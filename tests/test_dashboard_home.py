@@ -3,18 +3,21 @@ HTTP on both backends; the period and refund-amount arithmetic as pure functions
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from api.dashboard import charts, overview
+from api.dashboard.auth import create_user
 from api.dashboard.refund_form import RefundRefused, parse_amount
-from models import LedgerEntry, Order
+from models import FeedDelivery, LedgerEntry, Order
 from models.base import utc_now
-from tests.conftest import US_ADDRESS, Agent
-from tests.test_dashboard import csrf_of, log_in, site  # noqa: F401 (fixture)
+from tests.conftest import US_ADDRESS, Agent, app_client, sandbox_runtime
+from tests.test_dashboard import FAST, csrf_of, log_in, site  # noqa: F401 (fixture)
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
 
@@ -145,8 +148,16 @@ async def test_home_compares_the_period_with_the_one_before(site, backend: str) 
     assert len(re.findall(r'<circle class="point"', bad.text)) == 30
 
 
-async def test_home_alerts(site, backend: str) -> None:  # noqa: F811
-    client, rt = site
+async def test_home_alerts(database_url: str, backend: str, tmp_path: Path) -> None:
+    async with sandbox_runtime(database_url, merchant_api_keys=["merchant-key"],
+                               feeds_dir=tmp_path) as rt:
+        async with rt.sessionmaker() as db, db.begin():
+            await create_user(db, "ada", "correct horse battery", FAST)
+        async with app_client(rt, "https://shop.test") as client:
+            await _check_alerts(client, rt, tmp_path)
+
+
+async def _check_alerts(client, rt, feeds_dir: Path) -> None:
     orders = await _orders(client, 2)
     resp = await client.post(f"/orders/{orders[0]['id']}/sandbox-dispute",
                              json={"reason": "fraudulent"},
@@ -155,6 +166,13 @@ async def test_home_alerts(site, backend: str) -> None:  # noqa: F811
     async with rt.sessionmaker() as db, db.begin():
         await db.execute(update(Order).where(Order.id == orders[1]["id"]).values(
             status="manual_review"))
+        db.add(FeedDelivery(id="fd_1", destination="google", run_id="r1", mode="full",
+                            status="failed", error="401 from the Merchant API"))
+    # What `reelcart feeds build` leaves beside the feeds: its validation report.
+    (feeds_dir / "report.json").write_text(json.dumps({"validation": {
+        "items": 10, "valid": 8, "invalid": 2, "excluded": 0, "problems": [
+            {"problem": "missing_required", "count": 2, "examples": []}],
+        "store_problems": []}}))
     await log_in(client)
     text = (await client.get("/dashboard")).text
     alerts = re.search(r'id="alerts".*?</section>', text, re.S)
@@ -165,6 +183,8 @@ async def test_home_alerts(site, backend: str) -> None:  # noqa: F811
     assert f"1 open dispute: {orders[0]['order_number']}" in block
     assert f"fraudulent · evidence due {due}" in block
     assert "0 failed deliveries." in block
+    assert "1 feed destination failing: google (1 failure)" in block
+    assert "2 feed items failed validation · 2 × missing_required" in block
     assert "0 authorisations near expiry." in block
 
 

@@ -196,6 +196,8 @@ async def home(request: Request, who: ViewerDep,
                                           end=chosen.until)
         alerts = await queries.alerts(db)
         payments = await open_problems(db, now)
+        failing_feeds = [d for d in await feed_repository.destination_health(db)
+                         if d["failures"]]
     series, unit = charts.over_time(per_day, chosen.start, chosen.end)
     report = _feed_report(who.runtime)
     validation = (report or {}).get("validation") or {}
@@ -203,6 +205,7 @@ async def home(request: Request, who: ViewerDep,
                 problem=problem, cards=_cards(current, previous, currency),
                 chart=charts.line_chart(series, currency, title=f"Revenue per {unit}"),
                 unit=unit, videos=videos, agents=agents, alerts=alerts, payments=payments,
+                failing_feeds=failing_feeds,
                 feed_invalid=int(validation.get("invalid") or 0),
                 feed_store_problems=validation.get("store_problems") or [],
                 feed_problems=(validation.get("problems") or [])[:3],
