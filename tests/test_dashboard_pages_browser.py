@@ -155,7 +155,7 @@ def test_new_pages_in_a_real_browser(shop, backend: str, tmp_path: Path) -> None
         assert page.title() == f"Order {disputed['order_number']} · ReelCart"
         row = page.inner_text("#disputes tbody tr")
         assert "needs_response" in row
-        assert "product_not_received" in row
+        assert "product not received" in row
         assert re.search(r"\d{4}-\d\d-\d\d", row)  # the evidence due date
         assert page.locator("#refund-form button").is_disabled()
         assert "dispute is open" in page.inner_text("#refund-blocked")
