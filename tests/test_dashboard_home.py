@@ -260,6 +260,11 @@ async def test_order_page_names_buyer_items_and_actors(site, backend: str) -> No
     assert "Size: M" in page
     assert "development (agent)" in page  # not agent:<id>
     assert "agent:" not in re.search(r'id="timeline".*', page, re.S).group(0)
+    listing = (await client.get("/dashboard/orders")).text
+    row = re.search(rf"{order['order_number']}.*?</tr>", listing, re.S)
+    assert row
+    assert "ada@example.com" in row.group(0)
+    assert "<td class=\"hide-sm\">development</td>" in row.group(0)
 
 
 async def test_missing_pages_are_404_with_one_title(site, backend: str) -> None:  # noqa: F811
