@@ -1,7 +1,7 @@
 """creative experiments, promoted videos, provenance (C2PA) and likeness consent
 
 Revision ID: 1911
-Revises: 1900
+Revises: 1711
 Create Date: 2026-12-02 15:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '1911'
-down_revision: str | None = '1900'
+down_revision: str | None = '1711'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
