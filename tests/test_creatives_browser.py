@@ -84,11 +84,11 @@ def test_experiment_and_provenance_pages(site, backend: str, tmp_path: Path) -> 
         page = context.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{server.url}/dashboard/orders")
+        page.goto(f"{server.url}/dashboard/login")
         page.fill("input[name=username]", "ada")
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard/orders")
+        page.wait_for_url("**/dashboard")  # the overview
 
         page.click("header >> text=Experiments")
         page.wait_for_url("**/dashboard/experiments")
