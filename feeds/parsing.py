@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
+
 from feeds.schemas import ProductRecord, RejectedRow, VariantRecord
 from models.money import parse_major
 from models.urls import url_problem
@@ -130,7 +132,7 @@ def parse_acp_jsonl(lines: Iterable[str]) -> Iterator[Parsed]:
         if not line.strip():
             continue
         try:
-            yield number, acp_product(json.loads(line))
+            yield number, acp_product(orjson.loads(line))
         except json.JSONDecodeError as exc:
             yield number, RejectedRow(number, f"invalid JSON: {exc.msg}")
         except RowError as exc:
