@@ -3,8 +3,8 @@
 Writes a synthetic feed (products × 4 variants, cached in the temp folder), imports it into
 a fresh, migrated database (parse + upsert + search index, one transaction per batch: what
 ``reelcart catalog import`` does), then imports it again unchanged and once more with every
-price changed. Prints variants/s beside the target (≥ 30,000 variants/s), and the process's CPU time (on a
-shared machine the wall clock mostly measures the neighbours).
+price changed. Prints variants/s beside the target (≥ 30,000 variants/s), and the
+process's CPU time (on a shared machine the wall clock mostly measures the neighbours).
 
     .venv/bin/python bench/catalog_import.py [--variants 300000] [--database-url URL]
 
