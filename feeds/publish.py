@@ -175,11 +175,13 @@ class FeedBuilder:
 def run_build(url: str, out_dir: Path, config: FeedConfig, *,
               openai_formats: tuple[str, ...] = OPENAI_FORMATS,
               progress: Callable[[int], None] | None = None,
-              spec: OpenAISpec = CURRENTLY_STABLE) -> BuildReport:
-    """Build every feed here and now, reading the catalog through a read connection of
+              spec: OpenAISpec = CURRENTLY_STABLE, acp: bool = True,
+              google_tsv: bool = True) -> BuildReport:
+    """Build the feeds here and now, reading the catalog through a read connection of
     its own (one snapshot). Synchronous: for a CLI command or a build process, never for
     an event loop (``build_feeds`` runs this in a process of its own)."""
-    builder = FeedBuilder(out_dir, config, openai_formats=openai_formats, spec=spec)
+    builder = FeedBuilder(out_dir, config, openai_formats=openai_formats, spec=spec,
+                          acp=acp, google_tsv=google_tsv)
     for page in read_catalog(url, snapshot=True):
         variants = 0
         for product in page:

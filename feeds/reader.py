@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Coroutine, Generator, Sequence
+from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -127,12 +128,29 @@ def _connect(url: str) -> _Sqlite | _Postgres:
 
 
 _loads = orjson.loads
+_TEXT = (str, bytes)  # a tuple: ``str | bytes`` would build a union object on every call
 
 
 def _json_list(value: Any) -> list[Any]:
     if value is None:
         return []
-    return _loads(value) if isinstance(value, str | bytes) else value
+    return (_loads(value) if isinstance(value, _TEXT) else value) or []
+
+
+@lru_cache(maxsize=4096)
+def _options(value: Any) -> tuple[tuple[str, str], ...]:
+    """A stored ``variant_options`` (JSON text) as pairs; a catalog repeats a few sets."""
+    return tuple((o["name"], o["value"]) for o in _json_list(value))
+
+
+@lru_cache(maxsize=4096)
+def _categories(value: Any) -> tuple[str, ...]:
+    return tuple(_json_list(value))
+
+
+def _hashable(value: Any) -> Any:
+    """JSON text as stored (SQLite, asyncpg) is its own cache key; anything else is not."""
+    return value if value is None or isinstance(value, _TEXT) else orjson.dumps(value)
 
 
 def _rows(products: list[Sequence[Any]], variants: list[Sequence[Any]],
@@ -144,9 +162,8 @@ def _rows(products: list[Sequence[Any]], variants: list[Sequence[Any]],
          product_id) in variants:
         row = VariantRow(
             vid, title, price, currency, description, sku, url, image, list_price,
-            availability, stock, bool(shipping),
-            tuple((o["name"], o["value"]) for o in _json_list(options)),
-            tuple(_json_list(categories)), bool(search), bool(checkout))
+            availability, stock, bool(shipping), _options(_hashable(options)),
+            _categories(_hashable(categories)), bool(search), bool(checkout))
         found = by_product.get(product_id)
         if found is None:
             by_product[product_id] = [row]
