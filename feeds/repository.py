@@ -122,18 +122,32 @@ async def write_catalog(db: AsyncSession, *, new_products: list[dict[str, Any]],
 
 async def _executemany(db: AsyncSession, stmt: Any, rows: list[dict[str, Any]]) -> None:
     """``stmt`` for every row in one driver ``executemany``. The column types' own bind
-    processors (JSON, booleans, timestamps) convert the values, once per column instead of
-    through the per-row parameter machinery (the larger part of an import's time)."""
+    processors (JSON, booleans, timestamps) convert the values column by column, instead
+    of through the per-row parameter machinery (the larger part of an import's time)."""
     dialect = db.get_bind().dialect
     compiled = stmt.compile(dialect=dialect)
-    names = compiled.positiontup or []
-    processors = [compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-                  for name in names]
-    plan = list(zip(names, processors, strict=True))
-    params = [tuple(convert(row[name]) if convert is not None and row[name] is not None
-                    else row[name] for name, convert in plan) for row in rows]
+    columns: list[list[Any]] = []
+    for name in compiled.positiontup or []:
+        values = [row[name] for row in rows]
+        convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if convert is not None:
+            values = _converted(values, convert)
+        columns.append(values)
     connection = await db.connection()
-    await connection.exec_driver_sql(str(compiled), params)
+    await connection.exec_driver_sql(str(compiled), list(zip(*columns, strict=True)))
+
+
+def _converted(values: list[Any], convert: Any) -> list[Any]:
+    """Each value through ``convert`` (None stays None); a value repeated from the row
+    before (the batch's one timestamp) is converted once."""
+    out: list[Any] = []
+    last: Any = object()
+    done: Any = None
+    for value in values:
+        if value is not last:
+            last, done = value, None if value is None else convert(value)
+        out.append(done)
+    return out
 
 
 async def variants_by_ids(db: AsyncSession, ids: Iterable[str]) -> dict[str, VariantView]:
