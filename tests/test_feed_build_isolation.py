@@ -130,3 +130,65 @@ async def test_a_refresh_requested_through_the_api_builds_in_the_worker(
     assert message is not None
     assert message.status == "delivered"
     assert json.loads((tmp_path / "report.json").read_text())["variants"] >= 72
+
+
+def build_processes() -> list[int]:
+    """This process's feed build children (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == os.getpid() and b"feeds.build_job" in command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux /proc")
+async def test_a_long_refresh_keeps_its_lease_and_outlives_the_partner_deadline(
+        database_url: str, tmp_path: Path, backend: str) -> None:
+    """A refresh held longer than the outbox's per-call deadline is not cut short, and
+    while it runs its message is not started again (it renews its lease)."""
+    from api.worker import run_once
+    from feeds.refresh import FEEDS_REFRESH, FeedRefresher, request_refresh
+
+    async with sandbox_runtime(database_url, feeds_dir=tmp_path,
+                               outbox_delivery_deadline_seconds=0.5) as rt:
+        refresher = rt.outbox_deliverers[FEEDS_REFRESH]
+        assert isinstance(refresher, FeedRefresher)
+        refresher.renew_every = 0.05  # (a setting of the refresher; 30 s by default)
+        async with rt.sessionmaker() as db, db.begin():
+            assert await request_refresh(db, "merchant_request")
+        worker = asyncio.create_task(run_once(rt, wait=120))
+        while not (pids := build_processes()):  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.01)
+        os.kill(pids[0], signal.SIGSTOP)
+        try:
+            async with rt.read_sessionmaker() as db:
+                leased = (await db.scalar(select(OutboxMessage).where(
+                    OutboxMessage.topic == FEEDS_REFRESH))).leased_until
+            renewed = leased
+            while renewed == leased:  # noqa: ASYNC110 (written by the refresher's task)
+                await asyncio.sleep(0.05)
+                async with rt.read_sessionmaker() as db:
+                    renewed = (await db.scalar(select(OutboxMessage).where(
+                        OutboxMessage.topic == FEEDS_REFRESH))).leased_until
+            await asyncio.sleep(1.0)  # twice the per-call deadline
+            assert await run_once(rt, wait=0) == 0  # nothing due: it is still leased
+            assert build_processes() == pids  # one build, not two
+            assert not worker.done()
+        finally:
+            os.kill(pids[0], signal.SIGCONT)
+        await worker
+        async with rt.read_sessionmaker() as db:
+            message = await db.scalar(select(OutboxMessage).where(
+                OutboxMessage.topic == FEEDS_REFRESH))
+    assert leased is not None
+    assert renewed is not None
+    assert renewed > leased
+    assert message.status == "delivered", message.last_error
+    assert (tmp_path / "report.json").is_file()
