@@ -91,8 +91,6 @@ def ensure_catalog(url: str, variants: int) -> None:
     """The catalog, loaded once through the importer (cached: SQLite file / PG rows)."""
     from sqlalchemy import func, select
 
-    from feeds.parsing import parse_acp_jsonl
-    from feeds.service import import_catalog
     from models import Variant
     from models.db import create_engine, create_sessionmaker
     from models.migrate import upgrade
@@ -108,6 +106,9 @@ def ensure_catalog(url: str, variants: int) -> None:
         async with sessionmaker() as db:
             present = await db.scalar(select(func.count()).select_from(Variant))
         if present != variants:
+            from feeds.parsing import parse_acp_jsonl
+            from feeds.service import import_catalog
+
             started = time.perf_counter()
             with feed_file(variants).open(encoding="utf-8") as lines:
                 await import_catalog(sessionmaker, parse_acp_jsonl(lines))

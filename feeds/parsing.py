@@ -26,6 +26,9 @@ class RowError(ValueError):
     pass
 
 
+_SCALAR = (str, int)  # a tuple: ``str | int`` would build a union object on every call
+
+
 def _str(obj: dict[str, Any], key: str, *, required: bool = False, max_len: int = 5000
          ) -> str | None:
     value = obj.get(key)
@@ -33,7 +36,7 @@ def _str(obj: dict[str, Any], key: str, *, required: bool = False, max_len: int 
         if required:
             raise RowError(f"'{key}' is required")
         return None
-    if not isinstance(value, str | int):
+    if not isinstance(value, _SCALAR):
         raise RowError(f"'{key}' must be a string")
     text = str(value).strip()
     if len(text) > max_len:
