@@ -13,6 +13,8 @@ from api.settings import Settings
 
 app = typer.Typer()  # registered flat into the root (see api.cli)
 DEMO_KEY = "rc_demo_agent_key"
+DEMO_MERCHANT_KEY = "rc_demo_merchant_key"
+DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
 
 
 @app.command()
@@ -46,29 +48,50 @@ def serve(
 
 
 async def _load_demo(settings: Settings) -> str:
-    from api.runtime import database
+    """The demo catalog, then (once) the 90-day history played through the services."""
+    from api.demo.loader import load_history
+    from api.runtime import build_runtime
     from feeds.demo import demo_catalog
     from feeds.schemas import ImportReport
     from feeds.service import upsert_products
     from models.db import transaction
 
-    records = demo_catalog()
-    report = ImportReport()
-    async with database(settings) as sessionmaker, transaction(sessionmaker) as db:
-        await upsert_products(db, records, report, list(range(1, len(records) + 1)))
-    variants = sum(len(r.variants) for r in records)
-    summary = (f"demo catalog: {len(records)} products, {variants} variants "
-               f"({report.created} new, {report.updated} updated)")
-    # Creators and rights holders with contracts, a paid and an open statement.
-    from api.runtime import build_runtime
-    from commissions.demo import seed
-
     runtime = build_runtime(settings)
     try:
-        commissions = await seed(runtime)
+        await runtime.ensure_dev_agent()
+        records = demo_catalog()
+        report = ImportReport()
+        async with transaction(runtime.sessionmaker) as db:
+            await upsert_products(db, records, report, list(range(1, len(records) + 1)))
+        variants = sum(len(r.variants) for r in records)
+        summary = (f"demo catalog: {len(records)} products, {variants} variants "
+                   f"({report.created} new, {report.updated} updated)")
+        return f"{summary}\n{await load_history(runtime)}"
     finally:
         await runtime.close()
-    return f"{summary}\n{commissions}"
+
+
+def demo_banner(settings: Settings, base: str) -> str:
+    agent_key = settings.agent_api_keys[0].get_secret_value()
+    merchant_key = settings.merchant_api_keys[0].get_secret_value()
+    return f"""
+ReelCart demo: serving on {base}
+  API docs        {base}/docs
+  Dashboard       {base}/dashboard   (user: {DEMO_USER}, password: {DEMO_PASSWORD})
+  MCP endpoint    {base}/mcp   (streamable HTTP; Bearer the agent key)
+  ACP discovery   {base}/.well-known/acp.json
+  Agent API key   {agent_key}   (Authorization: Bearer …, ACP checkout, MCP)
+  Merchant key    {merchant_key}   (orders, refunds, videos, finance API)
+
+  curl -s {base}/checkout_sessions -H 'Authorization: Bearer {agent_key}' \\
+    -H 'API-Version: 2026-04-17' -H 'Idempotency-Key: demo-1' \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"currency":"usd","line_items":[{{"id":"lut-pack-personal"}}],"capabilities":{{}}}}'
+  curl -s {base}/orders?limit=5 -H 'Authorization: Bearer {merchant_key}'
+
+The CLI lives in the project's virtualenv: run .venv/bin/reelcart --help
+(or `source .venv/bin/activate` once, then `reelcart …`).
+"""
 
 
 @app.command()
@@ -76,28 +99,19 @@ def demo(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
-    """Load the demo catalog and serve it with the sandbox payment provider."""
+    """Load the demo (catalog + a 90-day history, once) and serve it with the sandbox
+    payment provider."""
     from models.migrate import upgrade
 
     os.environ.setdefault("REELCART_AGENT_API_KEYS", DEMO_KEY)
+    os.environ.setdefault("REELCART_MERCHANT_API_KEYS", DEMO_MERCHANT_KEY)
     settings = common.settings()
     upgrade(settings.database_url)
     typer.echo(asyncio.run(_load_demo(settings)))
     from api.dashboard.auth import create_user
 
-    common.in_transaction(lambda db: create_user(db, "demo", "demo-password"))
-    key = settings.agent_api_keys[0].get_secret_value()
-    base = f"http://{host}:{port}"
-    typer.echo(f"""
-ReelCart demo on {base}   (docs: {base}/docs, discovery: {base}/.well-known/acp.json)
-Agent API key: {key}
-Dashboard: {base}/dashboard   (user: demo, password: demo-password)
-
-  curl -s {base}/checkout_sessions -H 'Authorization: Bearer {key}' \\
-    -H 'API-Version: 2026-04-17' -H 'Idempotency-Key: demo-1' \\
-    -H 'Content-Type: application/json' \\
-    -d '{{"currency":"usd","line_items":[{{"id":"lut-pack-personal"}}],"capabilities":{{}}}}'
-""")
+    common.in_transaction(lambda db: create_user(db, DEMO_USER, DEMO_PASSWORD))
+    typer.echo(demo_banner(settings, f"http://{host}:{port}"))
     serve(host=host, port=port, workers=1)
 
 

@@ -15,14 +15,16 @@ platforms' view-count import.
 
 from __future__ import annotations
 
-import time
+import time as timer
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.app import create_app
 from api.auth import create_agent_key, create_merchant_key
@@ -36,11 +38,14 @@ from commissions.schemas import ContractIn, PayeeIn
 from feeds.demo import demo_catalog
 from feeds.schemas import ImportReport, ProductRecord
 from feeds.service import upsert_products
+from fulfillment import service as fulfillment_service
 from models import Fulfillment, Order, Video
+from orders import repository as order_repository
 from models.base import clock_override
 
 Json = dict[str, Any]
 LEGACY_PAYMENT = frozenset({"2025-09-29", "2025-12-12", "2026-01-16"})
+WAREHOUSE = "user:demo"  # who ships: the dashboard's demo user
 WAREHOUSE_STOCK = 400  # units per physical variant while the history plays
 
 
@@ -100,6 +105,7 @@ class Player:
         self.merchant: dict[str, str] = {}
         self.order_ids: dict[int, str] = {}
         self.disputes: dict[int, str] = {}
+        self.shipments: dict[int, str] = {}
         self.summary = Summary()
         self._rpc = 0
 
@@ -239,28 +245,40 @@ class Player:
         self.summary.orders += 1
 
     # ------------------------------------------------------------------ afterwards
-    async def ship(self, o: OrderPlan) -> None:
+    async def ship(self, o: OrderPlan, db: AsyncSession) -> None:
+        """The warehouse marks the order shipped (the fulfilment service behind the
+        dashboard's "mark shipped" and the merchant API)."""
         order_id = self.order_ids.get(o.index)
         if order_id is None or o.carrier is None:
             return
         carrier, pattern, url = o.carrier
         number = pattern.format(o.index * 7919 % 10**6, o.index * 104729 % 10**8)
-        await self._post(f"/orders/{order_id}/fulfillments", {
-            "carrier": carrier, "tracking_number": number, "tracking_url": url.format(number)},
-            self.merchant, f"demo-{o.index}-ship", ok=(201, 400))
+        order = await order_repository.lock_order(db, order_id)
+        assert order is not None
+        shipment = await fulfillment_service.ship_manually(
+            db, order, carrier=carrier, tracking_number=number,
+            tracking_url=url.format(number), line_items=None, actor=WAREHOUSE)
+        self.shipments[o.index] = shipment.id
         self.summary.shipments += 1
 
-    async def deliver(self, o: OrderPlan) -> None:
-        order_id = self.order_ids.get(o.index)
-        if order_id is None:
+    async def deliver(self, o: OrderPlan, db: AsyncSession) -> None:
+        """The carrier's scan: delivered."""
+        order_id, shipment_id = self.order_ids.get(o.index), self.shipments.get(o.index)
+        if order_id is None or shipment_id is None:
             return
-        async with self.runtime.read_sessionmaker() as db:
-            shipments = list(await db.scalars(select(Fulfillment.id).where(
-                Fulfillment.order_id == order_id)))
-        for fulfillment_id in shipments:
-            await self._post(f"/orders/{order_id}/fulfillments/{fulfillment_id}",
-                             {"status": "delivered"}, self.merchant,
-                             f"demo-{o.index}-delivered-{fulfillment_id}", ok=(200, 400))
+        order = await order_repository.lock_order(db, order_id)
+        shipment = await db.get(Fulfillment, shipment_id)
+        assert order is not None and shipment is not None
+        await fulfillment_service.record_fulfillment(
+            db, order, status="delivered", actor=WAREHOUSE, existing=shipment)
+
+    async def warehouse_day(self, steps: list[tuple[datetime, WarehouseStep]]) -> None:
+        """A day's shipments and deliveries, each at its own time, in one transaction (the
+        warehouse's end-of-day batch; it keeps the load fast)."""
+        async with self.runtime.sessionmaker() as db, db.begin():
+            for when, step in sorted(steps, key=lambda s: s[0]):
+                self.clock.at = when
+                await step(db)
 
     async def refund(self, o: OrderPlan) -> None:
         order_id = self.order_ids.get(o.index)
@@ -313,36 +331,46 @@ class Player:
                                                               end)
 
 
-def _timeline(player: Player, story: Story) -> list[tuple[datetime, int, Callable[[], Awaitable[
-        None]]]]:
-    events: list[tuple[datetime, int, Callable[[], Awaitable[None]]]] = []
+Step = Callable[[], Awaitable[None]]
+WarehouseStep = Callable[[AsyncSession], Awaitable[None]]
 
-    def at(when: datetime, step: Callable[[], Awaitable[None]]) -> None:
+
+def _timeline(player: Player, story: Story) -> list[tuple[datetime, int, Step]]:
+    events: list[tuple[datetime, int, Step]] = []
+    warehouse: dict[date, list[tuple[datetime, WarehouseStep]]] = {}
+
+    def at(when: datetime, step: Step) -> None:
         if when < story.end:
             events.append((when, len(events), step))
+
+    def in_warehouse(when: datetime, step: WarehouseStep) -> None:
+        if when < story.end:
+            warehouse.setdefault(when.date(), []).append((when, step))
 
     for video in VIDEOS:
         record = video.record(story.start)
         at(datetime.fromisoformat(record["published_at"]) - timedelta(hours=6),
-           lambda r=record: player.publish(r))  # type: ignore[misc]
+           partial(player.publish, record))
     for o in story.orders:
-        at(o.at, lambda o=o: player.journey(o))  # type: ignore[misc]
+        at(o.at, partial(player.journey, o))
         if o.payment == "abandoned":
             continue
         paid = o.at + o.complete_after
         if o.ship_after is not None:
-            at(paid + o.ship_after, lambda o=o: player.ship(o))  # type: ignore[misc]
+            in_warehouse(paid + o.ship_after, partial(player.ship, o))
         if o.deliver_after is not None:
-            at(paid + o.deliver_after, lambda o=o: player.deliver(o))  # type: ignore[misc]
+            in_warehouse(paid + o.deliver_after, partial(player.deliver, o))
         if o.refund_after is not None:
-            at(paid + o.refund_after, lambda o=o: player.refund(o))  # type: ignore[misc]
+            at(paid + o.refund_after, partial(player.refund, o))
         if o.dispute is not None:
             opened = paid + timedelta(days=6 if o.dispute == "open" else 9)
-            at(opened, lambda o=o: player.open_dispute(o))  # type: ignore[misc]
+            at(opened, partial(player.open_dispute, o))
             if o.dispute != "open":
-                at(opened + timedelta(days=24), lambda o=o: player.close_dispute(o))  # type: ignore[misc]
+                at(opened + timedelta(days=24), partial(player.close_dispute, o))
     for day in story.payout_days:
-        at(day, lambda d=day: player.month_end(d))  # type: ignore[misc]
+        at(day, partial(player.month_end, day))
+    for day, steps in warehouse.items():  # after the day's orders exist
+        at(datetime.combine(day, time(23, 59, 59), UTC), partial(player.warehouse_day, steps))
     events.sort(key=lambda e: (e[0], e[1]))
     return events
 
@@ -353,7 +381,7 @@ async def load_history(runtime: Runtime, today: date | None = None) -> str:
     existing = await existing_history(runtime)
     if existing is not None:
         return f"demo history already loaded ({existing} orders)"
-    started = time.perf_counter()
+    started = timer.perf_counter()
     story = plan(today or datetime.now(UTC).date())
     clock = DemoClock(story.start - timedelta(days=1))
     with clock_override(clock):
@@ -379,4 +407,4 @@ async def load_history(runtime: Runtime, today: date | None = None) -> str:
             f"({s.abandoned} abandoned checkouts, {s.declined} declined first tries), "
             f"{len(VIDEOS)} videos, {s.shipments} shipments, {s.refunds} refunds, "
             f"{s.disputes} disputes (won, lost, open), {s.payout_runs} commission payout runs;"
-            f" sessions by agent: {channels} — loaded in {time.perf_counter() - started:.1f} s")
+            f" sessions by agent: {channels} — loaded in {timer.perf_counter() - started:.1f} s")

@@ -33,7 +33,7 @@ AGENTS = (
     AgentSpec("ChatGPT", "acp", ((0, "2025-12-12"), (38, "2026-01-30"), (64, "2026-04-17")),
               0.46, True),
     AgentSpec("Microsoft Copilot", "acp", ((0, "2026-01-30"),), 0.17, True),
-    AgentSpec("Perplexity", "acp", ((0, "2025-09-29"),), 0.13, False),
+    AgentSpec("Perplexity", "acp", ((0, "2025-09-29"), (50, "2026-01-30")), 0.13, False),
     AgentSpec("Claude (MCP)", "mcp", ((0, "2026-04-17"),), 0.24, True),
 )
 
@@ -268,7 +268,7 @@ def plan(today: date, seed: int = SEED) -> Story:
         weekend = (start + timedelta(days=day)).weekday() >= 5
         # Growing sales, busier weekends, bumps while a new video is fresh.
         fresh = sum(v.appeal * max(0.0, 1 - (day - v.day) / 12) for v in live)
-        expected = (1.6 + 3.2 * day / DAYS) * (1.25 if weekend else 1.0) + 0.9 * fresh
+        expected = (1.2 + 2.3 * day / DAYS) * (1.25 if weekend else 1.0) + 0.7 * fresh
         count = int(expected + rng.random())
         for _ in range(count):
             hour = _weighted(rng, [(h, float(w)) for h, w in _HOURS])
@@ -308,7 +308,7 @@ def plan(today: date, seed: int = SEED) -> Story:
                           complete_after=_touch_gap(rng), physical=physical,
                           express=rng.random() < 0.2)
             r = rng.random()
-            o.payment = "abandoned" if r < 0.12 else ("declined_then_ok" if r < 0.16 else "ok")
+            o.payment = "abandoned" if r < 0.1 else ("declined_then_ok" if r < 0.13 else "ok")
             if o.payment != "abandoned":
                 if physical:
                     o.ship_after = timedelta(hours=rng.randint(6, 60))
