@@ -13,18 +13,20 @@ from sqlalchemy import func, select
 
 from api.cli.server import _load_demo
 from api.demo.loader import load_history
-from api.demo.story import DAYS, VIDEOS, plan
+from api.demo.story import CONTRACTS, DAYS, PAYEES, VIDEOS, plan
 from api.runtime import Runtime, build_runtime
 from commissions import service as commission_service
 from models import (
     Agent,
-    LedgerEntry,
     AttributionTouch,
     CheckoutSession,
+    CommissionContract,
     CommissionEntry,
     Dispute,
     Fulfillment,
+    LedgerEntry,
     Order,
+    Payee,
     PayoutRun,
     Refund,
     Statement,
@@ -58,7 +60,8 @@ async def _count(runtime: Runtime, model: Any, *where: Any) -> int:
 def test_the_story_is_deterministic() -> None:
     today = date(2026, 12, 2)
     first, second = plan(today), plan(today)
-    assert first.orders == second.orders and first.views == second.views
+    assert first.orders == second.orders
+    assert first.views == second.views
     assert 250 <= len(first.orders) <= 450
     assert plan(today, seed=1).orders != first.orders
 
@@ -102,9 +105,12 @@ async def test_refunds_disputes_and_shipments(demo: tuple[Runtime, str]) -> None
         lost = await db.get(Order, disputes["lost"].order_id)
         won = await db.get(Order, disputes["won"].order_id)
     assert set(disputes) == {"won", "lost", "needs_response"}
-    assert disputes["won"].funds_reinstated and not disputes["lost"].funds_reinstated
-    assert lost is not None and lost.payment_status == "dispute_lost"
-    assert won is not None and won.payment_status == "paid"
+    assert disputes["won"].funds_reinstated
+    assert not disputes["lost"].funds_reinstated
+    assert lost is not None
+    assert lost.payment_status == "dispute_lost"
+    assert won is not None
+    assert won.payment_status == "paid"
     delivered = await _count(runtime, Fulfillment, Fulfillment.status == "delivered",
                              Fulfillment.tracking_number.is_not(None))
     assert delivered >= 150
@@ -150,6 +156,8 @@ async def test_daily_sandbox_payouts_reconcile(demo: tuple[Runtime, str]) -> Non
 
 async def test_creators_are_paid_monthly(demo: tuple[Runtime, str]) -> None:
     runtime, _ = demo
+    assert await _count(runtime, Payee) == len(PAYEES)
+    assert await _count(runtime, CommissionContract) == len(CONTRACTS)
     assert await _count(runtime, PayoutRun) >= 2
     assert await _count(runtime, CommissionEntry, CommissionEntry.kind == "refund") >= 1
     async with runtime.sessionmaker() as db:

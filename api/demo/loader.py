@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.app import create_app
 from api.auth import create_agent_key, create_merchant_key
+from api.demo.repository import record_daily_views
 from api.demo.story import AGENTS, CONTRACTS, PAYEES, VIDEOS, AgentSpec, OrderPlan, Story, plan
 from api.runtime import Runtime
-from api.demo.repository import record_daily_views
 from commissions import service as commission_service
 from commissions.ledger import lock_due
 from commissions.payouts import run_payouts
@@ -40,8 +40,8 @@ from feeds.schemas import ImportReport, ProductRecord
 from feeds.service import upsert_products
 from fulfillment import service as fulfillment_service
 from models import Fulfillment, Order, Video
-from orders import repository as order_repository
 from models.base import clock_override
+from orders import repository as order_repository
 
 Json = dict[str, Any]
 LEGACY_PAYMENT = frozenset({"2025-09-29", "2025-12-12", "2026-01-16"})
@@ -268,7 +268,8 @@ class Player:
             return
         order = await order_repository.lock_order(db, order_id)
         shipment = await db.get(Fulfillment, shipment_id)
-        assert order is not None and shipment is not None
+        assert order is not None
+        assert shipment is not None
         await fulfillment_service.record_fulfillment(
             db, order, status="delivered", actor=WAREHOUSE, existing=shipment)
 
@@ -367,8 +368,8 @@ def _timeline(player: Player, story: Story) -> list[tuple[datetime, int, Step]]:
             at(opened, partial(player.open_dispute, o))
             if o.dispute != "open":
                 at(opened + timedelta(days=24), partial(player.close_dispute, o))
-    for day in story.payout_days:
-        at(day, partial(player.month_end, day))
+    for payout_day in story.payout_days:
+        at(payout_day, partial(player.month_end, payout_day))
     for day, steps in warehouse.items():  # after the day's orders exist
         at(datetime.combine(day, time(23, 59, 59), UTC), partial(player.warehouse_day, steps))
     events.sort(key=lambda e: (e[0], e[1]))
