@@ -175,7 +175,6 @@ class VideoSpec:
             "id": self.id, "title": self.title, "generator": self.generator,
             "prompt": f"{_PROMPTS[self.generator]}: {self.title.lower()}.",
             "source_url": f"https://cdn.shop.example.com/videos/{self.id}.mp4",
-            "thumbnail_url": f"https://cdn.shop.example.com/videos/{self.id}.jpg",
             "duration_seconds": 8 if self.generator == "veo-3.1" else 15 + len(self.id) % 20,
             "platform": self.platform,
             "published_url": f"https://{self.platform}.example.com/@reelcart/{self.id}",
