@@ -7,6 +7,7 @@ import os
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.cli import common
 from api.settings import Settings
@@ -71,6 +72,18 @@ async def _load_demo(settings: Settings) -> str:
         await runtime.close()
 
 
+async def _ensure_demo_user(db: AsyncSession) -> None:
+    """The demo login, created once (a restart neither re-hashes nor logs anyone out)."""
+    from sqlalchemy import select
+
+    from api.dashboard.auth import create_user
+    from models import DashboardUser
+
+    if await db.scalar(select(DashboardUser.id).where(
+            DashboardUser.username == DEMO_USER)) is None:
+        await create_user(db, DEMO_USER, DEMO_PASSWORD)
+
+
 def demo_banner(settings: Settings, base: str) -> str:
     agent_key = settings.agent_api_keys[0].get_secret_value()
     merchant_key = settings.merchant_api_keys[0].get_secret_value()
@@ -108,9 +121,7 @@ def demo(
     settings = common.settings()
     upgrade(settings.database_url)
     typer.echo(asyncio.run(_load_demo(settings)))
-    from api.dashboard.auth import create_user
-
-    common.in_transaction(lambda db: create_user(db, DEMO_USER, DEMO_PASSWORD))
+    common.in_transaction(_ensure_demo_user)
     typer.echo(demo_banner(settings, f"http://{host}:{port}"))
     serve(host=host, port=port, workers=1)
 

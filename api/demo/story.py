@@ -267,7 +267,7 @@ def plan(today: date, seed: int = SEED) -> Story:
         weekend = (start + timedelta(days=day)).weekday() >= 5
         # Growing sales, busier weekends, bumps while a new video is fresh.
         fresh = sum(v.appeal * max(0.0, 1 - (day - v.day) / 12) for v in live)
-        expected = (1.2 + 2.3 * day / DAYS) * (1.25 if weekend else 1.0) + 0.7 * fresh
+        expected = (1.1 + 2.1 * day / DAYS) * (1.25 if weekend else 1.0) + 0.6 * fresh
         count = int(expected + rng.random())
         for _ in range(count):
             hour = _weighted(rng, [(h, float(w)) for h, w in _HOURS])
