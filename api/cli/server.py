@@ -50,7 +50,7 @@ def serve(
 
 async def _load_demo(settings: Settings) -> str:
     """The demo catalog, then (once) the 90-day history played through the services."""
-    from api.demo.loader import load_history
+    from api.demo.loader import existing_history, load_history
     from api.runtime import build_runtime
     from feeds.demo import demo_catalog
     from feeds.schemas import ImportReport
@@ -62,12 +62,15 @@ async def _load_demo(settings: Settings) -> str:
         await runtime.ensure_dev_agent()
         records = demo_catalog()
         report = ImportReport()
-        async with transaction(runtime.sessionmaker) as db:
-            await upsert_products(db, records, report, list(range(1, len(records) + 1)))
+        if await existing_history(runtime) is not None:  # else the history imports it
+            async with transaction(runtime.sessionmaker) as db:
+                await upsert_products(db, records, report, list(range(1, len(records) + 1)))
+        history = await load_history(runtime)
         variants = sum(len(r.variants) for r in records)
-        summary = (f"demo catalog: {len(records)} products, {variants} variants "
-                   f"({report.created} new, {report.updated} updated)")
-        return f"{summary}\n{await load_history(runtime)}"
+        summary = f"demo catalog: {len(records)} products, {variants} variants"
+        if report.created or report.updated:
+            summary += f" ({report.created} new, {report.updated} updated)"
+        return f"{summary}\n{history}"
     finally:
         await runtime.close()
 

@@ -364,10 +364,13 @@ def _timeline(player: Player, story: Story) -> list[tuple[datetime, int, Step]]:
         if o.refund_after is not None:
             at(paid + o.refund_after, partial(player.refund, o))
         if o.dispute is not None:
-            opened = paid + timedelta(days=6 if o.dispute == "open" else 9)
+            # The issuer's notice comes days later, its decision weeks after that.
+            opened = paid + timedelta(days=6 if o.dispute == "open" else 9, hours=5,
+                                      minutes=o.index % 60)
             at(opened, partial(player.open_dispute, o))
             if o.dispute != "open":
-                at(opened + timedelta(days=24), partial(player.close_dispute, o))
+                at(opened + timedelta(days=24, hours=-3, minutes=17),
+                   partial(player.close_dispute, o))
     for payout_day in story.payout_days:
         at(payout_day, partial(player.month_end, payout_day))
     for day, steps in warehouse.items():  # after the day's orders exist
