@@ -5,7 +5,7 @@ payouts) under an injected clock, deterministic, idempotent, and reconciling."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -58,12 +58,15 @@ async def _count(runtime: Runtime, model: Any, *where: Any) -> int:
 
 
 def test_the_story_is_deterministic() -> None:
-    today = date(2026, 12, 2)
-    first, second = plan(today), plan(today)
+    now = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)
+    first, second = plan(now), plan(now)
     assert first.orders == second.orders
     assert first.views == second.views
     assert 250 <= len(first.orders) <= 450
-    assert plan(today, seed=1).orders != first.orders
+    assert plan(now, seed=1).orders != first.orders
+    later = plan(now + timedelta(hours=3))  # the same day: more of today, the same past
+    assert later.orders[:len(first.orders) - 5] == first.orders[:-5]
+    assert all(o.at < now for o in first.orders)
 
 
 def test_the_clock_override_reaches_column_defaults() -> None:
@@ -92,7 +95,7 @@ async def test_orders_from_several_agents_and_protocols_over_ninety_days(
     assert min(per_agent.values()) >= 20
     midnight = datetime.combine(datetime.now(UTC).date(), datetime.min.time(), UTC)
     assert midnight - timedelta(days=DAYS) <= first < midnight - timedelta(days=DAYS - 5)
-    assert midnight - timedelta(days=2) < last < midnight  # stamped by the injected clock
+    assert midnight - timedelta(days=1) < last < datetime.now(UTC)  # the injected clock
 
 
 async def test_refunds_disputes_and_shipments(demo: tuple[Runtime, str]) -> None:

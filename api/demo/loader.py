@@ -29,7 +29,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.app import create_app
 from api.auth import create_agent_key, create_merchant_key
 from api.demo.repository import record_daily_views
-from api.demo.story import AGENTS, CONTRACTS, PAYEES, VIDEOS, AgentSpec, OrderPlan, Story, plan
+from api.demo.story import (
+    AGENTS,
+    CONTRACTS,
+    DAYS,
+    PAYEES,
+    VIDEOS,
+    AgentSpec,
+    OrderPlan,
+    Story,
+    plan,
+)
 from api.runtime import Runtime
 from commissions import service as commission_service
 from commissions.ledger import lock_due
@@ -374,19 +384,20 @@ def _timeline(player: Player, story: Story) -> list[tuple[datetime, int, Step]]:
     for payout_day in story.payout_days:
         at(payout_day, partial(player.month_end, payout_day))
     for day, steps in warehouse.items():  # after the day's orders exist
-        at(datetime.combine(day, time(23, 59, 59), UTC), partial(player.warehouse_day, steps))
+        closing = datetime.combine(day, time(23, 59, 59), UTC)
+        at(min(closing, story.end - timedelta(seconds=1)), partial(player.warehouse_day, steps))
     events.sort(key=lambda e: (e[0], e[1]))
     return events
 
 
-async def load_history(runtime: Runtime, today: date | None = None) -> str:
+async def load_history(runtime: Runtime, now: datetime | None = None) -> str:
     """Load the demo history into ``runtime``'s database (catalog already imported), or say
     it is there already. Returns a one-paragraph summary."""
     existing = await existing_history(runtime)
     if existing is not None:
         return f"demo history already loaded ({existing} orders)"
     started = timer.perf_counter()
-    story = plan(today or datetime.now(UTC).date())
+    story = plan(now or datetime.now(UTC))
     clock = DemoClock(story.start - timedelta(days=1))
     with clock_override(clock):
         await _import_catalog(runtime, _stocked(demo_catalog(), WAREHOUSE_STOCK))
@@ -407,7 +418,7 @@ async def load_history(runtime: Runtime, today: date | None = None) -> str:
         await _import_catalog(runtime, demo_catalog())
     s = player.summary
     channels = ", ".join(f"{name}: {n}" for name, n in sorted(s.by_channel.items()))
-    return (f"demo history: {s.orders} orders over {(story.end - story.start).days} days "
+    return (f"demo history: {s.orders} orders over {DAYS} days "
             f"({s.abandoned} abandoned checkouts, {s.declined} declined first tries), "
             f"{len(VIDEOS)} videos, {s.shipments} shipments, {s.refunds} refunds, "
             f"{s.disputes} disputes (won, lost, open), {s.payout_runs} commission payout runs;"

@@ -253,15 +253,16 @@ def _touch_gap(rng: random.Random) -> timedelta:
     return timedelta(seconds=rng.randint(2 * 3600, 5 * 3600))
 
 
-def plan(today: date, seed: int = SEED) -> Story:
+def plan(now: datetime, seed: int = SEED) -> Story:
+    """The last ``DAYS`` days up to ``now``, today so far included. The same day always
+    draws the same story; how much of today has happened depends on the hour."""
     rng = random.Random(seed)
-    end = datetime.combine(today, time(0), UTC)
-    start = end - timedelta(days=DAYS)
+    end = now.astimezone(UTC)
+    start = datetime.combine(end.date(), time(0), UTC) - timedelta(days=DAYS - 1)
     variants = _variants()
     products = list(variants)
     shipped = {vid: physical for options in variants.values() for vid, physical in options}
     orders: list[OrderPlan] = []
-    now_limit = end  # the history ends at midnight today; the rest of today is live
     for day in range(DAYS):
         live = [v for v in VIDEOS if v.day <= day]
         weekend = (start + timedelta(days=day)).weekday() >= 5
@@ -328,16 +329,22 @@ def plan(today: date, seed: int = SEED) -> Story:
             candidates = [o for o in paid if abs((o.at - start).days - day) <= 3
                           and o.dispute is None]
         max(candidates, key=lambda o: sum(q for _, q in o.lines)).dispute = wanted
-    for o in orders:
-        if o.at + o.complete_after >= now_limit:
-            o.payment = "abandoned"  # keep the whole history strictly in the past
+    # Today: what has not happened yet is left out; a buyer still deciding has an open
+    # session.
+    orders = [o for o in orders if o.at < end]
+    for index, o in enumerate(orders):
+        o.index = index
+        if o.at + o.complete_after >= end:
+            o.payment, o.express, o.dispute = "abandoned", False, None
     views: list[tuple[str, date, str, int]] = []
     for v in VIDEOS:
         for day in range(v.day, DAYS):
             age = day - v.day
             base = 4000 * v.appeal * (0.75 ** age if age < 10 else 0.05) + 120 * v.appeal
-            n = int(base * rng.uniform(0.7, 1.3))
-            views.append((v.id, (start + timedelta(days=day)).date(), v.platform, n))
+            n = base * rng.uniform(0.7, 1.3)
+            if day == DAYS - 1:  # today so far
+                n *= (end - datetime.combine(end.date(), time(0), UTC)) / timedelta(days=1)
+            views.append((v.id, (start + timedelta(days=day)).date(), v.platform, int(n)))
     payout_days = [datetime.combine(d, time(9), UTC) for d in
                    ((start + timedelta(days=k)).date() for k in range(1, DAYS))
                    if d.day == 1]
