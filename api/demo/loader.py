@@ -51,6 +51,7 @@ from feeds.service import upsert_products
 from fulfillment import service as fulfillment_service
 from models import Fulfillment, Order, Video
 from models.base import clock_override
+from models.video import VideoViewCount
 from orders import repository as order_repository
 
 Json = dict[str, Any]
@@ -395,6 +396,11 @@ async def load_history(runtime: Runtime, now: datetime | None = None) -> str:
     it is there already. Returns a one-paragraph summary."""
     existing = await existing_history(runtime)
     if existing is not None:
+        async with runtime.sessionmaker() as db:  # the views are written last
+            finished = await db.scalar(select(VideoViewCount.video_id).limit(1))
+        if finished is None:
+            return (f"an interrupted demo history is in this database ({existing} orders): "
+                    "delete the database (reelcart.db) and run reelcart demo again")
         return f"demo history already loaded ({existing} orders)"
     started = timer.perf_counter()
     story = plan(now or datetime.now(UTC))
