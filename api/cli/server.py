@@ -35,14 +35,19 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="API processes")] = 1,
 ) -> None:
     """Run the HTTP API (migrates first, once, before starting the processes)."""
-    import uvicorn
-
     from models.migrate import upgrade
 
     os.environ.setdefault("REELCART_PUBLIC_BASE_URL", f"http://{host}:{port}")
     settings = common.settings()
     upgrade(settings.database_url)
-    os.environ["REELCART_RUN_MIGRATIONS_ON_START"] = "false"  # done once, above
+    _run(host, port, workers)
+
+
+def _run(host: str, port: int, workers: int) -> None:
+    """Uvicorn on the app factory, the schema already migrated by the caller."""
+    import uvicorn
+
+    os.environ["REELCART_RUN_MIGRATIONS_ON_START"] = "false"  # done once, before
     uvicorn.run("api.app:app_factory", factory=True, host=host, port=port, workers=workers,
                 log_config=None, timeout_graceful_shutdown=15, access_log=False,
                 proxy_headers=True)
@@ -66,6 +71,8 @@ async def _load_demo(settings: Settings) -> str:
             async with transaction(runtime.sessionmaker) as db:
                 await upsert_products(db, records, report, list(range(1, len(records) + 1)))
         history = await load_history(runtime)
+        async with transaction(runtime.sessionmaker) as db:
+            await _ensure_demo_user(db, settings.dashboard_scrypt_log2_n)
         variants = sum(len(r.variants) for r in records)
         summary = f"demo catalog: {len(records)} products, {variants} variants"
         if report.created or report.updated:
@@ -75,16 +82,16 @@ async def _load_demo(settings: Settings) -> str:
         await runtime.close()
 
 
-async def _ensure_demo_user(db: AsyncSession) -> None:
+async def _ensure_demo_user(db: AsyncSession, log2_n: int) -> None:
     """The demo login, created once (a restart neither re-hashes nor logs anyone out)."""
     from sqlalchemy import select
 
-    from api.dashboard.auth import create_user
+    from api.dashboard.auth import ScryptCost, create_user
     from models import DashboardUser
 
     if await db.scalar(select(DashboardUser.id).where(
             DashboardUser.username == DEMO_USER)) is None:
-        await create_user(db, DEMO_USER, DEMO_PASSWORD)
+        await create_user(db, DEMO_USER, DEMO_PASSWORD, ScryptCost(log2_n))
 
 
 def demo_banner(settings: Settings, base: str) -> str:
@@ -119,14 +126,15 @@ def demo(
     payment provider."""
     from models.migrate import upgrade
 
+    base = f"http://{host}:{port}"
+    os.environ.setdefault("REELCART_PUBLIC_BASE_URL", base)
     os.environ.setdefault("REELCART_AGENT_API_KEYS", DEMO_KEY)
     os.environ.setdefault("REELCART_MERCHANT_API_KEYS", DEMO_MERCHANT_KEY)
     settings = common.settings()
-    upgrade(settings.database_url)
+    upgrade(settings.database_url)  # once: loading and serving reuse it
     typer.echo(asyncio.run(_load_demo(settings)))
-    common.in_transaction(_ensure_demo_user)
-    typer.echo(demo_banner(settings, f"http://{host}:{port}"))
-    serve(host=host, port=port, workers=1)
+    typer.echo(demo_banner(settings, base))
+    _run(host, port, 1)
 
 
 @app.command()
