@@ -94,7 +94,7 @@ def test_the_banner_says_how_to_use_the_demo(demo_server: DemoServer) -> None:
 def _chart_points(page: Any) -> int:
     """The most data points (line dots or bars) any chart on the page draws."""
     counts: list[int] = page.eval_on_selector_all(
-        "svg", "els => els.map(e => e.querySelectorAll('circle, rect').length)")
+        "svg", "els => els.map(e => e.querySelectorAll('circle.point, rect.bar').length)")
     return max(counts, default=0)
 
 
@@ -132,7 +132,10 @@ def test_every_page_shows_the_story(demo_server: DemoServer, tmp_path: Path) -> 
                 page.screenshot(path=str(tmp_path / f"{name}-{width}.png"), full_page=True)
 
             visit("/dashboard", "home")
-            assert _rows(page) >= 3 or _chart_points(page) > 1, "home shows no data"
+            assert _chart_points(page) > 20  # revenue on every day of the last 30
+            assert page.locator("#top-agents tbody tr").count() >= 4
+            assert page.locator("#top-videos tbody tr").count() >= 3
+            assert page.locator("#alert-disputes a").count() >= 1  # the open dispute
 
             visit("/dashboard/orders", "orders")
             assert _rows(page) >= 20
