@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +24,27 @@ NAMING_CONVENTION = {
 }
 
 
+# The injected clock: unset (the wall clock) everywhere except where a caller runs services
+# "as of" another time with ``clock_override`` -- today only the demo loader (``api.demo``),
+# which replays a 90-day history through the real services. A context variable, so it
+# follows the task (and SQLAlchemy's greenlets) that set it and nothing else.
+_CLOCK: ContextVar[Callable[[], datetime] | None] = ContextVar("reelcart_clock", default=None)
+
+
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC: every timestamp the services and column defaults write comes from here."""
+    clock = _CLOCK.get()
+    return datetime.now(UTC) if clock is None else clock()
+
+
+@contextmanager
+def clock_override(clock: Callable[[], datetime]) -> Iterator[None]:
+    """Run the enclosed code with ``utc_now()`` answering ``clock()`` (an aware datetime)."""
+    token = _CLOCK.set(clock)
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
 
 
 def rfc3339(ts: datetime) -> str:

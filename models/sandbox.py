@@ -43,3 +43,5 @@ class SandboxDispute(Base):
     fee_amount: Mapped[int] = mapped_column(BigInteger, default=1500)
     status: Mapped[str] = mapped_column(String(32), default="needs_response")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # When the issuer decided (won: the disputed amount comes back in that day's payout).
+    closed_at: Mapped[datetime | None] = mapped_column()

@@ -6,7 +6,7 @@ refund → refund, dispute → dispute) and compared; anything on one side only 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -65,9 +65,15 @@ async def reconcile(db: AsyncSession, provider: PaymentProvider, start: datetime
             "status": "matched" if difference == 0 and all(
                 r["status"] == "matched" for r in rows) else "needs_review",
             "items": rows})
-    # Paid orders that should have settled in the period but are in no payout.
+    # Paid orders that should have settled in the period but are in no payout: payouts
+    # arrive at midnight, so the first one in the window is at start rounded up to midnight
+    # and carries the day before (a window starting mid-day must not flag that day's
+    # earlier orders, which were paid out before it).
+    first_payout = datetime.combine((start - timedelta(microseconds=1)).date()
+                                    + timedelta(days=1), time(0), start.tzinfo)
     missing = list(await db.scalars(select(Order).where(
-        Order.created_at >= start - timedelta(days=1), Order.created_at < end - timedelta(days=1),
+        Order.created_at >= first_payout - timedelta(days=1),
+        Order.created_at < end - timedelta(days=1),
         Order.payment_reference.is_not(None), Order.payment_provider == provider.name)))
     unmatched_ours = [{"order_id": o.id, "payment_reference": o.payment_reference,
                        "amount": o.total_amount} for o in missing if o.id not in seen_orders]

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import SandboxCharge, SandboxDispute, SandboxRefund
-from models.base import new_id
+from models.base import new_id, utc_now
 from models.money import apply_rate_bps
 from models.statuses import CaptureOutcome, RefundStatus
 from payments.provider import (
@@ -177,6 +177,21 @@ class SandboxProvider:
             await db.flush()
             return dispute.id, disputed
 
+    async def close_dispute(self, dispute_id: str, *, won: bool) -> SandboxDispute:
+        """Simulate the issuer's decision on a sandbox dispute: ``won`` gives the disputed
+        amount back (a ``dispute_reversal`` in the next daily payout; the dispute fee stays
+        charged, as at Stripe), ``lost`` keeps it withdrawn. Deciding twice is refused."""
+        async with self._sessionmaker() as db, db.begin():
+            dispute = await db.get(SandboxDispute, dispute_id, with_for_update=True)
+            if dispute is None:
+                raise RefundRejected(f"no sandbox dispute {dispute_id}")
+            if dispute.closed_at is not None:
+                raise RefundRejected(f"sandbox dispute {dispute_id} is already {dispute.status}")
+            dispute.status = "won" if won else "lost"
+            dispute.closed_at = utc_now()
+            await db.flush()
+            return dispute
+
     async def settlement(self, start: datetime, end: datetime
                          ) -> tuple[list[Payout], list[BalanceTxn]]:
         """Balance transactions from the sandbox ledger, paid out daily (the next day)."""
@@ -195,6 +210,9 @@ class SandboxProvider:
         for d in disputes:
             txns.append((d.created_at, f"txn_{d.id}", "dispute", -d.amount, d.fee_amount,
                          d.charge_id, d.id))
+            if d.status == "won" and d.closed_at is not None:
+                txns.append((d.closed_at, f"txn_{d.id}_won", "dispute_reversal", d.amount, 0,
+                             d.charge_id, d.id))
         payouts: dict[str, Payout] = {}
         out: list[BalanceTxn] = []
         for created, txn_id, category, amount, fee, ref, source in sorted(txns):

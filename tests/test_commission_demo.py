@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from api.cli.server import _load_demo
-from api.runtime import Runtime, database
+from api.runtime import Runtime
 from commissions import service
 from commissions.demo import seed
 from models import CommissionContract, CommissionEntry, Payee, Statement
-from tests.conftest import make_settings
 
 
 async def test_demo_seed_has_a_paid_and_an_open_statement(runtime: Runtime) -> None:
@@ -29,12 +27,5 @@ async def test_demo_seed_has_a_paid_and_an_open_statement(runtime: Runtime) -> N
     assert int(owed or 0) > 0  # no Connect account: the remixer's balance accrues
 
 
-async def test_reelcart_demo_loads_payees_contracts_and_statements(database_url: str) -> None:
-    """``reelcart demo`` loads the catalog and the commissions story in one go."""
-    summary = await _load_demo(make_settings(database_url))
-    assert "demo catalog: 24 products" in summary
-    assert "demo commissions" in summary  # seeded now, or already by the test above
-    async with database(make_settings(database_url)) as sessionmaker, sessionmaker() as db:
-        assert await db.scalar(select(func.count()).select_from(Payee)) == 3
-        assert await db.scalar(select(func.count()).select_from(CommissionContract)) == 3
-        assert await db.scalar(select(func.count()).select_from(Statement)) == 3
+# ``reelcart demo`` itself (payees, contracts, monthly payout runs and statements within the
+# 90-day history) is covered by tests/test_demo.py.

@@ -7,12 +7,15 @@ import os
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.cli import common
 from api.settings import Settings
 
 app = typer.Typer()  # registered flat into the root (see api.cli)
 DEMO_KEY = "rc_demo_agent_key"
+DEMO_MERCHANT_KEY = "rc_demo_merchant_key"
+DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
 
 
 @app.command()
@@ -32,43 +35,86 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="API processes")] = 1,
 ) -> None:
     """Run the HTTP API (migrates first, once, before starting the processes)."""
-    import uvicorn
-
     from models.migrate import upgrade
 
     os.environ.setdefault("REELCART_PUBLIC_BASE_URL", f"http://{host}:{port}")
     settings = common.settings()
     upgrade(settings.database_url)
-    os.environ["REELCART_RUN_MIGRATIONS_ON_START"] = "false"  # done once, above
+    _run(host, port, workers)
+
+
+def _run(host: str, port: int, workers: int) -> None:
+    """Uvicorn on the app factory, the schema already migrated by the caller."""
+    import uvicorn
+
+    os.environ["REELCART_RUN_MIGRATIONS_ON_START"] = "false"  # done once, before
     uvicorn.run("api.app:app_factory", factory=True, host=host, port=port, workers=workers,
                 log_config=None, timeout_graceful_shutdown=15, access_log=False,
                 proxy_headers=True)
 
 
 async def _load_demo(settings: Settings) -> str:
-    from api.runtime import database
+    """The demo catalog, then (once) the 90-day history played through the services."""
+    from api.demo.loader import existing_history, load_history
+    from api.runtime import build_runtime
     from feeds.demo import demo_catalog
     from feeds.schemas import ImportReport
     from feeds.service import upsert_products
     from models.db import transaction
 
-    records = demo_catalog()
-    report = ImportReport()
-    async with database(settings) as sessionmaker, transaction(sessionmaker) as db:
-        await upsert_products(db, records, report, list(range(1, len(records) + 1)))
-    variants = sum(len(r.variants) for r in records)
-    summary = (f"demo catalog: {len(records)} products, {variants} variants "
-               f"({report.created} new, {report.updated} updated)")
-    # Creators and rights holders with contracts, a paid and an open statement.
-    from api.runtime import build_runtime
-    from commissions.demo import seed
-
     runtime = build_runtime(settings)
     try:
-        commissions = await seed(runtime)
+        await runtime.ensure_dev_agent()
+        records = demo_catalog()
+        report = ImportReport()
+        if await existing_history(runtime) is not None:  # else the history imports it
+            async with transaction(runtime.sessionmaker) as db:
+                await upsert_products(db, records, report, list(range(1, len(records) + 1)))
+        history = await load_history(runtime)
+        async with transaction(runtime.sessionmaker) as db:
+            await _ensure_demo_user(db, settings.dashboard_scrypt_log2_n)
+        variants = sum(len(r.variants) for r in records)
+        summary = f"demo catalog: {len(records)} products, {variants} variants"
+        if report.created or report.updated:
+            summary += f" ({report.created} new, {report.updated} updated)"
+        return f"{summary}\n{history}"
     finally:
         await runtime.close()
-    return f"{summary}\n{commissions}"
+
+
+async def _ensure_demo_user(db: AsyncSession, log2_n: int) -> None:
+    """The demo login, created once (a restart neither re-hashes nor logs anyone out)."""
+    from sqlalchemy import select
+
+    from api.dashboard.auth import ScryptCost, create_user
+    from models import DashboardUser
+
+    if await db.scalar(select(DashboardUser.id).where(
+            DashboardUser.username == DEMO_USER)) is None:
+        await create_user(db, DEMO_USER, DEMO_PASSWORD, ScryptCost(log2_n))
+
+
+def demo_banner(settings: Settings, base: str) -> str:
+    agent_key = settings.agent_api_keys[0].get_secret_value()
+    merchant_key = settings.merchant_api_keys[0].get_secret_value()
+    return f"""
+ReelCart demo: serving on {base}
+  API docs        {base}/docs
+  Dashboard       {base}/dashboard   (user: {DEMO_USER}, password: {DEMO_PASSWORD})
+  MCP endpoint    {base}/mcp   (streamable HTTP; Bearer the agent key)
+  ACP discovery   {base}/.well-known/acp.json
+  Agent API key   {agent_key}   (Authorization: Bearer …, ACP checkout, MCP)
+  Merchant key    {merchant_key}   (orders, refunds, videos, finance API)
+
+  curl -s {base}/checkout_sessions -H 'Authorization: Bearer {agent_key}' \\
+    -H 'API-Version: 2026-04-17' -H 'Idempotency-Key: demo-1' \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"currency":"usd","line_items":[{{"id":"lut-pack-personal"}}],"capabilities":{{}}}}'
+  curl -s {base}/orders?limit=5 -H 'Authorization: Bearer {merchant_key}'
+
+The CLI lives in the project's virtualenv: run .venv/bin/reelcart --help
+(or `source .venv/bin/activate` once, then `reelcart …`).
+"""
 
 
 @app.command()
@@ -76,29 +122,19 @@ def demo(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
-    """Load the demo catalog and serve it with the sandbox payment provider."""
+    """Load the demo (catalog + a 90-day history, once) and serve it with the sandbox
+    payment provider."""
     from models.migrate import upgrade
 
-    os.environ.setdefault("REELCART_AGENT_API_KEYS", DEMO_KEY)
-    settings = common.settings()
-    upgrade(settings.database_url)
-    typer.echo(asyncio.run(_load_demo(settings)))
-    from api.dashboard.auth import create_user
-
-    common.in_transaction(lambda db: create_user(db, "demo", "demo-password"))
-    key = settings.agent_api_keys[0].get_secret_value()
     base = f"http://{host}:{port}"
-    typer.echo(f"""
-ReelCart demo on {base}   (docs: {base}/docs, discovery: {base}/.well-known/acp.json)
-Agent API key: {key}
-Dashboard: {base}/dashboard   (user: demo, password: demo-password)
-
-  curl -s {base}/checkout_sessions -H 'Authorization: Bearer {key}' \\
-    -H 'API-Version: 2026-04-17' -H 'Idempotency-Key: demo-1' \\
-    -H 'Content-Type: application/json' \\
-    -d '{{"currency":"usd","line_items":[{{"id":"lut-pack-personal"}}],"capabilities":{{}}}}'
-""")
-    serve(host=host, port=port, workers=1)
+    os.environ.setdefault("REELCART_PUBLIC_BASE_URL", base)
+    os.environ.setdefault("REELCART_AGENT_API_KEYS", DEMO_KEY)
+    os.environ.setdefault("REELCART_MERCHANT_API_KEYS", DEMO_MERCHANT_KEY)
+    settings = common.settings()
+    upgrade(settings.database_url)  # once: loading and serving reuse it
+    typer.echo(asyncio.run(_load_demo(settings)))
+    typer.echo(demo_banner(settings, base))
+    _run(host, port, 1)
 
 
 @app.command()

@@ -250,3 +250,46 @@ async def simulate_dispute(order_id: OrderId, body: SandboxDispute, call: Mercha
                             evidence_due_by=utc_now() + timedelta(days=7))
         return await order_service.merchant_order_json(db, order)
     return await call.write(handler, status_code=201)
+
+
+class SandboxDisputeClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["won", "lost"]
+
+
+@router.post("/{order_id}/sandbox-dispute/{dispute_id}/close", response_class=Response,
+             responses={400: ERROR, 404: ERROR}, operation_id="closeSimulatedDispute")
+async def close_simulated_dispute(order_id: OrderId,
+                                  dispute_id: Annotated[str, Path(max_length=200)],
+                                  body: SandboxDisputeClose, call: MerchantCallDep) -> Response:
+    """Sandbox only: the issuer decides a simulated dispute (as Stripe's
+    ``charge.dispute.closed`` would say): ``won`` reinstates the funds, ``lost`` keeps them
+    withdrawn."""
+    from models import Dispute
+    from orders.disputes import Funds, apply_dispute
+    from payments.provider import RefundRejected
+    from payments.sandbox import SandboxProvider
+
+    provider = call.runtime.provider
+    if not isinstance(provider, SandboxProvider):
+        raise InvalidRequest("Disputes can only be simulated with the sandbox provider.",
+                             code="sandbox_only")
+
+    async def handler(db: Any) -> dict[str, Any]:
+        async with call.runtime.read_sessionmaker() as read:
+            found = await read.get(Dispute, dispute_id)
+        if found is None or found.order_id != order_id:
+            raise OrderNotFound(order_id)
+        try:
+            closed = await provider.close_dispute(dispute_id, won=body.outcome == "won")
+        except RefundRejected as exc:
+            raise InvalidRequest(str(exc), code="dispute_closed") from exc
+        order = await repository.lock_order(db, order_id)
+        assert order is not None
+        await apply_dispute(db, order, dispute_id=dispute_id, amount=closed.amount,
+                            currency=order.currency, status=closed.status, reason=found.reason,
+                            actor=f"merchant:{call.merchant.id}",
+                            funds=Funds.reinstated if body.outcome == "won" else None)
+        return await order_service.merchant_order_json(db, order)
+    return await call.write(handler)
