@@ -1,7 +1,7 @@
 """sandbox disputes: when they closed (won disputes settle a reversal that day)
 
 Revision ID: 1701
-Revises: 1711
+Revises: 1911
 Create Date: 2026-12-02 15:00:00
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '1701'
-down_revision: str | None = '1711'
+down_revision: str | None = '1911'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
