@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from fractions import Fraction
 from functools import cached_property
+from typing import Any
 
 import httpx
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.keycache import KeyCache
 from api.settings import Settings
 from api.ucp_runtime import TOPIC as UCP_ORDER_WEBHOOK
 from api.ucp_runtime import UcpBinding, build_ucp
@@ -80,6 +83,17 @@ class Runtime:
     worker_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # When each periodic worker job last ran in this process (api.worker.PERIODIC).
     periodic_last_run: dict[str, float] = field(default_factory=dict)
+    # The clock of the API-key caches (tests pass one they can advance).
+    key_clock: Callable[[], float] = time.monotonic
+
+    @cached_property
+    def agent_keys(self) -> KeyCache[Any]:
+        """Agent keys verified recently (``api.keycache``): principals of ``api.auth``."""
+        return KeyCache(self.settings.api_key_cache_seconds, clock=self.key_clock)
+
+    @cached_property
+    def merchant_keys(self) -> KeyCache[Any]:
+        return KeyCache(self.settings.api_key_cache_seconds, clock=self.key_clock)
 
     @cached_property
     def ucp(self) -> UcpBinding:
@@ -286,17 +300,22 @@ def capture_policy(settings: Settings) -> CapturePolicy:
 async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A sessionmaker on the configured database for one-off work (CLI commands); the
     engine is disposed on exit. The API and the worker use ``build_runtime``."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url,
+                           sqlite_lock_timeout=settings.sqlite_lock_timeout_seconds)
     try:
         yield create_sessionmaker(engine)
     finally:
         await engine.dispose()
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, *, key_clock: Callable[[], float] = time.monotonic
+                  ) -> Runtime:
     url = settings.database_url
-    engine = create_engine(url, pool_size=settings.database_pool_size)
-    read_engine = create_engine(url, sqlite_immediate=False) if is_sqlite(url) else engine
+    lock_timeout = settings.sqlite_lock_timeout_seconds
+    engine = create_engine(url, pool_size=settings.database_pool_size,
+                           sqlite_lock_timeout=lock_timeout)
+    read_engine = create_engine(url, sqlite_immediate=False, sqlite_lock_timeout=lock_timeout) \
+        if is_sqlite(url) else engine
     sessionmaker = create_sessionmaker(engine)
     profile = settings.merchant_profile()
     stripe = build_stripe(settings)
@@ -331,6 +350,7 @@ def build_runtime(settings: Settings) -> Runtime:
         http=http,
         outbound_http=outbound_client(settings.outbound_policy()),
         shopify=shopify,
+        key_clock=key_clock,
     )
     _ = runtime.ucp  # registers the UCP order-webhook listener in every process
     return runtime
