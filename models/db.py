@@ -80,10 +80,13 @@ def is_sqlite(url: str) -> bool:
 def create_engine(
     url: str, *, pool_size: int = 10, echo: bool = False, sqlite_immediate: bool = True,
     sqlite_lock_timeout: float = SQLITE_LOCK_TIMEOUT_SECONDS,
+    sqlite_autocheckpoint: bool = True,
 ) -> AsyncEngine:
     """``sqlite_immediate=False`` gives a read engine: deferred BEGIN, no write lock taken.
     ``sqlite_lock_timeout``: how long a statement waits (asynchronously, the event loop
-    free) for a lock another process holds before ``DatabaseBusy`` (503)."""
+    free) for a lock another process holds before ``DatabaseBusy`` (503).
+    ``sqlite_autocheckpoint=False``: commits never run a WAL checkpoint (the caller runs
+    ``WalCheckpointer`` instead, off the event loop)."""
     if is_sqlite(url):
         # SQLite has one writer. One pooled write connection makes writers queue on the pool
         # (cheap, FIFO) instead of in SQLite's busy handler, which sleeps in growing steps
@@ -99,7 +102,8 @@ def create_engine(
             url, echo=echo, async_creator=inline_creator(database, sqlite_lock_timeout),
             **pool, **JSON_OPTIONS,
         )
-        _configure_sqlite(engine, immediate=sqlite_immediate)
+        _configure_sqlite(engine, immediate=sqlite_immediate,
+                          autocheckpoint=sqlite_autocheckpoint)
         return engine
     return create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
@@ -107,7 +111,7 @@ def create_engine(
     )
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, autocheckpoint: bool) -> None:
     """WAL, and BEGIN IMMEDIATE so writers queue instead of failing.
 
     SQLite allows one writer. A deferred transaction that reads and then writes can hit
@@ -125,11 +129,70 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA busy_timeout=0")  # lock waits: models.sqlite_inline
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class WalCheckpointer:
+    """Runs SQLite's WAL checkpoints on a thread, so no commit pays for one on the loop.
+
+    With WAL and ``synchronous=NORMAL`` a commit only appends to the WAL; the expensive part
+    (copying pages back into the database file and syncing it) is the checkpoint, which
+    SQLite otherwise runs inside whichever commit crosses 1,000 WAL pages — on the event
+    loop, stalling every request for it (one of the p99 causes of issue 16). API and
+    worker processes turn that off (``sqlite_autocheckpoint=False``) and call ``run``: a
+    PASSIVE checkpoint every ``interval`` seconds on its own connection in a thread (the
+    GIL is released while SQLite works). PASSIVE never waits for, nor blocks, readers or
+    the writer; the WAL restarts from its beginning once a checkpoint has caught up.
+    """
+
+    def __init__(self, url: str, interval: float = 1.0) -> None:
+        self.path = make_url(url).database or ""
+        self.interval = interval
+        self._conn: Any = None
+        self.checkpoints = 0
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """One PASSIVE checkpoint (blocking: call it in a thread). Returns SQLite's
+        (busy, WAL frames, frames checkpointed)."""
+        import sqlite3
+
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+                                         check_same_thread=False,
+                                         uri=self.path.startswith("file:"))
+        try:
+            busy, frames, done = self._conn.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            return 1, -1, -1  # another process is checkpointing right now
+        self.checkpoints += 1
+        return int(busy), int(frames), int(done)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.interval)
+                except TimeoutError:
+                    pass
+                try:
+                    await asyncio.to_thread(self.checkpoint)
+                except Exception:  # the next round tries again; never kill the process
+                    import logging
+
+                    logging.getLogger("reelcart.db").exception("WAL checkpoint failed")
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

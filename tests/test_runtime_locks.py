@@ -160,3 +160,69 @@ async def test_other_tasks_still_queue_for_the_write_connection(runtime: Runtime
 
     await asyncio.gather(*(writer(n) for n in range(5)))
     assert sorted(order) == list(range(5))
+
+
+async def test_a_cart_short_of_one_line_takes_no_stock_at_all(agent: Agent,
+                                                              runtime: Runtime,
+                                                              backend: str) -> None:
+    """Stock is taken for the whole cart in one statement, all or nothing: when another
+    buyer took the last unit between quote and complete, the other lines keep theirs."""
+    from tests.test_checkout_flow import stock_of
+
+    cart = await agent.ready_session([{"id": "few-left", "quantity": 2},
+                                      {"id": "last-unit"}, {"id": "item_123"}])
+    rival = await agent.ready_session([{"id": "last-unit"}])
+    assert (await agent.complete(rival["id"])).json()["status"] == "completed"
+    before = await stock_of(runtime, "item_123")
+    late = (await agent.complete(cart["id"])).json()
+    assert late["status"] != "completed"
+    assert any(m["code"] == "out_of_stock" for m in late["messages"])
+    assert await stock_of(runtime, "few-left") == 5
+    assert await stock_of(runtime, "last-unit") == 0
+    assert await stock_of(runtime, "item_123") == before
+    # The buyer drops the sold-out line and completes: every remaining line is taken.
+    await agent.post(f"/checkout_sessions/{cart['id']}", {
+        "line_items": [{"id": "few-left", "quantity": 2}, {"id": "item_123"}]})
+    done = (await agent.complete(cart["id"])).json()
+    assert done["status"] == "completed", done["messages"]
+    assert await stock_of(runtime, "few-left") == 3
+    assert await stock_of(runtime, "item_123") == before - 1
+
+
+async def test_long_running_processes_checkpoint_the_wal_off_the_event_loop(
+        database_url: str, backend: str) -> None:
+    """API and worker processes: commits never run a WAL checkpoint (SQLite would run it
+    inside whichever commit crosses 1,000 pages, on the event loop); the runtime's
+    background task does, on a thread."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL has no WAL checkpoints in the client")
+    from api.runtime import build_runtime
+    from tests.conftest import make_settings, reset_database
+
+    await reset_database(database_url)
+    rt = build_runtime(make_settings(database_url), long_running=True)
+    try:
+        assert rt.checkpointer is not None
+        async with rt.sessionmaker() as db, db.begin():
+            assert (await db.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+            for n in range(300):  # enough pages that a default connection would checkpoint
+                await db.execute(text("UPDATE variants SET description = :d"),
+                                 {"d": f"{n}" * 200})
+        # What run_background does every second, on a thread:
+        busy, frames, done = await asyncio.to_thread(rt.checkpointer.checkpoint)
+        assert busy == 0
+        assert frames > 100  # the commits above left their pages in the WAL…
+        assert frames == done  # …and now everything in it is in the database file
+        stop = asyncio.Event()
+        stop.set()
+        await rt.run_background(stop)  # ends at once when stopped, closing its connection
+    finally:
+        await rt.close()
+    # One-off processes (CLI commands, tests) keep SQLite's automatic checkpoints.
+    rt = build_runtime(make_settings(database_url))
+    try:
+        assert rt.checkpointer is None
+        async with rt.sessionmaker() as db, db.begin():
+            assert (await db.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 1000
+    finally:
+        await rt.close()
