@@ -11,7 +11,7 @@ SQLite's busy timeout at 0, so a statement that finds the database locked by *an
 process* (a ``reelcart worker``, a second ``serve``, a CLI import holding the write lock)
 fails at once with ``SQLITE_BUSY`` instead of sleeping inside SQLite on our thread. The
 statement is then retried from a coroutine that ``asyncio.sleep``s between attempts
-(0.5 ms doubling to 10 ms): the loop keeps serving every other request (``/healthz``,
+(0.5 ms doubling to 2 ms): the loop keeps serving every other request (``/healthz``,
 reads on the WAL read connections, anything not needing the write lock) while this one
 waits. After ``lock_timeout`` seconds the wait ends with ``DatabaseBusy`` (HTTP 503,
 ``Retry-After``). Retrying is safe: a statement that returns ``SQLITE_BUSY`` has had no
@@ -33,7 +33,7 @@ from models.errors import ServiceUnavailable
 _SQLITE_BUSY = 5
 _SQLITE_BUSY_SNAPSHOT = _SQLITE_BUSY | (2 << 8)
 _FIRST_PAUSE = 0.0005
-_LONGEST_PAUSE = 0.01
+_LONGEST_PAUSE = 0.002
 
 
 class DatabaseBusy(ServiceUnavailable):
