@@ -47,7 +47,7 @@ from api.routes import (
 )
 from api.routes import creatives as creatives_routes
 from api.routes import ucp as ucp_routes
-from api.runtime import Runtime, build_runtime
+from api.runtime import Runtime, build_runtime, settle_heap
 from api.settings import Settings, get_settings
 from api.worker import run_forever
 from models.migrate import upgrade_async
@@ -81,13 +81,16 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         if own:
             if settings.run_migrations_on_start:
                 await upgrade_async(settings.database_url)
-            app.state.runtime = build_runtime(settings)
+            app.state.runtime = build_runtime(settings, long_running=True)
         await app.state.runtime.ensure_dev_agent()
         await app.state.runtime.ensure_configured_user()
         stop = asyncio.Event()
         worker = None
+        background = asyncio.create_task(app.state.runtime.run_background(stop))
         if own and settings.run_worker_in_process:
             worker = asyncio.create_task(run_forever(app.state.runtime, stop))
+        if own:
+            settle_heap()  # start-up objects leave the collector's view (issue 16 tails)
         log.info("reelcart started", extra={"payments_provider": settings.payments_provider})
         try:
             async with mcp.run():
@@ -96,6 +99,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
             stop.set()
             if worker is not None:
                 await worker
+            await background
             if own:
                 await app.state.runtime.close()
             log.info("reelcart stopped")

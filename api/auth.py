@@ -32,6 +32,9 @@ async def authenticate(runtime: Runtime, authorization: str | None) -> AgentPrin
     digest = hash_api_key(_bearer(authorization))
     if digest in runtime.dev_key_hashes:
         return AgentPrincipal(DEV_AGENT_ID, "development", None)
+    cached = runtime.agent_keys.get(digest)
+    if cached is not None:  # verified less than REELCART_API_KEY_CACHE_SECONDS ago
+        return cached
     async with runtime.read_sessionmaker() as db:
         row = (await db.execute(
             select(Agent.id, Agent.name, Agent.signing_secret)
@@ -40,7 +43,9 @@ async def authenticate(runtime: Runtime, authorization: str | None) -> AgentPrin
         )).first()
     if row is None:
         raise Unauthorized("The API key is not valid or has been revoked.")
-    return AgentPrincipal(row.id, row.name, row.signing_secret)
+    principal = AgentPrincipal(row.id, row.name, row.signing_secret)
+    runtime.agent_keys.put(digest, principal)
+    return principal
 
 
 async def create_agent_key(db: AsyncSession, name: str, *, signing_secret: str | None = None
@@ -83,12 +88,17 @@ async def authenticate_merchant(runtime: Runtime, authorization: str | None
     digest = hash_api_key(_bearer(authorization))
     if digest in runtime.dev_merchant_key_hashes:
         return MerchantPrincipal("mk_development", "development")
+    cached = runtime.merchant_keys.get(digest)
+    if cached is not None:
+        return cached
     async with runtime.read_sessionmaker() as db:
         row = (await db.execute(select(MerchantApiKey.id, MerchantApiKey.name).where(
             MerchantApiKey.key_hash == digest, MerchantApiKey.revoked_at.is_(None)))).first()
     if row is None:
         raise Unauthorized("The merchant API key is not valid or has been revoked.")
-    return MerchantPrincipal(row.id, row.name)
+    principal = MerchantPrincipal(row.id, row.name)
+    runtime.merchant_keys.put(digest, principal)
+    return principal
 
 
 async def create_merchant_key(db: AsyncSession, name: str) -> str:

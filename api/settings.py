@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     environment: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///./reelcart.db"
     database_pool_size: int = 10
+    sqlite_lock_timeout_seconds: float = Field(
+        default=30, gt=0, le=600, description="SQLite: how long a request waits (without "
+        "blocking others) for the write lock another process holds, then 503 database_busy")
+    api_key_cache_seconds: float = Field(
+        default=5, ge=0, le=300, description="How long an API process trusts a verified "
+        "agent/merchant key before checking it again (revocation delay; 0 = every request)")
     public_base_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Where agents reach us; used for discovery and order permalinks")

@@ -63,22 +63,24 @@ async def _touches(db: AsyncSession, session_id: str) -> list[tuple[Touch, str |
 
 
 async def _shares(db: AsyncSession, order: Order, policy: LedgerPolicy
-                  ) -> tuple[dict[str, dict[str | None, Fraction]], dict[str | None, datetime]]:
+                  ) -> tuple[dict[str, dict[str | None, Fraction]], dict[str | None, datetime],
+                             dict[str, Video]]:
+    """(shares per model, latest touch per video, the touched videos as loaded)."""
     touches = await _touches(db, order.checkout_session_id)
     plain = [t for t, _ in touches]
     ids = {t.video_id for t in plain if t.video_id}
     parents: dict[str, str] = {}
-    if ids:
-        for video in await db.scalars(select(Video).where(Video.id.in_(ids))):
-            if video.parent_video_id:
-                parents[video.id] = video.parent_video_id
+    loaded = await _video_facts(db, ids)
+    for video in loaded.values():
+        if video.parent_video_id:
+            parents[video.id] = video.parent_video_id
     shares = {model: credit_weights(model, plain, order.created_at, policy.window_days,
                                     parents=parents, remix_share=policy.remix_share)
               for model in MODELS}
     latest_touch: dict[str | None, datetime] = {}
     for t in plain:
         latest_touch[t.video_id] = max(latest_touch.get(t.video_id, t.at), t.at)
-    return shares, latest_touch
+    return shares, latest_touch, loaded
 
 
 async def _video_facts(db: AsyncSession, video_ids: set[str]) -> dict[str, Video]:
@@ -90,8 +92,11 @@ async def _video_facts(db: AsyncSession, video_ids: set[str]) -> dict[str, Video
 async def _append(db: AsyncSession, order: Order, policy: LedgerPolicy, kind: str,
                   amounts: dict[str, int], *, reference: str | None = None,
                   reason: str | None = None) -> list[dict[str, Any]]:
-    shares, touched = await _shares(db, order, policy)
-    videos = await _video_facts(db, {v for s in shares.values() for v in s if v})
+    shares, touched, videos = await _shares(db, order, policy)
+    # Credited videos were loaded with the touches; only remix parents (credited through
+    # their remixes) may still be missing: one look-up for those, none usually.
+    credited = {v for s in shares.values() for v in s if v}
+    videos = {**videos, **await _video_facts(db, credited - videos.keys())}
     now = utc_now()
     rows = []
     for model, model_shares in shares.items():

@@ -208,15 +208,12 @@ class PaymentFlow(CheckoutCore):
     @staticmethod
     async def _reserve_all(db: AsyncSession, s: CheckoutSession
                            ) -> tuple[dict[str, int], list[str]]:
-        """Take stock for every line, or none (savepoint): returns (quantities, short)."""
+        """Take stock for every line, or none (one statement, no savepoint): returns
+        (quantities, short)."""
         quantities: dict[str, int] = {}
         for r in s.requested_items:
             quantities[r["id"]] = quantities.get(r["id"], 0) + r["quantity"]
-        async with db.begin_nested() as savepoint:
-            short = await repository.reserve_stock(db, quantities)
-            if short:
-                await savepoint.rollback()
-        return quantities, short
+        return quantities, await repository.reserve_stock(db, quantities)
 
     def _token(self, cmd: CompleteSession) -> str:
         payment = cmd.payment
@@ -274,6 +271,10 @@ class PaymentFlow(CheckoutCore):
             return self.view(s)
         if result.status in CHARGED:
             attempt.status = result.status
+            # The session's final state before the order's flush: one UPDATE of its row.
+            s.status = SessionStatus.completed.value
+            s.reserved_stock = None
+            s.messages = []
             order = await order_service.create_from_session(
                 db, s, provider=self.provider.name, payment_reference=attempt.provider_reference,
                 actor=actor, now=now, public_base_url=self.public_base_url,
@@ -282,9 +283,6 @@ class PaymentFlow(CheckoutCore):
                 if result.status == AttemptStatus.requires_capture else OrderPaymentStatus.paid,
                 forward_to_shopify=self.forward_to_shopify)
             s.order_id = order.id
-            s.status = SessionStatus.completed.value
-            s.reserved_stock = None
-            s.messages = []
             await db.flush()
             if result.status == "requires_capture" and attempt.provider_reference:
                 await capture.record_authorization(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, inspect, select, update
+from sqlalchemy import ColumnElement, Table, case, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from feeds.repository import VARIANTS  # Core table: stock updates skip ORM bookkeeping
@@ -36,34 +36,51 @@ async def get_session(
     return await db.scalar(stmt.execution_options(populate_existing=True))
 
 
-async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[str]:
-    """Atomically take stock for tracked variants. Returns the variant ids that lacked it.
+def _per_variant(quantities: dict[str, int]) -> ColumnElement[int]:
+    """``CASE id WHEN … THEN qty …``: each line's quantity inside one statement."""
+    return case(quantities, value=VARIANTS.c.id)
 
-    ``stock >= :q`` in the UPDATE's WHERE makes this safe under concurrency on both back
-    ends without reading first: two buyers of the last unit cannot both succeed.
+
+async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[str]:
+    """Atomically take stock for every tracked variant, or for none. Returns the variant
+    ids that lacked it (nothing is taken then).
+
+    One UPDATE for the whole cart: ``stock >= qty`` in its WHERE makes it safe under
+    concurrency on both back ends without reading first (two buyers of the last unit
+    cannot both succeed), and RETURNING says which rows it took. Only when a row is
+    missing from that answer (untracked, unknown or short: rare) does a SELECT tell them
+    apart, and a compensating UPDATE gives back what was taken if one was short.
     """
-    short: list[str] = []
-    for variant_id, qty in sorted(quantities.items()):  # fixed order: no lock cycles
-        result = await db.execute(
-            update(VARIANTS)
-            .where(VARIANTS.c.id == variant_id, VARIANTS.c.stock.is_not(None),
-                   VARIANTS.c.stock >= qty)
-            .values(stock=VARIANTS.c.stock - qty)
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            tracked = await db.scalar(select(Variant.stock).where(Variant.id == variant_id))
-            if tracked is not None:
-                short.append(variant_id)
+    if not quantities:
+        return []
+    qty = _per_variant(quantities)
+    taken = set((await db.execute(
+        update(VARIANTS)
+        .where(VARIANTS.c.id.in_(sorted(quantities)), VARIANTS.c.stock.is_not(None),
+               VARIANTS.c.stock >= qty)
+        .values(stock=VARIANTS.c.stock - qty)
+        .returning(VARIANTS.c.id)
+    )).scalars())
+    missing = sorted(set(quantities) - taken)
+    if not missing:
+        return []
+    short = sorted(await db.scalars(select(Variant.id).where(
+        Variant.id.in_(missing), Variant.stock.is_not(None))))
+    if short and taken:
+        await release_stock(db, {v: quantities[v] for v in taken})
     return short
 
 
 async def release_stock(db: AsyncSession, quantities: dict[str, int]) -> None:
-    for variant_id, qty in sorted(quantities.items()):
-        await db.execute(
-            update(VARIANTS)
-            .where(VARIANTS.c.id == variant_id, VARIANTS.c.stock.is_not(None))
-            .values(stock=VARIANTS.c.stock + qty)
-        )
+    """Give stock back (one UPDATE for the whole cart; untracked variants unchanged)."""
+    if not quantities:
+        return
+    qty = _per_variant(quantities)
+    await db.execute(
+        update(VARIANTS)
+        .where(VARIANTS.c.id.in_(sorted(quantities)), VARIANTS.c.stock.is_not(None))
+        .values(stock=VARIANTS.c.stock + qty)
+    )
 
 
 async def latest_attempt(db: AsyncSession, session_id: str) -> PaymentAttempt | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,10 +16,53 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from models.sqlite_inline import inline_creator
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long a statement waits, asynchronously, for a lock held by another process.
+SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
+
+
+class NestedWriteSession(RuntimeError):
+    """A task asked for SQLite's one write connection while it already holds it."""
+
+
+class SingleWriterPool(AsyncAdaptedQueuePool):
+    """SQLite's write pool (one connection) that refuses a nested checkout at once.
+
+    A task that opens a second write session while its first one holds the connection
+    would wait for itself until the pool timeout (a deadlock that stalls every writer
+    behind it). This pool knows which task holds the connection and raises
+    ``NestedWriteSession`` instead, naming the mistake; the suite runs on SQLite, so such
+    code fails its tests rather than production. PostgreSQL pools are unaffected.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._holders: dict[int, asyncio.Task[Any] | None] = {}
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        task = _current_task()
+        if task is not None and task in self._holders.values():
+            raise NestedWriteSession(
+                "This task already holds the SQLite write connection: a second write "
+                "session inside one request or job would wait for itself. Do the work in "
+                "the first session, or finish it before opening another.")
+        record = super()._do_get()
+        self._holders[id(record)] = task
+        return record
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        self._holders.pop(id(record), None)
+        super()._do_return_conn(record)
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop (synchronous use)
+        return None
 
 
 def _json_dumps(value: Any) -> str:
@@ -34,24 +78,32 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, echo: bool = False, sqlite_immediate: bool = True
+    url: str, *, pool_size: int = 10, echo: bool = False, sqlite_immediate: bool = True,
+    sqlite_lock_timeout: float = SQLITE_LOCK_TIMEOUT_SECONDS,
+    sqlite_autocheckpoint: bool = True,
 ) -> AsyncEngine:
-    """``sqlite_immediate=False`` gives a read engine: deferred BEGIN, no write lock taken."""
+    """``sqlite_immediate=False`` gives a read engine: deferred BEGIN, no write lock taken.
+    ``sqlite_lock_timeout``: how long a statement waits (asynchronously, the event loop
+    free) for a lock another process holds before ``DatabaseBusy`` (503).
+    ``sqlite_autocheckpoint=False``: commits never run a WAL checkpoint (the caller runs
+    ``WalCheckpointer`` instead, off the event loop)."""
     if is_sqlite(url):
         # SQLite has one writer. One pooled write connection makes writers queue on the pool
         # (cheap, FIFO) instead of in SQLite's busy handler, which sleeps in growing steps
         # (up to 100 ms) and wrecks tail latency. Other processes still serialise on the file
-        # lock. Reads use a separate engine with many connections (WAL readers never block).
+        # lock, waited for off the loop (models.sqlite_inline). Reads use a separate engine
+        # with many connections (WAL readers never block).
         pool: dict[str, Any] = (
-            {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60} if sqlite_immediate else {}
+            {"poolclass": SingleWriterPool, "pool_size": 1, "max_overflow": 0,
+             "pool_timeout": max(60.0, 2 * sqlite_lock_timeout)} if sqlite_immediate else {}
         )
         database = make_url(url).database or ":memory:"
         engine = create_async_engine(
-            url, echo=echo,
-            async_creator=inline_creator(database, SQLITE_BUSY_TIMEOUT_MS / 1000), **pool,
-            **JSON_OPTIONS,
+            url, echo=echo, async_creator=inline_creator(database, sqlite_lock_timeout),
+            **pool, **JSON_OPTIONS,
         )
-        _configure_sqlite(engine, immediate=sqlite_immediate)
+        _configure_sqlite(engine, immediate=sqlite_immediate,
+                          autocheckpoint=sqlite_autocheckpoint)
         return engine
     return create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
@@ -59,13 +111,14 @@ def create_engine(
     )
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
-    """WAL + busy timeout, and BEGIN IMMEDIATE so writers queue instead of failing.
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, autocheckpoint: bool) -> None:
+    """WAL, and BEGIN IMMEDIATE so writers queue instead of failing.
 
     SQLite allows one writer. A deferred transaction that reads and then writes can hit
     SQLITE_BUSY without waiting; taking the write lock at BEGIN makes concurrent requests
-    wait their turn (bounded by the busy timeout) and gives us serializable read-modify-write,
-    which is what row locks give us on PostgreSQL.
+    wait their turn (bounded by the lock timeout, waited for off the event loop: SQLite's
+    own busy timeout stays 0) and gives us serializable read-modify-write, which is what
+    row locks give us on PostgreSQL.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -73,14 +126,73 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA busy_timeout=0")  # lock waits: models.sqlite_inline
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class WalCheckpointer:
+    """Runs SQLite's WAL checkpoints on a thread, so no commit pays for one on the loop.
+
+    With WAL and ``synchronous=NORMAL`` a commit only appends to the WAL; the expensive part
+    (copying pages back into the database file and syncing it) is the checkpoint, which
+    SQLite otherwise runs inside whichever commit crosses 1,000 WAL pages — on the event
+    loop, stalling every request for it (one of the p99 causes of issue 16). API and
+    worker processes turn that off (``sqlite_autocheckpoint=False``) and call ``run``: a
+    PASSIVE checkpoint every ``interval`` seconds on its own connection in a thread (the
+    GIL is released while SQLite works). PASSIVE never waits for, nor blocks, readers or
+    the writer; the WAL restarts from its beginning once a checkpoint has caught up.
+    """
+
+    def __init__(self, url: str, interval: float = 1.0) -> None:
+        self.path = make_url(url).database or ""
+        self.interval = interval
+        self._conn: Any = None
+        self.checkpoints = 0
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """One PASSIVE checkpoint (blocking: call it in a thread). Returns SQLite's
+        (busy, WAL frames, frames checkpointed)."""
+        import sqlite3
+
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
+                                         check_same_thread=False,
+                                         uri=self.path.startswith("file:"))
+        try:
+            busy, frames, done = self._conn.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            return 1, -1, -1  # another process is checkpointing right now
+        self.checkpoints += 1
+        return int(busy), int(frames), int(done)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.interval)
+                except TimeoutError:
+                    pass
+                try:
+                    await asyncio.to_thread(self.checkpoint)
+                except Exception:  # the next round tries again; never kill the process
+                    import logging
+
+                    logging.getLogger("reelcart.db").exception("WAL checkpoint failed")
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

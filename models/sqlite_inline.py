@@ -3,26 +3,75 @@
 SQLAlchemy's async SQLite dialect talks to an aiosqlite-shaped connection. aiosqlite
 hands every call (cursor, execute, fetch, commit…) to a worker thread and back, about
 0.6 ms per statement here, which dominated request time. SQLite statements on our
-small rows take microseconds, so for the embedded single-process default we give the
-dialect an object with the same coroutine interface that runs them directly.
+small rows take microseconds, so we give the dialect an object with the same coroutine
+interface that runs them directly.
 
-The one case where an inline call could block the loop is waiting for the file's write
-lock held by *another process* (bounded by ``busy_timeout``); within a process writers
-queue on the engine's one-connection pool (see ``models.db``). Multi-process
-deployments use PostgreSQL.
+**No statement ever waits for a lock on the event loop.** Connections are opened with
+SQLite's busy timeout at 0, so a statement that finds the database locked by *another
+process* (a ``reelcart worker``, a second ``serve``, a CLI import holding the write lock)
+fails at once with ``SQLITE_BUSY`` instead of sleeping inside SQLite on our thread. The
+statement is then retried from a coroutine that ``asyncio.sleep``s between attempts
+(0.5 ms doubling to 2 ms): the loop keeps serving every other request (``/healthz``,
+reads on the WAL read connections, anything not needing the write lock) while this one
+waits. After ``lock_timeout`` seconds the wait ends with ``DatabaseBusy`` (HTTP 503,
+``Retry-After``). Retrying is safe: a statement that returns ``SQLITE_BUSY`` has had no
+effect (``BEGIN IMMEDIATE`` takes no lock, a read sees nothing, ``COMMIT`` may be
+repeated), except ``SQLITE_BUSY_SNAPSHOT``, which no retry can cure and is raised as is.
+Within a process writers queue on the engine's one-connection pool (see ``models.db``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from models.errors import ServiceUnavailable
+
+_SQLITE_BUSY = 5
+_SQLITE_BUSY_SNAPSHOT = _SQLITE_BUSY | (2 << 8)
+_FIRST_PAUSE = 0.0005
+_LONGEST_PAUSE = 0.002
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """Another process held SQLite's write lock for longer than the lock timeout."""
+
+    code = "database_busy"
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:  # pragma: no cover (Python < 3.11 has no error codes)
+        return str(exc).startswith("database is locked")
+    return code & 0xFF == _SQLITE_BUSY and code != _SQLITE_BUSY_SNAPSHOT
+
+
+async def _retry_while_busy(attempt: Callable[[], Any], lock_timeout: float) -> Any:
+    """Run ``attempt`` until it does not find the database locked, sleeping on the loop
+    (not in SQLite) between tries; ``DatabaseBusy`` after ``lock_timeout`` seconds."""
+    pause = _FIRST_PAUSE
+    deadline = time.monotonic() + lock_timeout
+    while True:
+        try:
+            return attempt()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise DatabaseBusy(
+                    "The database is locked by another process; retry shortly.",
+                    headers={"Retry-After": "1"}) from exc
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _LONGEST_PAUSE)
+
 
 class InlineCursor:
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
+    def __init__(self, cursor: sqlite3.Cursor, lock_timeout: float) -> None:
         self._cursor = cursor
+        self._lock_timeout = lock_timeout
 
     async def __aenter__(self) -> InlineCursor:
         return self
@@ -51,7 +100,13 @@ class InlineCursor:
         self._cursor.arraysize = value
 
     async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
-        self._cursor.execute(sql, parameters)
+        try:
+            self._cursor.execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            await _retry_while_busy(lambda: self._cursor.execute(sql, parameters),
+                                    self._lock_timeout)
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> InlineCursor:
@@ -88,8 +143,9 @@ class _ImmediateQueue:
 
 
 class InlineConnection:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, lock_timeout: float) -> None:
         self._conn = conn
+        self._lock_timeout = lock_timeout
         self._connection = conn  # truthy while open (the dialect checks it)
         self._tx = _ImmediateQueue()
 
@@ -98,13 +154,18 @@ class InlineConnection:
         return self._conn.isolation_level
 
     def cursor(self) -> InlineCursor:
-        return InlineCursor(self._conn.cursor())
+        return InlineCursor(self._conn.cursor(), self._lock_timeout)
 
     async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
         return await self.cursor().execute(sql, parameters)
 
     async def commit(self) -> None:
-        self._conn.commit()
+        try:
+            self._conn.commit()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            await _retry_while_busy(self._conn.commit, self._lock_timeout)
 
     async def rollback(self) -> None:
         self._conn.rollback()
@@ -118,10 +179,12 @@ class InlineConnection:
             self._connection = None  # type: ignore[assignment]
 
 
-def inline_creator(path: str, timeout_seconds: float) -> Callable[[], Any]:
+def inline_creator(path: str, lock_timeout: float) -> Callable[[], Any]:
+    """Connections whose lock waits are asynchronous (SQLite's busy timeout is 0)."""
+
     async def connect() -> InlineConnection:
-        conn = sqlite3.connect(path, timeout=timeout_seconds, isolation_level=None,
+        conn = sqlite3.connect(path, timeout=0, isolation_level=None,
                                check_same_thread=False, uri=path.startswith("file:"))
-        return InlineConnection(conn)
+        return InlineConnection(conn, lock_timeout)
 
     return connect

@@ -152,14 +152,17 @@ def worker() -> None:
     upgrade(settings.database_url)
 
     async def run() -> None:
-        runtime = build_runtime(settings)
+        runtime = build_runtime(settings, long_running=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):  # finish the current item, then exit
             loop.add_signal_handler(sig, stop.set)
+        background = asyncio.create_task(runtime.run_background(stop))
         try:
             await run_forever(runtime, stop)
         finally:
+            stop.set()
+            await background
             await runtime.close()
 
     asyncio.run(run())
