@@ -34,6 +34,7 @@ COPY payment_events ./payment_events
 COPY etsy ./etsy
 COPY catalog ./catalog
 COPY commissions ./commissions
+COPY creatives ./creatives
 # ReelCart itself, without touching the locked dependencies.
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /data --no-create-home reelcart \

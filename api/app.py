@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from api.dashboard import creatives as dashboard_creatives
 from api.dashboard import payouts as dashboard_payouts
 from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
@@ -44,6 +45,7 @@ from api.routes import (
     videos,
     webhooks,
 )
+from api.routes import creatives as creatives_routes
 from api.routes import ucp as ucp_routes
 from api.runtime import Runtime, build_runtime
 from api.settings import Settings, get_settings
@@ -124,6 +126,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(dashboard_routes.router)
     app.include_router(dashboard_payouts.router)
     app.include_router(dashboard_payouts.shared_router)
+    app.include_router(creatives_routes.router)
+    app.include_router(dashboard_creatives.router)
     app.include_router(etsy_webhooks.router)
     app.add_exception_handler(StarletteHTTPException, dashboard_routes.not_found)
     app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)

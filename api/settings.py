@@ -11,7 +11,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from checkout.profile import MerchantProfile
@@ -181,6 +188,13 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Smallest payout, minor units (smaller balances accrue)")
     statement_link_ttl_days: int = Field(
         default=30, ge=1, le=365, description="Shareable statement links expire after this")
+    c2pa_trust_anchors_file: FilePath | None = Field(
+        default=None, description="PEM bundle of the certificate authorities whose C2PA "
+        "signers are trusted (e.g. the C2PA trust list); without it, valid Content "
+        "Credentials are reported as 'valid' (signer not on a trust list)")
+    provenance_max_video_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024, description="Largest video file fetched from a "
+        "URL to read its Content Credentials")
     stripe_publishable_key: str | None = Field(
         default=None, description="pk_…: advertised in the Google Pay handler's UCP config")
     ucp_signing_key: SecretStr | None = Field(

@@ -1,21 +1,30 @@
 """Feed generation at scale: 1,000,000 variants through the real builders and writers.
 
-Builds the ACP products.jsonl (sharded) and the OpenAI jsonl.gz feed from a synthetic
-catalog stream (250,000 products × 4 variants), each format in its own pass, and prints
-items/s and the peak RSS of the process. Targets: ≥ 50,000 items/s per format, peak RSS
-under 300 MB, one core.
+Default: a synthetic catalog stream (250,000 products × 4 variants) straight into the
+builders, each format in its own pass (no database): the builders' own speed.
+
+``--from-db``: the catalog in a SQLite database (built once through the importer from the
+synthetic ACP feed of ``bench/catalog_import.py``, then cached in the temp folder), read
+back by the build's own read connection (``feeds.publish.run_build``, what the build
+process and ``reelcart feeds build`` run). Each pass runs in a fresh process so its peak
+RSS is its own. ``--database-url`` reads a PostgreSQL database instead (filled the same
+way when its catalog is empty).
+
+Targets: ≥ 100,000 items/s from the database for ACP JSONL (≥ 50,000 items/s for the
+pure builders per format), peak RSS < 300 MB. The process's CPU time is printed too: on a
+shared machine the wall clock mostly measures the neighbours.
 
     .venv/bin/python bench/feeds_scale.py [--variants 1000000] [--from-db]
-
-``--from-db`` first loads the catalog into a fresh SQLite database and streams it back
-through ``catalog_rows`` (the path ``reelcart feeds build`` uses).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,6 +39,13 @@ CONFIG = FeedConfig(
     return_policy_url="https://bench.example.com/returns", target_country="US",
     store_country="US", brand="Bench", url_params=(("utm_source", "agent"),))
 SIZES = ("S", "M", "L", "XL")
+DB_TARGET = 100_000
+PURE_TARGET = 50_000
+RSS_TARGET_MB = 300
+CACHE = Path(tempfile.gettempdir()) / "reelcart-bench"
+# name → (acp, openai formats, google tsv)
+PASSES = {"acp-jsonl": (True, (), False), "openai-jsonl.gz": (False, ("jsonl",), False),
+          "openai-csv.gz": (False, ("csv",), False), "google-tsv": (False, (), True)}
 
 
 def synthetic(variants: int) -> Iterator[ProductRow]:
@@ -51,80 +67,93 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def line(name: str, items: int, elapsed: float, cpu: float, target: int) -> str:
+    rate = items / elapsed
+    rss = peak_rss_mb()
+    verdict = "ok" if rate >= target and rss < RSS_TARGET_MB else "BELOW TARGET"
+    return (f"{name:<22} {items:>9,} items {elapsed:6.1f} s {rate:>9,.0f} items/s "
+            f"(CPU {cpu:5.1f} s = {items / cpu:>8,.0f}/CPU-s)  peak RSS {rss:6.1f} MB  "
+            f"[targets ≥ {target:,}/s, < {RSS_TARGET_MB} MB: {verdict}]")
+
+
 def run_pass(name: str, rows: Iterator[ProductRow], out: Path, *, acp: bool,
              openai: tuple[str, ...], google: bool = False) -> None:
     builder = FeedBuilder(out, CONFIG, openai_formats=openai, acp=acp, google_tsv=google)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for product in rows:
         builder.add(product)
     report = builder.finish()
-    elapsed = time.perf_counter() - started
-    size = sum(f.stat().st_size for f in out.rglob("products-*"))
-    print(f"{name:<22} {report.variants:>9,} items  {elapsed:6.1f} s  "
-          f"{report.variants / elapsed:>9,.0f} items/s  files {size / 1e6:7.1f} MB  "
-          f"peak RSS {peak_rss_mb():6.1f} MB")
+    print(line(name, report.variants, time.perf_counter() - started,
+               time.process_time() - cpu, PURE_TARGET))
 
 
-async def load_db(url: str, variants: int) -> None:
-    from feeds.schemas import ImportReport, ProductRecord, VariantRecord
-    from feeds.service import upsert_products
-    from models.db import create_engine, create_sessionmaker, transaction
-    from models.migrate import upgrade_async
+def ensure_catalog(url: str, variants: int) -> None:
+    """The catalog, loaded once through the importer (cached: SQLite file / PG rows)."""
+    from sqlalchemy import func, select
 
-    await upgrade_async(url)
-    engine = create_engine(url)
-    batch: list[ProductRecord] = []
-    async def flush() -> None:
-        async with transaction(create_sessionmaker(engine)) as db:
-            await upsert_products(db, batch, ImportReport(), list(range(len(batch))))
-    for row in synthetic(variants):
-        batch.append(ProductRecord(id=row.id, title=row.title, description=row.description,
-                                   url=row.url, brand=row.brand, media=list(row.media),
-                                   variants=[VariantRecord(
-                                       id=v.id, title=v.title, price_amount=v.price_amount,
-                                       currency=v.currency, sku=v.sku, image_url=v.image_url,
-                                       variant_options=[{"name": n, "value": x}
-                                                        for n, x in v.variant_options],
-                                       categories=list(v.categories)) for v in row.variants]))
-        if len(batch) == 2000:
-            await flush()
-            batch = []
-    if batch:
-        await flush()
-    await engine.dispose()
+    from models import Variant
+    from models.db import create_engine, create_sessionmaker
+    from models.migrate import upgrade
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from catalog_import import feed_file
+
+    upgrade(url)
+
+    async def load() -> None:
+        engine = create_engine(url)
+        sessionmaker = create_sessionmaker(engine)
+        async with sessionmaker() as db:
+            present = await db.scalar(select(func.count()).select_from(Variant))
+        if present != variants:
+            from feeds.parsing import parse_acp_jsonl
+            from feeds.service import import_catalog
+
+            started = time.perf_counter()
+            with feed_file(variants).open(encoding="utf-8") as lines:
+                await import_catalog(sessionmaker, parse_acp_jsonl(lines))
+            print(f"catalog of {variants:,} variants imported in "
+                  f"{time.perf_counter() - started:.0f} s")
+        await engine.dispose()
+
+    asyncio.run(load())
+
+
+def db_pass(name: str, url: str, out: Path) -> None:
+    """One pass in this (fresh) process: the build path reading the database."""
+    from feeds.publish import run_build
+
+    acp, openai, google = PASSES[name]
+    started, cpu = time.perf_counter(), time.process_time()
+    report = run_build(url, out, CONFIG, openai_formats=openai, acp=acp, google_tsv=google)
+    print(line(f"{name} from DB", report.variants, time.perf_counter() - started,
+               time.process_time() - cpu, DB_TARGET if name == "acp-jsonl" else PURE_TARGET),
+          flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", type=int, default=1_000_000)
     parser.add_argument("--from-db", action="store_true")
+    parser.add_argument("--database-url")
+    parser.add_argument("--passes", default="acp-jsonl,openai-jsonl.gz")
+    parser.add_argument("--db-pass", help=argparse.SUPPRESS)  # internal: one pass
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.db_pass:
+        db_pass(args.db_pass, args.database_url, Path(args.out))
+        return
     tmp = Path(tempfile.mkdtemp(prefix="reelcart-feeds-"))
     print(f"ReelCart feed build, {args.variants:,} variants, output in {tmp}")
-    if args.from_db:
-        from feeds.publish import catalog_rows
-        from models.db import create_engine, create_sessionmaker
-
-        url = f"sqlite+aiosqlite:///{tmp / 'catalog.db'}"
-        started = time.perf_counter()
-        asyncio.run(load_db(url, args.variants))
-        print(f"catalog loaded into SQLite in {time.perf_counter() - started:.0f} s")
-
-        async def collect_and_build(name: str, acp: bool, openai: tuple[str, ...]) -> None:
-            engine = create_engine(url, sqlite_immediate=False)
-            builder = FeedBuilder(tmp / name, CONFIG, openai_formats=openai, acp=acp,
-                                  google_tsv=False)
-            started = time.perf_counter()
-            async for product in catalog_rows(create_sessionmaker(engine)):
-                builder.add(product)
-            report = builder.finish()
-            elapsed = time.perf_counter() - started
-            await engine.dispose()
-            print(f"{name:<22} {report.variants:>9,} items  {elapsed:6.1f} s  "
-                  f"{report.variants / elapsed:>9,.0f} items/s  peak RSS {peak_rss_mb():6.1f} MB")
-
-        asyncio.run(collect_and_build("acp-from-db", True, ()))
-        asyncio.run(collect_and_build("openai-jsonl-from-db", False, ("jsonl",)))
+    if args.from_db or args.database_url:
+        CACHE.mkdir(exist_ok=True)
+        url = args.database_url or \
+            f"sqlite+aiosqlite:///{CACHE / f'catalog-{args.variants}.db'}"
+        ensure_catalog(url, args.variants)
+        for name in args.passes.split(","):
+            subprocess.run([sys.executable, __file__, "--db-pass", name, "--database-url",
+                            url, "--out", str(tmp / name)], check=True)
+        print(json.dumps({"database": url.split("://")[0]}))
         return
     run_pass("ACP products.jsonl", synthetic(args.variants), tmp / "acp", acp=True, openai=())
     run_pass("OpenAI jsonl.gz", synthetic(args.variants), tmp / "openai", acp=False,

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.schemas import BUYABLE, SearchFilters
 from models import Product, Variant, Video, VideoProduct
+from models.creative import promoted_first
 
 # BM25 column weights: product_id (unindexed), title, brand, tags, body. Set through the
 # ``rank`` column and ordered by ``rank`` alone, so FTS5 sorts its matches itself and the
@@ -123,12 +124,13 @@ async def search_variants(db: AsyncSession, product_ids: Sequence[str], f: Searc
 
 
 async def videos_for_products(db: AsyncSession, product_ids: Sequence[str]) -> list[Any]:
-    """(product_id, video) pairs, newest video first."""
+    """(product_id, video) pairs: the product's promoted video first, then newest first."""
     rows = await db.execute(
         select(VideoProduct.product_id, VideoProduct.variant_id, Video)
         .join(Video, Video.id == VideoProduct.video_id)
         .where(VideoProduct.product_id.in_(product_ids))
-        .order_by(Video.published_at.desc().nulls_last(), Video.created_at.desc(), Video.id))
+        .order_by(promoted_first(VideoProduct.product_id, Video.id),
+                  Video.published_at.desc().nulls_last(), Video.created_at.desc(), Video.id))
     return list(rows.all())
 
 

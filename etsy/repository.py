@@ -24,6 +24,7 @@ from models import (
     VideoProduct,
 )
 from models.base import new_id, utc_now
+from models.creative import promoted_first
 
 CONNECTION_ID = "default"
 VARIANTS = cast(Table, Variant.__table__)
@@ -158,16 +159,17 @@ async def linked_listings(db: AsyncSession) -> dict[str, str]:
 
 async def featured_videos(db: AsyncSession, product_ids: list[str]
                           ) -> dict[str, tuple[str, str]]:
-    """product id → (video id, file URL) of its featured video: the newest generated
-    video featuring it that has a file (``source_url``)."""
+    """product id → (video id, file URL) of its featured video: the one promoted for it
+    (an experiment's winner), else the newest generated video featuring it that has a file
+    (``source_url``)."""
     if not product_ids:
         return {}
     rows = await db.execute(
         select(VideoProduct.product_id, Video.id, Video.source_url)
         .join(Video, Video.id == VideoProduct.video_id)
         .where(VideoProduct.product_id.in_(product_ids), Video.source_url.is_not(None))
-        .order_by(VideoProduct.product_id, Video.published_at.desc(), Video.created_at.desc(),
-                  Video.id.desc()))
+        .order_by(VideoProduct.product_id, promoted_first(VideoProduct.product_id, Video.id),
+                  Video.published_at.desc(), Video.created_at.desc(), Video.id.desc()))
     out: dict[str, tuple[str, str]] = {}
     for product_id, video_id, url in rows:
         if url:

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
+
 from feeds.schemas import ProductRecord, RejectedRow, VariantRecord
 from models.money import parse_major
 from models.urls import url_problem
@@ -24,6 +26,9 @@ class RowError(ValueError):
     pass
 
 
+_SCALAR = (str, int)  # a tuple: ``str | int`` would build a union object on every call
+
+
 def _str(obj: dict[str, Any], key: str, *, required: bool = False, max_len: int = 5000
          ) -> str | None:
     value = obj.get(key)
@@ -31,7 +36,7 @@ def _str(obj: dict[str, Any], key: str, *, required: bool = False, max_len: int 
         if required:
             raise RowError(f"'{key}' is required")
         return None
-    if not isinstance(value, str | int):
+    if not isinstance(value, _SCALAR):
         raise RowError(f"'{key}' must be a string")
     text = str(value).strip()
     if len(text) > max_len:
@@ -130,7 +135,7 @@ def parse_acp_jsonl(lines: Iterable[str]) -> Iterator[Parsed]:
         if not line.strip():
             continue
         try:
-            yield number, acp_product(json.loads(line))
+            yield number, acp_product(orjson.loads(line))
         except json.JSONDecodeError as exc:
             yield number, RejectedRow(number, f"invalid JSON: {exc.msg}")
         except RowError as exc:

@@ -6,15 +6,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from feeds import repository
 from feeds.builder import (
     FeedConfig,
     ProductRow,
@@ -28,11 +32,11 @@ from feeds.builder import (
 )
 from feeds.google import GOOGLE_TSV_COLUMNS, google_tsv_rows
 from feeds.openai_spec import CURRENTLY_STABLE, OpenAISpec, Problem
+from feeds.reader import database_url, read_catalog
 from feeds.writer import MAX_ITEMS_PER_SHARD, ShardedWriter, write_json_atomic
 from models.base import rfc3339, utc_now
 
 OPENAI_FORMATS = ("jsonl", "csv", "tsv")
-PAGE = 1000
 
 
 @dataclass
@@ -73,28 +77,25 @@ Rejected = Callable[[str, Problem], None]
 async def catalog_rows(sessionmaker: async_sessionmaker[AsyncSession],
                        on_rejected: Rejected | None = None) -> AsyncIterator[ProductRow]:
     """The publishable catalog: every destination reads it through here, so an item whose
-    URLs are not http(s) is left out of all of them (reported through ``on_rejected``)."""
-    after: str | None = None
-    while True:
-        async with sessionmaker() as db:
-            products = await repository.product_page(db, after, PAGE)
-            if not products:
-                return
-            variants = await repository.variants_of(db, [p.id for p in products])
-            videos = await repository.videos_of(db, [p.id for p in products])
-        by_product: dict[str, list[Any]] = {}
-        for v in variants:
-            by_product.setdefault(v.product_id, []).append(v)
-        for p in products:
-            if by_product.get(p.id):
-                row, problems = screen_urls(
-                    product_row(p, by_product[p.id], tuple(videos.get(p.id, ()))))
-                if on_rejected is not None:
-                    for item_id, problem in problems:
-                        on_rejected(item_id, problem)
-                if row is not None:
-                    yield row
-        after = products[-1].id
+    URLs are not http(s) is left out of all of them (reported through ``on_rejected``).
+
+    Read through a connection of its own on a thread of its own (``feeds.reader``), a
+    short transaction per chunk: the event loop only receives finished rows."""
+    url = database_url(sessionmaker.kw["bind"])
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(1, thread_name_prefix="catalog-reader") as thread:
+        pages = read_catalog(url, snapshot=False)
+        try:
+            while (page := await loop.run_in_executor(thread, next, pages, None)) is not None:
+                for product in page:
+                    row, problems = screen_urls(product)
+                    if on_rejected is not None:
+                        for item_id, problem in problems:
+                            on_rejected(item_id, problem)
+                    if row is not None:
+                        yield row
+        finally:
+            await loop.run_in_executor(thread, pages.close)
 
 
 class FeedBuilder:
@@ -171,13 +172,75 @@ class FeedBuilder:
         return self.report
 
 
+def run_build(url: str, out_dir: Path, config: FeedConfig, *,
+              openai_formats: tuple[str, ...] = OPENAI_FORMATS,
+              progress: Callable[[int], None] | None = None,
+              spec: OpenAISpec = CURRENTLY_STABLE, acp: bool = True,
+              google_tsv: bool = True) -> BuildReport:
+    """Build the feeds here and now, reading the catalog through a read connection of
+    its own (one snapshot). Synchronous: for a CLI command or a build process, never for
+    an event loop (``build_feeds`` runs this in a process of its own)."""
+    builder = FeedBuilder(out_dir, config, openai_formats=openai_formats, spec=spec,
+                          acp=acp, google_tsv=google_tsv)
+    for page in read_catalog(url, snapshot=True):
+        variants = 0
+        for product in page:
+            builder.add(product)
+            variants += len(product.variants)
+        if progress is not None:
+            progress(variants)
+    return builder.finish()
+
+
+class FeedBuildFailed(RuntimeError):
+    pass
+
+
+BUILD_NICENESS = 10  # builds yield the CPU to requests
+
+
 async def build_feeds(sessionmaker: async_sessionmaker[AsyncSession], out_dir: Path,
                       config: FeedConfig, *, openai_formats: tuple[str, ...] = OPENAI_FORMATS,
                       progress: Callable[[int], None] | None = None,
-                      spec: OpenAISpec = CURRENTLY_STABLE) -> BuildReport:
-    builder = FeedBuilder(out_dir, config, openai_formats=openai_formats, spec=spec)
-    async for product in catalog_rows(sessionmaker, builder.reject):
-        builder.add(product)
-        if progress is not None:
-            progress(len(product.variants))
-    return builder.finish()
+                      spec: OpenAISpec = CURRENTLY_STABLE,
+                      on_started: Callable[[int], None] | None = None) -> BuildReport:
+    """``run_build`` in a separate, lower-priority process (``python -m feeds.build_job``),
+    so a build never holds the event loop (nor, in Python, the interpreter lock) of the
+    API or worker that asked for it. The process reads through its own connection and
+    writes the files atomically; progress and the report come back as JSON lines.
+    ``on_started`` receives the build process's id. Cancelling kills the process."""
+    request = orjson.dumps({
+        "database_url": database_url(sessionmaker.kw["bind"]), "out_dir": str(out_dir),
+        "config": dataclasses.asdict(config), "openai_formats": list(openai_formats),
+        "spec_version": spec.version, "niceness": BUILD_NICENESS})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "feeds.build_job", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    errors = asyncio.create_task(process.stderr.read())
+    report: BuildReport | None = None
+    try:
+        if on_started is not None:
+            on_started(process.pid)
+        process.stdin.write(request)
+        await process.stdin.drain()
+        process.stdin.close()
+        async for line in process.stdout:
+            message = orjson.loads(line)
+            if "progress" in message and progress is not None:
+                progress(int(message["progress"]))
+            elif "report" in message:
+                report = BuildReport(**message["report"])
+        code = await process.wait()
+    except BaseException:  # cancelled (or failed) while building: stop the build
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        errors.cancel()
+        raise
+    stderr = (await errors).decode(errors="replace").strip()
+    if code != 0 or report is None:
+        raise FeedBuildFailed(f"feed build exited with {code}: {stderr[-2000:]}")
+    return report

@@ -7,6 +7,7 @@ every ``REELCART_FEEDS_REFRESH_MINUTES``; a catalog import enqueues one right aw
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -22,7 +23,7 @@ from feeds.publish import BuildReport, build_feeds
 from models import OutboxMessage
 from models.base import utc_now
 from models.statuses import DeliveryStatus, OutboxStatus
-from webhooks.outbox import DeliveryResult, Message, emit
+from webhooks.outbox import LEASE, DeliveryResult, Message, emit, renew_lease
 
 log = logging.getLogger("reelcart.feeds")
 FEEDS_REFRESH = "feeds_refresh"
@@ -48,7 +49,13 @@ async def refresh_due(db: AsyncSession, every: timedelta) -> bool:
 class FeedRefresher:
     """Build, then publish to every configured destination. The message succeeds even
     when a destination fails: each failure is recorded on its own delivery record and the
-    next run retries it, so one bad destination never re-publishes to the others."""
+    next run retries it, so one bad destination never re-publishes to the others.
+
+    A refresh of a large catalog outlasts a partner call: it has its own ``deadline``
+    and renews its outbox lease while it runs, so the message is never started twice."""
+
+    deadline: float = 3600.0
+    renew_every: float = LEASE.total_seconds() / 4
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], feeds_dir: Path,
                  config: FeedConfig, destinations: Callable[[], Sequence[FeedDestination]],
@@ -67,7 +74,19 @@ class FeedRefresher:
         return report, outcomes
 
     async def __call__(self, message: Message) -> DeliveryResult:
-        report, outcomes = await self.run()
+        async def keep_lease() -> None:
+            while True:
+                await asyncio.sleep(self.renew_every)
+                try:
+                    await renew_lease(self.sessionmaker, message.id)
+                except Exception:  # the next renewal tries again; the lease is 4x longer
+                    log.exception("renewing the feed refresh lease failed")
+
+        keeper = asyncio.create_task(keep_lease())
+        try:
+            report, outcomes = await self.run()
+        finally:
+            keeper.cancel()
         failures = [o for o in outcomes if o.status != DeliveryStatus.succeeded]
         log.info("feeds refreshed", extra={"variants": report.variants,
                                            "destinations": len(outcomes),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product, Variant
@@ -49,14 +49,105 @@ class VariantView(Protocol):
     def is_eligible_checkout(self) -> bool: ...
 
 
-async def products_with_variants(
-    db: AsyncSession, product_ids: list[str]
-) -> tuple[dict[str, Product], dict[str, Variant]]:
-    products = {p.id: p for p in await db.scalars(
-        select(Product).where(Product.id.in_(product_ids)))}
-    variants = {v.id: v for v in await db.scalars(
-        select(Variant).where(Variant.product_id.in_(product_ids)))}
+PRODUCTS = cast(Table, Product.__table__)
+# What an import writes (and compares to tell "unchanged" from "updated").
+PRODUCT_COLUMNS = ("title", "description", "url", "brand", "media")
+VARIANT_COLUMNS = ("title", "description", "sku", "url", "image_url", "price_amount",
+                   "list_price_amount", "currency", "stock", "availability",
+                   "requires_shipping", "variant_options", "categories", "is_eligible_search",
+                   "is_eligible_checkout", "shopify_variant_id")
+# Columns the search index reads (migration 0401's triggers fire on updates of these).
+SEARCHABLE_PRODUCT_COLUMNS = frozenset({"title", "brand", "description"})
+SEARCHABLE_VARIANT_COLUMNS = frozenset({"title", "description", "sku", "categories",
+                                        "variant_options"})
+_PRODUCTS_FOR_IMPORT = select(PRODUCTS.c.id, *(PRODUCTS.c[c] for c in PRODUCT_COLUMNS)).where(
+    PRODUCTS.c.id.in_(bindparam("ids", expanding=True)))
+_VARIANTS_FOR_IMPORT = select(
+    VARIANTS.c.id, VARIANTS.c.product_id, *(VARIANTS.c[c] for c in VARIANT_COLUMNS)).where(
+    VARIANTS.c.product_id.in_(bindparam("ids", expanding=True)))
+_VARIANT_OWNERS = select(VARIANTS.c.id, VARIANTS.c.product_id).where(
+    VARIANTS.c.id.in_(bindparam("ids", expanding=True)))
+
+
+async def catalog_for_import(db: AsyncSession, product_ids: list[str]
+                             ) -> tuple[dict[str, tuple[Any, ...]], dict[str, Any]]:
+    """The stored products (id → values in ``PRODUCT_COLUMNS`` order) and their variants
+    (id → row), as plain rows: no ORM entities to build, track and flush."""
+    products = {row[0]: tuple(row[1:]) for row in
+                await db.execute(_PRODUCTS_FOR_IMPORT, {"ids": product_ids})}
+    variants = {row.id: row for row in
+                await db.execute(_VARIANTS_FOR_IMPORT, {"ids": product_ids})}
     return products, variants
+
+
+async def variant_owners(db: AsyncSession, variant_ids: list[str]) -> dict[str, str]:
+    """variant id → the product owning it, for ids stored anywhere in the catalog."""
+    if not variant_ids:
+        return {}
+    return dict((await db.execute(_VARIANT_OWNERS, {"ids": variant_ids})).tuples().all())
+
+
+async def write_catalog(db: AsyncSession, *, new_products: list[dict[str, Any]],
+                        new_variants: list[dict[str, Any]],
+                        product_updates: list[tuple[tuple[str, ...], dict[str, Any]]],
+                        variant_updates: list[tuple[tuple[str, ...], dict[str, Any]]]
+                        ) -> None:
+    """One import batch in a few multi-row statements.
+
+    Updates come as (changed columns, row with ``_id``); rows changing the same columns
+    share one executemany, and only changed columns are written, so a price or stock
+    change never fires the search index's triggers. On SQLite a new product's variants
+    are inserted before the product (foreign keys checked at commit): each variant's
+    trigger then finds no product yet, and the product's own trigger indexes it once with
+    all its variants, instead of once per variant."""
+    sqlite = db.get_bind().dialect.name == "sqlite"
+    if sqlite and new_products:
+        await db.execute(text("PRAGMA defer_foreign_keys = ON"))
+    steps: list[tuple[Table, list[dict[str, Any]]]] = [
+        (VARIANTS, new_variants), (PRODUCTS, new_products)] if sqlite else [
+        (PRODUCTS, new_products), (VARIANTS, new_variants)]
+    for table, rows in steps:
+        if rows:
+            await _executemany(db, table.insert().values(
+                {c: bindparam(c) for c in rows[0]}), rows)
+    for table, updates in ((PRODUCTS, product_updates), (VARIANTS, variant_updates)):
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for columns, row in updates:
+            groups.setdefault(columns, []).append(row)
+        for columns, rows in groups.items():
+            await _executemany(db, table.update().where(table.c.id == bindparam("_id"))
+                               .values({c: bindparam(c) for c in (*columns, "updated_at")}),
+                               rows)
+
+
+async def _executemany(db: AsyncSession, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """``stmt`` for every row in one driver ``executemany``. The column types' own bind
+    processors (JSON, booleans, timestamps) convert the values column by column, instead
+    of through the per-row parameter machinery (the larger part of an import's time)."""
+    dialect = db.get_bind().dialect
+    compiled = stmt.compile(dialect=dialect)
+    columns: list[list[Any]] = []
+    for name in compiled.positiontup or []:
+        values = [row[name] for row in rows]
+        convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if convert is not None:
+            values = _converted(values, convert)
+        columns.append(values)
+    connection = await db.connection()
+    await connection.exec_driver_sql(str(compiled), list(zip(*columns, strict=True)))
+
+
+def _converted(values: list[Any], convert: Any) -> list[Any]:
+    """Each value through ``convert`` (None stays None); a value repeated from the row
+    before (the batch's one timestamp) is converted once."""
+    out: list[Any] = []
+    last: Any = object()
+    done: Any = None
+    for value in values:
+        if value is not last:
+            last, done = value, None if value is None else convert(value)
+        out.append(done)
+    return out
 
 
 async def variants_by_ids(db: AsyncSession, ids: Iterable[str]) -> dict[str, VariantView]:
@@ -65,42 +156,6 @@ async def variants_by_ids(db: AsyncSession, ids: Iterable[str]) -> dict[str, Var
     if not wanted:
         return {}
     return {row.id: row for row in await db.execute(_VARIANTS_BY_ID, {"ids": wanted})}
-
-
-async def product_page(db: AsyncSession, after: str | None, limit: int) -> list[Any]:
-    """Products in id order (keyset pagination: constant cost per page at any depth)."""
-    products = Product.__table__
-    stmt = select(products.c.id, products.c.title, products.c.description, products.c.url,
-                  products.c.brand, products.c.media).order_by(products.c.id).limit(limit)
-    if after is not None:
-        stmt = stmt.where(products.c.id > after)
-    return list((await db.execute(stmt)).all())
-
-
-async def variants_of(db: AsyncSession, product_ids: list[str]) -> list[Any]:
-    variants = Variant.__table__
-    stmt = (select(variants).where(variants.c.product_id.in_(product_ids))
-            .order_by(variants.c.product_id, variants.c.id))
-    return list((await db.execute(stmt)).all())
-
-
-async def videos_of(db: AsyncSession, product_ids: list[str]
-                    ) -> dict[str, list[tuple[str, str | None, str]]]:
-    """Public URLs of the videos featuring each product, newest first."""
-    from models import Video, VideoProduct
-
-    rows = await db.execute(
-        select(VideoProduct.product_id, Video.published_url, Video.source_url, Video.title,
-               Video.id)
-        .join(Video, Video.id == VideoProduct.video_id)
-        .where(VideoProduct.product_id.in_(product_ids))
-        .order_by(VideoProduct.product_id, Video.published_at.desc(), Video.id))
-    out: dict[str, list[tuple[str, str | None, str]]] = {}
-    for product_id, published, source, title, video_id in rows:
-        url = published or source
-        if url:
-            out.setdefault(product_id, []).append((url, title, video_id))
-    return out
 
 
 # ------------------------------------------------------------ destination deliveries

@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,10 +36,14 @@ class ShardedWriter:
         self.items = 0
         self._in_shard = 0
         self._raw: Any = None  # gzip.GzipFile or the file itself
-        self._text: io.TextIOWrapper | None = None
         self._csv: Any = None
         self._tmp: Path | None = None
         self._buffer: list[bytes] = []  # JSONL lines, written in blocks (fewer zlib calls)
+        self._rows = io.StringIO()  # CSV/TSV rows, likewise
+        # Compressed shards are gzipped on a thread of their own: zlib releases the
+        # interpreter lock, so compression runs beside the building (one block in flight).
+        self._zipper = ThreadPoolExecutor(1, thread_name_prefix="gzip") if compress else None
+        self._in_flight: Future[Any] | None = None
         folder.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -54,8 +59,7 @@ class ShardedWriter:
             if self.compress else raw
         self._file = raw
         if self.fmt in ("csv", "tsv"):
-            self._text = io.TextIOWrapper(self._raw, encoding="utf-8", newline="")
-            self._csv = csv.DictWriter(self._text, fieldnames=self.columns,
+            self._csv = csv.DictWriter(self._rows, fieldnames=self.columns,
                                        delimiter="," if self.fmt == "csv" else "\t",
                                        extrasaction="ignore")
             self._csv.writeheader()
@@ -73,22 +77,37 @@ class ShardedWriter:
         else:
             row = {k: _cell(v) for k, v in item.items()}
             self._csv.writerow(row)
+            if self._rows.tell() >= 256 * 1024:
+                self._drain()
         self._in_shard += 1
         self.items += 1
 
     def _drain(self) -> None:
         if self._buffer:
-            self._raw.write(b"\n".join(self._buffer) + b"\n")
+            self._put(b"\n".join(self._buffer) + b"\n")
             self._buffer.clear()
+        if self._rows.tell():
+            self._put(self._rows.getvalue().encode())
+            self._rows.seek(0)
+            self._rows.truncate()
+
+    def _put(self, block: bytes) -> None:
+        if self._zipper is None:
+            self._raw.write(block)
+            return
+        self._settle()
+        self._in_flight = self._zipper.submit(self._raw.write, block)
+
+    def _settle(self) -> None:
+        if self._in_flight is not None:
+            self._in_flight.result()  # a failed write fails the build here
+            self._in_flight = None
 
     def _close(self) -> None:
         if self._raw is None:
             return
         self._drain()
-        if self._text is not None:
-            self._text.flush()
-            self._text.detach()
-            self._text = None
+        self._settle()
         if self.compress:
             self._raw.close()
         self._file.flush()
@@ -101,7 +120,11 @@ class ShardedWriter:
     def close(self) -> list[Path]:
         if not self.files:  # an empty catalog still publishes one (empty) shard
             self._open()
-        self._close()
+        try:
+            self._close()
+        finally:
+            if self._zipper is not None:
+                self._zipper.shutdown()
         keep = {p.name for p in self.files}
         for stale in self.folder.glob(f"{self.stem}-*{self.suffix}"):
             if stale.name not in keep:

@@ -19,6 +19,13 @@ from models.commissions import (
     Statement,
     StatementLink,
 )
+from models.creative import (
+    Experiment,
+    ExperimentVariant,
+    FeaturedVideo,
+    VideoConsent,
+    VideoProvenance,
+)
 from models.dashboard import DashboardLoginFailure, DashboardSession, DashboardUser
 from models.etsy import (
     EtsyConflict,
@@ -47,6 +54,11 @@ from models.ucp import UcpAddress, UcpCheckout
 from models.video import Video, VideoProduct, VideoViewCount
 
 __all__ = [
+    "Experiment",
+    "ExperimentVariant",
+    "FeaturedVideo",
+    "VideoConsent",
+    "VideoProvenance",
     "UcpAddress",
     "UcpCheckout",
     "Agent",

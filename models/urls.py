@@ -16,6 +16,10 @@ from pydantic import AfterValidator, Field
 
 MAX_URL_LENGTH = 2048
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f\\]")  # controls, space, backslash (parser tricks)
+# The common shape, accepted without parsing (a catalog import checks millions): scheme,
+# a plain host (no credentials, port or brackets), then anything without the characters
+# above. Whatever it matches, the full check below would accept too.
+_PLAIN_HTTP_URL = re.compile(r"(?i:https?)://[A-Za-z0-9.-]+(?:[/?#][^\x00-\x20\x7f\\]*)?")
 
 
 def url_problem(value: str) -> str | None:
@@ -24,6 +28,8 @@ def url_problem(value: str) -> str | None:
         return "is empty"
     if len(value) > MAX_URL_LENGTH:
         return f"is longer than {MAX_URL_LENGTH} characters"
+    if _PLAIN_HTTP_URL.fullmatch(value):
+        return None
     if _BAD_CHARS.search(value):
         return "contains whitespace, control characters or a backslash"
     try:

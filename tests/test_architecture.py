@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-PACKAGES = ("api", "protocols", "payment_events", "fulfillment", "commissions", "checkout",
+PACKAGES = ("api", "protocols", "payment_events", "fulfillment", "commissions", "creatives",
+            "checkout",
             "orders", "etsy", "attribution", "payments", "feeds", "catalog", "webhooks",
             "idempotency", "models")
 

@@ -153,7 +153,7 @@ async def test_refresh_request_rebuilds_files_and_pushes_in_the_worker(
     async with rt.sessionmaker() as db, db.begin():
         assert await request_refresh(db, "catalog_import")
         assert not await request_refresh(db, "catalog_import")  # one is already waiting
-    await run_once(rt)
+    await run_once(rt, wait=60)  # the build runs in a process of its own
     assert (tmp_path / "acp" / "products-00001.jsonl").is_file()
     assert json.loads((tmp_path / "report.json").read_text())["variants"] >= 72
     assert len(feed_api.products) >= 24
@@ -183,7 +183,7 @@ async def test_a_feed_api_answering_200_without_id_fails_that_agent_only(
         db.add(Agent(id=new_id("agt"), name="broken-agent",
                      feed_api_url="https://broken.test/acp"))
         assert await request_refresh(db, "catalog_import")
-    await run_once(rt)
+    await run_once(rt, wait=60)
     async with rt.read_sessionmaker() as db:
         pushes = list(await db.scalars(select(FeedPush)))
         agents = {a.id: a.name for a in await db.scalars(select(Agent))}

@@ -202,7 +202,7 @@ async def test_scheduled_after_each_build_when_configured(
             openai_sftp_remote_dir="inbox") as rt:
         async with rt.sessionmaker() as db, db.begin():
             await request_refresh(db, "catalog_import")
-        await run_once(rt)
+        await run_once(rt, wait=60)  # the build runs in a process of its own
         records = await deliveries(rt)
     assert [r.file for r in records if r.destination == "openai_sftp"] == [
         "products-00001.jsonl.gz"]

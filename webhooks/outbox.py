@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import exists, func, select, text, tuple_
+from sqlalchemy import exists, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -180,11 +180,15 @@ class OutboxDispatcher:
 
     async def _deliver(self, message: Message) -> None:
         started = time.perf_counter()
+        deliverer = self.deliverers[message.topic]
+        # A deliverer may need longer than a partner call (a feed refresh builds files):
+        # it says so with its own ``deadline`` (and keeps its lease with ``renew_lease``).
+        deadline = float(getattr(deliverer, "deadline", None) or self.deadline)
         try:
-            async with asyncio.timeout(self.deadline):
-                result = await self.deliverers[message.topic](message)
+            async with asyncio.timeout(deadline):
+                result = await deliverer(message)
         except TimeoutError:
-            result = DeliveryResult(ok=False, error=f"no answer within {self.deadline:g} s",
+            result = DeliveryResult(ok=False, error=f"no answer within {deadline:g} s",
                                     duration_ms=int((time.perf_counter() - started) * 1000))
         except Exception as exc:  # a deliverer bug is a failed attempt, not a dead worker
             log.exception("outbox delivery crashed", extra={"topic": message.topic})
@@ -213,6 +217,18 @@ class OutboxDispatcher:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()
+
+
+async def renew_lease(sessionmaker: async_sessionmaker[AsyncSession], message_id: str
+                      ) -> None:
+    """A delivery still running keeps its message: the lease (and the next attempt) move
+    ``LEASE`` ahead, so no worker, this one included, starts the message again meanwhile.
+    For deliverers that run longer than a lease; call it well within ``LEASE``."""
+    until = utc_now() + LEASE
+    async with sessionmaker() as db, db.begin():
+        await db.execute(update(OutboxMessage).where(
+            OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending)
+            .values(leased_until=until, next_attempt_at=until))
 
 
 async def _record(sessionmaker: async_sessionmaker[AsyncSession], message: Message,

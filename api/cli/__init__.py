@@ -10,13 +10,16 @@ from api.cli import (
     agent_keys,
     catalog,
     etsy,
+    experiments,
     feeds,
     merchant_keys,
     payouts,
+    provenance,
     server,
     ucp,
     users,
     videos,
+    views,
 )
 from api.cli.errors import ReelCartGroup
 
@@ -35,5 +38,8 @@ app.add_typer(payouts.app, name="payouts")
 app.add_typer(etsy.app, name="etsy")
 catalog.app.command("sync-etsy")(etsy.catalog_sync_etsy)
 app.add_typer(ucp.app, name="ucp")
+app.add_typer(views.app, name="views")
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(provenance.app, name="provenance")
 
 __all__ = ["app"]

@@ -77,24 +77,23 @@ def _missing_columns(header: str, fmt: str) -> list[str]:
 async def _import(path: Path, fmt: str, settings: Settings, show_progress: bool) -> int:
     from api.runtime import database
     from feeds import parsing
-    from feeds.schemas import ImportReport
-    from feeds.service import batches, upsert_products
+    from feeds.service import import_catalog
     from models.db import transaction
 
     lines = common.open_lines(path)
     parsed = parsing.parse_acp_jsonl(lines) if fmt == "acp" else parsing.parse_openai_flat(
         lines, "," if fmt == "csv" else "\t")
-    report = ImportReport()
     total_lines = _count_lines(path) if show_progress else 0
     async with database(settings) as sessionmaker:
         with typer.progressbar(length=max(total_lines, 1), label="importing",
                                hidden=not show_progress) as bar:
             done = 0
-            for records, line_numbers in batches(parsed, report):
-                async with transaction(sessionmaker) as db:
-                    await upsert_products(db, records, report, line_numbers)
-                bar.update(max(0, line_numbers[-1] - done))
-                done = max(done, line_numbers[-1])
+
+            def tick(line: int) -> None:
+                nonlocal done
+                bar.update(max(0, line - done))
+                done = max(done, line)
+            report = await import_catalog(sessionmaker, parsed, progress=tick)
         if report.created or report.updated:  # the catalog changed: rebuild and push feeds
             from feeds.refresh import request_refresh
 

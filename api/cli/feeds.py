@@ -24,7 +24,7 @@ def feeds_build(
     """Write the ACP feed (acp/products-*.jsonl + metadata.json) and the OpenAI flat-file feed
     (openai/products-*.{jsonl,csv,tsv}.gz), streamed, sharded, atomic."""
     from feeds.openai_spec import spec_for
-    from feeds.publish import build_feeds
+    from feeds.publish import run_build
 
     settings = common.migrated()
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
@@ -32,18 +32,16 @@ def feeds_build(
         raise typer.BadParameter("--formats takes jsonl, csv, tsv")
     out_dir = out or settings.feeds_dir
 
-    async def run(sessionmaker: async_sessionmaker[AsyncSession]) -> dict:
-        with typer.progressbar(length=1, label="building feeds",
-                               hidden=not sys.stderr.isatty()) as bar:
-            def tick(n: int) -> None:
-                bar.length = (bar.length or 0) + n
-                bar.update(n)
-            report = await build_feeds(sessionmaker, out_dir, settings.feed_config(),
-                                       openai_formats=chosen, progress=tick,
-                                       spec=spec_for(settings.openai_feed_spec_version))
-        return report.as_dict()
-
-    report = common.with_database(run, settings)
+    # No event loop to keep free here: the build runs in this process, reading through
+    # a read connection of its own.
+    with typer.progressbar(length=1, label="building feeds",
+                           hidden=not sys.stderr.isatty()) as bar:
+        def tick(n: int) -> None:
+            bar.length = (bar.length or 0) + n
+            bar.update(n)
+        report = run_build(settings.database_url, out_dir, settings.feed_config(),
+                           openai_formats=chosen, progress=tick,
+                           spec=spec_for(settings.openai_feed_spec_version)).as_dict()
     typer.echo(f"{report['products']} products, {report['variants']} variants in "
                f"{report['seconds']} s ({report['items_per_second']} items/s) → {out_dir}")
     for name, files in report["files"].items():

@@ -1,0 +1,147 @@
+"""Checkout latency while the feeds are rebuilt: idle p99 against p99 during a build.
+
+Serves the cached catalog of ``bench/feeds_scale.py --from-db`` (1,000,000 variants by
+default; built once through the importer) with ``reelcart serve`` (one worker, its
+in-process outbox worker), drives create → update → complete flows at concurrency 1 for
+``--seconds`` idle, then asks for a refresh through the API (``POST /feeds/refresh``) and
+drives the same flows until the build's report is written. Prints p50/p99 of every
+checkout request in both phases and the ratio. Target: p99 during the build within 2×
+the idle p99.
+
+    .venv/bin/python bench/feed_build_load.py [--variants 1000000] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+from feeds_scale import CACHE, ensure_catalog  # noqa: E402
+
+AGENT, MERCHANT = "bench-agent-key", "bench-merchant-key"
+HEADERS = {"Authorization": f"Bearer {AGENT}", "API-Version": "2026-04-17",
+           "Content-Type": "application/json"}
+ADDRESS = {"name": "Bench", "line_one": "1 Main St", "city": "Austin", "state": "TX",
+           "country": "US", "postal_code": "78701"}
+TARGET_RATIO = 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def flows(client: httpx.AsyncClient, variants: int, until: asyncio.Event,
+                latencies: list[float], errors: list[str]) -> None:
+    """Sequential create → update → complete flows (concurrency 1) until ``until``."""
+    n = 0
+    while not until.is_set():
+        item = f"prod-{(n * 7919) % (variants // 4):07d}-M"
+        n += 1
+        steps = [("/checkout_sessions", {"currency": "usd", "capabilities": {},
+                                         "line_items": [{"id": item, "quantity": 1}]}),
+                 ("/checkout_sessions/{id}", {"fulfillment_details": {"address": ADDRESS}}),
+                 ("/checkout_sessions/{id}/complete", {"payment_data": {
+                     "handler_id": "card_tokenized", "instrument": {"type": "card", "credential": {
+                         "type": "spt", "token": "spt_test_success"}}}})]
+        session = ""
+        for path, body in steps:
+            started = time.perf_counter()
+            resp = await client.post(path.format(id=session), content=orjson.dumps(body),
+                                     headers={**HEADERS, "Idempotency-Key": str(uuid.uuid4())})
+            latencies.append(time.perf_counter() - started)
+            if resp.status_code >= 400:
+                errors.append(f"{path} {resp.status_code}")
+                break
+            session = session or resp.json()["id"]
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+
+async def measure(base: str, feeds: Path, variants: int, seconds: float) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        idle: list[float] = []
+        errors: list[str] = []
+        stop = asyncio.Event()
+        task = asyncio.create_task(flows(client, variants, stop, idle, errors))
+        await asyncio.sleep(seconds)
+        stop.set()
+        await task
+        report = feeds / "report.json"
+        before = report.stat().st_mtime_ns if report.exists() else None
+        during: list[float] = []
+        stop = asyncio.Event()
+        queued = await client.post("/feeds/refresh", headers={
+            "Authorization": f"Bearer {MERCHANT}", "Idempotency-Key": str(uuid.uuid4())})
+        assert queued.status_code == 202, queued.text
+        started = time.perf_counter()
+        task = asyncio.create_task(flows(client, variants, stop, during, errors))
+        while not report.exists() or report.stat().st_mtime_ns == before:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)  # (a file another process writes: polled)
+        build_seconds = time.perf_counter() - started
+        stop.set()
+        await task
+    built = orjson.loads(report.read_bytes())
+    p99_idle, p99_build = pct(idle, 99), pct(during, 99)
+    ratio = p99_build / p99_idle
+    print(f"idle:         {len(idle):>6} requests  p50 {pct(idle, 50):7.1f} ms  "
+          f"p99 {p99_idle:7.1f} ms")
+    print(f"during build: {len(during):>6} requests  p50 {pct(during, 50):7.1f} ms  "
+          f"p99 {p99_build:7.1f} ms  (build of {built['variants']:,} variants, all formats, "
+          f"{build_seconds:.0f} s)")
+    print(f"p99 during / idle: {ratio:.2f} (target ≤ {TARGET_RATIO:g}: "
+          f"{'ok' if ratio <= TARGET_RATIO else 'ABOVE TARGET'})  errors: {len(errors)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=15)
+    args = parser.parse_args()
+    CACHE.mkdir(exist_ok=True)
+    url = f"sqlite+aiosqlite:///{CACHE / f'catalog-{args.variants}.db'}"
+    ensure_catalog(url, args.variants)
+    feeds = Path(tempfile.mkdtemp(prefix="reelcart-feeds-"))
+    port = free_port()
+    env = {**os.environ, "REELCART_DATABASE_URL": url, "REELCART_AGENT_API_KEYS": AGENT,
+           "REELCART_MERCHANT_API_KEYS": MERCHANT, "REELCART_FEEDS_DIR": str(feeds),
+           "REELCART_LOG_LEVEL": "WARNING",
+           # one refresh attempt may take a while on a shared machine
+           "REELCART_OUTBOX_DELIVERY_DEADLINE_SECONDS": "600"}
+    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
+                               "--workers", "1"], env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        print(f"ReelCart checkout during a feed build — {args.variants:,} variants, SQLite, "
+              f"1 API worker with its in-process worker, {os.cpu_count()} CPUs shared")
+        asyncio.run(measure(base, feeds, args.variants, args.seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

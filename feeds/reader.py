@@ -1,0 +1,226 @@
+"""The feed builds' read side: the catalog streamed as ``ProductRow``s through a connection
+of its own, never the application's write engine and never on the API's event loop.
+
+A feed build reads a million variants. It gets its own read-only connection (SQLite: a
+separate ``sqlite3`` connection on the WAL database, ``query_only``, so writers are never
+blocked; PostgreSQL: a separate asyncpg connection in a ``REPEATABLE READ READ ONLY``
+transaction), reads the catalog in keyset chunks of plain tuples (only the columns feeds
+use; no ORM entities, no per-row type machinery) and turns them into ``ProductRow``s.
+
+``snapshot=True`` reads every chunk in one transaction: the build sees one consistent
+catalog. ``snapshot=False`` gives each chunk its own short transaction: for slow consumers
+(destinations pacing their API calls for hours) that must not pin an old snapshot (on
+SQLite that would keep the WAL from being checkpointed).
+
+Everything here is synchronous: it runs in a build process, a CLI command or a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Coroutine, Generator, Sequence
+from functools import lru_cache
+from typing import Any, Protocol, TypeVar
+
+import orjson
+from sqlalchemy.engine import make_url
+
+from feeds.builder import ProductRow, VariantRow
+
+CHUNK = 2000  # products per read
+T = TypeVar("T")
+
+# Column order = the dataclasses' field order (rows become objects positionally).
+_PRODUCTS = """SELECT id, title, description, url, brand, media FROM products
+    WHERE id > {after} ORDER BY id LIMIT {limit}"""
+_PRODUCTS_FIRST = "SELECT id, title, description, url, brand, media FROM products " \
+    "ORDER BY id LIMIT {limit}"
+_VARIANTS = """SELECT id, title, price_amount, currency, description, sku, url, image_url,
+        list_price_amount, availability, stock, requires_shipping, variant_options,
+        categories, is_eligible_search, is_eligible_checkout, product_id
+    FROM variants WHERE product_id >= {first} AND product_id <= {last}
+    ORDER BY product_id, id"""
+# The video promoted for the product (an experiment's winner, ``featured_videos``) first,
+# then newest first; a video's public URL, else its source URL.
+_VIDEOS = """SELECT vp.product_id, v.published_url, v.source_url, v.title, v.id
+    FROM video_products vp JOIN videos v ON v.id = vp.video_id
+    WHERE vp.product_id >= {first} AND vp.product_id <= {last}
+    ORDER BY vp.product_id,
+        CASE WHEN EXISTS (SELECT 1 FROM featured_videos fv WHERE fv.product_id = vp.product_id
+                          AND fv.video_id = v.id) THEN 0 ELSE 1 END,
+        v.published_at DESC, v.id"""
+
+
+class _Connection(Protocol):
+    def begin(self) -> None: ...
+    def commit(self) -> None: ...
+    def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]: ...
+    def close(self) -> None: ...
+
+
+class _Sqlite:
+    marks = ("?", "?", "?")
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                    uri=path.startswith("file:"), timeout=30)
+        self.conn.execute("PRAGMA query_only = ON")  # a reader, whatever happens
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN")  # deferred: the snapshot starts at the first read
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _Postgres:
+    """asyncpg on a private event loop (this runs in a thread or a build process)."""
+
+    marks = ("$1", "$1", "$2")
+
+    def __init__(self, url: str) -> None:
+        import asyncpg
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        self.loop = asyncio.new_event_loop()
+        engine = create_async_engine(url)  # only for the driver's connect arguments
+        args, kwargs = engine.dialect.create_connect_args(make_url(url))
+        self.conn = self._run(asyncpg.connect(*args, **kwargs))
+        self.tx: Any = None
+        self.statements: dict[str, Any] = {}
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(work)
+
+    def begin(self) -> None:
+        self.tx = self.conn.transaction(isolation="repeatable_read", readonly=True)
+        self._run(self.tx.start())
+
+    def commit(self) -> None:
+        self._run(self.tx.commit())
+
+    def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        async def run() -> list[Sequence[Any]]:
+            if sql not in self.statements:
+                self.statements[sql] = await self.conn.prepare(sql)
+            return list(await self.statements[sql].fetch(*params))
+        return self._run(run())
+
+    def close(self) -> None:
+        try:
+            self._run(self.conn.close())
+        finally:
+            self.loop.close()
+
+
+def _connect(url: str) -> _Sqlite | _Postgres:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if not database or database == ":memory:":
+            raise ValueError("feed builds read through a connection of their own: an "
+                             "in-memory SQLite database cannot be shared")
+        return _Sqlite(database)
+    return _Postgres(url)
+
+
+_loads = orjson.loads
+_TEXT = (str, bytes)  # a tuple: ``str | bytes`` would build a union object on every call
+
+
+def _json_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return (_loads(value) if isinstance(value, _TEXT) else value) or []
+
+
+@lru_cache(maxsize=4096)
+def _options(value: Any) -> tuple[tuple[str, str], ...]:
+    """A stored ``variant_options`` (JSON text) as pairs; a catalog repeats a few sets."""
+    return tuple((o["name"], o["value"]) for o in _json_list(value))
+
+
+@lru_cache(maxsize=4096)
+def _categories(value: Any) -> tuple[str, ...]:
+    return tuple(_json_list(value))
+
+
+def _hashable(value: Any) -> Any:
+    """JSON text as stored (SQLite, asyncpg) is its own cache key; anything else is not."""
+    return value if value is None or isinstance(value, _TEXT) else orjson.dumps(value)
+
+
+def _rows(products: list[Sequence[Any]], variants: list[Sequence[Any]],
+          videos: list[Sequence[Any]]) -> list[ProductRow]:
+    """Three id-ordered row lists merged into products (each with its variants)."""
+    by_product: dict[str, list[VariantRow]] = {}
+    for (vid, title, price, currency, description, sku, url, image, list_price,
+         availability, stock, shipping, options, categories, search, checkout,
+         product_id) in variants:
+        row = VariantRow(
+            vid, title, price, currency, description, sku, url, image, list_price,
+            availability, stock, bool(shipping), _options(_hashable(options)),
+            _categories(_hashable(categories)), bool(search), bool(checkout))
+        found = by_product.get(product_id)
+        if found is None:
+            by_product[product_id] = [row]
+        else:
+            found.append(row)
+    featured: dict[str, list[tuple[str, str | None, str]]] = {}
+    for product_id, published, source, title, video_id in videos:
+        url = published or source
+        if url:
+            featured.setdefault(product_id, []).append((url, title, video_id))
+    out = []
+    for pid, title, description, url, brand, media in products:
+        own = by_product.get(pid)
+        if own:  # a product without variants has nothing to publish
+            out.append(ProductRow(pid, title, tuple(own), description, url, brand,
+                                  tuple(_json_list(media)), tuple(featured.get(pid, ()))))
+    return out
+
+
+def read_catalog(url: str, *, snapshot: bool = True, chunk: int = CHUNK
+                 ) -> Generator[list[ProductRow], None, None]:
+    """The catalog in id order, ``chunk`` products at a time (see the module docstring)."""
+    conn = _connect(url)
+    first_mark, range_first, range_last = conn.marks
+    limit = int(chunk)
+    products_first = _PRODUCTS_FIRST.format(limit=limit)
+    products_after = _PRODUCTS.format(after=first_mark, limit=limit)
+    variants_sql = _VARIANTS.format(first=range_first, last=range_last)
+    videos_sql = _VIDEOS.format(first=range_first, last=range_last)
+    after: str | None = None
+    try:
+        if snapshot:
+            conn.begin()
+        while True:
+            if not snapshot:
+                conn.begin()
+            products = conn.fetch(products_first, ()) if after is None \
+                else conn.fetch(products_after, (after,))
+            if not products:
+                break
+            bounds = (products[0][0], products[-1][0])
+            variants = conn.fetch(variants_sql, bounds)
+            videos = conn.fetch(videos_sql, bounds)
+            if not snapshot:
+                conn.commit()
+            yield _rows(products, variants, videos)
+            after = products[-1][0]
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def database_url(bind: Any) -> str:
+    """The URL (with its password) of an engine, to open a connection of our own."""
+    return str(bind.url.render_as_string(hide_password=False))
+
