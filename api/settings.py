@@ -26,6 +26,11 @@ from feeds.builder import FeedConfig
 from models.outbound import OutboundPolicy
 from payments.stripe_client import STRIPE_API_VERSION
 
+DEMO_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+# Merchant profile fields whose built-in (demo store) value production must not keep.
+DEMO_PROFILE_FIELDS = ("name", "merchant_id", "store_url", "terms_url", "privacy_url",
+                       "return_policy_url", "support_email", "feed_id")
+
 
 class Environment(StrEnum):
     development = "development"
@@ -53,7 +58,7 @@ class Settings(BaseSettings):
         default=5, ge=0, le=300, description="How long an API process trusts a verified "
         "agent/merchant key before checking it again (revocation delay; 0 = every request)")
     public_base_url: str = Field(
-        default="http://127.0.0.1:8000",
+        default=DEMO_PUBLIC_BASE_URL,
         description="Where agents reach us; used for discovery and order permalinks")
     agent_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated bearer keys for development")
@@ -260,7 +265,37 @@ class Settings(BaseSettings):
                 raise ValueError("production needs REELCART_UCP_SIGNING_KEY (reelcart ucp keygen)")
             if self.ucp_simulation_secret is not None:
                 raise ValueError("REELCART_UCP_SIMULATION_SECRET is for conformance testing")
+            self._refuse_demo_defaults()
         return self
+
+    def _refuse_demo_defaults(self) -> None:
+        """Production never runs as the demo: its public address and its merchant profile
+        (store name, merchant id, policy links, feed id) must be the merchant's own."""
+        if self.public_base_url == DEMO_PUBLIC_BASE_URL or not self.public_base_url.startswith(
+                "https://"):
+            raise ValueError("production needs REELCART_PUBLIC_BASE_URL: the https:// address "
+                             f"agents reach (not {self.public_base_url})")
+        if self.merchant_config is None:
+            raise ValueError("production needs REELCART_MERCHANT_CONFIG (your merchant "
+                             "profile JSON: name, merchant_id, store and policy URLs, rates); "
+                             "without it the built-in demo store profile would be served")
+        try:
+            profile = self.merchant_profile()
+        except OSError as exc:
+            raise ValueError(f"REELCART_MERCHANT_CONFIG cannot be read: {exc.strerror}: "
+                             f"{self.merchant_config}") from None
+        except ValueError as exc:  # JSON or the profile's own validation
+            first = (exc.errors()[0] if isinstance(exc, ValidationError) else None)
+            detail = (f"{'.'.join(map(str, first['loc']))}: {first['msg']}" if first
+                      else (str(exc).splitlines() or [""])[0])
+            raise ValueError(f"REELCART_MERCHANT_CONFIG is not a valid merchant profile "
+                             f"({detail})") from None
+        demo = MerchantProfile()
+        kept = [name for name in DEMO_PROFILE_FIELDS
+                if getattr(profile, name) == getattr(demo, name)]
+        if kept:
+            raise ValueError("production refuses the demo store's merchant profile: set "
+                             f"{', '.join(kept)} in REELCART_MERCHANT_CONFIG")
 
     def outbound_policy(self) -> OutboundPolicy:
         return OutboundPolicy.from_allow_list(

@@ -1,6 +1,7 @@
 """Validate payloads against the official ACP JSON Schema bundles (draft 2020-12).
 
-The spec lives beside the project in ``../shared/acp-spec`` (or ``REELCART_ACP_SPEC_DIR``).
+The spec is carried in ``tests/spec/acp-spec`` (unchanged copies with their Apache-2.0 LICENSE
+and NOTICE; ``REELCART_ACP_SPEC_DIR`` points elsewhere, e.g. at a newer checkout).
 Bundles are registered locally under their ``$id`` and under every sibling-relative alias
 so cross-file ``$ref``s resolve without any network access.
 """
@@ -27,15 +28,15 @@ def spec_dir() -> Path:
     configured = os.environ.get("REELCART_ACP_SPEC_DIR")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "acp-spec"
+    return Path(__file__).resolve().parent / "spec" / "acp-spec"
 
 
 def require_spec() -> Path:
+    """The spec folder; missing is a failure (it ships with the tests), never a skip."""
     root = spec_dir()
     if not (root / "spec" / VERSION).is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"ACP spec not found at {root}")
-        pytest.skip(f"ACP spec not found at {root} (set REELCART_ACP_SPEC_DIR)")
+        pytest.fail(f"ACP spec not found at {root} (tests/spec/acp-spec ships with the project; "
+                    "REELCART_ACP_SPEC_DIR overrides it)")
     return root
 
 

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import httpx
@@ -29,7 +30,6 @@ from models import (
 )
 from models.base import utc_now
 from payment_events.stripe_events import SUBSCRIBED_EVENTS
-from protocols.ucp.signing import SigningKey
 from tests.conftest import STRIPE_KEY, Agent, app_client, sandbox_runtime
 from tests.fake_stripe import PINNED_VERSION, FakeStripe, parse_form, sign
 
@@ -526,7 +526,7 @@ async def test_fee_lookup_holds_no_lock(shopper: Agent, stripe_runtime: Runtime,
 # ---------------------------------------------------------------- 8. production
 
 
-def test_production_refuses_the_sandbox_provider() -> None:
+def test_production_refuses_the_sandbox_provider(tmp_path: Path) -> None:
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError) as caught:
@@ -535,9 +535,10 @@ def test_production_refuses_the_sandbox_provider() -> None:
     line = settings_error_line(caught.value)
     assert "\n" not in line
     assert "refuses the sandbox payment provider" in line
-    Settings(_env_file=None, environment="production", payments_provider="stripe",
-             stripe_api_key="sk_live_x", database_url="postgresql+asyncpg://u:p@db/reelcart",
-             ucp_signing_key=SigningKey.generate_pem())
+    # The rest of production's needs (tests/test_production_guards.py) let it through.
+    from tests.test_production_guards import production
+
+    Settings(_env_file=None, **production(tmp_path))
 
 
 def test_production_cli_prints_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

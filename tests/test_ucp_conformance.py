@@ -1,11 +1,13 @@
-"""The official UCP 2026-04-08 conformance suite (``../shared/ucp-conformance``) against a
+"""The official UCP 2026-04-08 conformance suite (``tests/spec/ucp-conformance``: the public
+suite, Apache-2.0, carried with its LICENSE and the three local patches listed in
+``LOCAL_PATCHES.diff``; ``REELCART_UCP_CONFORMANCE_DIR`` points elsewhere) against a
 real ``reelcart serve`` on loopback, seeded with the suite's flower-shop fixtures.
 
 The suite runs as an external tool in its own virtualenv (``run_suite.sh`` installs it from
 PyPI: ``ucp-sdk==0.4.4``). Every test must pass except the known deviations of the suite
 from the 2026-04-08 specification listed below (README "UCP"); the five ``common/`` tests
 are skipped by the suite itself (they are gated on capability names 2026-04-08 does not
-define). Skips cleanly only when ``../shared`` is absent.
+define). It never skips: a missing suite is a failure.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pytest
 from tests.conftest import free_port, reset_database
 
 SHARED = Path(os.environ.get("REELCART_UCP_CONFORMANCE_DIR", Path(__file__).resolve()
-                             .parent.parent.parent / "shared" / "ucp-conformance"))
+                             .parent / "spec" / "ucp-conformance"))
 FIXTURES = SHARED / "suite" / "shopping" / "fixtures" / "flower_shop"
 SECRET = "conformance-simulation-secret"
 
@@ -44,7 +46,8 @@ EXPECTED_SKIPS = 5
 @pytest.mark.slow
 def test_official_conformance_suite(database_url: str, tmp_path: Path, backend: str) -> None:
     if not (SHARED / "run_suite.sh").is_file():
-        pytest.skip(f"UCP conformance suite not found at {SHARED}")
+        pytest.fail(f"UCP conformance suite not found at {SHARED} (tests/spec/ucp-conformance "
+                    "ships with the project; REELCART_UCP_CONFORMANCE_DIR overrides it)")
     asyncio.run(reset_database(database_url))
     port = free_port()
     merchant = tmp_path / "merchant.json"

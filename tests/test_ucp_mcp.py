@@ -36,9 +36,7 @@ async def shop(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
 
 
 def openrpc() -> dict[str, Any]:
-    path = ucp_schema.spec_dir() / "source" / "services" / "shopping" / "mcp.openrpc.json"
-    if not path.is_file():
-        pytest.skip("UCP spec not available")
+    path = ucp_schema.require_spec() / "source" / "services" / "shopping" / "mcp.openrpc.json"
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 

@@ -113,6 +113,7 @@ async def test_cli_import_handles_remixes_before_parents(tmp_path: Path) -> None
                                  json.dumps({**VIDEO, "id": "orphan",
                                              "parent_video_id": "missing"})]) + "\n")
     result = run_cli("videos", "import", str(videos), db_url=db_url)
-    assert "2 created, 0 updated, 2 rejected" in result.stdout, result.stdout + result.stderr
+    assert "2 created, 0 updated, 0 unchanged, 2 rejected" in result.stdout, \
+        result.stdout + result.stderr
     assert "line 3: id:" in result.stderr
     assert "line 4: Parent video 'missing' does not exist." in result.stderr

@@ -162,13 +162,12 @@ async def test_a_hanging_endpoint_does_not_delay_another_agent(
     assert slow.max_concurrent == 2
 
 
+@pytest.mark.backends("postgresql")  # SQLite is the embedded, one-process mode (README)
 async def test_several_workers_share_the_per_destination_limit(
         database_url: str, endpoints: tuple[Endpoint, Endpoint], backend: str) -> None:
     """Two worker "processes" (two runtimes, their own connection pools) on one database:
     together at most two deliveries in flight to the hanging endpoint, each message
     leased by one of them only, and every message delivered once."""
-    if backend == "sqlite":
-        pytest.skip("SQLite is the embedded, one-process mode (README)")
     slow, fast = endpoints
     async with sandbox_runtime(database_url, outbox_per_destination=2) as rt:
         await _agents(rt, slow, fast)

@@ -1,5 +1,6 @@
 """Validate UCP payloads against the official 2026-04-08 JSON Schemas (draft 2020-12, in
-``../shared/ucp-spec/source/schemas`` or ``REELCART_UCP_SPEC_DIR``; registered locally under
+``tests/spec/ucp-spec/source/schemas``, carried unchanged with the spec's Apache-2.0 LICENSE, or
+``REELCART_UCP_SPEC_DIR``; registered locally under
 their ``$id`` so ``$ref``s resolve offline) and against the official ``ucp-sdk`` models."""
 
 from __future__ import annotations
@@ -28,16 +29,21 @@ def spec_dir() -> Path:
     configured = os.environ.get("REELCART_UCP_SPEC_DIR")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "ucp-spec"
+    return Path(__file__).resolve().parent / "spec" / "ucp-spec"
+
+
+def require_spec() -> Path:
+    """The spec folder; missing is a failure (it ships with the tests), never a skip."""
+    root = spec_dir()
+    if not (root / "source" / "schemas").is_dir():
+        pytest.fail(f"UCP spec not found at {root} (tests/spec/ucp-spec ships with the project; "
+                    "REELCART_UCP_SPEC_DIR overrides it)")
+    return root
 
 
 @cache
-def _registry() -> Registry | None:
-    root = spec_dir() / "source" / "schemas"
-    if not root.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"UCP spec not found at {root}")
-        return None
+def _registry() -> Registry:
+    root = require_spec() / "source" / "schemas"
     pairs = []
     for path in sorted(root.rglob("*.json")):
         document = json.loads(path.read_text())
@@ -48,18 +54,13 @@ def _registry() -> Registry | None:
 
 
 @cache
-def _validator(ref: str) -> Draft202012Validator | None:
-    registry = _registry()
-    if registry is None:
-        return None
-    return Draft202012Validator({"$ref": BASE + ref}, registry=registry,
+def _validator(ref: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": BASE + ref}, registry=_registry(),
                                 format_checker=FormatChecker())
 
 
 def _check(ref: str, payload: Any) -> None:
     validator = _validator(ref)
-    if validator is None:
-        return
     errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
 

@@ -21,9 +21,12 @@ from api.cli import (
     videos,
     views,
 )
+from api.cli.errors import ReelCartGroup
 
+# ReelCartGroup (api.cli.errors): a user's error is one line on stderr and an exit code,
+# never a traceback; commands just raise.
 app = typer.Typer(help="ReelCart: an Agentic Commerce Protocol merchant backend.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, cls=ReelCartGroup)
 app.registered_commands += server.app.registered_commands  # migrate, serve, demo, worker
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(agent_keys.app, name="agent-key")

@@ -18,18 +18,44 @@ def agent_key_create(
     signing_secret: Annotated[str | None, typer.Option(
         envvar="REELCART_NEW_AGENT_SIGNING_SECRET",
         help="Shared secret for request signatures")] = None,
+    rotate: Annotated[bool, typer.Option(
+        "--rotate", help="The agent exists: issue a new key and revoke its old ones")] = False,
+    add: Annotated[bool, typer.Option(
+        "--add", help="The agent exists: issue another key beside the old ones")] = False,
 ) -> None:
-    """Issue a bearer key for an agent. The key is printed once; only its hash is stored."""
-    from api.auth import create_agent_key
+    """Issue a bearer key for a new agent. The key is printed once; only its hash is stored.
+    An existing agent gets a new key only with --rotate or --add."""
+    from api.accounts import issue_agent_key
 
-    async def work(db: AsyncSession) -> tuple[str, str]:
-        agent, key = await create_agent_key(db, name, signing_secret=signing_secret)
-        return agent.id, key
-
-    agent_id, key = common.in_transaction(work)
-    typer.echo(f"agent {name} ({agent_id})", err=True)
-    typer.echo(key)
+    existing = common.existing_choice(rotate, add)
+    issued = common.in_transaction(
+        lambda db: issue_agent_key(db, name, signing_secret=signing_secret, existing=existing))
+    typer.echo(f"{'new' if issued.created else 'existing'} agent {name} ({issued.owner_id})"
+               + (f"; {issued.revoked} old key(s) revoked" if issued.revoked else ""), err=True)
+    typer.echo(issued.key)
     typer.echo("store this key now: it cannot be shown again", err=True)
+
+
+@app.command("list")
+def agent_key_list() -> None:
+    """Every agent and its keys (prefix only), active or revoked."""
+    from api.accounts import agent_keys
+
+    common.print_keys(common.in_transaction(agent_keys), "agents")
+
+
+@app.command("revoke")
+def agent_key_revoke(
+    name: Annotated[str, typer.Argument(help="Agent name")],
+    key: Annotated[str | None, typer.Option(
+        help="Only the key starting with this prefix (from `agent-key list`)")] = None,
+) -> None:
+    """Revoke the agent's active keys (or one of them). Its orders and settings stay."""
+    from api.accounts import revoke_agent_keys
+
+    count = common.in_transaction(lambda db: revoke_agent_keys(db, name, key))
+    typer.echo(f"agent {name}: {count} key(s) revoked" if count
+               else f"agent {name}: no active key to revoke")
 
 
 @app.command("webhook")

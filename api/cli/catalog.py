@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +24,54 @@ def _detect_format(path: Path) -> str:
         if name.endswith(suffix):
             return fmt
     raise typer.BadParameter(f"cannot tell the format of {path.name}; pass --format")
+
+
+FLAT_REQUIRED = ("item_id", "title", "price")  # OpenAI flat-file columns every row needs
+FORMAT_NAMES = {"acp": "ACP Product JSONL", "csv": "an OpenAI flat-file CSV",
+                "tsv": "an OpenAI flat-file TSV"}
+
+
+def check_format(path: Path, fmt: str) -> None:
+    """Refuse, before touching the database, a file that is not what ``fmt`` says: the first
+    line of an ACP file is a JSON object; a CSV/TSV header has the required columns with
+    that delimiter. The message says what the file looks like instead."""
+    from api.cli.errors import CliError
+
+    first = next((line for line in common.open_lines(path) if line.strip()), None)
+    if first is None:
+        raise CliError(f"{path.name} is empty: nothing to import")
+    wanted = f"{path.name} is not {FORMAT_NAMES[fmt]} (--format {fmt})"
+    looks_json = first.lstrip().startswith(("{", "["))
+    if fmt == "acp":
+        try:
+            parsed = json.loads(first)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return
+        hint = next((f": it looks like {FORMAT_NAMES[other]} (pass --format {other})"
+                     for other in ("csv", "tsv") if _missing_columns(first, other) == []),
+                    ": its first line is not a JSON object")
+        raise CliError(wanted + hint)
+    if looks_json:
+        raise CliError(f"{wanted}: it looks like JSON (ACP Product JSONL: pass --format acp)")
+    missing = _missing_columns(first, fmt)
+    if not missing:
+        return
+    other = "tsv" if fmt == "csv" else "csv"
+    if _missing_columns(first, other) == []:
+        raise CliError(f"{wanted}: it looks like {FORMAT_NAMES[other]} "
+                       f"(pass --format {other})")
+    raise CliError(f"{wanted}: the header lacks the required column(s) "
+                   f"{', '.join(repr(m) for m in missing)}")
+
+
+def _missing_columns(header: str, fmt: str) -> list[str]:
+    columns = {c.strip().lower() for c in next(csv.reader(
+        [header], delimiter="," if fmt == "csv" else "\t"), [])}
+    if "id" in columns:
+        columns.add("item_id")  # the parser accepts either
+    return [name for name in FLAT_REQUIRED if name not in columns]
 
 
 async def _import(path: Path, fmt: str, settings: Settings, show_progress: bool) -> int:
@@ -51,6 +101,8 @@ async def _import(path: Path, fmt: str, settings: Settings, show_progress: bool)
                 await request_refresh(db, "catalog_import")
     typer.echo(f"products: {report.created} created, {report.updated} updated, "
                f"{report.unchanged} unchanged, {len(report.rejected)} rejected")
+    if report.unchanged and not (report.created or report.updated or report.rejected):
+        typer.echo("catalog unchanged: every product in the file is already up to date")
     for row in report.rejected[:50]:
         typer.echo(f"  line {row.line}: {row.reason}", err=True)
     if len(report.rejected) > 50:
@@ -69,10 +121,11 @@ def catalog_import(
     strict: Annotated[bool, typer.Option(help="Exit 1 if any row is rejected")] = False,
 ) -> None:
     """Upsert products from an ACP Product JSONL or an OpenAI flat-file CSV/TSV (.gz ok)."""
-    settings = common.migrated()
     chosen = fmt or _detect_format(file)
     if chosen not in ("acp", "csv", "tsv"):
         raise typer.BadParameter("--format must be acp, csv or tsv")
+    check_format(file, chosen)
+    settings = common.migrated()
     rejected = asyncio.run(_import(file, chosen, settings, sys.stderr.isatty()))
     if strict and rejected:
         raise typer.Exit(1)

@@ -6,32 +6,28 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+import typer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.runtime import database
 from api.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from api.accounts import Existing, KeyRow
+
 T = TypeVar("T")
 
 
 def settings() -> Settings:
-    """The configuration; an invalid one is one clear line on stderr (exit 2), not a
-    traceback (e.g. production with the sandbox payment provider)."""
-    import typer
-    from pydantic import ValidationError
-
-    from api.settings import settings_error_line
-
+    """The configuration (read afresh). An invalid one raises pydantic's ValidationError,
+    which ``api.cli.errors`` prints as one line naming the variable (exit 2)."""
     get_settings.cache_clear()
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        typer.echo(settings_error_line(exc), err=True)
-        raise typer.Exit(2) from None
+    return get_settings()
 
 
 def migrated() -> Settings:
@@ -69,6 +65,43 @@ def in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
 
 def open_lines(path: Path) -> Iterator[str]:
+    """The file's lines (UTF-8, a BOM dropped; ``.gz`` decompressed on the fly). A file that
+    is not UTF-8 text or not gzip is a user's error naming the file and line."""
+    from api.cli.errors import CliError
+
+    number = 0
     raw = gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
-    with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
-        yield from text
+    try:
+        with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+            for line in text:
+                number += 1
+                yield line
+    except UnicodeDecodeError:
+        raise CliError(f"{path.name}: not UTF-8 text (near line {number + 1})") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise CliError(f"{path.name}: not a readable gzip file ({exc})") from None
+
+
+def existing_choice(rotate: bool, add: bool) -> Existing:
+    """``--rotate`` / ``--add`` on ``… create`` for a name that already has a key."""
+    from api.accounts import Existing
+    from api.cli.errors import CONFIG_ERROR, CliError
+
+    if rotate and add:
+        raise CliError("pass --rotate or --add, not both", CONFIG_ERROR)
+    return Existing.rotate if rotate else Existing.add if add else Existing.refuse
+
+
+def print_keys(rows: list[KeyRow], what: str) -> None:
+    """One line per key: name, prefix (never the key), created, active or revoked."""
+    if not rows:
+        typer.echo(f"no {what} yet")
+        return
+    width = max(len(r.owner) for r in rows)
+    for row in rows:
+        state = "no key" if not row.key_id else (
+            "active" if row.revoked_at is None
+            else f"revoked {row.revoked_at:%Y-%m-%d %H:%M}")
+        prefix = f"{row.prefix}…" if row.prefix else "-"
+        typer.echo(f"{row.owner:<{width}}  {prefix:<15}  created "
+                   f"{row.created_at:%Y-%m-%d %H:%M}  {state}")
