@@ -24,6 +24,7 @@ COPY payment_events ./payment_events
 COPY etsy ./etsy
 COPY catalog ./catalog
 COPY commissions ./commissions
+COPY links ./links
 RUN pip install . && useradd --system --uid 10001 reelcart
 USER reelcart
 

@@ -36,6 +36,7 @@ from api.routes import (
     feeds,
     finance,
     health,
+    links,
     order_status,
     orders,
     videos,
@@ -116,6 +117,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(order_status.router)
     app.include_router(feeds.router)
     app.include_router(videos.router)
+    app.include_router(links.router)
+    app.include_router(links.public)
     app.include_router(finance.router)
     app.include_router(commissions.router)
     app.include_router(dashboard_routes.router)

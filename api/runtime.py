@@ -20,6 +20,7 @@ from api.settings import Settings
 from api.ucp_runtime import TOPIC as UCP_ORDER_WEBHOOK
 from api.ucp_runtime import UcpBinding, build_ucp
 from attribution.ledger import LedgerPolicy
+from attribution.rules import Windows
 from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
 from checkout.tax import RateTableTaxProvider
@@ -293,6 +294,14 @@ async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
         await engine.dispose()
 
 
+def ledger_policy(settings: Settings) -> LedgerPolicy:
+    click, view, per_model = settings.attribution_windows()
+    return LedgerPolicy(
+        window_days=click, view_window_days=view,
+        model_windows=tuple((m, Windows(c, v)) for m, c, v in per_model),
+        remix_share=Fraction(settings.attribution_remix_share_percent, 100))
+
+
 def build_runtime(settings: Settings) -> Runtime:
     url = settings.database_url
     engine = create_engine(url, pool_size=settings.database_pool_size)
@@ -306,9 +315,7 @@ def build_runtime(settings: Settings) -> Runtime:
         session_ttl=timedelta(seconds=settings.checkout_session_ttl_seconds),
         public_base_url=settings.public_base_url,
         forward_to_shopify=settings.shopify_enabled,
-        ledger_policy=LedgerPolicy(
-            window_days=settings.attribution_window_days or None,
-            remix_share=Fraction(settings.attribution_remix_share_percent, 100)),
+        ledger_policy=ledger_policy(settings),
         capture_policy=capture_policy(settings),
     )
     http = httpx.AsyncClient(follow_redirects=False)

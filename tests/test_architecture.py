@@ -13,7 +13,7 @@ import pytest
 
 PACKAGES = ("api", "protocols", "payment_events", "fulfillment", "commissions", "checkout",
             "orders", "etsy", "attribution", "payments", "feeds", "catalog", "webhooks",
-            "idempotency", "models")
+            "idempotency", "links", "models")
 
 
 def _copy(repo_root: Path, dest: Path) -> Path:

@@ -1,0 +1,119 @@
+"""Shoppable links: the merchant API (create, list, read) and the public short links
+``/v/{code}`` (302 redirect + click touch), ``/v/{code}/i.gif`` and ``/v/{code}/beacon``
+(pixel views). Bots, link unfurlers and prefetchers get the same answer, untracked."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from api.deps import MerchantCallDep, RuntimeDep
+from api.runtime import Runtime
+from links import bots, repository, service
+from links.errors import LinkNotFound
+from links.schemas import CHANNEL_PATTERN, CODE_PATTERN, LinkIn, LinkTarget, link_json
+from models.base import utc_now
+from models.statuses import TouchType
+
+router = APIRouter(tags=["merchant: shoppable links"])
+public = APIRouter(include_in_schema=False)
+Code = Annotated[str, Path(pattern=CODE_PATTERN)]
+ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+         "description": "ACP flat error"}
+# 1×1 transparent GIF
+PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00"
+         b"\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+NO_STORE = {"Cache-Control": "no-store, private"}
+
+
+@router.post("/links", status_code=201, response_class=Response,
+             responses={400: ERROR}, operation_id="createLink")
+async def create_link(body: LinkIn, call: MerchantCallDep) -> Response:
+    """The short link for (video, product, channel): created once, the same code after."""
+    settings = call.runtime.settings
+
+    async def handler(db: Any) -> dict[str, Any]:
+        link, _ = await service.create_link(db, body, policy=settings.outbound_policy(),
+                                            public_base_url=settings.public_base_url)
+        return link
+    return await call.write(handler, status_code=201)
+
+
+@router.get("/links", response_class=Response, operation_id="listLinks")
+async def list_links(
+    call: MerchantCallDep,
+    video_id: Annotated[str | None, Query(max_length=100)] = None,
+    product_id: Annotated[str | None, Query(max_length=200)] = None,
+    channel: Annotated[str | None, Query(pattern=CHANNEL_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
+) -> Response:
+    base = call.runtime.settings.public_base_url
+
+    async def handler(db: Any) -> dict[str, Any]:
+        links = await repository.list_links(db, video_id=video_id, product_id=product_id,
+                                            channel=channel, limit=limit, offset=offset)
+        return {"data": [link_json(link, base) for link in links], "limit": limit,
+                "offset": offset}
+    return await call.read(handler)
+
+
+@router.get("/links/{code}", response_class=Response, responses={404: ERROR},
+            operation_id="getLink")
+async def get_link(code: Code, call: MerchantCallDep) -> Response:
+    base = call.runtime.settings.public_base_url
+    return await call.read(lambda db: service.get_link(db, code, base))
+
+
+async def _target(runtime: Runtime, code: str) -> LinkTarget:
+    async with runtime.read_sessionmaker() as db:
+        target = await repository.target(db, code)
+    if target is None or not service.redirectable(target):
+        raise LinkNotFound(code)
+    return target
+
+
+async def _touch(runtime: Runtime, request: Request, response: Response, target: LinkTarget,
+                 kind: TouchType) -> str | None:
+    """Record the touch of a person (not of a bot or prefetch) and keep their cookie."""
+    if bots.is_automated(request.method, request.headers):
+        return None
+    visitor, new = service.visitor_cookie(request.cookies.get(service.VISITOR_COOKIE))
+    async with runtime.engine.begin() as conn:  # one short write, its own transaction
+        touch_id = await service.record_touch(conn, target, kind, visitor, utc_now())
+    if new:
+        response.set_cookie(service.VISITOR_COOKIE, visitor,
+                            max_age=service.VISITOR_COOKIE_MAX_AGE, path="/", httponly=True,
+                            samesite="lax",
+                            secure=runtime.settings.public_base_url.startswith("https://"))
+    return touch_id
+
+
+@public.api_route("/v/{code}", methods=["GET", "HEAD"])
+async def follow_link(code: Code, request: Request, runtime: RuntimeDep) -> Response:
+    target = await _target(runtime, code)
+    response = Response(status_code=302, headers=NO_STORE)
+    click_id = await _touch(runtime, request, response, target, TouchType.click)
+    response.headers["location"] = service.destination(target, click_id)
+    return response
+
+
+@public.get("/v/{code}/i.gif")
+async def pixel(code: Code, request: Request, runtime: RuntimeDep) -> Response:
+    """An impression where the merchant hosts the video: a view touch for the visitor and
+    one more ``pixel`` view of the video today."""
+    target = await _target(runtime, code)
+    response = Response(PIXEL, media_type="image/gif", headers=NO_STORE)
+    await _touch(runtime, request, response, target, TouchType.view)
+    return response
+
+
+@public.post("/v/{code}/beacon", status_code=204)
+async def beacon(code: Code, request: Request, runtime: RuntimeDep) -> Response:
+    """The same impression from ``navigator.sendBeacon`` (no body needed)."""
+    target = await _target(runtime, code)
+    response = Response(status_code=204, headers=NO_STORE)
+    await _touch(runtime, request, response, target, TouchType.view)
+    return response
