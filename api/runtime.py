@@ -38,6 +38,8 @@ from fulfillment.agent_webhooks import AgentWebhookDeliverer
 from fulfillment.forwarding import ShopifyForwarder
 from fulfillment.shopify_client import ShopifyAdmin
 from fulfillment.shopify_events import ShopifyEventHandlers
+from links.buffer import TouchBuffer
+from links.cache import LinkTargetCache
 from models import Agent
 from models.db import create_engine, create_sessionmaker, is_sqlite
 from models.outbound import outbound_client
@@ -81,6 +83,16 @@ class Runtime:
     worker_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # When each periodic worker job last ran in this process (api.worker.PERIODIC).
     periodic_last_run: dict[str, float] = field(default_factory=dict)
+
+    @cached_property
+    def link_targets(self) -> LinkTargetCache:
+        """Shoppable-link redirect targets, cached a few seconds per process."""
+        return LinkTargetCache()
+
+    @cached_property
+    def touch_buffer(self) -> TouchBuffer:
+        """Clicks and pixel views, written in batches (flushed again by ``close``)."""
+        return TouchBuffer(self.engine)
 
     @cached_property
     def ucp(self) -> UcpBinding:
@@ -177,6 +189,8 @@ class Runtime:
                 await ensure_user_hash(db, name, password_hash)
 
     async def close(self) -> None:
+        if "touch_buffer" in self.__dict__:  # queued clicks and views are written first
+            await self.touch_buffer.close()
         if "outbox" in self.__dict__:  # deliveries still in flight end first
             await self.outbox.aclose()
         await self.http.aclose()

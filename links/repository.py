@@ -7,14 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import BigInteger, Date, String, Table, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from links.schemas import LinkTarget
 from models import LinkTouch, Product, ShoppableLink, Video, VideoViewCount
-from models.base import utc_now
+from models.base import UTCDateTime, utc_now
 
 TOUCHES = cast(Table, LinkTouch.__table__)
 VIEW_COUNTS = cast(Table, VideoViewCount.__table__)
@@ -33,19 +33,30 @@ async def target(db: AsyncSession, code: str) -> LinkTarget | None:
     return LinkTarget(code_, video_id, channel, destination or product_url, campaign)
 
 
-async def insert_touch(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(TOUCHES.insert(), values)
-
-
-async def count_pixel_view(conn: AsyncConnection, video_id: str, day: date,
-                           at: datetime) -> None:
-    """``video_view_counts`` (source ``pixel``) + 1: one upsert, safe under concurrency."""
+async def insert_touches(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT; a row already there (a retried batch) is skipped."""
+    if not rows:
+        return
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(VIEW_COUNTS).values(video_id=video_id, day=day, source="pixel", views=1,
-                                      updated_at=at)
+    for start in range(0, len(rows), 500):  # SQLite's bound-parameter limit
+        await conn.execute(insert(TOUCHES).values(rows[start:start + 500])
+                           .on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def count_pixel_views(conn: AsyncConnection, video_id: str, day: date, count: int,
+                            at: datetime) -> None:
+    """``video_view_counts`` (source ``pixel``) + ``count``: one upsert, safe under
+    concurrency (other processes add to the same row); nothing for a video deleted since
+    (so one such view never blocks a batch)."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    source = select(Video.id, literal(day, Date), literal("pixel", String),
+                    literal(count, BigInteger), literal(at, UTCDateTime())).where(
+        Video.id == video_id)
+    stmt = insert(VIEW_COUNTS).from_select(
+        ["video_id", "day", "source", "views", "updated_at"], source)
     await conn.execute(stmt.on_conflict_do_update(
         index_elements=["video_id", "day", "source"],
-        set_={"views": VIEW_COUNTS.c.views + 1, "updated_at": at}))
+        set_={"views": VIEW_COUNTS.c.views + count, "updated_at": at}))
 
 
 async def find_link(db: AsyncSession, video_id: str, product_id: str, channel: str,

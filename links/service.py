@@ -1,11 +1,8 @@
 """Shoppable links: create/list, the redirect's destination, click and view touches.
 
-The redirect path does one read (the link, its video and product) and, for a person, one
-short write: a single-row INSERT of the click in its own transaction. Not a buffer in
-memory: a click is the evidence a sale is credited on, so it must survive a crash or a
-deploy the moment the buyer is redirected, and a buffer held per process would also break
-with several processes. The insert is small and appends at the right edge of the primary
-key (time-ordered ids); ``bench/links_redirect.py`` shows it well inside the targets.
+The redirect reads the link through a few-seconds cache (``links.cache``) and queues the
+click in the process's ``TouchBuffer`` (``links.buffer``: batched, flushed every 50 ms and
+at shutdown; its docstring says what survives what), so it never waits on the database.
 """
 
 from __future__ import annotations
@@ -17,9 +14,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from links import repository
+from links.buffer import TouchBuffer
 from links.errors import InvalidLink, LinkNotFound
 from links.schemas import LinkIn, LinkTarget, link_json, link_url
 from models import Product, ShoppableLink, Video
@@ -76,17 +74,15 @@ def redirectable(target: LinkTarget | None) -> bool:
         and url_problem(target.destination) is None
 
 
-async def record_touch(conn: AsyncConnection, target: LinkTarget, kind: TouchType,
-                       visitor: str, at: datetime) -> str:
-    """One touch row (a click, or a pixel view which also counts in ``video_view_counts``
-    with source ``pixel``, in the same transaction). Returns the touch id."""
+def record_touch(buffer: TouchBuffer, target: LinkTarget, kind: TouchType, visitor: str,
+                 at: datetime) -> str:
+    """Queue one touch (a click, or a pixel view that also counts in
+    ``video_view_counts`` with source ``pixel``); returns its id."""
     touch_id = new_id("clk" if kind == TouchType.click else "imp")
-    await repository.insert_touch(conn, {
-        "id": touch_id, "kind": kind.value, "link_code": target.code,
-        "video_id": target.video_id, "channel": target.channel,
-        "visitor": visitor_hash(visitor), "touched_at": at})
-    if kind == TouchType.view:
-        await repository.count_pixel_view(conn, target.video_id, at.date(), at)
+    buffer.add({"id": touch_id, "kind": kind.value, "link_code": target.code,
+                "video_id": target.video_id, "channel": target.channel,
+                "visitor": visitor_hash(visitor), "touched_at": at},
+               view_of=(target.video_id, at.date()) if kind == TouchType.view else None)
     return touch_id
 
 

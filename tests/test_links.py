@@ -45,11 +45,13 @@ async def make_link(agent: Agent, **body: object) -> dict:
 
 
 async def link_touches(rt: Runtime) -> list[LinkTouch]:
+    await rt.touch_buffer.flush()  # what the writer does every 50 ms
     async with rt.read_sessionmaker() as db:
         return list(await db.scalars(select(LinkTouch).order_by(LinkTouch.touched_at)))
 
 
-async def buy(agent: Agent, **extra: object) -> dict:
+async def buy(rt: Runtime, agent: Agent, **extra: object) -> dict:
+    await rt.touch_buffer.flush()  # the clicks are written 50 ms after the redirect
     session = (await agent.create(line_items=[{"id": "item_123"}],
                                   fulfillment_details={"address": US_ADDRESS}, **extra)).json()
     resp = await agent.complete(session["id"])
@@ -204,12 +206,12 @@ async def test_link_click_then_agent_checkout_with_the_link_token(shop, backend:
     resp = await agent.http.get(f"/v/{code}", headers=BROWSER)
     click_id = parse_qs(urlsplit(resp.headers["location"]).query)["rc_click"][0]
     # The agent passes the link code back as the ACP affiliate_attribution token.
-    by_code = await buy(agent, affiliate_attribution={"provider": "reelcart", "token": code})
+    by_code = await buy(rt, agent, affiliate_attribution={"provider": "reelcart", "token": code})
     [row] = await sale_rows(rt, by_code["order"]["id"])
     assert (row.video_id, row.touch_type, row.window_days) == ("vid-click", "click", 7)
     # ... or the click id it found on the landing URL (rc_click), as creative_id: the very
     # click is joined (its time is the touch's time).
-    by_click = await buy(agent, affiliate_attribution={
+    by_click = await buy(rt, agent, affiliate_attribution={
         "provider": "reelcart", "publisher_id": "tiktok", "creative_id": click_id})
     [row] = await sale_rows(rt, by_click["order"]["id"])
     assert (row.video_id, row.touch_type) == ("vid-click", "click")
@@ -220,13 +222,13 @@ async def test_link_click_then_agent_checkout_with_the_link_token(shop, backend:
             AttributionTouch.checkout_session_id == by_click["id"]))
     assert (touch.click_id, touch.link_code, touch.visitor) == (click_id, code, click.visitor)
     # An ordinary claim naming the video is an agent claim.
-    claimed = await buy(agent, affiliate_attribution={"provider": "impact.com",
+    claimed = await buy(rt, agent, affiliate_attribution={"provider": "impact.com",
                                                       "token": "secret-token-1",
                                                       "creative_id": "vid-view"})
     [row] = await sale_rows(rt, claimed["order"]["id"])
     assert (row.video_id, row.touch_type) == ("vid-view", "agent_claim")
     # No touch at all: unattributed, no touch type.
-    [row] = await sale_rows(rt, (await buy(agent))["order"]["id"])
+    [row] = await sale_rows(rt, (await buy(rt, agent))["order"]["id"])
     assert (row.video_id, row.touch_type) == (None, None)
 
 
@@ -243,12 +245,12 @@ async def test_view_only_touch_credits_inside_the_view_window_only(shop, backend
     pixel = await agent.http.get(f"/v/{code}/i.gif", headers=BROWSER)
     visitor = pixel.cookies["rc_vid"]
     # The merchant's web checkout carries the visitor cookie in the session metadata.
-    inside = await buy(agent, metadata={"rc_visitor": visitor})
+    inside = await buy(rt, agent, metadata={"rc_visitor": visitor})
     [row] = await sale_rows(rt, inside["order"]["id"])
     assert (row.video_id, row.touch_type, row.window_days) == ("vid-view", "view", 1)
     [view] = await link_touches(rt)
     await age(rt, view.id, timedelta(hours=25))  # past the 1-day view window
-    outside = await buy(agent, metadata={"rc_visitor": visitor})
+    outside = await buy(rt, agent, metadata={"rc_visitor": visitor})
     [row] = await sale_rows(rt, outside["order"]["id"])
     assert (row.video_id, row.touch_type) == (None, None)
 
@@ -261,12 +263,42 @@ async def test_click_beats_a_later_view(shop, backend: str) -> None:
     [clicked] = await link_touches(rt)
     await age(rt, clicked.id, timedelta(days=3))  # inside the 7-day click window
     await agent.http.get(f"/v/{links['vid-view']['code']}/i.gif", headers=BROWSER)
-    order = await buy(agent, metadata={"rc_visitor": visitor})
+    order = await buy(rt, agent, metadata={"rc_visitor": visitor})
     for model in ("last_touch", "first_touch", "linear", "position_based"):
         [row] = await sale_rows(rt, order["order"]["id"], model)
         assert (row.video_id, row.touch_type, row.window_days) == ("vid-click", "click", 7)
     # Once the click is out of its window, the view (inside its window) earns the credit.
     await age(rt, clicked.id, timedelta(days=5))
-    later = await buy(agent, metadata={"rc_visitor": visitor})
+    later = await buy(rt, agent, metadata={"rc_visitor": visitor})
     [row] = await sale_rows(rt, later["order"]["id"])
     assert (row.video_id, row.touch_type, row.window_days) == ("vid-view", "view", 1)
+
+
+async def test_touch_buffer_keeps_touches_through_a_database_outage(tmp_path,
+                                                                     backend: str) -> None:
+    """A batch the database refuses stays queued and is written once it is back; closing
+    the buffer (a graceful stop) writes what is left."""
+    from links.buffer import TouchBuffer
+    from models.db import create_engine
+    from models.migrate import upgrade_async
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'later.db'}"
+    engine = create_engine(url)
+    buffer = TouchBuffer(engine, interval=3600)  # no timed flush: only ours
+    at = utc_now()
+    buffer.add({"id": "clk_1", "kind": "click", "link_code": "abcdefgh", "video_id": "v",
+                "channel": "tiktok", "visitor": "h" * 64, "touched_at": at})
+    with pytest.raises(Exception, match="link_touches"):
+        await buffer.flush()  # no tables yet: the database "is down"
+    assert buffer.pending == 1
+    await upgrade_async(url)  # it is back
+    buffer.add({"id": "imp_2", "kind": "view", "link_code": "abcdefgh", "video_id": "v",
+                "channel": "tiktok", "visitor": "h" * 64, "touched_at": at},
+               view_of=("v", at.date()))
+    await buffer.close()
+    assert buffer.pending == 0
+    async with engine.connect() as conn:
+        from sqlalchemy import text
+        ids = (await conn.execute(text("SELECT id FROM link_touches ORDER BY id"))).scalars()
+        assert list(ids) == ["clk_1", "imp_2"]
+    await engine.dispose()

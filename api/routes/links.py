@@ -37,6 +37,7 @@ async def create_link(body: LinkIn, call: MerchantCallDep) -> Response:
     async def handler(db: Any) -> dict[str, Any]:
         link, _ = await service.create_link(db, body, policy=settings.outbound_policy(),
                                             public_base_url=settings.public_base_url)
+        call.runtime.link_targets.forget(str(link["code"]))  # this process: at once
         return link
     return await call.write(handler, status_code=201)
 
@@ -67,9 +68,13 @@ async def get_link(code: Code, call: MerchantCallDep) -> Response:
     return await call.read(lambda db: service.get_link(db, code, base))
 
 
-async def _target(runtime: Runtime, code: str) -> LinkTarget:
+async def _load_target(runtime: Runtime, code: str) -> LinkTarget | None:
     async with runtime.read_sessionmaker() as db:
-        target = await repository.target(db, code)
+        return await repository.target(db, code)
+
+
+async def _target(runtime: Runtime, code: str) -> LinkTarget:
+    target = await runtime.link_targets.get(code, lambda c: _load_target(runtime, c))
     if target is None or not service.redirectable(target):
         raise LinkNotFound(code)
     return target
@@ -81,8 +86,7 @@ async def _touch(runtime: Runtime, request: Request, response: Response, target:
     if bots.is_automated(request.method, request.headers):
         return None
     visitor, new = service.visitor_cookie(request.cookies.get(service.VISITOR_COOKIE))
-    async with runtime.engine.begin() as conn:  # one short write, its own transaction
-        touch_id = await service.record_touch(conn, target, kind, visitor, utc_now())
+    touch_id = service.record_touch(runtime.touch_buffer, target, kind, visitor, utc_now())
     if new:
         response.set_cookie(service.VISITOR_COOKIE, visitor,
                             max_age=service.VISITOR_COOKIE_MAX_AGE, path="/", httponly=True,
