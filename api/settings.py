@@ -292,6 +292,7 @@ class Settings(BaseSettings):
             return_policy_url=p.return_policy_url, target_country=p.target_country,
             store_country=p.country, brand=p.default_brand,
             url_params=tuple(p.feed_url_params.items()),
+            short_link_base=self.public_base_url,
             shipping=tuple((p.target_country, r.title, r.amount) for r in p.shipping_rates
                            if "*" in r.countries or p.target_country in r.countries))
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from feeds import repository
 from feeds.builder import (
+    FEED_CHANNELS,
     FeedConfig,
     ProductRow,
     ValidationReport,
@@ -29,6 +30,7 @@ from feeds.builder import (
 from feeds.google import GOOGLE_TSV_COLUMNS, google_tsv_rows
 from feeds.openai_spec import CURRENTLY_STABLE, OpenAISpec, Problem
 from feeds.writer import MAX_ITEMS_PER_SHARD, ShardedWriter, write_json_atomic
+from links import repository as link_repository
 from models.base import rfc3339, utc_now
 
 OPENAI_FORMATS = ("jsonl", "csv", "tsv")
@@ -53,10 +55,11 @@ class BuildReport:
 
 
 def product_row(p: Any, variants: Iterable[Any],
-                videos: tuple[tuple[str, str | None, str], ...] = ()) -> ProductRow:
+                videos: tuple[tuple[str, str | None, str], ...] = (),
+                links: tuple[tuple[str, str], ...] = ()) -> ProductRow:
     return ProductRow(
         id=p.id, title=p.title, description=p.description, url=p.url, brand=p.brand,
-        media=tuple(p.media or ()), videos=videos,
+        media=tuple(p.media or ()), videos=videos, links=links,
         variants=tuple(VariantRow(
             id=v.id, title=v.title, price_amount=v.price_amount, currency=v.currency,
             description=v.description, sku=v.sku, url=v.url, image_url=v.image_url,
@@ -82,13 +85,16 @@ async def catalog_rows(sessionmaker: async_sessionmaker[AsyncSession],
                 return
             variants = await repository.variants_of(db, [p.id for p in products])
             videos = await repository.videos_of(db, [p.id for p in products])
+            links = await link_repository.feed_links(db, [p.id for p in products],
+                                                     FEED_CHANNELS)
         by_product: dict[str, list[Any]] = {}
         for v in variants:
             by_product.setdefault(v.product_id, []).append(v)
         for p in products:
             if by_product.get(p.id):
                 row, problems = screen_urls(
-                    product_row(p, by_product[p.id], tuple(videos.get(p.id, ()))))
+                    product_row(p, by_product[p.id], tuple(videos.get(p.id, ())),
+                                tuple(links.get(p.id, ()))))
                 if on_rejected is not None:
                     for item_id, problem in problems:
                         on_rejected(item_id, problem)

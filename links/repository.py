@@ -137,3 +137,16 @@ async def latest_visitor_touch(db: AsyncSession, visitor: str, *, before: dateti
         if found is not None:
             return cast(LinkTouch, found)
     return None
+
+
+async def feed_links(db: AsyncSession, product_ids: Sequence[str], channels: Iterable[str]
+                     ) -> dict[str, list[tuple[str, str]]]:
+    """Per product, (channel, code) of its newest link on each of ``channels``."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for product_id, links in (await links_for_products(db, product_ids, channels)).items():
+        seen: set[str] = set()
+        for link in links:
+            if link.channel not in seen:
+                seen.add(link.channel)
+                out.setdefault(product_id, []).append((link.channel, link.code))
+    return out

@@ -302,3 +302,53 @@ async def test_touch_buffer_keeps_touches_through_a_database_outage(tmp_path,
         ids = (await conn.execute(text("SELECT id FROM link_touches ORDER BY id"))).scalars()
         assert list(ids) == ["clk_1", "imp_2"]
     await engine.dispose()
+
+
+async def test_links_appear_in_the_feeds_of_their_channel(shop, tmp_path, backend: str) -> None:
+    import gzip
+    import json
+    from dataclasses import replace
+
+    from feeds.publish import build_feeds
+    from tests.test_feeds import CONFIG
+
+    agent, rt, links = shop
+    by_channel = {channel: await make_link(agent, video_id="vid-click",
+                                           product_id="denim-jacket", channel=channel)
+                  for channel in ("openai", "acp", "google")}
+    await build_feeds(rt.read_sessionmaker, tmp_path,
+                      replace(CONFIG, short_link_base="https://shop.test"))
+    acp = [json.loads(line) for line in
+           (tmp_path / "acp/products-00001.jsonl").read_text().splitlines()]
+    jacket = next(p for p in acp if p["id"] == "denim-jacket")
+    assert jacket["url"] == by_channel["acp"]["url"]
+    assert {v["url"] for v in jacket["variants"]} == {by_channel["acp"]["url"]}
+    with gzip.open(tmp_path / "openai/products-00001.jsonl.gz", "rb") as f:
+        items = [json.loads(line) for line in f if line.strip()]
+    jacket_items = [i for i in items if i["item_id"].startswith("denim-jacket")]
+    assert jacket_items and {i["url"] for i in jacket_items} == {by_channel["openai"]["url"]}
+    google = (tmp_path / "google/products-00001.tsv").read_text()
+    assert by_channel["google"]["url"] in google
+    # A product without a link keeps its URL with the tracking parameters.
+    shirt = next(p for p in acp if p["id"] == "linen-shirt")
+    assert shirt["url"].startswith("https://shop.example.com/products/linen-shirt?")
+
+
+async def test_mcp_catalog_results_carry_the_link_token(shop, backend: str) -> None:
+    from tests.mcp_client import call, mcp_session, serving
+
+    agent, rt, links = shop
+    code = links["vid-click"]["code"]
+    async with serving(rt) as app, mcp_session(app) as session:
+        product, _ = await call(session, "get_product", {"product_id": "denim-jacket"})
+        [video] = [v for v in product["videos"] if v["id"] == "vid-click"]
+        assert video["shoppable_link"] == {"code": code,
+                                           "url": f"https://shop.test/v/{code}"}
+        assert video["affiliate_attribution"]["token"] == code
+        listed, _ = await call(session, "list_shoppable_videos", {"product_id": "denim-jacket"})
+        [entry] = [v for v in listed["videos"] if v["id"] == "vid-click"]
+        assert entry["products"][0]["shoppable_link"]["token"] == code
+    # Passing that attribution back unchanged credits the video through its link.
+    order = await buy(rt, agent, affiliate_attribution=video["affiliate_attribution"])
+    [row] = await sale_rows(rt, order["order"]["id"])
+    assert (row.video_id, row.touch_type) == ("vid-click", "click")
