@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from api.dashboard import funnel as dashboard_funnel
 from api.dashboard import payouts as dashboard_payouts
 from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
@@ -123,6 +124,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(commissions.router)
     app.include_router(dashboard_routes.router)
     app.include_router(dashboard_payouts.router)
+    app.include_router(dashboard_funnel.router)
     app.include_router(dashboard_payouts.shared_router)
     app.include_router(etsy_webhooks.router)
     app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)

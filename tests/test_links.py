@@ -120,8 +120,10 @@ async def test_redirect_records_a_click_with_a_hashed_visitor(shop, backend: str
     assert (location.scheme, location.netloc, location.path) == (
         "https", "shop.example.com", "/products/denim-jacket")
     params = parse_qs(location.query)
-    assert params["rc_video"] == ["vid-click"] and params["rc_link"] == [code]
-    assert params["utm_source"] == ["tiktok"] and params["utm_campaign"] == ["fall"]
+    assert params["rc_video"] == ["vid-click"]
+    assert params["rc_link"] == [code]
+    assert params["utm_source"] == ["tiktok"]
+    assert params["utm_campaign"] == ["fall"]
     cookie = resp.cookies["rc_vid"]
     [touch] = await link_touches(rt)
     assert (touch.id, touch.kind, touch.video_id, touch.channel, touch.link_code) == (
@@ -132,7 +134,8 @@ async def test_redirect_records_a_click_with_a_hashed_visitor(shop, backend: str
     again = await agent.http.get(f"/v/{code}", headers=BROWSER)
     assert "rc_vid" not in again.cookies
     touches = await link_touches(rt)
-    assert len(touches) == 2 and touches[0].visitor == touches[1].visitor
+    assert len(touches) == 2
+    assert touches[0].visitor == touches[1].visitor
     # A merchant's own parameters on a configured destination are kept.
     deep = await make_link(agent, video_id="vid-click", product_id="denim-jacket",
                            channel="openai",
@@ -165,10 +168,12 @@ async def test_bots_and_prefetchers_get_the_redirect_but_no_touch(shop, headers,
     resp = await agent.http.get(f"/v/{code}", headers=headers)
     assert resp.status_code == 302
     params = parse_qs(urlsplit(resp.headers["location"]).query)
-    assert params["rc_video"] == ["vid-click"] and "rc_click" not in params
+    assert params["rc_video"] == ["vid-click"]
+    assert "rc_click" not in params
     assert "rc_vid" not in resp.cookies
     pixel = await agent.http.get(f"/v/{code}/i.gif", headers=headers)
-    assert pixel.status_code == 200 and pixel.content.startswith(b"GIF89a")
+    assert pixel.status_code == 200
+    assert pixel.content.startswith(b"GIF89a")
     assert await link_touches(rt) == []
     async with rt.read_sessionmaker() as db:
         assert list(await db.scalars(select(VideoViewCount))) == []
@@ -177,7 +182,8 @@ async def test_bots_and_prefetchers_get_the_redirect_but_no_touch(shop, headers,
 async def test_head_requests_are_not_clicks(shop, backend: str) -> None:
     agent, rt, links = shop
     resp = await agent.http.head(f"/v/{links['vid-click']['code']}", headers=BROWSER)
-    assert resp.status_code == 302 and "rc_click" not in resp.headers["location"]
+    assert resp.status_code == 302
+    assert "rc_click" not in resp.headers["location"]
     assert await link_touches(rt) == []
 
 
@@ -326,7 +332,8 @@ async def test_links_appear_in_the_feeds_of_their_channel(shop, tmp_path, backen
     with gzip.open(tmp_path / "openai/products-00001.jsonl.gz", "rb") as f:
         items = [json.loads(line) for line in f if line.strip()]
     jacket_items = [i for i in items if i["item_id"].startswith("denim-jacket")]
-    assert jacket_items and {i["url"] for i in jacket_items} == {by_channel["openai"]["url"]}
+    assert jacket_items
+    assert {i["url"] for i in jacket_items} == {by_channel["openai"]["url"]}
     google = (tmp_path / "google/products-00001.tsv").read_text()
     assert by_channel["google"]["url"] in google
     # A product without a link keeps its URL with the tracking parameters.

@@ -4,17 +4,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from api.deps import MerchantCallDep, RuntimeDep
+from api.exports import csv_response
 from api.runtime import Runtime
-from links import bots, repository, service
+from links import bots, funnel, repository, service
 from links.errors import LinkNotFound
 from links.schemas import CHANNEL_PATTERN, CODE_PATTERN, LinkIn, LinkTarget, link_json
 from models.base import utc_now
+from models.errors import InvalidRequest
 from models.statuses import TouchType
 
 router = APIRouter(tags=["merchant: shoppable links"])
@@ -66,6 +70,43 @@ async def list_links(
 async def get_link(code: Code, call: MerchantCallDep) -> Response:
     base = call.runtime.settings.public_base_url
     return await call.read(lambda db: service.get_link(db, code, base))
+
+
+@router.get("/finance/funnel", response_class=Response, operation_id="videoFunnel",
+            tags=["merchant: finance"])
+async def video_funnel(
+    call: MerchantCallDep,
+    start: Annotated[date | None, Query(alias="from", description="First day (UTC), "
+                                        "default 30 days before `to`")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Day after the last "
+                                      "(UTC), default tomorrow")] = None,
+    model: Annotated[Literal["last_touch", "first_touch", "linear", "position_based"],
+                     Query()] = "last_touch",
+    video_id: Annotated[str | None, Query(max_length=100)] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response:
+    """Per video: views → clicks → checkouts created → completed → net revenue (the
+    model's ledger credit), conversion rates, revenue per 1,000 views, cancellation
+    reasons."""
+    first, last = funnel_range(start, end)
+    async with call.runtime.read_sessionmaker() as db:
+        rows = await funnel.funnel(db, start=first, end=last, model=model, video_id=video_id)
+    if format == "csv":
+        return csv_response(f"funnel-{first}-{last}.csv", funnel.CSV_HEADER,
+                            funnel.csv_rows(rows))
+    return Response(orjson.dumps({
+        "from": first.isoformat(), "to": last.isoformat(), "model": model,
+        "rows": [funnel.row_json(r) for r in rows],
+        "totals": funnel.row_json(funnel.totals(rows))}), media_type="application/json")
+
+
+def funnel_range(start: date | None, end: date | None) -> tuple[date, date]:
+    last = end or utc_now().date() + timedelta(days=1)
+    first = start or last - timedelta(days=30)
+    if first >= last or (last - first).days > 3660:
+        raise InvalidRequest("`from` must be before `to`, at most ten years apart.",
+                             param="$.from")
+    return first, last
 
 
 async def _load_target(runtime: Runtime, code: str) -> LinkTarget | None:
