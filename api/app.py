@@ -109,7 +109,6 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     mcp = mcp_endpoint()
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(links.public)  # early: the hot redirect matches after few routes
     app.include_router(discovery.router)
     app.include_router(ucp_routes.router)
     app.include_router(checkout_sessions.router)
@@ -132,6 +131,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(webhooks.router)
     app.router.routes.append(Route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"],
                                    include_in_schema=False))
+    app.router.routes[:0] = links.PUBLIC_ROUTES  # first: the redirect is the hottest path
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route("/docs", _docs, include_in_schema=False, methods=["GET"])
     app.add_middleware(JsonLimitsMiddleware)  # inside the body limit: bodies are bounded

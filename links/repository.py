@@ -34,13 +34,12 @@ async def target(db: AsyncSession, code: str) -> LinkTarget | None:
 
 
 async def insert_touches(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """One multi-row INSERT; a row already there (a retried batch) is skipped."""
+    """One executemany of a cached statement (batched into multi-row INSERTs by the
+    driver layer); a row already there (a retried batch) is skipped."""
     if not rows:
         return
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    for start in range(0, len(rows), 500):  # SQLite's bound-parameter limit
-        await conn.execute(insert(TOUCHES).values(rows[start:start + 500])
-                           .on_conflict_do_nothing(index_elements=["id"]))
+    await conn.execute(insert(TOUCHES).on_conflict_do_nothing(index_elements=["id"]), rows)
 
 
 async def count_pixel_views(conn: AsyncConnection, video_id: str, day: date, count: int,

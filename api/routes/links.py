@@ -4,14 +4,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
+from starlette.routing import Route
 
-from api.deps import MerchantCallDep, RuntimeDep
+from api.deps import MerchantCallDep
 from api.exports import csv_response
 from api.runtime import Runtime
 from links import bots, funnel, repository, service
@@ -22,7 +24,7 @@ from models.errors import InvalidRequest
 from models.statuses import TouchType
 
 router = APIRouter(tags=["merchant: shoppable links"])
-public = APIRouter(include_in_schema=False)
+_CODE = re.compile(CODE_PATTERN)
 Code = Annotated[str, Path(pattern=CODE_PATTERN)]
 ERROR = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
          "description": "ACP flat error"}
@@ -136,29 +138,44 @@ async def _touch(runtime: Runtime, request: Request, response: Response, target:
     return touch_id
 
 
-@public.api_route("/v/{code}", methods=["GET", "HEAD"])
-async def follow_link(code: Code, request: Request, runtime: RuntimeDep) -> Response:
-    target = await _target(runtime, code)
+# The public endpoints are plain Starlette routes: no dependency solving or parameter
+# models on the hottest path (bench/links_redirect.py), the same errors and middleware.
+def _code(request: Request) -> str:
+    code = str(request.path_params["code"])
+    if not _CODE.match(code):
+        raise LinkNotFound(code[:20])
+    return code
+
+
+async def follow_link(request: Request) -> Response:
+    """``GET|HEAD /v/{code}``: 302 to the destination with the video's attribution."""
+    runtime: Runtime = request.app.state.runtime
+    target = await _target(runtime, _code(request))
     response = Response(status_code=302, headers=NO_STORE)
     click_id = await _touch(runtime, request, response, target, TouchType.click)
     response.headers["location"] = service.destination(target, click_id)
     return response
 
 
-@public.get("/v/{code}/i.gif")
-async def pixel(code: Code, request: Request, runtime: RuntimeDep) -> Response:
-    """An impression where the merchant hosts the video: a view touch for the visitor and
-    one more ``pixel`` view of the video today."""
-    target = await _target(runtime, code)
+async def pixel(request: Request) -> Response:
+    """``GET /v/{code}/i.gif``: an impression where the merchant hosts the video (a view
+    touch for the visitor and one more ``pixel`` view of the video today)."""
+    runtime: Runtime = request.app.state.runtime
+    target = await _target(runtime, _code(request))
     response = Response(PIXEL, media_type="image/gif", headers=NO_STORE)
     await _touch(runtime, request, response, target, TouchType.view)
     return response
 
 
-@public.post("/v/{code}/beacon", status_code=204)
-async def beacon(code: Code, request: Request, runtime: RuntimeDep) -> Response:
-    """The same impression from ``navigator.sendBeacon`` (no body needed)."""
-    target = await _target(runtime, code)
+async def beacon(request: Request) -> Response:
+    """``POST /v/{code}/beacon``: the same impression from ``navigator.sendBeacon``."""
+    runtime: Runtime = request.app.state.runtime
+    target = await _target(runtime, _code(request))
     response = Response(status_code=204, headers=NO_STORE)
     await _touch(runtime, request, response, target, TouchType.view)
     return response
+
+
+PUBLIC_ROUTES = [Route("/v/{code}", follow_link, methods=["GET", "HEAD"]),
+                 Route("/v/{code}/i.gif", pixel, methods=["GET"]),
+                 Route("/v/{code}/beacon", beacon, methods=["POST"])]
