@@ -69,9 +69,10 @@ async def test_funnel_counts_every_step(seller: Agent, merchant_runtime: Runtime
                      {"intent_trace": {"reason_code": "price_sensitivity"}})
     await agent.post(f"/checkout_sessions/{sessions[2]}/cancel")
     async with rt.read_sessionmaker() as db:
-        order = await db.scalar(select(Order).where(Order.checkout_session_id == sessions[0]))
-        net = await db.scalar(select(func.sum(LedgerEntry.net)).where(
-            LedgerEntry.order_id == order.id, LedgerEntry.model == "last_touch"))
+        order = (await db.scalars(select(Order).where(
+            Order.checkout_session_id == sessions[0]))).one()
+        net = int((await db.execute(select(func.sum(LedgerEntry.net)).where(
+            LedgerEntry.order_id == order.id, LedgerEntry.model == "last_touch"))).scalar_one())
     assert 0 < net <= order.total_amount
 
     resp = await agent.http.get("/finance/funnel", headers=MERCHANT)

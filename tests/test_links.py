@@ -359,3 +359,53 @@ async def test_mcp_catalog_results_carry_the_link_token(shop, backend: str) -> N
     order = await buy(rt, agent, affiliate_attribution=video["affiliate_attribution"])
     [row] = await sale_rows(rt, order["order"]["id"])
     assert (row.video_id, row.touch_type) == ("vid-click", "click")
+
+
+def test_click_precedence_and_windows_are_pure_rules() -> None:
+    from datetime import UTC, datetime
+
+    from attribution.rules import Touch, Windows, credit
+
+    order_at = datetime(2026, 12, 2, 12, tzinfo=UTC)
+
+    def at(hours: float) -> datetime:
+        return order_at - timedelta(hours=hours)
+
+    week = Windows(7, 1)
+    click, view = Touch("a", at(72), "click"), Touch("b", at(2), "view")
+    result = credit("last_touch", [click, view], order_at, week)
+    assert result.shares == {"a": 1}
+    assert result.touch_types == {"a": "click"}
+    assert result.window_days == {"a": 7}
+    # Views alone: inside the view window they credit; outside they do not.
+    assert credit("last_touch", [view], order_at, week).touch_types == {"b": "view"}
+    late = credit("last_touch", [Touch("b", at(25), "view")], order_at, week)
+    assert late.shares == {None: 1}
+    assert late.touch_types == {None: None}
+    assert late.window_days == {None: 7}
+    # An agent claim is click-class; a click past its window falls back to views.
+    claim = credit("linear", [Touch("c", at(1), "agent_claim"), view], order_at, week)
+    assert claim.touch_types == {"c": "agent_claim"}
+    stale = credit("first_touch", [Touch("a", at(8 * 24), "click"), view], order_at, week)
+    assert stale.touch_types == {"b": "view"}
+    # A longer click window for one model.
+    assert credit("first_touch", [Touch("a", at(8 * 24), "click")], order_at,
+                  Windows(28, 1)).touch_types == {"a": "click"}
+
+
+def test_window_settings(tmp_path) -> None:
+    from pydantic import ValidationError
+
+    from api.runtime import ledger_policy
+    from attribution.rules import Windows
+    from tests.conftest import make_settings
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    policy = ledger_policy(make_settings(url, attribution_model_windows="first_touch=28/0"))
+    assert policy.windows("last_touch") == Windows(7, 1)
+    assert policy.windows("first_touch") == Windows(28, None)  # 0 = lifetime
+    assert policy.horizon_days is None
+    legacy = ledger_policy(make_settings(url, attribution_window_days=28))
+    assert legacy.windows("linear") == Windows(28, 1)
+    with pytest.raises(ValidationError):
+        make_settings(url, attribution_model_windows="newest_touch=1/1")
