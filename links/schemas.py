@@ -10,6 +10,8 @@ from models.urls import HttpUrlStr
 
 CHANNEL_PATTERN = r"^[a-z0-9][a-z0-9_.\-]{0,31}$"
 CODE_PATTERN = r"^[A-Za-z0-9]{6,16}$"
+VIDEO_ID_PATTERN = r"^[A-Za-z0-9._:\-]+$"  # as videos' ids
+PRODUCT_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable
 
 
 class LinkIn(BaseModel):
@@ -18,8 +20,8 @@ class LinkIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    video_id: str = Field(min_length=1, max_length=100)
-    product_id: str = Field(min_length=1, max_length=200)
+    video_id: str = Field(min_length=1, max_length=100, pattern=VIDEO_ID_PATTERN)
+    product_id: str = Field(min_length=1, max_length=200, pattern=PRODUCT_ID_PATTERN)
     channel: str = Field(pattern=CHANNEL_PATTERN, examples=["tiktok", "youtube", "openai"],
                          description="Where the link is posted (tiktok, youtube, instagram, "
                          "web…); the feed channels are acp, openai and google.")

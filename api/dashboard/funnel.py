@@ -15,6 +15,7 @@ from api.dashboard.routes import ViewerDep, page
 from api.exports import csv_response
 from api.routes.links import funnel_range
 from links import funnel
+from links.schemas import VIDEO_ID_PATTERN
 from models.errors import AppError
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -55,7 +56,7 @@ async def funnel_page(
     start: Annotated[str | None, Query(alias="from", max_length=10)] = None,
     end: Annotated[str | None, Query(alias="to", max_length=10)] = None,
     model: Annotated[str, Query(max_length=20)] = "last_touch",
-    video: Annotated[str | None, Query(max_length=100)] = None,
+    video: Annotated[str | None, Query(max_length=100, pattern=VIDEO_ID_PATTERN)] = None,
     format: Annotated[str, Query(max_length=4)] = "html",
 ) -> Response:
     model = model if model in MODELS else "last_touch"

@@ -18,7 +18,15 @@ from api.exports import csv_response
 from api.runtime import Runtime
 from links import bots, funnel, repository, service
 from links.errors import LinkNotFound
-from links.schemas import CHANNEL_PATTERN, CODE_PATTERN, LinkIn, LinkTarget, link_json
+from links.schemas import (
+    CHANNEL_PATTERN,
+    CODE_PATTERN,
+    PRODUCT_ID_PATTERN,
+    VIDEO_ID_PATTERN,
+    LinkIn,
+    LinkTarget,
+    link_json,
+)
 from models.base import utc_now
 from models.errors import InvalidRequest
 from models.statuses import TouchType
@@ -51,8 +59,9 @@ async def create_link(body: LinkIn, call: MerchantCallDep) -> Response:
 @router.get("/links", response_class=Response, operation_id="listLinks")
 async def list_links(
     call: MerchantCallDep,
-    video_id: Annotated[str | None, Query(max_length=100)] = None,
-    product_id: Annotated[str | None, Query(max_length=200)] = None,
+    video_id: Annotated[str | None, Query(max_length=100, pattern=VIDEO_ID_PATTERN)] = None,
+    product_id: Annotated[str | None, Query(max_length=200,
+                                            pattern=PRODUCT_ID_PATTERN)] = None,
     channel: Annotated[str | None, Query(pattern=CHANNEL_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
@@ -84,7 +93,7 @@ async def video_funnel(
                                       "(UTC), default tomorrow")] = None,
     model: Annotated[Literal["last_touch", "first_touch", "linear", "position_based"],
                      Query()] = "last_touch",
-    video_id: Annotated[str | None, Query(max_length=100)] = None,
+    video_id: Annotated[str | None, Query(max_length=100, pattern=VIDEO_ID_PATTERN)] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
     """Per video: views → clicks → checkouts created → completed → net revenue (the
@@ -102,10 +111,15 @@ async def video_funnel(
         "totals": funnel.row_json(funnel.totals(rows))}), media_type="application/json")
 
 
+FUNNEL_MIN, FUNNEL_MAX = date(1970, 1, 1), date(9000, 1, 1)
+
+
 def funnel_range(start: date | None, end: date | None) -> tuple[date, date]:
     last = end or utc_now().date() + timedelta(days=1)
+    if not FUNNEL_MIN < last < FUNNEL_MAX:
+        raise InvalidRequest("`to` is out of range.", param="$.to")
     first = start or last - timedelta(days=30)
-    if first >= last or (last - first).days > 3660:
+    if first >= last or (last - first).days > 3660 or first < FUNNEL_MIN:
         raise InvalidRequest("`from` must be before `to`, at most ten years apart.",
                              param="$.from")
     return first, last
