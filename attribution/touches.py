@@ -158,8 +158,8 @@ async def record_claim(db: AsyncSession, session_id: str, claim: Claim, at: date
             "id": new_id("tch"), "checkout_session_id": session_id,
             "touchpoint": claim.touchpoint, "channel": channel, "provider": claim.provider,
             "publisher_id": claim.publisher_id, "campaign_id": claim.campaign_id,
-            "creative_id": claim.creative_id if claim.creative_id not in claim.link_refs
-            else None,
+            "creative_id": None if claim.creative_id in (joined.link_code, joined.click_id)
+            else claim.creative_id,
             "sub_id": claim.sub_id, "source_url": claim.source_url,
             "token_fingerprint": claim.token_fingerprint, "metadata": claim.metadata,
             "video_id": joined.video_id, "video_known": True, "touched_at": joined.at or at,
