@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -200,9 +199,4 @@ def test_funnel_page_in_a_real_browser(funnel_site, backend: str, tmp_path: Path
         assert shot.stat().st_size > 10_000
         assert small.evaluate("document.documentElement.scrollWidth") <= 390
         browser.close()
-    keep = Path("/tmp/reelcart-screens")  # for a human to look at, when writable
-    if keep.parent.exists():
-        keep.mkdir(exist_ok=True)
-        for name in ("funnel-desktop.png", "funnel-390.png"):
-            shutil.copy(tmp_path / name, keep / f"{backend}-{name}")
     assert errors == []
