@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -126,6 +129,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(dashboard_funnel.router)
     app.include_router(dashboard_payouts.shared_router)
     app.include_router(etsy_webhooks.router)
+    app.add_exception_handler(StarletteHTTPException, dashboard_routes.not_found)
     app.add_exception_handler(dashboard_routes.LoginRequired, _to_login)
     app.add_exception_handler(dashboard_routes.CsrfRejected, _csrf_rejected)
     app.include_router(webhooks.router)
@@ -133,7 +137,11 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
                                    include_in_schema=False))
     app.router.routes[:0] = links.PUBLIC_ROUTES  # first: the redirect is the hottest path
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_api_route(f"{DOCS_ASSETS}/redoc.standalone.js", _redoc_bundle,
+                      include_in_schema=False, methods=["GET"])
+    app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_ASSET_DIR), name="docs-assets")
     app.add_api_route("/docs", _docs, include_in_schema=False, methods=["GET"])
+    app.add_api_route("/redoc", _redoc, include_in_schema=False, methods=["GET"])
     app.add_middleware(JsonLimitsMiddleware)  # inside the body limit: bodies are bounded
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
@@ -178,23 +186,59 @@ def _document_required_headers(schema: dict[str, Any]) -> None:
 
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+# Swagger UI and ReDoc from the fastapi-offline package (MIT; it ships swagger-ui-dist's
+# bundle and CSS and ReDoc's standalone bundle): /docs and /redoc work without a network.
+DOCS_ASSET_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
+DOCS_ASSETS = "/docs-assets"
 DOCS_PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ReelCart API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
-<link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css"></head>
+<link rel="stylesheet" href="{DOCS_ASSETS}/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
-<script src="{SWAGGER_UI}/swagger-ui-bundle.js"></script>
-<script src="{SWAGGER_UI}/swagger-ui-standalone-preset.js"></script>
+<script src="{DOCS_ASSETS}/swagger-ui-bundle.js"></script>
 <script src="/static/swagger-init.js"></script></body></html>"""
-DOCS_CSP = ("default-src 'self'; script-src 'self' https://cdn.jsdelivr.net; "
-            "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data:; "
-            "base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
+REDOC_PAGE = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ReelCart API reference</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/redoc.css"></head>
+<body><redoc spec-url="/openapi.json"></redoc>
+<script src="{DOCS_ASSETS}/redoc.standalone.js"></script></body></html>"""
+# Same-origin only. Both UIs are React apps that set element styles at run time (and
+# ReDoc injects its styled-components <style> tags), so styles allow 'unsafe-inline';
+# scripts stay 'self' only. ReDoc's search runs in a worker it builds from a blob: URL.
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+            "base-uri 'none'; object-src 'none'; form-action 'self'; frame-ancestors 'none'")
+REDOC_CSP = DOCS_CSP.replace("connect-src 'self';", "connect-src 'self'; worker-src blob:;")
 
 
 async def _docs() -> Response:
-    """Swagger UI from its CDN, started by a static script (no inline script)."""
+    """Swagger UI from the installed package, started by a static script."""
     return HTMLResponse(DOCS_PAGE, headers={"Content-Security-Policy": DOCS_CSP})
+
+
+# The one thing ReDoc fetches from elsewhere is its sidebar logo (an <img> of a CDN URL,
+# unconditional in 2.x/3.x); an inline empty SVG takes its place, so /redoc makes no
+# outside request and the CSP has nothing to refuse.
+REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_SVG = b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
+
+
+@functools.cache
+def _redoc_bundle_bytes() -> bytes:
+    return (DOCS_ASSET_DIR / "redoc.standalone.js").read_bytes().replace(REDOC_LOGO, EMPTY_SVG)
+
+
+async def _redoc_bundle() -> Response:
+    return Response(_redoc_bundle_bytes(), media_type="text/javascript",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
+async def _redoc() -> Response:
+    """ReDoc from the installed package (it starts itself on the <redoc> element)."""
+    return HTMLResponse(REDOC_PAGE, headers={"Content-Security-Policy": REDOC_CSP})
 
 
 async def _to_login(_request: Request, _exc: Exception) -> Response:

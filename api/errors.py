@@ -38,7 +38,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(error.status_code, error.body())
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
              401: "unauthorized", 415: "unsupported_media_type"}
@@ -60,5 +60,5 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, _unexpected)

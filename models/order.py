@@ -74,6 +74,9 @@ class Dispute(Base):
     # (warning_*) never move any.
     funds_withdrawn: Mapped[bool] = mapped_column(default=False)
     funds_reinstated: Mapped[bool] = mapped_column(default=False)
+    # When the merchant's evidence is due (Stripe ``evidence_details.due_by``); None when
+    # no response is possible or the provider did not say.
+    evidence_due_by: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,16 +54,20 @@ def moves_money(dispute: Dispute) -> bool:
 
 async def apply_dispute(db: AsyncSession, order: Order, *, dispute_id: str, amount: int,
                         currency: str, status: str, reason: str | None, actor: str,
-                        funds: Funds | None = None) -> None:
+                        funds: Funds | None = None,
+                        evidence_due_by: datetime | None = None) -> None:
     dispute = await db.get(Dispute, dispute_id)
     if dispute is None:
         dispute = Dispute(id=dispute_id, order_id=order.id, amount=amount,
                           currency=currency.lower(), status=status, reason=reason,
-                          funds_withdrawn=False, funds_reinstated=False)
+                          funds_withdrawn=False, funds_reinstated=False,
+                          evidence_due_by=evidence_due_by)
         db.add(dispute)
         await db.flush()
     elif dispute.status not in CLOSED:
         dispute.status = status
+        if evidence_due_by is not None:
+            dispute.evidence_due_by = evidence_due_by  # an appeal brings a new due date
     elif funds is None:
         return  # closed: later (out-of-order) updates cannot reopen it
     dispute.updated_at = utc_now()

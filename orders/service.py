@@ -101,6 +101,8 @@ async def merchant_order_json(db: AsyncSession, order: Order) -> Json:
         "disputes": [{"id": d.id, "amount": d.amount, "status": d.status, "reason": d.reason,
                       "funds_withdrawn": d.funds_withdrawn,
                       "funds_reinstated": d.funds_reinstated,
+                      "evidence_due_by": rfc3339(d.evidence_due_by)
+                      if d.evidence_due_by else None,
                       "created_at": rfc3339(d.created_at)} for d in disputes],
         "events": [{"type": e.type, "actor": e.actor, "data": e.data,
                     "at": rfc3339(e.created_at)} for e in events],

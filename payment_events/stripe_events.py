@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -64,6 +65,14 @@ def in_transaction(body: Callable[[AsyncSession, Json], Awaitable[None]]) -> Han
         async with sessionmaker() as db, db.begin():
             await body(db, event)
     return handler
+
+
+def _due_by(dispute: Json) -> datetime | None:
+    """``evidence_details.due_by`` (Unix seconds) as an aware datetime, or None."""
+    due = (dispute.get("evidence_details") or {}).get("due_by")
+    if isinstance(due, int) and not isinstance(due, bool) and 0 < due < 2**37:
+        return datetime.fromtimestamp(due, tz=UTC)
+    return None
 
 
 def _id(value: Any) -> str | None:
@@ -201,7 +210,7 @@ class StripeEventHandlers:
         await apply_dispute(db, order, dispute_id=data["id"], amount=int(data["amount"]),
                             currency=str(data.get("currency") or order.currency),
                             status=str(data["status"]), reason=data.get("reason"),
-                            actor=ACTOR, funds=funds)
+                            actor=ACTOR, funds=funds, evidence_due_by=_due_by(data))
 
     async def dispute(self, db: AsyncSession, event: Json) -> None:
         await self._dispute(db, event, None)

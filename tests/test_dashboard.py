@@ -29,7 +29,7 @@ async def log_in(client: httpx.AsyncClient, username: str = "ada",
                  password: str = "correct horse battery") -> None:
     resp = await submit_login(client, username, password)
     assert resp.status_code == 303
-    assert resp.headers["location"] == "/dashboard/orders"
+    assert resp.headers["location"] == "/dashboard"
 
 
 async def submit_login(client: httpx.AsyncClient, username: str, password: str
@@ -92,13 +92,22 @@ async def test_orders_refund_and_finance(site, backend: str) -> None:
     refused = await client.post(f"/dashboard/orders/{order['id']}/refund",
                                 data={"amount": "1.00", "nonce": nonce})
     assert refused.status_code == 403
-    # With it: a partial refund, submitted twice (double click) → refunded once.
+    # With it: first a confirmation step that shows exactly what will be refunded…
+    review = await client.post(f"/dashboard/orders/{order['id']}/refund",
+                               data={"amount": "1.50", "csrf_token": token, "nonce": nonce})
+    assert review.status_code == 200
+    assert re.search(r'id="refund-amount">1\.50 USD<', review.text)
+    assert 'name="confirm" value="yes"' in review.text
+    assert (await client.get(f"/orders/{order['id']}", headers={
+        "Authorization": "Bearer merchant-key"})).json()["refunded_amount"] == 0
+    # …then the confirmed refund, submitted twice (double click) → refunded once.
     for _ in range(2):
         done = await client.post(f"/dashboard/orders/{order['id']}/refund",
-                                 data={"amount": "1.50", "csrf_token": token, "nonce": nonce})
+                                 data={"amount": "1.50", "csrf_token": token, "nonce": nonce,
+                                       "confirm": "yes"})
         assert done.status_code == 303
     page = await client.get(done.headers["location"])
-    assert "Refund recorded." in page.text
+    assert "Refund of 1.50 USD recorded." in page.text
     assert re.search(r'id="refunded">\$?1\.50 USD<', page.text)
     # Finance totals reflect it (gross net of the refund).
     finance = await client.get("/dashboard/finance")
@@ -113,7 +122,7 @@ async def test_orders_refund_and_finance(site, backend: str) -> None:
     # The video page charts its sales.
     video = await client.get("/dashboard/videos/vid-d")
     assert "<svg" in video.text
-    assert "Attributed sales by day" in video.text
+    assert "Attributed sales per day" in video.text
     videos = await client.get("/dashboard/videos")
     assert "Dashboard video" in videos.text
     orders_csv = await client.get("/dashboard/orders", params={"format": "csv"})
@@ -164,7 +173,7 @@ async def test_configured_user_fee_net_and_more_csv(database_url: str, backend: 
             assert f"Fee {format_minor(sandbox_fee(total), 'usd')}" in page.text
             assert f"net <strong>{format_minor(total - sandbox_fee(total), 'usd')}" in page.text
             finance = await client.get("/dashboard/finance")
-            assert "Attributed revenue by day" in finance.text
+            assert "Attributed revenue per day" in finance.text
             recon = await client.get("/dashboard/finance", params={"format": "recon",
                                                                    "to": "2099-01-01"})
             assert recon.headers["content-type"].startswith("text/csv")

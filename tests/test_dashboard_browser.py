@@ -103,7 +103,8 @@ def test_dashboard_in_a_real_browser(site, backend: str, tmp_path: Path) -> None
         page.fill("input[name=username]", "ada")
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard/orders")
+        page.wait_for_url("**/dashboard")
+        page.click("header nav >> text=Orders")
 
         page.fill("input[name=q]", "shopper@example.com")
         page.click("form.inline button.primary")
@@ -111,7 +112,8 @@ def test_dashboard_in_a_real_browser(site, backend: str, tmp_path: Path) -> None
         page.wait_for_url(f"**/dashboard/orders/{order['id']}")
         page.fill("input[name=amount]", "1.50")
         page.click("form[action$='/refund'] button")
-        page.wait_for_selector("text=Refund recorded.")
+        page.click("text=Refund 1.50 USD")  # the confirmation step
+        page.wait_for_selector("text=Refund of 1.50 USD recorded.")
         assert page.inner_text("#refunded") == "1.50 USD"
 
         page.goto(f"{server.url}/dashboard/finance")

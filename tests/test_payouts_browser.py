@@ -73,7 +73,7 @@ def test_payouts_dashboard_in_a_real_browser(site: LiveServer, backend: str,
         page.fill("input[name=username]", "fin")
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard/orders")
+        page.wait_for_url("**/dashboard")
 
         page.goto(f"{site.url}/dashboard/payouts")
         liabilities = page.inner_text("#liabilities")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import httpx
@@ -388,6 +388,8 @@ async def test_chargeback_withdrawn_then_won_is_reinstated_once(
     detail = await order_detail(shopper, order["id"])
     assert detail["payment_status"] == "disputed"
     assert detail["disputes"][0]["funds_withdrawn"] is True
+    due = datetime.fromtimestamp(dispute["evidence_details"]["due_by"], UTC)
+    assert detail["disputes"][0]["evidence_due_by"][:19] == due.strftime("%Y-%m-%dT%H:%M:%S")
     assert await ledger_sum(stripe_runtime, order["id"]) == 0
     won = fake_stripe.update_dispute(dispute["id"], "won")
     late = fake_stripe.event("charge.dispute.updated", dict(dispute, status="under_review"))

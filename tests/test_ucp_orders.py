@@ -157,7 +157,8 @@ async def test_ucp_order_in_dashboard_and_finance(shop: Runtime, backend: str) -
         page = await client.get(f"/dashboard/orders/{order['id']}")
         assert page.status_code == 200
         assert order["label"] in page.text
-        assert "agt_ucp_" in page.text  # the platform, as the order's agent
+        # The platform, as the order's agent, by name (not its agt_ucp_… id).
+        assert re.search(r"UCP [^<]+ \(agent\)", page.text)
         finance = await client.get("/dashboard/finance")
         expected = f"{order_total(order) / 100:.2f} USD"
         assert re.search(rf'id="total-gross">{re.escape(expected)}<', finance.text)

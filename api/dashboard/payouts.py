@@ -13,7 +13,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from api.dashboard.routes import ViewerDep, _date, check_csrf, page
+from api.dashboard import queries
+from api.dashboard.routes import ViewerDep, _date, check_csrf, missing, page
 from api.deps import RuntimeDep
 from api.exports import csv_response
 from commissions import service
@@ -36,14 +37,23 @@ async def payouts(request: Request, who: ViewerDep,
         by_payee = await service.liabilities(db, "payee")
         by_video = await service.liabilities(db, "video")
         runs = await recent_runs(db)
+        titles = await queries.video_titles(db, [str(r["key"]) for r in by_video["rows"]
+                                                 if r["key"]])
     plan = None
     if preview:
         plan = await run_payouts(runtime.sessionmaker, runtime.transfers, minimum=minimum,
                                  dry_run=True)
     return page(request, "dashboard/payouts.html", who, by_payee=by_payee["rows"],
-                by_video=by_video["rows"], runs=runs, plan=plan, minimum=minimum,
+                by_video=by_video["rows"], runs=runs, plan=plan, minimum=minimum, titles=titles,
                 currency=runtime.profile.currencies[0], notice=notice,
                 provider=runtime.transfers.name)
+
+
+async def _line_titles(db: Any, statement: dict[str, Any]) -> dict[str, str | None]:
+    """Titles of the videos a statement's lines name (shown instead of their ids)."""
+    return await queries.video_titles(db, [
+        str(v) for line in statement.get("lines") or []
+        for v in (line.get("video_id"), line.get("earned_on_video_id")) if v])
 
 
 @router.post("/payouts/run")
@@ -72,7 +82,7 @@ async def run_detail(request: Request, who: ViewerDep, run_id: str) -> Response:
     async with who.runtime.read_sessionmaker() as db:
         found = await run_json(db, run_id[:64])
     if found is None:
-        return page(request, "dashboard/missing.html", who, what=f"Payout run {run_id}")
+        return missing(request, who, f"Payout run {run_id}")
     return page(request, "dashboard/payout_run.html", who, run=found)
 
 
@@ -92,14 +102,15 @@ async def payee_detail(request: Request, who: ViewerDep, payee_id: str,
         try:
             statement = await service.statement_json(db, payee_id[:64], since, until)
         except PayeeNotFound:
-            return page(request, "dashboard/missing.html", who, what=f"Payee {payee_id}")
+            return missing(request, who, f"Payee {payee_id}")
         statements = await service.statements_of(db, payee_id[:64])
+        titles = await _line_titles(db, statement)
     if format == "csv":
         return csv_response(f"statement-{payee_id[:64]}.csv", service.STATEMENT_HEADER,
                             service.statement_rows(statement))
     return page(request, "dashboard/payee.html", who, s=statement, statements=statements,
                 params={"from": since.date().isoformat(), "to": until.date().isoformat()},
-                shared=None)
+                shared=None, titles=titles)
 
 
 @router.get("/statements/{statement_id}")
@@ -110,11 +121,11 @@ async def statement_detail(request: Request, who: ViewerDep, statement_id: str,
         try:
             statement = await service.get_statement(db, statement_id[:64])
         except StatementNotFound:
-            return page(request, "dashboard/missing.html", who,
-                        what=f"Statement {statement_id}")
+            return missing(request, who, f"Statement {statement_id}")
         links = await service.links_of(db, statement_id[:64])
+        titles = await _line_titles(db, statement)
     return page(request, "dashboard/statement.html", who, s=statement, links=links,
-                shared=None)
+                shared=None, titles=titles)
 
 
 @router.post("/payees/{payee_id}/statements")
@@ -144,9 +155,10 @@ async def share(request: Request, who: ViewerDep, statement_id: str,
     async with runtime.read_sessionmaker() as db:
         statement = await service.get_statement(db, statement_id[:64])
         links = await service.links_of(db, statement_id[:64])
+        titles = await _line_titles(db, statement)
     base = runtime.settings.public_base_url.rstrip("/")
     return page(request, "dashboard/statement.html", who, s=statement, links=links,
-                shared=f"{base}/statements/shared/{token}")
+                shared=f"{base}/statements/shared/{token}", titles=titles)
 
 
 @router.post("/statements/{statement_id}/links/{link_id}/revoke")
@@ -172,6 +184,7 @@ async def shared_statement(request: Request, runtime: RuntimeDep, token: str,
             statement: dict[str, Any] | None = await service.shared_statement(db, token)
         except StatementNotFound:
             statement = None
+        titles = await _line_titles(db, statement) if statement else {}
     if statement is None:
         response = page(request, "dashboard/missing.html", None,
                         what="This statement link (unknown, expired or revoked)")
@@ -185,7 +198,7 @@ async def shared_statement(request: Request, runtime: RuntimeDep, token: str,
         response = Response(orjson.dumps(statement), media_type="application/json")
     else:
         response = page(request, "dashboard/statement.html", None, s=statement, links=[],
-                        shared=None)
+                        shared=None, titles=titles)
     response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
     response.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'"
     response.headers["Cache-Control"] = "no-store"

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
-from api.dashboard import auth, charts, queries, throttle
+from api.dashboard import auth, charts, overview, queries, refund_form, throttle
 from api.deps import RuntimeDep
 from api.exports import (
     csv_response,
@@ -24,6 +24,7 @@ from api.exports import (
     revenue_csv,
     revenue_totals,
 )
+from api.middleware import CONTENT_SECURITY_POLICY
 from api.runtime import Runtime
 from attribution import repository as attribution_repo
 from commissions.service import with_commission_costs
@@ -33,7 +34,7 @@ from fulfillment import service as fulfillment_service
 from models import DashboardUser
 from models.base import utc_now
 from models.errors import AppError, NotFound
-from models.money import format_minor, parse_major
+from models.money import format_minor
 from models.urls import is_http_url
 from orders import refunds, repository
 from orders import service as order_service
@@ -84,7 +85,14 @@ def page(request: Request, name: str, who: Viewer | None, **context: Any) -> Res
         "who": who, "csrf": who.csrf if who else "", "nonce": secrets.token_urlsafe(12)}
         | context)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = PAGE_CSP
     return response
+
+
+# The site-wide policy, plus product images and video thumbnails from the merchant's https
+# CDN (merchant data, rendered only when http(s)). Scripts, styles, frames: same as
+# everywhere, i.e. nothing inline.
+PAGE_CSP = CONTENT_SECURITY_POLICY + "; img-src 'self' https: data:"
 
 
 def _date(value: str | None) -> datetime | None:
@@ -142,7 +150,7 @@ async def login(request: Request, runtime: RuntimeDep,
     async with runtime.sessionmaker() as db, db.begin():
         await throttle.succeeded(db, username, address)
         session_id, _ = await auth.start_session(db, user, password, target)
-    response = RedirectResponse("/dashboard/orders", status_code=303)
+    response = RedirectResponse("/dashboard", status_code=303)
     response.set_cookie(auth.COOKIE, session_id, httponly=True, samesite="lax",
                         secure=runtime.settings.public_base_url.startswith("https://"),
                         max_age=int(auth.SESSION_TTL.total_seconds()), path="/dashboard")
@@ -162,8 +170,89 @@ async def logout(request: Request, who: ViewerDep,
 
 
 @router.get("")
-async def home(who: ViewerDep) -> Response:
-    return RedirectResponse("/dashboard/orders", status_code=303)
+async def home(request: Request, who: ViewerDep,
+               period: Annotated[str | None, Query(max_length=10)] = None,
+               start: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+               end: Annotated[str | None, Query(alias="to", max_length=40)] = None
+               ) -> Response:
+    """The overview: the period's sales against the period before, revenue per day, top
+    videos and agents, and what needs attention."""
+    from orders.capture import open_problems
+
+    now = utc_now()
+    chosen, problem = overview.choose_period(now.date(), period, start, end)
+    before = chosen.previous()
+    currency = who.runtime.profile.currencies[0]
+    async with who.runtime.read_sessionmaker() as db:
+        current = await queries.sales_summary(db, currency=currency, start=chosen.since,
+                                              end=chosen.until)
+        previous = await queries.sales_summary(db, currency=currency, start=before.since,
+                                               end=before.until)
+        per_day = await queries.gross_by_day(db, currency=currency, start=chosen.since,
+                                             end=chosen.until)
+        videos = await queries.top_videos(db, currency=currency, start=chosen.since,
+                                          end=chosen.until)
+        agents = await queries.top_agents(db, currency=currency, start=chosen.since,
+                                          end=chosen.until)
+        alerts = await queries.alerts(db)
+        payments = await open_problems(db, now)
+        failing_feeds = [d for d in await feed_repository.destination_health(db)
+                         if d["failures"]]
+    series, unit = charts.over_time(per_day, chosen.start, chosen.end)
+    report = _feed_report(who.runtime)
+    validation = (report or {}).get("validation") or {}
+    return page(request, "dashboard/home.html", who, currency=currency, period=chosen,
+                problem=problem, cards=_cards(current, previous, currency),
+                chart=charts.line_chart(series, currency, title=f"Revenue per {unit}"),
+                unit=unit, videos=videos, agents=agents, alerts=alerts, payments=payments,
+                failing_feeds=failing_feeds,
+                feed_invalid=int(validation.get("invalid") or 0),
+                feed_store_problems=validation.get("store_problems") or [],
+                feed_problems=(validation.get("problems") or [])[:3],
+                custom={"from": chosen.start.isoformat(),
+                        "to": (chosen.end - timedelta(days=1)).isoformat(),
+                        "last": (chosen.end - timedelta(days=1)).isoformat()})
+
+
+def _cards(now: dict[str, int], before: dict[str, int], currency: str) -> list[dict[str, Any]]:
+    """The overview's figures, each with its change against the previous period."""
+    def money(amount: int) -> str:
+        return format_minor(amount, currency)
+
+    aov_now = overview.average(now["gross"], now["orders"])
+    aov_before = overview.average(before["gross"], before["orders"])
+    cards: list[dict[str, Any]] = [
+        {"id": "revenue", "label": "Revenue", "value": money(now["gross"]),
+         "note": f"{money(now['gross'] - now['refunded'])} after refunds",
+         "change": overview.change(now["gross"], before["gross"]), "good": "up"},
+        {"id": "orders", "label": "Orders", "value": str(now["orders"]), "note": "",
+         "change": overview.change(now["orders"], before["orders"]), "good": "up"},
+        {"id": "aov", "label": "Average order", "value": money(aov_now), "note": "",
+         "change": overview.change(aov_now, aov_before), "good": "up"},
+    ]
+    for key, label, num, den, good, note in (
+            ("attributed", "Attributed to videos", "attributed", "ledger_total", "up",
+             "of sales, last touch"),
+            ("refund-rate", "Refund rate", "refunded", "gross", "down", "of revenue refunded"),
+            ("dispute-rate", "Dispute rate", "disputed", "orders", "down",
+             "of orders disputed")):
+        cards.append({"id": key, "label": label,
+                      "value": overview.percent(now[num], now[den]) or "—", "note": note,
+                      "change": overview.rate_change((now[num], now[den]),
+                                                     (before[num], before[den])),
+                      "good": good})
+    return cards
+
+
+def _feed_report(runtime: Runtime) -> dict[str, Any] | None:
+    import orjson
+
+    report_path = Path(runtime.settings.feeds_dir) / "report.json"
+    try:
+        loaded = orjson.loads(report_path.read_bytes()) if report_path.is_file() else None
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
 
 
 # ------------------------------------------------------------------ orders
@@ -200,26 +289,44 @@ async def orders(request: Request, who: ViewerDep,
 
 @router.get("/orders/{order_id}")
 async def order_detail(request: Request, who: ViewerDep, order_id: str,
-                       notice: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+                       notice: Annotated[str | None, Query(max_length=300)] = None,
+                       error: Annotated[str | None, Query(max_length=300)] = None) -> Response:
     async with who.runtime.read_sessionmaker() as db:
         order = await repository.get_order(db, order_id[:64])
         if order is None:
-            return page(request, "dashboard/missing.html", who, what=f"Order {order_id}")
+            return missing(request, who, f"Order {order_id[:64]}")
         detail = await order_service.merchant_order_json(db, order)
         touches = await queries.touches_of(db, order.checkout_session_id)
         credits = await queries.credits_of(db, order.id)
+        titles = await queries.video_titles(
+            db, [t.video_id for t in touches if t.video_id]
+            + [c.video_id for c in credits if c.video_id])
+        actors = await queries.actor_names(db, [e["actor"] for e in detail["events"]])
+        agent = (await queries.actor_names(db, [f"agent:{order.agent_id}"]))[
+            f"agent:{order.agent_id}"]
     shop = who.runtime.settings.shopify_shop or ""
     domain = shop if "." in shop else f"{shop}.myshopify.com"
     return page(request, "dashboard/order.html", who, o=detail, touches=touches,
-                credits=credits, notice=notice, shopify=who.runtime.settings.shopify_enabled,
+                credits=credits, notice=notice, error=error, titles=titles, actors=actors,
+                agent=agent, refund_blocked=refund_form.blocked(detail),
+                refund_reasons=REFUND_REASONS,
+                shopify=who.runtime.settings.shopify_enabled,
                 shopify_admin=f"https://{domain}/admin")
 
 
-def _back(order_id: str, notice: str) -> Response:
+def missing(request: Request, who: Viewer | None, what: str) -> Response:
+    """The dashboard's not-found page, with a real 404 status."""
+    response = page(request, "dashboard/missing.html", who, what=what)
+    response.status_code = 404
+    return response
+
+
+def _back(order_id: str, notice: str, *, error: bool = False) -> Response:
     from urllib.parse import quote
 
-    return RedirectResponse(f"/dashboard/orders/{order_id}?notice={quote(notice)}",
-                            status_code=303)
+    field = "error" if error else "notice"
+    return RedirectResponse(f"/dashboard/orders/{quote(order_id, safe='')}?{field}="
+                            f"{quote(notice)}", status_code=303)
 
 
 async def _order_action(who: Viewer, order_id: str,
@@ -231,37 +338,62 @@ async def _order_action(who: Viewer, order_id: str,
         async with who.runtime.sessionmaker() as db, db.begin():
             await action(db)
     except AppError as exc:
-        return _back(order_id, exc.message)
+        return _back(order_id, exc.message, error=True)
     who.runtime.wake_worker()
     return _back(order_id, done)
 
 
 @router.post("/orders/{order_id}/refund")
-async def refund(who: ViewerDep, order_id: str,
+async def refund(request: Request, who: ViewerDep, order_id: str,
                  csrf_token: Annotated[str, Form(max_length=100)] = "",
                  nonce: Annotated[str, Form(max_length=100)] = "",
                  amount: Annotated[str, Form(max_length=30)] = "",
                  reason: Annotated[str, Form(max_length=200)] = "requested_by_customer",
+                 confirm: Annotated[str, Form(max_length=10)] = "",
                  ) -> Response:
+    """Two steps: the form's amount is checked and shown back exactly (``Refund 19.99 USD
+    of 50.00 USD``); only the confirmation's POST refunds. An empty amount is refused,
+    never read as "everything"."""
     check_csrf(who, csrf_token)
+    if reason not in REFUND_REASONS:
+        reason = "requested_by_customer"
     runtime = who.runtime
     async with runtime.read_sessionmaker() as db:
         order = await repository.get_order(db, order_id[:64])
-    if order is None:
-        return _back(order_id, "No such order.")
+        if order is None:
+            return missing(request, who, f"Order {order_id[:64]}")
+        detail = await order_service.merchant_order_json(db, order)
     try:
-        minor = parse_major(amount, order.currency) if amount.strip() else None
+        planned = refund_form.plan(detail, amount, reason)
+    except refund_form.RefundRefused as exc:
+        return _back(order.id, str(exc), error=True)
+    if confirm != "yes":
+        return page(request, "dashboard/refund_confirm.html", who, o=detail, plan=planned,
+                    nonce=nonce or secrets.token_urlsafe(12))
+    try:
         async with runtime.sessionmaker() as db, db.begin():
             # The form's nonce keys the refund: a double-submit refunds once.
             await refunds.refund_order(
-                runtime.sessionmaker, db, runtime.provider, order_id=order.id, amount=minor,
-                reason=reason or None, request_key=f"dashboard:{nonce or secrets.token_hex(8)}",
+                runtime.sessionmaker, db, runtime.provider, order_id=order.id,
+                amount=planned.amount, reason=planned.reason,
+                request_key=f"dashboard:{nonce or secrets.token_hex(8)}",
                 actor=f"user:{who.user.username}")
-    except ValueError as exc:
-        return _back(order.id, f"Amount: {exc}")
     except AppError as exc:
-        return _back(order.id, exc.message)
-    return _back(order.id, "Refund recorded.")
+        return _back(order.id, _refusal(exc, planned), error=True)
+    return _back(order.id, f"Refund of {planned.amount_text} recorded.")
+
+
+REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent")
+
+
+def _refusal(exc: AppError, planned: refund_form.RefundPlan) -> str:
+    """The domain names amounts in minor units for API clients; the dashboard says them in
+    the order's currency (``19.99 USD``)."""
+    refundable = (exc.extra or {}).get("refundable_amount")
+    if exc.code == "refund_exceeds_refundable" and isinstance(refundable, int):
+        return (f"{planned.amount_text} is more than the "
+                f"{format_minor(refundable, planned.currency)} left to refund.")
+    return exc.message
 
 
 @router.post("/orders/{order_id}/ship")
@@ -313,6 +445,7 @@ async def videos(request: Request, who: ViewerDep,
                  format: Annotated[str, Query(pattern="^(html|csv)$")] = "html") -> Response:
     async with who.runtime.read_sessionmaker() as db:
         rows = await queries.videos_with_revenue(db)
+        unknown = await queries.unknown_creatives(db)
     if format == "csv":
         return csv_response(
             "videos.csv",
@@ -320,8 +453,14 @@ async def videos(request: Request, who: ViewerDep,
              "revenue_last_touch"],
             [[v.id, v.title, v.generator, v.campaign, v.creator, products or 0, orders or 0,
               gross or 0] for v, gross, orders, products in rows])
-    return page(request, "dashboard/videos.html", who, rows=rows,
-                currency=who.runtime.profile.currencies[0])
+    currency = who.runtime.profile.currencies[0]
+    flagged = frozenset(f"{u['id']}" for u in unknown)
+    bars = [(v.title or v.id, int(gross or 0)) for v, gross, _, _ in rows if gross] + [
+        (u["id"], u["net"]) for u in unknown if u["currency"] == currency]
+    return page(request, "dashboard/videos.html", who, rows=rows, unknown=unknown,
+                chart=charts.bar_chart(sorted(bars, key=lambda b: -b[1])[:12], currency,
+                                       title="Revenue by video", flagged=flagged),
+                currency=currency)
 
 
 @router.get("/videos/{video_id}")
@@ -333,12 +472,20 @@ async def video_detail(request: Request, who: ViewerDep, video_id: str) -> Respo
         try:
             video = await get_video(db, video_id[:100])
         except VideoNotFound:
-            return page(request, "dashboard/missing.html", who, what=f"Video {video_id}")
+            return missing(request, who, f"Video {video_id[:100]}")
         series = await queries.video_sales_by_day(db, video["id"])
+        tree = await queries.remix_tree(db, video["id"])
     currency = who.runtime.profile.currencies[0]
-    return page(request, "dashboard/video.html", who, v=video,
-                chart=charts.line_chart(series, currency, title="Attributed sales by day"),
-                total=sum(v for _, v in series), currency=currency)
+    total = sum(v for _, v in series)
+    if series:
+        first, last = (datetime.fromisoformat(series[0][0]).date(),
+                       datetime.fromisoformat(series[-1][0]).date())
+        series, unit = charts.over_time(series, first, last + timedelta(days=1))
+    else:
+        unit = "day"
+    return page(request, "dashboard/video.html", who, v=video, tree=tree,
+                chart=charts.line_chart(series, currency, title=f"Attributed sales per {unit}"),
+                total=total, currency=currency)
 
 
 # ------------------------------------------------------------------ finance
@@ -374,14 +521,39 @@ async def finance(request: Request, who: ViewerDep,
     if format == "csv":
         return revenue_csv(group, model, rows)
     currency = who.runtime.profile.currencies[0]
-    chart = charts.bar_chart([(str(r["key"] or "(unattributed)"), int(str(r["gross"] or 0)))
-                              for r in rows][:15], currency, title=f"Revenue by {group}")
+    names, flagged = await _group_names(who, group, rows)
+    for r in rows:
+        r["label"] = names.get(str(r["key"]), str(r["key"])) if r["key"] else "(unattributed)"
+        r["unknown"] = str(r["key"]) in flagged
+    chart = charts.bar_chart(
+        sorted([(str(r["label"]), int(str(r["gross"] or 0))) for r in rows
+                if r["currency"] == currency], key=lambda b: -b[1])[:15],
+        currency, title=f"Revenue by {group}",
+        flagged=frozenset(str(r["label"]) for r in rows if r["unknown"]))
     totals = revenue_totals(rows)
-    trend = charts.line_chart(over_time, currency, title="Attributed revenue by day")
+    series, unit = charts.over_time(over_time, since.date(), until.date())
+    trend = charts.line_chart(series, currency, title=f"Attributed revenue per {unit}")
+    rows = sorted(rows, key=lambda r: -int(str(r["gross"] or 0)))
     return page(request, "dashboard/finance.html", who, rows=rows, chart=chart, trend=trend,
-                totals=totals, recon=recon, currency=currency,
+                totals=totals, recon=recon, currency=currency, unit=unit,
                 params={"group": group, "model": model, "view": view,
                         "from": since.date().isoformat(), "to": until.date().isoformat()})
+
+
+async def _group_names(who: Viewer, group: str, rows: list[dict[str, Any]]
+                       ) -> tuple[dict[str, str], set[str]]:
+    """Display names for finance rows: video titles (ids the catalog does not know are
+    flagged as unknown creatives) and agent names; other groups are names already."""
+    keys = [str(r["key"]) for r in rows if r["key"]]
+    async with who.runtime.read_sessionmaker() as db:
+        if group == "video":
+            titles = await queries.video_titles(db, keys)
+            return ({k: titles[k] or k for k in keys if k in titles},
+                    {k for k in keys if k not in titles})
+        if group == "agent":
+            names = await queries.actor_names(db, [f"agent:{k}" for k in keys])
+            return {k: names[f"agent:{k}"].removesuffix(" (agent)") for k in keys}, set()
+    return {}, set()
 
 
 @router.get("/catalog")
@@ -435,3 +607,27 @@ async def redeliver_dead_letter(who: ViewerDep, message_id: str,
 
     notice = "Queued for delivery again." if queued else "That message is not a dead letter."
     return RedirectResponse(f"/dashboard/health?notice={quote(notice)}", status_code=303)
+
+
+# ------------------------------------------------------------------ not found
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """A 404 under /dashboard is a page (with the nav when logged in), not API JSON;
+    everything else keeps the API's error shape."""
+    from starlette.exceptions import HTTPException
+
+    from api.errors import http_error
+
+    path = request.url.path
+    if not (isinstance(exc, HTTPException) and exc.status_code == 404
+            and (path == "/dashboard" or path.startswith("/dashboard/"))):
+        return await http_error(request, exc)
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    who = None
+    if runtime is not None:
+        async with runtime.read_sessionmaker() as db:
+            found = await auth.current(db, request.cookies.get(auth.COOKIE))
+        if found is not None:
+            who = Viewer(found[0], found[1].csrf_token, runtime)
+    return missing(request, who, "This page")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -12,6 +13,7 @@ from starlette.responses import Response
 from api.deps import MerchantCallDep
 from fulfillment import service as fulfillment_service
 from models import DeliveryAttempt, Fulfillment, Order, OutboxMessage
+from models.base import utc_now
 from models.errors import InvalidRequest
 from models.urls import HttpUrlStr
 from orders import refunds as refund_service
@@ -244,6 +246,7 @@ async def simulate_dispute(order_id: OrderId, body: SandboxDispute, call: Mercha
         assert order is not None
         await apply_dispute(db, order, dispute_id=dispute_id, amount=amount, currency=currency,
                             status="needs_response", reason=body.reason,
-                            actor=f"merchant:{call.merchant.id}", funds=Funds.withdrawn)
+                            actor=f"merchant:{call.merchant.id}", funds=Funds.withdrawn,
+                            evidence_due_by=utc_now() + timedelta(days=7))
         return await order_service.merchant_order_json(db, order)
     return await call.write(handler, status_code=201)
