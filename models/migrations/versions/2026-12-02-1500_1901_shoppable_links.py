@@ -1,7 +1,7 @@
 """shoppable links, link touches (clicks, pixel views), touch types on touches and ledger
 
 Revision ID: 1901
-Revises: 1900
+Revises: 1711
 Create Date: 2026-12-02 15:00:00
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '1901'
-down_revision: str | None = '1900'
+down_revision: str | None = '1711'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
