@@ -23,24 +23,29 @@ MODELS = ("last_touch", "first_touch", "linear", "position_based")
 
 
 def count_chart(points: list[tuple[str, int]], *, title: str) -> str:
-    """Horizontal bars of counts (the funnel's stages), each with its share of the first."""
+    """The funnel's stages in order as horizontal bars of counts, each with its share of
+    the first; drawn like the dashboard's other bar charts (label above the bar, widths in
+    percent, so it reads on a phone)."""
     if not points or not points[0][1]:
         return f'<p class="muted">No data for {escape(title.lower())}.</p>'
     top = max(max(v for _, v in points), 1)
     first = points[0][1]
-    row, label_w, width = 32, 150, 640
-    height = row * len(points) + 10
+    row = 46
     bars = []
     for i, (label, value) in enumerate(points):
-        y = 5 + i * row
-        w = max(1 if value else 0, int((width - label_w - 150) * value / top))
+        y = 2 + i * row
+        width = 70 * max(value, 0) / top  # the value's text fits in the last 30 %
         share = f" ({value / first:.1%})" if i else ""
         bars.append(
-            f'<text x="{label_w - 8}" y="{y + 20}" text-anchor="end">{escape(label)}</text>'
-            f'<rect x="{label_w}" y="{y + 5}" width="{w}" height="{row - 12}" rx="3"/>'
-            f'<text x="{label_w + w + 6}" y="{y + 20}">{value:,}{share}</text>')
-    return (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-label="{escape(title)}"><title>{escape(title)}</title>{"".join(bars)}</svg>')
+            f'<g><title>{escape(label)}: {value:,}</title>'
+            f'<text x="0" y="{y + 15}" class="label">{escape(label)}</text>'
+            f'<rect class="bar" x="0" y="{y + 22}" width="{max(width, 0.4):.2f}%" '
+            f'height="16" rx="3"/>'
+            f'<text x="{width:.2f}%" dx="6" y="{y + 35}" class="value">{value:,}{share}'
+            f"</text></g>")
+    return (f'<svg class="chart bars" width="100%" height="{row * len(points) + 4}" '
+            f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+            f'{"".join(bars)}</svg>')
 
 
 def _parse(value: str | None) -> date | None:
