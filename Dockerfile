@@ -34,6 +34,7 @@ COPY payment_events ./payment_events
 COPY etsy ./etsy
 COPY catalog ./catalog
 COPY commissions ./commissions
+COPY links ./links
 COPY creatives ./creatives
 # ReelCart itself, without touching the locked dependencies.
 RUN pip install --no-deps . \

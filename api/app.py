@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from api.dashboard import creatives as dashboard_creatives
+from api.dashboard import funnel as dashboard_funnel
 from api.dashboard import payouts as dashboard_payouts
 from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
@@ -40,6 +41,7 @@ from api.routes import (
     feeds,
     finance,
     health,
+    links,
     order_status,
     orders,
     videos,
@@ -125,10 +127,12 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(order_status.router)
     app.include_router(feeds.router)
     app.include_router(videos.router)
+    app.include_router(links.router)
     app.include_router(finance.router)
     app.include_router(commissions.router)
     app.include_router(dashboard_routes.router)
     app.include_router(dashboard_payouts.router)
+    app.include_router(dashboard_funnel.router)
     app.include_router(dashboard_payouts.shared_router)
     app.include_router(creatives_routes.router)
     app.include_router(dashboard_creatives.router)
@@ -139,6 +143,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.include_router(webhooks.router)
     app.router.routes.append(Route(MCP_PATH, mcp, methods=["GET", "POST", "DELETE"],
                                    include_in_schema=False))
+    app.router.routes[:0] = links.PUBLIC_ROUTES  # first: the redirect is the hottest path
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_api_route(f"{DOCS_ASSETS}/redoc.standalone.js", _redoc_bundle,
                       include_in_schema=False, methods=["GET"])

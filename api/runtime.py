@@ -23,6 +23,7 @@ from api.settings import Settings
 from api.ucp_runtime import TOPIC as UCP_ORDER_WEBHOOK
 from api.ucp_runtime import UcpBinding, build_ucp
 from attribution.ledger import LedgerPolicy
+from attribution.rules import Windows
 from checkout.profile import MerchantProfile
 from checkout.service import CheckoutService
 from checkout.tax import RateTableTaxProvider
@@ -40,6 +41,8 @@ from fulfillment.agent_webhooks import AgentWebhookDeliverer
 from fulfillment.forwarding import ShopifyForwarder
 from fulfillment.shopify_client import ShopifyAdmin
 from fulfillment.shopify_events import ShopifyEventHandlers
+from links.buffer import TouchBuffer
+from links.cache import LinkTargetCache
 from models import Agent
 from models.db import WalCheckpointer, create_engine, create_sessionmaker, is_sqlite
 from models.outbound import outbound_client
@@ -101,6 +104,16 @@ class Runtime:
     @cached_property
     def merchant_keys(self) -> KeyCache[Any]:
         return KeyCache(self.settings.api_key_cache_seconds, clock=self.key_clock)
+
+    @cached_property
+    def link_targets(self) -> LinkTargetCache:
+        """Shoppable-link redirect targets, cached a few seconds per process."""
+        return LinkTargetCache()
+
+    @cached_property
+    def touch_buffer(self) -> TouchBuffer:
+        """Clicks and pixel views, written in batches (flushed again by ``close``)."""
+        return TouchBuffer(self.engine)
 
     @cached_property
     def ucp(self) -> UcpBinding:
@@ -197,6 +210,8 @@ class Runtime:
                 await ensure_user_hash(db, name, password_hash)
 
     async def close(self) -> None:
+        if "touch_buffer" in self.__dict__:  # queued clicks and views are written first
+            await self.touch_buffer.close()
         if "outbox" in self.__dict__:  # deliveries still in flight end first
             await self.outbox.aclose()
         await self.http.aclose()
@@ -334,6 +349,14 @@ def settle_heap() -> None:
     gc.set_threshold(7000, second, third)
 
 
+def ledger_policy(settings: Settings) -> LedgerPolicy:
+    click, view, per_model = settings.attribution_windows()
+    return LedgerPolicy(
+        window_days=click, view_window_days=view,
+        model_windows=tuple((m, Windows(c, v)) for m, c, v in per_model),
+        remix_share=Fraction(settings.attribution_remix_share_percent, 100))
+
+
 def build_runtime(settings: Settings, *, key_clock: Callable[[], float] = time.monotonic,
                   long_running: bool = False) -> Runtime:
     """``long_running``: an API or worker process, which runs ``Runtime.run_background``
@@ -355,9 +378,7 @@ def build_runtime(settings: Settings, *, key_clock: Callable[[], float] = time.m
         session_ttl=timedelta(seconds=settings.checkout_session_ttl_seconds),
         public_base_url=settings.public_base_url,
         forward_to_shopify=settings.shopify_enabled,
-        ledger_policy=LedgerPolicy(
-            window_days=settings.attribution_window_days or None,
-            remix_share=Fraction(settings.attribution_remix_share_percent, 100)),
+        ledger_policy=ledger_policy(settings),
         capture_policy=capture_policy(settings),
     )
     http = httpx.AsyncClient(follow_redirects=False)

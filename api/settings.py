@@ -181,8 +181,20 @@ class Settings(BaseSettings):
         default=False, description="Upload the catalog to Stripe's agentic commerce catalog "
         "(a private preview at Stripe: enable once Stripe has enabled it for the account)")
     stripe_catalog_api_version: str = "2026-04-22.dahlia"
-    attribution_window_days: int = Field(
-        default=28, ge=0, description="Touches older than this earn no credit (0 = lifetime)")
+    attribution_window_days: int | None = Field(
+        default=None, ge=0, description="Deprecated name of the click window "
+        "(REELCART_ATTRIBUTION_CLICK_WINDOW_DAYS); when set it wins, for old deployments")
+    attribution_click_window_days: int = Field(
+        default=7, ge=0, le=3650, description="Clicks and agent claims older than this earn "
+        "no credit (0 = lifetime)")
+    attribution_view_window_days: int = Field(
+        default=1, ge=0, le=3650, description="Pixel views older than this earn no credit "
+        "(0 = lifetime); views count only when no click does")
+    attribution_model_windows: str = Field(
+        default="", pattern=r"^((last_touch|first_touch|linear|position_based)="
+        r"\d{1,4}/\d{1,4})?(,(last_touch|first_touch|linear|position_based)=\d{1,4}/\d{1,4})*$",
+        description="Per-model click/view windows overriding the defaults, e.g. "
+        "`first_touch=28/1,linear=14/1` (days; 0 = lifetime)")
     attribution_remix_share_percent: int = Field(
         default=0, ge=0, le=100, description="Share of a remix's credit that flows to its parent")
     commission_default_model: str = Field(
@@ -297,6 +309,18 @@ class Settings(BaseSettings):
             raise ValueError("production refuses the demo store's merchant profile: set "
                              f"{', '.join(kept)} in REELCART_MERCHANT_CONFIG")
 
+    def attribution_windows(self) -> tuple[int | None, int | None,
+                                           tuple[tuple[str, int | None, int | None], ...]]:
+        """(click days, view days, per-model overrides); None = lifetime."""
+        click = self.attribution_window_days if self.attribution_window_days is not None \
+            else self.attribution_click_window_days
+        per_model = []
+        for item in filter(None, self.attribution_model_windows.split(",")):
+            model, days = item.split("=")
+            model_click, model_view = days.split("/")
+            per_model.append((model, int(model_click) or None, int(model_view) or None))
+        return click or None, self.attribution_view_window_days or None, tuple(per_model)
+
     def outbound_policy(self) -> OutboundPolicy:
         return OutboundPolicy.from_allow_list(
             self.outbound_allow_hosts, https_only=self.environment == Environment.production)
@@ -323,6 +347,7 @@ class Settings(BaseSettings):
             return_policy_url=p.return_policy_url, target_country=p.target_country,
             store_country=p.country, brand=p.default_brand,
             url_params=tuple(p.feed_url_params.items()),
+            short_link_base=self.public_base_url,
             shipping=tuple((p.target_country, r.title, r.amount) for r in p.shipping_rates
                            if "*" in r.countries or p.target_country in r.countries))
 

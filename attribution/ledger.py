@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from attribution.rules import MODELS, Touch, allocate, credit_weights, split
+from attribution.rules import MODELS, Credit, Touch, Windows, allocate, credit, split
+from links import repository as link_repository
 from models import AttributionTouch, LedgerEntry, Order, Video
 from models.base import utc_now
+from models.statuses import TouchType
 
 LEDGER = cast(Table, LedgerEntry.__table__)
 COMPONENTS = ("gross", "discount", "tax", "shipping", "commissionable", "fee", "net")
@@ -43,8 +45,26 @@ def listen(name: str, *, on_sale: SaleListener, on_reversal: ReversalListener) -
 
 @dataclass(frozen=True, slots=True)
 class LedgerPolicy:
+    """``window_days`` is the click window (clicks and agent claims), ``view_window_days``
+    the view window; ``model_windows`` overrides both for named models."""
+
     window_days: int | None = 28
     remix_share: Fraction = Fraction(0)
+    view_window_days: int | None = 1
+    model_windows: tuple[tuple[str, Windows], ...] = ()
+
+    def windows(self, model: str) -> Windows:
+        for name, windows in self.model_windows:
+            if name == model:
+                return windows
+        return Windows(self.window_days, self.view_window_days)
+
+    @property
+    def horizon_days(self) -> int | None:
+        """How far back any model looks (None: lifetime)."""
+        days = [d for m in MODELS for d in (self.windows(m).click_days,
+                                            self.windows(m).view_days)]
+        return None if any(d is None for d in days) else max(d for d in days if d is not None)
 
 
 def components(order: Order, fee: int) -> dict[str, int]:
@@ -56,26 +76,40 @@ def components(order: Order, fee: int) -> dict[str, int]:
             "fee": fee, "net": order.total_amount - fee}
 
 
-async def _touches(db: AsyncSession, session_id: str) -> list[tuple[Touch, str | None]]:
-    rows = await db.scalars(select(AttributionTouch).where(
-        AttributionTouch.checkout_session_id == session_id))
-    return [(Touch(r.video_id, r.touched_at), r.campaign_id) for r in rows]
+def _touch_type(row: AttributionTouch) -> str:
+    if row.touch_type:
+        return row.touch_type
+    # Rows from before touch types: a web journey (a link carrying the video) is a click.
+    return TouchType.click if row.touchpoint == "web" else TouchType.agent_claim
+
+
+async def _touches(db: AsyncSession, session_id: str, order_at: datetime,
+                   horizon_days: int | None) -> list[Touch]:
+    """The session's touches, plus every click and pixel view of the visitors it is joined
+    to (through a claimed click or the web journey's visitor cookie)."""
+    rows = list(await db.scalars(select(AttributionTouch).where(
+        AttributionTouch.checkout_session_id == session_id)))
+    out = [Touch(r.video_id, r.touched_at, _touch_type(r)) for r in rows
+           if r.video_id is not None or not r.visitor]  # a visitor-only row adds no touch
+    claimed_clicks = {r.click_id for r in rows if r.click_id}
+    after = order_at - timedelta(days=horizon_days) if horizon_days is not None else None
+    for visitor in sorted({r.visitor for r in rows if r.visitor}):
+        for touch in await link_repository.visitor_touches(db, visitor, before=order_at,
+                                                           after=after):
+            if touch.id not in claimed_clicks:
+                out.append(Touch(touch.video_id, touch.touched_at, touch.kind))
+    return out
 
 
 async def _shares(db: AsyncSession, order: Order, policy: LedgerPolicy
-                  ) -> tuple[dict[str, dict[str | None, Fraction]], dict[str | None, datetime],
-                             dict[str, Video]]:
-    """(shares per model, latest touch per video, the touched videos as loaded)."""
-    touches = await _touches(db, order.checkout_session_id)
-    plain = [t for t, _ in touches]
-    ids = {t.video_id for t in plain if t.video_id}
-    parents: dict[str, str] = {}
-    loaded = await _video_facts(db, ids)
-    for video in loaded.values():
-        if video.parent_video_id:
-            parents[video.id] = video.parent_video_id
-    shares = {model: credit_weights(model, plain, order.created_at, policy.window_days,
-                                    parents=parents, remix_share=policy.remix_share)
+                  ) -> tuple[dict[str, Credit], dict[str | None, datetime], dict[str, Video]]:
+    """(credit per model, latest touch per video, the touched videos as loaded)."""
+    plain = await _touches(db, order.checkout_session_id, order.created_at,
+                           policy.horizon_days)
+    loaded = await _video_facts(db, {t.video_id for t in plain if t.video_id})
+    parents = {v.id: v.parent_video_id for v in loaded.values() if v.parent_video_id}
+    shares = {model: credit(model, plain, order.created_at, policy.windows(model),
+                            parents=parents, remix_share=policy.remix_share)
               for model in MODELS}
     latest_touch: dict[str | None, datetime] = {}
     for t in plain:
@@ -95,17 +129,20 @@ async def _append(db: AsyncSession, order: Order, policy: LedgerPolicy, kind: st
     shares, touched, videos = await _shares(db, order, policy)
     # Credited videos were loaded with the touches; only remix parents (credited through
     # their remixes) may still be missing: one look-up for those, none usually.
-    credited = {v for s in shares.values() for v in s if v}
+    credited = {v for s in shares.values() for v in s.shares if v}
     videos = {**videos, **await _video_facts(db, credited - videos.keys())}
     now = utc_now()
     rows = []
-    for model, model_shares in shares.items():
+    for model, model_credit in shares.items():
+        model_shares = model_credit.shares
         per_component = {c: split(amounts[c], model_shares) for c in COMPONENTS}
         for video_id in model_shares:
             video = videos.get(video_id) if video_id else None
             rows.append(dict(
                 order_id=order.id, video_id=video_id, model=model,
-                window_days=policy.window_days, kind=kind, reason=reason, reference=reference,
+                window_days=model_credit.window_days[video_id],
+                touch_type=model_credit.touch_types[video_id],
+                kind=kind, reason=reason, reference=reference,
                 currency=order.currency, **{c: per_component[c][video_id] for c in COMPONENTS},
                 campaign=video.campaign if video else None,
                 creator=video.creator if video else None,
@@ -153,7 +190,8 @@ async def _append_like_sale(db: AsyncSession, order: Order, kind: str,
         for index, sale in enumerate(rows):
             new_rows.append(dict(
                 order_id=order.id, video_id=sale.video_id, model=model,
-                window_days=sale.window_days, kind=kind, reason=reason, reference=reference,
+                window_days=sale.window_days, touch_type=sale.touch_type, kind=kind,
+                reason=reason, reference=reference,
                 currency=order.currency, **{c: parts[c][index] for c in COMPONENTS},
                 campaign=sale.campaign, creator=sale.creator, generator=sale.generator,
                 agent_id=sale.agent_id, order_at=sale.order_at, touch_at=sale.touch_at,

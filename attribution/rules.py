@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 
+from models.statuses import TouchType
+
 MODELS = ("last_touch", "first_touch", "linear", "position_based")
 UNATTRIBUTED = None  # credit that no eligible video earned
 
@@ -19,6 +21,64 @@ UNATTRIBUTED = None  # credit that no eligible video earned
 class Touch:
     video_id: str | None  # None: the touch named no video we know (kept, flagged)
     at: datetime
+    type: str = TouchType.agent_claim  # click | view | agent_claim (``TouchType``)
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """A model's attribution windows in days (``None`` = lifetime): clicks (and agent
+    claims) count within ``click_days``, views within ``view_days`` and only when no click
+    does (click precedence, as TikTok Shop's 7-day click / 1-day view)."""
+
+    click_days: int | None = 7
+    view_days: int | None = 1
+
+    def days(self, touch_type: str | None) -> int | None:
+        return self.view_days if touch_type == TouchType.view else self.click_days
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """Who gets an order's credit under one model, and which touches earned it."""
+
+    shares: dict[str | None, Fraction]
+    touch_types: dict[str | None, str | None]  # per credited video: the type that earned it
+    window_days: dict[str | None, int | None]  # per credited video: that type's window
+
+
+def with_precedence(touches: Sequence[Touch], order_at: datetime, windows: Windows
+                    ) -> list[Touch]:
+    """The touches that may earn credit, oldest first: clicks and claims inside the click
+    window; only when there are none, views inside the view window."""
+    clicks = eligible([t for t in touches if t.type != TouchType.view], order_at,
+                      windows.click_days)
+    if clicks:
+        return clicks
+    return eligible([t for t in touches if t.type == TouchType.view], order_at,
+                    windows.view_days)
+
+
+def credit(model: str, touches: Sequence[Touch], order_at: datetime, windows: Windows, *,
+           parents: dict[str, str] | None = None, remix_share: Fraction = Fraction(0)
+           ) -> Credit:
+    """``credit_weights`` over the touches that click precedence and the windows admit,
+    plus the touch type (and its window) behind each credited video: the type of that
+    video's latest admitted touch (a remix parent inherits its child's)."""
+    admitted = with_precedence(touches, order_at, windows)
+    shares = credit_weights(model, admitted, order_at, None, parents=parents,
+                            remix_share=remix_share)
+    latest: dict[str | None, str] = {}
+    for touch in admitted:  # oldest first: the latest wins
+        latest[touch.video_id] = touch.type
+    types: dict[str | None, str | None] = {}
+    for video_id in shares:
+        kind = latest.get(video_id)
+        if kind is None and video_id is not None and parents:
+            kind = next((latest[child] for child, parent in parents.items()
+                         if parent == video_id and child in latest), None)
+        types[video_id] = kind
+    return Credit(shares, types, {v: windows.days(t) if t else windows.click_days
+                                  for v, t in types.items()})
 
 
 def allocate(amount: int, weights: Sequence[Fraction | int]) -> list[int]:

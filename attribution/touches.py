@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,9 +21,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.schemas import AttributionClaim
+from links import repository as link_repository
+from links.service import LINK_REF, visitor_hash
 from models import AttributionTouch, Video
 from models.base import new_id
 from models.errors import InvalidRequest
+from models.statuses import TouchType
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?:\+?\d[\s().-]?){9,}")
@@ -43,6 +46,9 @@ class Claim:
     sub_id: str | None
     source_url: str | None
     metadata: dict[str, Any] | None
+    # The token or creative_id when shaped like a shoppable-link code or click id
+    # (``rc_click``): public values from our own URLs, looked up, never stored unless found.
+    link_refs: tuple[str, ...] = ()
 
 
 def _has_pii(value: str) -> bool:
@@ -77,7 +83,9 @@ def accept(claim: AttributionClaim | None, param: str) -> Claim | None:
         token_fingerprint=hashlib.sha256(token.encode()).hexdigest() if token else None,
         publisher_id=claim.publisher_id, campaign_id=claim.campaign_id,
         creative_id=claim.creative_id, sub_id=claim.sub_id, source_url=claim.source_url,
-        metadata=claim.metadata)
+        metadata=claim.metadata,
+        link_refs=tuple(dict.fromkeys(v for v in (token, claim.creative_id)
+                                      if v and LINK_REF.match(v))))
 
 
 async def _resolve_video(db: AsyncSession, creative_id: str | None, url: str | None
@@ -93,6 +101,46 @@ async def _resolve_video(db: AsyncSession, creative_id: str | None, url: str | N
     return (creative_id or None), False  # kept and flagged, not dropped
 
 
+@dataclass(frozen=True, slots=True)
+class LinkJoin:
+    """A claim or web journey joined to a shoppable link: the link's video, the click (its
+    time becomes the touch's time) and the visitor whose other touches then count."""
+
+    video_id: str
+    link_code: str | None
+    click_id: str | None
+    visitor: str | None
+    at: datetime | None
+    touch_type: str
+
+
+async def join_link(db: AsyncSession, refs: tuple[str, ...]) -> LinkJoin | None:
+    """The first ref naming a click (``clk_…``) or a link code."""
+    for ref in refs:
+        if ref.startswith("clk_"):
+            found = await link_repository.click(db, ref)
+            if found is not None and found.kind == TouchType.click:
+                return LinkJoin(found.video_id, found.link_code, found.id, found.visitor,
+                                found.touched_at, TouchType.click)
+            continue
+        link = await link_repository.get_link(db, ref)
+        if link is not None:
+            return LinkJoin(link.video_id, link.code, None, None, None, TouchType.click)
+    return None
+
+
+async def join_visitor(db: AsyncSession, raw_visitor: str, at: datetime) -> LinkJoin | None:
+    """A web journey carrying the visitor cookie (``rc_visitor``): its latest click, else
+    its latest view. The ledger later weighs all of the visitor's touches."""
+    visitor = visitor_hash(raw_visitor)
+    latest = await link_repository.latest_visitor_touch(db, visitor, before=at)
+    if latest is None:
+        return LinkJoin("", None, None, visitor, None, TouchType.click)
+    return LinkJoin(latest.video_id, latest.link_code,
+                    latest.id if latest.kind == TouchType.click else None, visitor,
+                    latest.touched_at, latest.kind)
+
+
 async def _insert_once(db: AsyncSession, values: dict[str, Any]) -> None:
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     await db.execute(insert(AttributionTouch).values(**values).on_conflict_do_nothing(
@@ -101,8 +149,25 @@ async def _insert_once(db: AsyncSession, values: dict[str, Any]) -> None:
 
 async def record_claim(db: AsyncSession, session_id: str, claim: Claim, at: datetime,
                        channel: str = "acp_affiliate") -> None:
+    """A claim naming a shoppable link (its code or a click id as ``token`` or
+    ``creative_id``) is a click-through on the link's video; any other claim an
+    ``agent_claim`` on the video it names."""
+    joined = await join_link(db, claim.link_refs) if claim.link_refs else None
+    if joined is not None:
+        await _insert_once(db, {
+            "id": new_id("tch"), "checkout_session_id": session_id,
+            "touchpoint": claim.touchpoint, "channel": channel, "provider": claim.provider,
+            "publisher_id": claim.publisher_id, "campaign_id": claim.campaign_id,
+            "creative_id": None if claim.creative_id in (joined.link_code, joined.click_id)
+            else claim.creative_id,
+            "sub_id": claim.sub_id, "source_url": claim.source_url,
+            "token_fingerprint": claim.token_fingerprint, "metadata": claim.metadata,
+            "video_id": joined.video_id, "video_known": True, "touched_at": joined.at or at,
+            "touch_type": joined.touch_type, "link_code": joined.link_code,
+            "click_id": joined.click_id, "visitor": joined.visitor})
+        return
     video_id, known = await _resolve_video(db, claim.creative_id, claim.source_url)
-    await _insert_once(db, {
+    await _insert_once(db, {"touch_type": TouchType.agent_claim,
         "id": new_id("tch"), "checkout_session_id": session_id,
         "touchpoint": claim.touchpoint, "channel": channel,
         "provider": claim.provider, "publisher_id": claim.publisher_id,
@@ -115,8 +180,29 @@ async def record_claim(db: AsyncSession, session_id: str, claim: Claim, at: date
 async def record_web_touch(db: AsyncSession, session_id: str, metadata: dict[str, Any] | None,
                            at: datetime) -> None:
     """A buyer who landed through a video link: the feed URL's video/campaign parameter is
-    carried into the session's ``metadata`` (``video_id``, ``campaign``)."""
+    carried into the session's ``metadata`` (``video_id``, ``campaign``); a shoppable
+    link's ``rc_click`` / ``rc_link``, or the visitor cookie ``rc_visitor``, join its
+    clicks and pixel views."""
     if not metadata:
+        return
+    refs = tuple(v for v in (metadata.get("rc_click"), metadata.get("rc_link"))
+                 if isinstance(v, str) and LINK_REF.match(v))
+    joined = await join_link(db, refs) if refs else None
+    raw_visitor = metadata.get("rc_visitor")
+    if isinstance(raw_visitor, str) and 16 <= len(raw_visitor) <= 64:
+        if joined is None:
+            joined = await join_visitor(db, raw_visitor, at)
+        elif joined.visitor is None:
+            joined = replace(joined, visitor=visitor_hash(raw_visitor))
+    if joined is not None and (joined.video_id or joined.visitor):
+        campaign = metadata.get("campaign")
+        await _insert_once(db, {
+            "id": new_id("tch"), "checkout_session_id": session_id, "touchpoint": "web",
+            "channel": "web", "campaign_id": campaign if isinstance(campaign, str) else None,
+            "video_id": joined.video_id or None, "video_known": bool(joined.video_id),
+            "touched_at": joined.at or at, "touch_type": joined.touch_type,
+            "link_code": joined.link_code, "click_id": joined.click_id,
+            "visitor": joined.visitor})
         return
     video = metadata.get("video_id") or metadata.get("rc_video")
     if not isinstance(video, str) or not video or len(video) > 100:
@@ -126,4 +212,5 @@ async def record_web_touch(db: AsyncSession, session_id: str, metadata: dict[str
     await _insert_once(db, {
         "id": new_id("tch"), "checkout_session_id": session_id, "touchpoint": "web",
         "channel": "web", "campaign_id": campaign if isinstance(campaign, str) else None,
-        "video_id": video_id, "video_known": known, "touched_at": at})
+        "video_id": video_id, "video_known": known, "touched_at": at,
+        "touch_type": TouchType.click})

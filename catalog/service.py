@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog import repository
 from catalog.errors import InvalidFilter, ProductNotFound
 from catalog.schemas import BUYABLE, SearchFilters, decode_cursor, encode_cursor
+from links import repository as link_repository
 from models import Video
 
 Json = dict[str, Any]
@@ -47,16 +48,40 @@ def variant_json(v: Any) -> Json:
     return out
 
 
-def attribution_for(video: Video) -> Json:
-    """The ACP ``affiliate_attribution`` an agent sends to credit a sale to ``video``."""
+Link = tuple[str, str]  # a shoppable link: (code, short URL)
+AGENT_LINK_CHANNELS = ("mcp", "acp", "openai")  # preferred for agents, else the newest
+
+
+def attribution_for(video: Video, link: Link | None = None) -> Json:
+    """The ACP ``affiliate_attribution`` an agent sends to credit a sale to ``video``;
+    with the product's shoppable link, its code as ``token`` (the sale then joins the
+    link: a click-through on the video)."""
     out: Json = {"provider": "reelcart", "publisher_id": video.creator or "reelcart",
                  "creative_id": video.id, "touchpoint": "first"}
     if video.campaign:
         out["campaign_id"] = video.campaign
+    if link is not None:
+        out["token"] = link[0]
     return out
 
 
-def video_json(video: Video) -> Json:
+async def links_for(db: AsyncSession, product_ids: Sequence[str], link_base: str
+                    ) -> dict[tuple[str, str], Link]:
+    """(product, video) → the shoppable link an agent should use."""
+    if not link_base or not product_ids:
+        return {}
+    out: dict[tuple[str, str], Link] = {}
+    by_product = await link_repository.links_for_products(db, product_ids)
+    for product_id, links in by_product.items():
+        ranked = sorted(links, key=lambda ln: AGENT_LINK_CHANNELS.index(ln.channel)
+                        if ln.channel in AGENT_LINK_CHANNELS else len(AGENT_LINK_CHANNELS))
+        for link in ranked:  # stable: newest first within a rank
+            out.setdefault((product_id, link.video_id),
+                           (link.code, f"{link_base.rstrip('/')}/v/{link.code}"))
+    return out
+
+
+def video_json(video: Video, link: Link | None = None) -> Json:
     """A shoppable video; ``creative_id`` is what credits a sale to it."""
     out: Json = {"id": video.id, "creative_id": video.id, "title": video.title,
                  "url": video.published_url or video.source_url,
@@ -65,7 +90,9 @@ def video_json(video: Video) -> Json:
                  "creator": video.creator,
                  "published_at": video.published_at.isoformat() if video.published_at
                  else None}
-    out["affiliate_attribution"] = attribution_for(video)
+    if link is not None:
+        out["shoppable_link"] = {"code": link[0], "url": link[1]}
+    out["affiliate_attribution"] = attribution_for(video, link)
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -77,7 +104,7 @@ def _images(product: Any, variants: Sequence[Any]) -> list[str]:
 
 
 def product_json(product: Any, variants: Sequence[Any], videos: Sequence[Video], *,
-                 summary: bool) -> Json:
+                 summary: bool, links: dict[tuple[str, str], Link] | None = None) -> Json:
     description = product.description or ""
     if summary and len(description) > SUMMARY_CHARS:
         description = description[:SUMMARY_CHARS - 1].rstrip() + "…"
@@ -97,7 +124,7 @@ def product_json(product: Any, variants: Sequence[Any], videos: Sequence[Video],
         amounts = [a for c, a in prices if c == currency]
         out["price_range"] = {"min": min(amounts), "max": max(amounts), "currency": currency}
     out["variants"] = [variant_json(v) for v in variants]
-    out["videos"] = [video_json(v) for v in videos]
+    out["videos"] = [video_json(v, (links or {}).get((product.id, v.id))) for v in videos]
     if not summary:
         out["images"] = images
         out["media"] = list(product.media or [])
@@ -124,7 +151,8 @@ async def _videos_by_product(db: AsyncSession, product_ids: Sequence[str]
     return out
 
 
-async def search(db: AsyncSession, f: SearchFilters, *, cursor: str | None, limit: int) -> Json:
+async def search(db: AsyncSession, f: SearchFilters, *, cursor: str | None, limit: int,
+                 link_base: str = "") -> Json:
     """One page of products; ``next_cursor`` fetches the next (absent on the last page)."""
     f = replace(f, currency=_checked_currency(f.currency, f.min_price, f.max_price))
     offset = decode_cursor(cursor)
@@ -135,16 +163,18 @@ async def search(db: AsyncSession, f: SearchFilters, *, cursor: str | None, limi
     for v in await repository.search_variants(db, page, f) if page else []:
         variants.setdefault(v.product_id, []).append(v)
     videos = await _videos_by_product(db, page) if page else {}
+    links = await links_for(db, page, link_base)
     out: Json = {"products": [
-        product_json(products[pid], variants.get(pid, []), videos.get(pid, [])[:3], summary=True)
+        product_json(products[pid], variants.get(pid, []), videos.get(pid, [])[:3],
+                     summary=True, links=links)
         for pid in page if pid in products]}
     if len(ids) > limit:
         out["next_cursor"] = encode_cursor(offset + limit)
     return out
 
 
-async def product_detail(db: AsyncSession, product_id: str, *, policies: dict[str, str]
-                         ) -> Json:
+async def product_detail(db: AsyncSession, product_id: str, *, policies: dict[str, str],
+                         link_base: str = "") -> Json:
     """Everything about one product; ``policies`` are the store's policy links."""
     products = await repository.products(db, [product_id])
     if product_id not in products:
@@ -152,13 +182,13 @@ async def product_detail(db: AsyncSession, product_id: str, *, policies: dict[st
     variants = await repository.search_variants(db, [product_id], SearchFilters())
     videos = await _videos_by_product(db, [product_id])
     out = product_json(products[product_id], variants, videos.get(product_id, []),
-                       summary=False)
+                       summary=False, links=await links_for(db, [product_id], link_base))
     out["policies"] = dict(policies)
     return out
 
 
 async def shoppable_videos(db: AsyncSession, *, product_id: str | None, campaign: str | None,
-                           cursor: str | None, limit: int) -> Json:
+                           cursor: str | None, limit: int, link_base: str = "") -> Json:
     offset = decode_cursor(cursor)
     videos = await repository.video_page(db, product_id=product_id, campaign=campaign,
                                          offset=offset, limit=limit + 1)
@@ -169,12 +199,17 @@ async def shoppable_videos(db: AsyncSession, *, product_id: str | None, campaign
         featured.setdefault(video_id, []).append((pid, variant_id))
     product_ids = sorted({pid for pairs in featured.values() for pid, _ in pairs})
     products = await repository.products(db, product_ids) if product_ids else {}
+    links = await links_for(db, product_ids, link_base)
     items = []
     for video in page:
         entry = video_json(video)
         entry["products"] = [
             {"product_id": pid, "title": products[pid].title,
-             **({"variant_id": variant_id} if variant_id else {})}
+             **({"variant_id": variant_id} if variant_id else {}),
+             **({"shoppable_link": {"code": links[(pid, video.id)][0],
+                                    "url": links[(pid, video.id)][1],
+                                    "token": links[(pid, video.id)][0]}}
+                if (pid, video.id) in links else {})}
             for pid, variant_id in featured.get(video.id, []) if pid in products]
         items.append(entry)
     out: Json = {"videos": items}

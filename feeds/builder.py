@@ -44,6 +44,8 @@ class FeedConfig:
     url_params: tuple[tuple[str, str], ...] = ()
     # (country, service, amount in minor units) for physical goods (Google's shipping)
     shipping: tuple[tuple[str, str, int], ...] = ()
+    # Where shoppable links live (``{base}/v/{code}``); "" leaves product URLs as they are.
+    short_link_base: str = ""
 
     @cached_property
     def encoded_params(self) -> str:
@@ -108,6 +110,8 @@ class ProductRow:
     media: tuple[Json, ...] = ()
     # The generated videos that feature this product: (url, title, id), newest first.
     videos: tuple[tuple[str, str | None, str], ...] = ()
+    # Its shoppable links for the feed channels: (channel, code), one per channel.
+    links: tuple[tuple[str, str], ...] = ()
 
 
 def with_params(url: str | None, params: tuple[tuple[str, str], ...] | str) -> str | None:
@@ -149,6 +153,20 @@ def _acp_categories(categories: tuple[str, ...]) -> list[Json]:
     return [{"value": c, "taxonomy": "merchant"} for c in categories]
 
 
+FEED_CHANNELS = ("acp", "openai", "google")  # link channels named after the feeds
+
+
+def feed_url(product: ProductRow, url: str | None, config: FeedConfig, channel: str,
+             params: str) -> str | None:
+    """A product URL in the ``channel`` feed: the product's shoppable link for that
+    channel when it has one (its redirect adds the video's attribution and records the
+    click), else ``url`` with the tracking parameters."""
+    code = next((c for ch, c in product.links if ch == channel), None)
+    if code and config.short_link_base:
+        return f"{config.short_link_base.rstrip('/')}/v/{code}"
+    return with_params(url, params)
+
+
 def acp_product(product: ProductRow, config: FeedConfig) -> Json:
     """The ACP ``Product``. Parts shared between products (the seller, availability,
     option and category lists) are shared objects: serialise the result, don't edit it."""
@@ -165,7 +183,7 @@ def acp_product(product: ProductRow, config: FeedConfig) -> Json:
         }
         if v.description:
             variant["description"] = {"plain": v.description}
-        url = with_params(v.url or product.url, params)
+        url = feed_url(product, v.url or product.url, config, "acp", params)
         if url:
             variant["url"] = url
         if v.list_price_amount is not None and v.list_price_amount > v.price_amount:
@@ -180,7 +198,7 @@ def acp_product(product: ProductRow, config: FeedConfig) -> Json:
     out: Json = {"id": product.id, "title": product.title, "variants": variants}
     if product.description:
         out["description"] = {"plain": product.description}
-    url = with_params(product.url, params)
+    url = feed_url(product, product.url, config, "acp", params)
     if url:
         out["url"] = url
     media = list(product.media) + [
@@ -234,7 +252,7 @@ def openai_items(product: ProductRow, config: FeedConfig,
         item["item_id"] = v.id
         item["title"] = v.title
         item["description"] = v.description or product.description or ""
-        item["url"] = with_params(v.url or product.url, params) or ""
+        item["url"] = feed_url(product, v.url or product.url, config, "openai", params) or ""
         item["image_url"] = v.image_url or primary_image
         item["price"] = format_minor(v.list_price_amount if on_sale and
                                      v.list_price_amount is not None else v.price_amount,

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from feeds.builder import FeedConfig, ProductRow, VariantRow, video_params, with_params
+from feeds.builder import FeedConfig, ProductRow, VariantRow, feed_url, video_params
 from models.money import currency_exponent, format_minor
 
 Json = dict[str, Any]
@@ -53,7 +53,8 @@ def _variant_fields(product: ProductRow, variant: VariantRow, config: FeedConfig
         "id": variant.id,
         "title": variant.title[:150],
         "description": (variant.description or product.description or variant.title)[:5000],
-        "link": with_params(variant.url or product.url, video_params(config, product)) or "",
+        "link": feed_url(product, variant.url or product.url, config, "google",
+                         video_params(config, product)) or "",
         "image_link": primary,
         "additional_image_link": extra,
         "video_link": [v[0] for v in product.videos[:10]],

@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 from sqlalchemy.engine import make_url
 
-from feeds.builder import ProductRow, VariantRow
+from feeds.builder import FEED_CHANNELS, ProductRow, VariantRow
 
 CHUNK = 2000  # products per read
 T = TypeVar("T")
@@ -50,6 +50,13 @@ _VIDEOS = """SELECT vp.product_id, v.published_url, v.source_url, v.title, v.id
         CASE WHEN EXISTS (SELECT 1 FROM featured_videos fv WHERE fv.product_id = vp.product_id
                           AND fv.video_id = v.id) THEN 0 ELSE 1 END,
         v.published_at DESC, v.id"""
+# Each product's shoppable links on the feed channels, newest first (the first per channel
+# becomes the product's URL in that channel's feed).
+_LINKS = """SELECT product_id, channel, code FROM shoppable_links
+    WHERE product_id >= {first} AND product_id <= {last}
+        AND channel IN ({channels})
+    ORDER BY product_id, created_at DESC, code"""
+_CHANNEL_LIST = ", ".join(f"'{c}'" for c in FEED_CHANNELS)  # constants, not input
 
 
 class _Connection(Protocol):
@@ -158,8 +165,8 @@ def _hashable(value: Any) -> Any:
 
 
 def _rows(products: list[Sequence[Any]], variants: list[Sequence[Any]],
-          videos: list[Sequence[Any]]) -> list[ProductRow]:
-    """Three id-ordered row lists merged into products (each with its variants)."""
+          videos: list[Sequence[Any]], links: Sequence[Sequence[Any]] = ()) -> list[ProductRow]:
+    """Id-ordered row lists merged into products (each with its variants)."""
     by_product: dict[str, list[VariantRow]] = {}
     for (vid, title, price, currency, description, sku, url, image, list_price,
          availability, stock, shipping, options, categories, search, checkout,
@@ -178,12 +185,16 @@ def _rows(products: list[Sequence[Any]], variants: list[Sequence[Any]],
         url = published or source
         if url:
             featured.setdefault(product_id, []).append((url, title, video_id))
+    link_codes: dict[str, dict[str, str]] = {}
+    for product_id, channel, code in links:
+        link_codes.setdefault(product_id, {}).setdefault(channel, code)  # newest wins
     out = []
     for pid, title, description, url, brand, media in products:
         own = by_product.get(pid)
         if own:  # a product without variants has nothing to publish
             out.append(ProductRow(pid, title, tuple(own), description, url, brand,
-                                  tuple(_json_list(media)), tuple(featured.get(pid, ()))))
+                                  tuple(_json_list(media)), tuple(featured.get(pid, ())),
+                                  tuple(link_codes.get(pid, {}).items())))
     return out
 
 
@@ -197,6 +208,7 @@ def read_catalog(url: str, *, snapshot: bool = True, chunk: int = CHUNK
     products_after = _PRODUCTS.format(after=first_mark, limit=limit)
     variants_sql = _VARIANTS.format(first=range_first, last=range_last)
     videos_sql = _VIDEOS.format(first=range_first, last=range_last)
+    links_sql = _LINKS.format(first=range_first, last=range_last, channels=_CHANNEL_LIST)
     after: str | None = None
     try:
         if snapshot:
@@ -211,9 +223,10 @@ def read_catalog(url: str, *, snapshot: bool = True, chunk: int = CHUNK
             bounds = (products[0][0], products[-1][0])
             variants = conn.fetch(variants_sql, bounds)
             videos = conn.fetch(videos_sql, bounds)
+            links = conn.fetch(links_sql, bounds)
             if not snapshot:
                 conn.commit()
-            yield _rows(products, variants, videos)
+            yield _rows(products, variants, videos, links)
             after = products[-1][0]
         conn.commit()
     finally:

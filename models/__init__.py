@@ -45,6 +45,7 @@ from models.feed import (
 )
 from models.idempotency import IdempotencyRecord
 from models.inbox import InboxEvent
+from models.links import LinkTouch, ShoppableLink
 from models.merchant import MerchantApiKey
 from models.order import Dispute, Fulfillment, Order, OrderEvent, Refund
 from models.outbox import DeliveryAttempt, OutboxMessage
@@ -110,6 +111,8 @@ __all__ = [
     "Statement",
     "StatementLink",
     "Variant",
+    "LinkTouch",
+    "ShoppableLink",
     "Video",
     "VideoProduct",
     "VideoViewCount",

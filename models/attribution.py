@@ -30,6 +30,12 @@ class AttributionTouch(Base):
     video_id: Mapped[str | None] = mapped_column(String(100), index=True)
     video_known: Mapped[bool] = mapped_column(Boolean, default=False)
     touched_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # Joined shoppable-link touches (issue 19): the link a claim named, the click it named
+    # (its time is ``touched_at``), the visitor whose clicks and views count, and the type.
+    touch_type: Mapped[str | None] = mapped_column(String(16))  # TouchType
+    link_code: Mapped[str | None] = mapped_column(String(16))
+    click_id: Mapped[str | None] = mapped_column(String(40))
+    visitor: Mapped[str | None] = mapped_column(String(64))
 
 
 class LedgerEntry(Base):
@@ -64,4 +70,7 @@ class LedgerEntry(Base):
     agent_id: Mapped[str | None] = mapped_column(String(64))
     order_at: Mapped[datetime] = mapped_column(index=True)
     touch_at: Mapped[datetime | None] = mapped_column()
+    # Which touch earned the credit (TouchType: click | view | agent_claim; None when
+    # unattributed); ``window_days`` is then that touch type's window.
+    touch_type: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -147,3 +147,16 @@ class StatementStatus(StrEnum):
     open = "open"
     payout_pending = "payout_pending"
     paid = "paid"
+
+
+class TouchType(StrEnum):
+    """What kind of touch credited a ledger row (and the kind of a link touch).
+
+    ``click`` a tracked click through a shoppable link (or a web journey carrying a video
+    link); ``view`` an impression counted by the pixel; ``agent_claim`` an agent's
+    attribution claim that names a video but no click. Clicks and claims share the click
+    window; views have the (shorter) view window and only count when no click does."""
+
+    click = "click"
+    view = "view"
+    agent_claim = "agent_claim"

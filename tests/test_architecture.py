@@ -14,7 +14,7 @@ import pytest
 PACKAGES = ("api", "protocols", "payment_events", "fulfillment", "commissions", "creatives",
             "checkout",
             "orders", "etsy", "attribution", "payments", "feeds", "catalog", "webhooks",
-            "idempotency", "models")
+            "idempotency", "links", "models")
 
 
 def _copy(repo_root: Path, dest: Path) -> Path:

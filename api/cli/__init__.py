@@ -12,6 +12,7 @@ from api.cli import (
     etsy,
     experiments,
     feeds,
+    links,
     merchant_keys,
     payouts,
     provenance,
@@ -33,6 +34,7 @@ app.add_typer(agent_keys.app, name="agent-key")
 app.add_typer(merchant_keys.app, name="merchant-key")
 app.add_typer(feeds.app, name="feeds")
 app.add_typer(videos.app, name="videos")
+app.add_typer(links.app, name="links")
 app.add_typer(users.app, name="user")
 app.add_typer(payouts.app, name="payouts")
 app.add_typer(etsy.app, name="etsy")

@@ -127,7 +127,8 @@ async def _search(caller: Caller, args: Json) -> Json:
         category=args.get("category") or None, brand=args.get("brand") or None)
     async with caller.read_sessionmaker() as db:
         return await catalog.search(db, filters, cursor=args.get("cursor"),
-                                    limit=int(args.get("limit", 10)))
+                                    limit=int(args.get("limit", 10)),
+                                    link_base=caller.checkout.public_base_url)
 
 
 async def _product(caller: Caller, args: Json) -> Json:
@@ -135,14 +136,16 @@ async def _product(caller: Caller, args: Json) -> Json:
         profile = caller.profile
         return await catalog.product_detail(db, args["product_id"], policies={
             "terms_of_use": profile.terms_url, "privacy": profile.privacy_url,
-            "returns": profile.return_policy_url})
+            "returns": profile.return_policy_url},
+            link_base=caller.checkout.public_base_url)
 
 
 async def _videos(caller: Caller, args: Json) -> Json:
     async with caller.read_sessionmaker() as db:
         return await catalog.shoppable_videos(
             db, product_id=args.get("product_id"), campaign=args.get("campaign"),
-            cursor=args.get("cursor"), limit=int(args.get("limit", 10)))
+            cursor=args.get("cursor"), limit=int(args.get("limit", 10)),
+            link_base=caller.checkout.public_base_url)
 
 
 async def _order(caller: Caller, args: Json) -> Json:

@@ -1,11 +1,13 @@
 """UCP ``attribution`` (a flat map of URL-style parameters) → touches for the video
 attribution ledger.
 
-* ``rc_video`` / ``video_id``, else ``utm_content`` → ``creative_id``; it becomes the
-  touch's ``video_id`` when it names a known video (else kept and flagged unknown);
+* ``rc_video`` / ``video_id``, else ``rc_link`` (a shoppable link's code), else
+  ``utm_content`` → ``creative_id``; it becomes the touch's ``video_id`` when it names a
+  known video or link (else kept and flagged unknown);
 * ``utm_source`` (else the platform's host) → ``publisher_id``, provider ``ucp:<source>``;
 * ``utm_campaign`` → ``campaign_id``; ``utm_medium`` → ``sub_id``;
-* the first click id (``gclid``, ``gbraid``, ``wbraid``, ``dclid``, ``fbclid``, ``ttclid``,
+* ``rc_click`` (the click id our shoppable link put on the URL) joins that very click;
+  else the first click id (``gclid``, ``gbraid``, ``wbraid``, ``dclid``, ``fbclid``, ``ttclid``,
   ``msclkid``, ``yclid``) → ``token_fingerprint`` (SHA-256; the raw id is not in the ledger);
 * ``landing_url`` / ``url`` → ``source_url`` (a video is also matched by its URL).
 
@@ -25,14 +27,15 @@ from attribution.schemas import AttributionClaim
 from models.errors import AppError
 from protocols.ucp.errors import invalid
 
-CLICK_IDS = ("gclid", "gbraid", "wbraid", "dclid", "fbclid", "ttclid", "msclkid", "yclid")
+CLICK_IDS = ("rc_click", "gclid", "gbraid", "wbraid", "dclid", "fbclid", "ttclid", "msclkid",
+             "yclid")
 
 
 def to_claim(attribution: dict[str, str], platform_host: str, touchpoint: str
              ) -> AttributionClaim:
     source = attribution.get("utm_source") or platform_host or "ucp"
     video = attribution.get("rc_video") or attribution.get("video_id") \
-        or attribution.get("utm_content")
+        or attribution.get("rc_link") or attribution.get("utm_content")
     click = next((attribution[k] for k in CLICK_IDS if attribution.get(k)), None)
     return AttributionClaim(
         touchpoint=touchpoint, provider=f"ucp:{source}"[:200], publisher_id=source,

@@ -1,0 +1,202 @@
+"""The per-video funnel (issue 19): views from every source → clicks → checkouts created →
+completed → net revenue, rates, revenue per 1,000 views and cancellation reasons; JSON,
+CSV and the dashboard page in a real browser (desktop and 390 px)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from api.runtime import Runtime
+from models import LedgerEntry, Order, VideoViewCount
+from models.base import utc_now
+from tests.conftest import AGENT_KEY, US_ADDRESS, Agent, make_settings, start_live_server
+from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, _require_browser
+from tests.test_dashboard_browser import _seed_user as seed_user
+from tests.test_links import BROWSER, MERCHANT, make_link
+
+PAY = {"payment_data": {"handler_id": "card_tokenized", "instrument": {
+    "type": "card", "credential": {"type": "spt", "token": "spt_test_success"}}}}
+
+
+async def add_views(rt: Runtime, video_id: str, source: str, views: int, days_ago: int = 0
+                    ) -> None:
+    """Platform-reported views (the creative engineer's import writes these rows)."""
+    async with rt.sessionmaker() as db, db.begin():
+        db.add(VideoViewCount(video_id=video_id, source=source, views=views,
+                              day=(utc_now() - timedelta(days=days_ago)).date()))
+
+
+async def test_funnel_counts_every_step(seller: Agent, merchant_runtime: Runtime,
+                                        backend: str) -> None:
+    agent, rt = seller, merchant_runtime
+    for video_id, product in (("vid-a", "denim-jacket"), ("vid-b", "linen-shirt")):
+        await agent.http.post("/videos", json={"id": video_id, "title": video_id.upper(),
+                                               "products": [{"product_id": product}]},
+                              headers={**MERCHANT, "Idempotency-Key": f"v-{video_id}"})
+    link = await make_link(agent, video_id="vid-a", product_id="denim-jacket",
+                           channel="tiktok")
+    code = link["code"]
+    await add_views(rt, "vid-a", "tiktok", 1000)
+    await add_views(rt, "vid-a", "tiktok", 5000, days_ago=40)  # outside the period
+    await add_views(rt, "vid-b", "youtube", 200)
+    for _ in range(3):  # pixel impressions on the merchant's page
+        await agent.http.get(f"/v/{code}/i.gif", headers=BROWSER)
+    for _ in range(4):  # clicks from four visitors
+        await agent.http.get(f"/v/{code}", headers=BROWSER)
+    await agent.http.get(f"/v/{code}", headers={"User-Agent": "Googlebot/2.1"})  # not counted
+    await rt.touch_buffer.flush()
+    attribution = {"provider": "reelcart", "token": code}
+    # Two checkouts through the link: one completed, one cancelled with a reason; and one
+    # more cancelled without a reason.
+    sessions = []
+    for _ in range(3):
+        resp = await agent.create(line_items=[{"id": "item_123", "quantity": 2}],
+                                  fulfillment_details={"address": US_ADDRESS},
+                                  affiliate_attribution=attribution)
+        sessions.append(resp.json()["id"])
+    assert (await agent.post(f"/checkout_sessions/{sessions[0]}/complete", PAY)
+            ).status_code == 200
+    await agent.post(f"/checkout_sessions/{sessions[1]}/cancel",
+                     {"intent_trace": {"reason_code": "price_sensitivity"}})
+    await agent.post(f"/checkout_sessions/{sessions[2]}/cancel")
+    async with rt.read_sessionmaker() as db:
+        order = (await db.scalars(select(Order).where(
+            Order.checkout_session_id == sessions[0]))).one()
+        net = int((await db.execute(select(func.sum(LedgerEntry.net)).where(
+            LedgerEntry.order_id == order.id, LedgerEntry.model == "last_touch"))).scalar_one())
+    assert 0 < net <= order.total_amount
+
+    resp = await agent.http.get("/finance/funnel", headers=MERCHANT)
+    assert resp.status_code == 200, resp.text
+    report = resp.json()
+    rows = {r["video_id"]: r for r in report["rows"]}
+    a = rows["vid-a"]
+    assert a["views"] == 1003
+    assert a["views_by_source"] == {"pixel": 3, "tiktok": 1000}
+    assert (a["clicks"], a["checkouts_created"], a["checkouts_completed"]) == (4, 3, 1)
+    assert a["cancellation_reasons"] == {"price_sensitivity": 1, "unspecified": 1}
+    [(currency, revenue)] = a["net_revenue"].items()
+    assert (currency, revenue) == ("usd", net)  # ties out to the ledger
+    assert a["click_through_rate"] == round(4 / 1003, 4)
+    assert a["checkout_rate"] == 0.75
+    assert a["completion_rate"] == round(1 / 3, 4)
+    assert a["revenue_per_1000_views"] == {"usd": revenue * 1000 // 1003}
+    b = rows["vid-b"]
+    assert (b["views"], b["clicks"], b["checkouts_created"], b["net_revenue"]) == (
+        200, 0, 0, {})
+    assert b["checkout_rate"] is None  # nothing to divide by
+    assert report["totals"]["views"] == 1203
+    # One video, and the CSV of the same rows.
+    one = (await agent.http.get("/finance/funnel?video_id=vid-b", headers=MERCHANT)).json()
+    assert [r["video_id"] for r in one["rows"]] == ["vid-b"]
+    text = (await agent.http.get("/finance/funnel?format=csv", headers=MERCHANT)).text
+    parsed = {r["video_id"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert (parsed["vid-a"]["views"], parsed["vid-a"]["net_revenue"]) == ("1003", str(revenue))
+    assert parsed["vid-a"]["cancellation_reasons"] == "price_sensitivity=1;unspecified=1"
+    bad = await agent.http.get("/finance/funnel?from=2026-05-01&to=2026-04-01",
+                               headers=MERCHANT)
+    assert bad.status_code == 400
+    assert bad.json()["param"] == "$.from"
+    assert (await agent.http.get("/finance/funnel")).status_code == 401
+
+
+@pytest.fixture
+def funnel_site(database_url: str):
+    asyncio.run(seed_user(database_url))
+    server = start_live_server(make_settings(
+        database_url, merchant_api_keys=["merchant-key"], database_pool_size=5,
+        public_base_url="http://127.0.0.1"))
+    merchant = {"Authorization": "Bearer merchant-key"}
+    agent = {"Authorization": f"Bearer {AGENT_KEY}", "API-Version": "2026-04-17"}
+    with httpx.Client(base_url=server.url, timeout=20) as client:
+        for video_id, title, product in (("vid-rain", "Rainy denim", "denim-jacket"),
+                                         ("vid-sun", "Linen at noon", "linen-shirt")):
+            client.post("/videos", json={"id": video_id, "title": title,
+                                         "products": [{"product_id": product}]},
+                        headers={**merchant, "Idempotency-Key": f"v-{video_id}"})
+        codes = {}
+        for video_id, product in (("vid-rain", "denim-jacket"), ("vid-sun", "linen-shirt")):
+            codes[video_id] = client.post("/links", json={
+                "video_id": video_id, "product_id": product, "channel": "tiktok"},
+                headers={**merchant, "Idempotency-Key": f"l-{video_id}"}).json()["code"]
+        for video_id, views, clicks in (("vid-rain", 40, 6), ("vid-sun", 25, 2)):
+            for _ in range(views):
+                client.get(f"/v/{codes[video_id]}/i.gif", headers=BROWSER)
+            for _ in range(clicks):
+                client.get(f"/v/{codes[video_id]}", headers=BROWSER, follow_redirects=False)
+            client.cookies.clear()
+        for n, (video_id, cancel) in enumerate((("vid-rain", None), ("vid-rain", None),
+                                                ("vid-rain", "price_sensitivity"),
+                                                ("vid-sun", None))):
+            session = client.post("/checkout_sessions", headers={
+                **agent, "Idempotency-Key": f"c{n}"}, json={
+                "currency": "usd", "capabilities": {},
+                "line_items": [{"id": "item_123", "quantity": n + 1}],
+                "affiliate_attribution": {"provider": "reelcart", "token": codes[video_id]},
+                "fulfillment_details": {"address": US_ADDRESS}}).json()
+            path = f"/checkout_sessions/{session['id']}"
+            if cancel:
+                client.post(f"{path}/cancel", headers={**agent, "Idempotency-Key": f"x{n}"},
+                            json={"intent_trace": {"reason_code": cancel}})
+            else:
+                client.post(f"{path}/complete", headers={**agent, "Idempotency-Key": f"p{n}"},
+                            json=PAY)
+    yield server
+    server.stop()
+
+
+def test_funnel_page_in_a_real_browser(funnel_site, backend: str, tmp_path: Path) -> None:
+    sync_playwright = _require_browser()
+    server = funnel_site
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(accept_downloads=True)
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server.url}/dashboard/login")
+        page.fill("input[name=username]", "ada")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/dashboard")
+        page.click("header >> text=Funnel")
+        page.wait_for_url("**/dashboard/funnel")
+        # The clicks and views are written by the batched writer: within 50 ms.
+        page.wait_for_timeout(200)
+        page.reload()
+        assert page.inner_text("#total-views") == "65"
+        assert page.inner_text("#total-clicks") == "8"
+        assert page.locator("svg.chart").count() == 3  # funnel, revenue, per 1,000 views
+        assert page.locator("svg.chart rect").count() >= 4 + 2
+        assert "price_sensitivity" in page.inner_text("body")
+        page.screenshot(path=str(tmp_path / "funnel-desktop.png"), full_page=True)
+        with page.expect_download() as download:
+            page.click("text=Download CSV")
+        saved = tmp_path / "funnel.csv"
+        download.value.save_as(saved)
+        rows = {r["video_id"]: r for r in csv.DictReader(saved.open())}
+        assert (rows["vid-rain"]["clicks"], rows["vid-rain"]["checkouts_completed"]) == (
+            "6", "2")
+        page.goto(f"{server.url}/dashboard/funnel?video=vid-sun")
+        assert "Funnel of vid-sun" in page.inner_text("h2")
+
+        phone = browser.new_context(viewport={"width": 390, "height": 844},
+                                    storage_state=context.storage_state())
+        small = phone.new_page()
+        small.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        small.goto(f"{server.url}/dashboard/funnel")
+        shot = tmp_path / "funnel-390.png"
+        small.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        assert small.evaluate("document.documentElement.scrollWidth") <= 390
+        browser.close()
+    assert errors == []
