@@ -96,15 +96,15 @@ def test_experiment_and_provenance_pages(site, backend: str, tmp_path: Path) -> 
         page.screenshot(path=str(shots / "experiments.png"), full_page=True)
         page.click("text=Rain or sun")
         page.wait_for_url(f"**/dashboard/experiments/{report['id']}")
-        assert "Winner: vid-rain" in page.inner_text("main")
+        assert "Winner: Denim in the rain" in page.inner_text("main")
         assert page.locator("svg.chart circle").count() == 2  # one mean per variant
         box = page.locator("svg.chart").bounding_box()
         assert box is not None
         assert box["width"] > 200
         page.screenshot(path=str(shots / "experiment.png"), full_page=True)
-        page.click("text=Promote vid-rain")
+        page.click("text=Promote “Denim in the rain”")
         page.wait_for_selector("text=vid-rain is now the featured video of spec-items.")
-        assert page.locator("text=Promote vid-rain").count() == 0  # done: no second button
+        assert page.locator("text=Promote “Denim in the rain”").count() == 0  # no second button
         assert page.locator("td .pill", has_text="featured").count() == 1  # desktop
 
         page.goto(f"{server.url}/dashboard/provenance?flagged=1")

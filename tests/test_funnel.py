@@ -187,7 +187,7 @@ def test_funnel_page_in_a_real_browser(funnel_site, backend: str, tmp_path: Path
         assert (rows["vid-rain"]["clicks"], rows["vid-rain"]["checkouts_completed"]) == (
             "6", "2")
         page.goto(f"{server.url}/dashboard/funnel?video=vid-sun")
-        assert "Funnel of vid-sun" in page.inner_text("h2")
+        assert "Funnel of Linen at noon" in page.inner_text("h2")
 
         phone = browser.new_context(viewport={"width": 390, "height": 844},
                                     storage_state=context.storage_state())

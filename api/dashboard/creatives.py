@@ -21,34 +21,34 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 def interval_chart(variants: list[dict[str, Any]], *, title: str) -> str:
     """Each variant's conversion: posterior mean (dot) and 95 % credible interval (bar),
-    on one scale, as inline SVG."""
+    on one scale. Drawn like the dashboard's bar charts: the label above its bar,
+    horizontal positions in percent and text in pixels, so it reads the same on a phone."""
     usable = [v for v in variants if not v["problem"]]
     if not usable:
         return f'<p class="muted">No data for {escape(title.lower())}.</p>'
     top = max(max(v["conversion"]["high"] for v in usable), 1e-9)
-    row, label_w, width = 34, 150, 520
-    plot = width - label_w - 90
-    height = row * len(usable) + 30
+    row, span = 46, 72.0  # the interval's value text fits in the last 28 %
+    height = row * len(usable) + 24
     parts = []
     for i, v in enumerate(usable):
-        y = 8 + i * row
+        y = 2 + i * row
         c = v["conversion"]
-        x0 = label_w + plot * c["low"] / top
-        x1 = label_w + plot * c["high"] / top
-        xm = label_w + plot * c["mean"] / top
-        label = escape(str(v["title"] or v["video_id"])[:22])
+        x0, x1, xm = (span * c[k] / top for k in ("low", "high", "mean"))
+        label = escape(str(v["title"] or v["video_id"])[:60])
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">{label}</text>'
-            f'<rect x="{x0:.1f}" y="{y + 8}" width="{max(x1 - x0, 1):.1f}" height="8" rx="3">'
-            f'<title>{label}: {c["low"]:.3%} – {c["high"]:.3%}</title></rect>'
-            f'<circle cx="{xm:.1f}" cy="{y + 12}" r="5"/>'
-            f'<text x="{x1 + 6:.1f}" y="{y + 17}">{c["mean"]:.2%}</text>')
-    axis_y = 8 + len(usable) * row
-    parts.append(f'<line x1="{label_w}" y1="{axis_y}" x2="{label_w + plot}" y2="{axis_y}" '
-                 f'class="axis"/><text x="{label_w}" y="{axis_y + 16}">0%</text>'
-                 f'<text x="{label_w + plot}" y="{axis_y + 16}" text-anchor="end">'
+            f'<g><title>{label}: {c["mean"]:.2%} ({c["low"]:.3%} – {c["high"]:.3%})</title>'
+            f'<text x="0" y="{y + 15}" class="label">{label}</text>'
+            f'<rect class="bar" x="{x0:.2f}%" y="{y + 24}" width="{max(x1 - x0, 0.4):.2f}%" '
+            f'height="8" rx="3"/>'
+            f'<circle class="point" cx="{xm:.2f}%" cy="{y + 28}" r="5"/>'
+            f'<text x="{x1:.2f}%" dx="8" y="{y + 33}" class="value">{c["mean"]:.2%}</text>'
+            f"</g>")
+    axis_y = 2 + len(usable) * row + 2
+    parts.append(f'<line x1="0" y1="{axis_y}" x2="{span}%" y2="{axis_y}" class="axis"/>'
+                 f'<text x="0" y="{axis_y + 16}" class="value">0%</text>'
+                 f'<text x="{span}%" y="{axis_y + 16}" text-anchor="end" class="value">'
                  f'{top:.2%}</text>')
-    return (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+    return (f'<svg class="chart bars" width="100%" height="{height}" role="img" '
             f'aria-label="{escape(title)}"><title>{escape(title)}</title>{"".join(parts)}'
             f"</svg>")
 

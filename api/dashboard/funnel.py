@@ -83,9 +83,10 @@ async def funnel_page(
     stages = [("Views", subject.views), ("Clicks", subject.clicks),
               ("Checkouts", subject.checkouts), ("Completed", subject.completed)]
     sold = [r for r in rows if r.net_revenue.get(currency)]
-    revenue = sorted(((r.video_id, r.net_revenue[currency]) for r in sold),
+    revenue = sorted(((r.title or r.video_id, r.net_revenue[currency]) for r in sold),
                      key=lambda p: -p[1])[:10]
-    per_mille = sorted(((r.video_id, funnel.rates(r)["revenue_per_1000_views"][currency])
+    per_mille = sorted(((r.title or r.video_id,
+                         funnel.rates(r)["revenue_per_1000_views"][currency])
                         for r in sold if r.views), key=lambda p: -p[1])[:10]
     return page(request, "dashboard/funnel.html", who,
                 rows=[funnel.row_json(r) for r in rows], totals=funnel.row_json(total),
