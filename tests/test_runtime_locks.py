@@ -106,10 +106,8 @@ async def test_api_answers_while_another_process_holds_the_write_lock(
         assert created.json()["status"] in ("not_ready_for_payment", "ready_for_payment")
 
 
-async def test_a_lock_held_past_the_timeout_is_a_prompt_503(database_url: str,
-                                                            backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("the lock timeout is SQLite's (PostgreSQL waits on its row locks)")
+@pytest.mark.backends("sqlite")  # the lock timeout is SQLite's (PostgreSQL waits on row locks)
+async def test_a_lock_held_past_the_timeout_is_a_prompt_503(database_url: str) -> None:
     async with sandbox_runtime(database_url, sqlite_lock_timeout_seconds=0.3) as rt, \
             app_client(rt) as http:
         agent = Agent(http)
@@ -190,13 +188,12 @@ async def test_a_cart_short_of_one_line_takes_no_stock_at_all(agent: Agent,
     assert await stock_of(runtime, "item_123") == before - 1
 
 
+@pytest.mark.backends("sqlite")  # PostgreSQL has no WAL checkpoints in the client
 async def test_long_running_processes_checkpoint_the_wal_off_the_event_loop(
-        database_url: str, backend: str) -> None:
+        database_url: str) -> None:
     """API and worker processes: commits never run a WAL checkpoint (SQLite would run it
     inside whichever commit crosses 1,000 pages, on the event loop); the runtime's
     background task does, on a thread."""
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL has no WAL checkpoints in the client")
     from api.runtime import build_runtime
     from tests.conftest import make_settings, reset_database
 
