@@ -57,11 +57,10 @@ class BuildReport:
 
 
 def product_row(p: Any, variants: Iterable[Any],
-                videos: tuple[tuple[str, str | None, str], ...] = (),
-                links: tuple[tuple[str, str], ...] = ()) -> ProductRow:
+                videos: tuple[tuple[str, str | None, str], ...] = ()) -> ProductRow:
     return ProductRow(
         id=p.id, title=p.title, description=p.description, url=p.url, brand=p.brand,
-        media=tuple(p.media or ()), videos=videos, links=links,
+        media=tuple(p.media or ()), videos=videos,
         variants=tuple(VariantRow(
             id=v.id, title=v.title, price_amount=v.price_amount, currency=v.currency,
             description=v.description, sku=v.sku, url=v.url, image_url=v.image_url,

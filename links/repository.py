@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -94,15 +94,12 @@ async def list_links(db: AsyncSession, *, video_id: str | None, product_id: str 
     return list(rows)
 
 
-async def links_for_products(db: AsyncSession, product_ids: Sequence[str],
-                             channels: Iterable[str] | None = None
+async def links_for_products(db: AsyncSession, product_ids: Sequence[str]
                              ) -> dict[str, list[ShoppableLink]]:
-    """Links per product, newest first (optionally only some channels)."""
+    """Links per product, newest first."""
     if not product_ids:
         return {}
     stmt = select(ShoppableLink).where(ShoppableLink.product_id.in_(list(product_ids)))
-    if channels is not None:
-        stmt = stmt.where(ShoppableLink.channel.in_(list(channels)))
     out: dict[str, list[ShoppableLink]] = {}
     for link in await db.scalars(stmt.order_by(ShoppableLink.product_id,
                                                ShoppableLink.created_at.desc(),
@@ -136,16 +133,3 @@ async def latest_visitor_touch(db: AsyncSession, visitor: str, *, before: dateti
         if found is not None:
             return cast(LinkTouch, found)
     return None
-
-
-async def feed_links(db: AsyncSession, product_ids: Sequence[str], channels: Iterable[str]
-                     ) -> dict[str, list[tuple[str, str]]]:
-    """Per product, (channel, code) of its newest link on each of ``channels``."""
-    out: dict[str, list[tuple[str, str]]] = {}
-    for product_id, links in (await links_for_products(db, product_ids, channels)).items():
-        seen: set[str] = set()
-        for link in links:
-            if link.channel not in seen:
-                seen.add(link.channel)
-                out.setdefault(product_id, []).append((link.channel, link.code))
-    return out
