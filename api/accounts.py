@@ -9,7 +9,6 @@ The caller owns the transaction (these functions only flush).
 from __future__ import annotations
 
 import asyncio
-import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,9 +17,8 @@ from enum import StrEnum
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import MERCHANT_KEY_PREFIX, generate_api_key
+from api.auth import create_agent_key, create_merchant_key
 from api.dashboard.auth import OWASP, ScryptCost, hash_password, revoke_sessions
-from api.runtime import hash_api_key
 from models import Agent, AgentApiKey, DashboardSession, DashboardUser, MerchantApiKey
 from models.base import new_id, utc_now
 from models.errors import Conflict, InvalidRequest, NotFound
@@ -105,24 +103,14 @@ async def issue_agent_key(db: AsyncSession, name: str, *, signing_secret: str | 
     checked_name(name, "agent name", 200)
     agent = await _agent(db, name)
     revoked = 0
-    created = agent is None
-    if agent is None:
-        agent = Agent(id=new_id("agt"), name=name, signing_secret=signing_secret,
-                      created_at=utc_now())
-        db.add(agent)
-    else:
+    if agent is not None:
         active = [k for k in await agent_keys(db, name) if k.key_id and k.revoked_at is None]
         if active and existing == Existing.refuse:
             raise _taken("agent", name, active)
         if existing == Existing.rotate:
             revoked = await _revoke_agent(db, agent.id, None)
-        if signing_secret:
-            agent.signing_secret = signing_secret
-    key = generate_api_key()
-    db.add(AgentApiKey(id=new_id("key"), agent_id=agent.id, key_hash=hash_api_key(key),
-                       key_prefix=key[:12], created_at=utc_now()))
-    await db.flush()
-    return IssuedKey(agent.id, key, revoked, created)
+    owner, key = await create_agent_key(db, name, signing_secret=signing_secret)
+    return IssuedKey(owner.id, key, revoked, agent is None)
 
 
 async def _revoke_agent(db: AsyncSession, agent_id: str, prefix: str | None) -> int:
@@ -177,10 +165,7 @@ async def issue_merchant_key(db: AsyncSession, name: str,
     if active and existing == Existing.rotate:
         revoked = await revoke_merchant_keys(db, name)
     created = not await merchant_keys(db, name)
-    key = MERCHANT_KEY_PREFIX + secrets.token_urlsafe(32)
-    db.add(MerchantApiKey(id=new_id("mk"), name=name, key_hash=hash_api_key(key),
-                          key_prefix=key[:12], created_at=utc_now()))
-    await db.flush()
+    key = await create_merchant_key(db, name)
     return IssuedKey(None, key, revoked, created)
 
 
