@@ -61,10 +61,10 @@ async def create_from_session(
     )
     db.add(order)
     await db.flush()
-    await repository.add_event(db, order.id, "order.created", actor, {
+    await repository.insert_event(db, order.id, "order.created", actor, {
         "checkout_session_id": session.id, "total_amount": session.total_amount,
         "currency": session.currency, "payment_reference": payment_reference,
-    })
+    }, now)
     await notify.order_changed(db, order, "order_create")
     if forward_to_shopify:
         await notify.forward_to_shopify(db, order)

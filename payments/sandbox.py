@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import SandboxCharge, SandboxDispute, SandboxRefund
@@ -54,6 +55,16 @@ SANDBOX_3DS_METADATA: dict[str, Any] = {
     },
     "directory_server": "visa",
     "flow_preference": {"type": "challenge", "challenge": {"type": "preferred"}},
+}
+
+
+CHARGES = cast(Table, SandboxCharge.__table__)
+_CHARGE_COLUMNS = ("id", "idempotency_key", "amount", "currency", "status", "token_fingerprint",
+                   "decline_code", "fee_amount", "created_at")
+_CHARGE = {
+    dialect: insert(CHARGES).values({c: bindparam(c) for c in _CHARGE_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 
 
@@ -102,28 +113,27 @@ class SandboxProvider:
             raise PaymentUnavailable("sandbox provider is simulating an outage")
         if test_token == "spt_test_slow":
             await asyncio.sleep(0.5)
+        result = self._decide(request)
+        charge_id = new_id("ch")
         async with self._sessionmaker() as db, db.begin():
-            existing = await db.scalar(select(SandboxCharge).where(
-                SandboxCharge.idempotency_key == request.idempotency_key))
-            if existing is not None:
+            # One statement: the charge, unless this key already has one (a retry, or a
+            # concurrent identical request that committed first): then replay that one.
+            inserted = await db.execute(_CHARGE[db.get_bind().dialect.name], {
+                "id": charge_id, "idempotency_key": request.idempotency_key,
+                "amount": request.amount, "currency": request.currency,
+                "status": result.status, "token_fingerprint": token_fingerprint(request.token),
+                "decline_code": result.decline_code, "fee_amount": result.fee_amount or 0,
+                "created_at": utc_now()})
+            if not inserted.rowcount:  # type: ignore[attr-defined]
+                existing = await db.scalar(select(SandboxCharge).where(
+                    SandboxCharge.idempotency_key == request.idempotency_key))
+                if existing is None:  # the conflicting row is gone: let the caller retry
+                    raise PaymentUnavailable("concurrent charge with the same key")
                 return self._replay(existing)
-            result = self._decide(request)
-            charge = SandboxCharge(
-                id=new_id("ch"), idempotency_key=request.idempotency_key,
-                amount=request.amount, currency=request.currency, status=result.status,
-                token_fingerprint=token_fingerprint(request.token),
-                decline_code=result.decline_code,
-                fee_amount=result.fee_amount or 0,
-            )
-            db.add(charge)
-            try:
-                await db.flush()
-            except IntegrityError as exc:  # a concurrent identical request won the insert
-                raise PaymentUnavailable("concurrent charge with the same key") from exc
-            return ChargeResult(result.status, reference=charge.id,
-                                decline_code=result.decline_code, message=result.message,
-                                authentication_metadata=result.authentication_metadata,
-                                fee_amount=result.fee_amount)
+        return ChargeResult(result.status, reference=charge_id,
+                            decline_code=result.decline_code, message=result.message,
+                            authentication_metadata=result.authentication_metadata,
+                            fee_amount=result.fee_amount)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         async with self._sessionmaker() as db, db.begin():
