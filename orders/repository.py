@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Dispute, Fulfillment, Order, OrderEvent, Refund
@@ -23,6 +23,17 @@ async def add_event(db: AsyncSession, order_id: str, type_: str, actor: str, dat
 
 
 _INSERT_EVENT = insert(cast(Table, OrderEvent.__table__))
+_ORDERS = cast(Table, Order.__table__)
+_ORDER_COLUMNS = [(prop.key, prop.columns[0].key) for prop in inspect(Order).column_attrs]
+
+
+async def insert_order(db: AsyncSession, order: Order) -> None:
+    """Insert a new order with one Core statement; ``order`` stays transient (the value
+    the caller renders and passes to listeners, which only read it). Columns it leaves
+    unset get their defaults in the row, not on the object."""
+    state = order.__dict__
+    await db.execute(insert(_ORDERS), {column: state[attr] for attr, column in _ORDER_COLUMNS
+                                       if attr in state})
 
 
 async def insert_event(db: AsyncSession, order_id: str, type_: str, actor: str, data: dict,
