@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.rules import MODELS, Credit, Touch, Windows, allocate, credit, split
@@ -25,6 +25,9 @@ from models.base import utc_now
 from models.statuses import TouchType
 
 LEDGER = cast(Table, LedgerEntry.__table__)
+_INSERT_LEDGER = insert(LEDGER)  # built once: every sale appends rows
+_SESSION_TOUCHES = select(AttributionTouch).where(
+    AttributionTouch.checkout_session_id == bindparam("session_id"))
 COMPONENTS = ("gross", "discount", "tax", "shipping", "commissionable", "fee", "net")
 
 
@@ -87,8 +90,7 @@ async def _touches(db: AsyncSession, session_id: str, order_at: datetime,
                    horizon_days: int | None) -> list[Touch]:
     """The session's touches, plus every click and pixel view of the visitors it is joined
     to (through a claimed click or the web journey's visitor cookie)."""
-    rows = list(await db.scalars(select(AttributionTouch).where(
-        AttributionTouch.checkout_session_id == session_id)))
+    rows = list(await db.scalars(_SESSION_TOUCHES, {"session_id": session_id}))
     out = [Touch(r.video_id, r.touched_at, _touch_type(r)) for r in rows
            if r.video_id is not None or not r.visitor]  # a visitor-only row adds no touch
     claimed_clicks = {r.click_id for r in rows if r.click_id}
@@ -156,7 +158,7 @@ async def _insert(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Append rows with one executemany: nothing reads them back as entities, and the
     ORM would insert them one statement at a time (it needs each generated id)."""
     if rows:
-        await db.execute(insert(LEDGER), rows)
+        await db.execute(_INSERT_LEDGER, rows)
 
 
 async def record_sale(db: AsyncSession, order: Order, fee: int | None,

@@ -39,6 +39,7 @@ async def insert_session(db: AsyncSession, s: CheckoutSession) -> None:
 _ATTEMPTS = cast(Table, PaymentAttempt.__table__)
 _ATTEMPT_COLUMNS = [(prop.key, prop.columns[0].key)
                     for prop in inspect(PaymentAttempt).column_attrs]
+_INSERT_ATTEMPT = insert(_ATTEMPTS)
 
 # Built once (bind parameters): these run on every update and complete.
 _SESSION_BY_ID = select(CheckoutSession).where(CheckoutSession.id == bindparam("session_id")) \
@@ -66,7 +67,7 @@ async def insert_attempt(db: AsyncSession, attempt: PaymentAttempt) -> None:
     """Insert a new payment attempt with one Core statement (as ``insert_session``):
     ``attempt`` stays transient; nothing in its transaction reads it back."""
     state = attempt.__dict__
-    await db.execute(insert(_ATTEMPTS), {column: state[attr] for attr, column in _ATTEMPT_COLUMNS
+    await db.execute(_INSERT_ATTEMPT, {column: state[attr] for attr, column in _ATTEMPT_COLUMNS
                                          if attr in state})
 
 
@@ -87,6 +88,13 @@ def _per_variant(quantities: dict[str, int]) -> ColumnElement[int]:
     return case(quantities, value=VARIANTS.c.id)
 
 
+_TAKE_ONE = (update(VARIANTS)
+             .where(VARIANTS.c.id == bindparam("variant_id"), VARIANTS.c.stock.is_not(None),
+                    VARIANTS.c.stock >= bindparam("quantity"))
+             .values(stock=VARIANTS.c.stock - bindparam("quantity"))
+             .returning(VARIANTS.c.id))
+
+
 async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[str]:
     """Atomically take stock for every tracked variant, or for none. Returns the variant
     ids that lacked it (nothing is taken then).
@@ -99,14 +107,19 @@ async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[st
     """
     if not quantities:
         return []
-    qty = _per_variant(quantities)
-    taken = set((await db.execute(
-        update(VARIANTS)
-        .where(VARIANTS.c.id.in_(sorted(quantities)), VARIANTS.c.stock.is_not(None),
-               VARIANTS.c.stock >= qty)
-        .values(stock=VARIANTS.c.stock - qty)
-        .returning(VARIANTS.c.id)
-    )).scalars())
+    if len(quantities) == 1:  # the usual cart: the same UPDATE, built once
+        ((variant_id, quantity),) = quantities.items()
+        taken = set((await db.execute(_TAKE_ONE, {"variant_id": variant_id,
+                                                  "quantity": quantity})).scalars())
+    else:
+        qty = _per_variant(quantities)
+        taken = set((await db.execute(
+            update(VARIANTS)
+            .where(VARIANTS.c.id.in_(sorted(quantities)), VARIANTS.c.stock.is_not(None),
+                   VARIANTS.c.stock >= qty)
+            .values(stock=VARIANTS.c.stock - qty)
+            .returning(VARIANTS.c.id)
+        )).scalars())
     missing = sorted(set(quantities) - taken)
     if not missing:
         return []

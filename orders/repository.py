@@ -25,6 +25,7 @@ async def add_event(db: AsyncSession, order_id: str, type_: str, actor: str, dat
 _INSERT_EVENT = insert(cast(Table, OrderEvent.__table__))
 _ORDERS = cast(Table, Order.__table__)
 _ORDER_COLUMNS = [(prop.key, prop.columns[0].key) for prop in inspect(Order).column_attrs]
+_INSERT_ORDER = insert(_ORDERS)
 
 
 async def insert_order(db: AsyncSession, order: Order) -> None:
@@ -32,7 +33,7 @@ async def insert_order(db: AsyncSession, order: Order) -> None:
     the caller renders and passes to listeners, which only read it). Columns it leaves
     unset get their defaults in the row, not on the object."""
     state = order.__dict__
-    await db.execute(insert(_ORDERS), {column: state[attr] for attr, column in _ORDER_COLUMNS
+    await db.execute(_INSERT_ORDER, {column: state[attr] for attr, column in _ORDER_COLUMNS
                                        if attr in state})
 
 
