@@ -84,6 +84,25 @@ async def test_update_is_4_statements_in_1_transaction(agent: Agent, runtime: Ru
     assert (len(counted.statements), counted.commits) == (4, 1), counted.statements
 
 
+async def test_update_with_new_lines_reads_the_catalog_once(agent: Agent, runtime: Runtime,
+                                                            backend: str) -> None:
+    """The variants loaded to check new lines are the ones they are priced from (before:
+    a second SELECT of the same variants, 5 statements)."""
+    await _warm_up(agent)
+    session_id = await _ready(agent)
+    with counting(runtime) as counted:
+        resp = await agent.post(f"/checkout_sessions/{session_id}", {
+            "line_items": [{"id": "item_123", "quantity": 2}, {"id": "few-left"}],
+            "fulfillment_details": {"address": US_ADDRESS}})
+    assert resp.status_code == 200, resp.text
+    assert [(line["item"]["id"], line["quantity"]) for line in resp.json()["line_items"]] \
+        == [("item_123", 2), ("few-left", 1)]
+    assert resp.json()["status"] == "ready_for_payment"
+    assert sum(s.startswith("SELECT variants.") for s in counted.statements) == 1, \
+        counted.statements
+    assert (len(counted.statements), counted.commits) == (4, 1), counted.statements
+
+
 async def test_complete_is_16_statements_in_3_transactions(agent: Agent, runtime: Runtime,
                                                            backend: str) -> None:
     await _warm_up(agent)
