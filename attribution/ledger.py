@@ -26,8 +26,10 @@ from models.statuses import TouchType
 
 LEDGER = cast(Table, LedgerEntry.__table__)
 _INSERT_LEDGER = insert(LEDGER)  # built once: every sale appends rows
-_SESSION_TOUCHES = select(AttributionTouch).where(
-    AttributionTouch.checkout_session_id == bindparam("session_id"))
+_SESSION_TOUCHES = (  # a session's touches with the videos they name, in one statement
+    select(AttributionTouch, Video)
+    .outerjoin(Video, Video.id == AttributionTouch.video_id)
+    .where(AttributionTouch.checkout_session_id == bindparam("session_id")))
 COMPONENTS = ("gross", "discount", "tax", "shipping", "commissionable", "fee", "net")
 
 
@@ -87,10 +89,16 @@ def _touch_type(row: AttributionTouch) -> str:
 
 
 async def _touches(db: AsyncSession, session_id: str, order_at: datetime,
-                   horizon_days: int | None) -> list[Touch]:
+                   horizon_days: int | None) -> tuple[list[Touch], dict[str, Video]]:
     """The session's touches, plus every click and pixel view of the visitors it is joined
-    to (through a claimed click or the web journey's visitor cookie)."""
-    rows = list(await db.scalars(_SESSION_TOUCHES, {"session_id": session_id}))
+    to (through a claimed click or the web journey's visitor cookie); and the videos the
+    session's own touches name, read in the same statement."""
+    rows: list[AttributionTouch] = []
+    videos: dict[str, Video] = {}
+    for touch, video in await db.execute(_SESSION_TOUCHES, {"session_id": session_id}):
+        rows.append(touch)
+        if video is not None:
+            videos[video.id] = video
     out = [Touch(r.video_id, r.touched_at, _touch_type(r)) for r in rows
            if r.video_id is not None or not r.visitor]  # a visitor-only row adds no touch
     claimed_clicks = {r.click_id for r in rows if r.click_id}
@@ -100,15 +108,17 @@ async def _touches(db: AsyncSession, session_id: str, order_at: datetime,
                                                            after=after):
             if touch.id not in claimed_clicks:
                 out.append(Touch(touch.video_id, touch.touched_at, touch.kind))
-    return out
+    return out, videos
 
 
 async def _shares(db: AsyncSession, order: Order, policy: LedgerPolicy
                   ) -> tuple[dict[str, Credit], dict[str | None, datetime], dict[str, Video]]:
     """(credit per model, latest touch per video, the touched videos as loaded)."""
-    plain = await _touches(db, order.checkout_session_id, order.created_at,
-                           policy.horizon_days)
-    loaded = await _video_facts(db, {t.video_id for t in plain if t.video_id})
+    plain, loaded = await _touches(db, order.checkout_session_id, order.created_at,
+                                   policy.horizon_days)
+    # Videos only a visitor's clicks or views name (web journeys): one more look-up.
+    loaded.update(await _video_facts(
+        db, {t.video_id for t in plain if t.video_id} - loaded.keys()))
     parents = {v.id: v.parent_video_id for v in loaded.values() if v.parent_video_id}
     shares = {model: credit(model, plain, order.created_at, policy.windows(model),
                             parents=parents, remix_share=policy.remix_share)

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import event, func, select
 
 from api.runtime import Runtime
-from models import CheckoutSession, IdempotencyRecord, PaymentAttempt
+from models import CheckoutSession, IdempotencyRecord, LedgerEntry, PaymentAttempt, Video
 from tests.conftest import US_ADDRESS, Agent
 
 
@@ -162,3 +162,30 @@ async def test_complete_error_before_the_charge_is_stored_once_and_replayed(
     assert other.json()["code"] == "idempotency_conflict"
     completed = await agent.complete(session_id)
     assert completed.json()["status"] == "completed"
+
+
+async def test_attributed_complete_reads_touches_and_their_videos_at_once(
+        agent: Agent, runtime: Runtime, backend: str) -> None:
+    """A sale credited to a video (a web journey carrying ``video_id``): the ledger reads
+    the session's touches together with the videos they name (before: a SELECT each),
+    and the credited sale does ask for commission contracts."""
+    async with runtime.sessionmaker() as db, db.begin():
+        db.add(Video(id="vid-stmt", campaign="spring", creator="ava", generator="sora-2"))
+    await _warm_up(agent)
+    created = await agent.create(line_items=[{"id": "item_123"}],
+                                 fulfillment_details={"address": US_ADDRESS},
+                                 metadata={"video_id": "vid-stmt"})
+    assert created.status_code == 201, created.text
+    with counting(runtime) as counted:
+        resp = await agent.complete(created.json()["id"])
+    assert resp.status_code == 200, resp.text
+    assert not any(s.startswith("SELECT videos.") for s in counted.statements), \
+        counted.statements
+    # The 16 of an unattributed complete, and the contracts in force for the credit.
+    assert (len(counted.statements), counted.commits) == (17, 3), counted.statements
+    async with runtime.read_sessionmaker() as db:
+        credited = list(await db.execute(select(
+            LedgerEntry.video_id, LedgerEntry.campaign, LedgerEntry.creator).where(
+            LedgerEntry.order_id == resp.json()["order"]["id"],
+            LedgerEntry.model == "last_touch")))
+    assert [tuple(row) for row in credited] == [("vid-stmt", "spring", "ava")]
