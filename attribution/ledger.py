@@ -95,8 +95,8 @@ async def _touches(db: AsyncSession, session_id: str, order_at: datetime,
     session's own touches name, read in the same statement."""
     rows: list[AttributionTouch] = []
     videos: dict[str, Video] = {}
-    for touch, video in await db.execute(_SESSION_TOUCHES, {"session_id": session_id}):
-        rows.append(touch)
+    for row, video in await db.execute(_SESSION_TOUCHES, {"session_id": session_id}):
+        rows.append(row)
         if video is not None:
             videos[video.id] = video
     out = [Touch(r.video_id, r.touched_at, _touch_type(r)) for r in rows
