@@ -177,6 +177,20 @@ async def record_claim(db: AsyncSession, session_id: str, claim: Claim, at: date
         "video_id": video_id, "video_known": known, "touched_at": at})
 
 
+# Metadata keys a web checkout passes for attribution only: read by ``record_web_touch``,
+# never kept on the session (so never stored, echoed, sent in a webhook or logged).
+# ``rc_visitor`` is the raw first-party visitor cookie; its touches keep its SHA-256.
+PRIVATE_METADATA_KEYS = frozenset({"rc_visitor"})
+
+
+def stored_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The session metadata to keep: ``metadata`` without the attribution-only keys."""
+    if not metadata or PRIVATE_METADATA_KEYS.isdisjoint(metadata):
+        return metadata
+    kept = {k: v for k, v in metadata.items() if k not in PRIVATE_METADATA_KEYS}
+    return kept or None
+
+
 async def record_web_touch(db: AsyncSession, session_id: str, metadata: dict[str, Any] | None,
                            at: datetime) -> None:
     """A buyer who landed through a video link: the feed URL's video/campaign parameter is
