@@ -1,4 +1,5 @@
-"""The UCP MCP binding's tool input schemas (checkout-mcp.md, ``mcp.openrpc.json``).
+"""The UCP MCP binding's tool input schemas (checkout-mcp.md, order-mcp.md,
+``mcp.openrpc.json``).
 
 The OpenRPC document and the JSON Schemas are carried unchanged under ``spec/2026-04-08``
 (Apache 2.0, see its LICENSE and NOTICE). A tool's ``inputSchema`` is one self-contained
@@ -34,7 +35,7 @@ OPENRPC_REF = "../../schemas/shopping/checkout.json"
 CHECKOUT_ROOTS = (BASE + "shopping/fulfillment.json#/$defs/dev.ucp.shopping.checkout",
                   BASE + "shopping/discount.json#/$defs/dev.ucp.shopping.checkout")
 TOOLS = ("create_checkout", "get_checkout", "update_checkout", "complete_checkout",
-         "cancel_checkout")
+         "cancel_checkout", "get_order")
 OPERATION = {"create_checkout": "create", "update_checkout": "update",
              "complete_checkout": "complete"}
 
@@ -152,7 +153,7 @@ def method(name: str) -> Json:
 
 @cache
 def input_schema(name: str) -> Json:
-    """The bundled ``inputSchema`` of one UCP checkout tool (treat as read-only)."""
+    """The bundled ``inputSchema`` of one UCP tool (treat as read-only)."""
     entry = method(name)
     properties: Json = {}
     required: list[str] = []
