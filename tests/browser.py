@@ -84,6 +84,15 @@ class Dashboard:
                                            storage_state=self.context.storage_state())
         return self.watch(context.new_page())
 
+    def at_phone_width(self, path: str, shot: Path) -> Any:
+        """``path`` on a new ``phone()`` page, its full-page screenshot saved to ``shot``;
+        usable at that width: nothing forces sideways scrolling."""
+        small = self.phone()
+        small.goto(f"{self.url}{path}")
+        small.screenshot(path=str(shot), full_page=True)
+        assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+        return small
+
 
 @contextmanager
 def dashboard_browser(url: str, *, login: bool = True, **context_options: Any

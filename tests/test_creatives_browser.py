@@ -88,10 +88,7 @@ def test_experiment_and_provenance_pages(site, backend: str, tmp_path: Path) -> 
         page.goto(f"{server.url}/dashboard/provenance?flagged=1")
         assert "missing" in page.inner_text("main")
 
-        small = ui.phone()
         for path, name in ((f"/dashboard/experiments/{report['id']}", "experiment-390.png"),
                            ("/dashboard/provenance", "provenance-390.png")):
-            small.goto(f"{server.url}{path}")
-            small.screenshot(path=str(shots / name), full_page=True)
-            assert small.evaluate("document.documentElement.scrollWidth") <= 390, path
+            ui.at_phone_width(path, shots / name)
     assert ui.errors == []
