@@ -372,7 +372,7 @@ class Phase:
     def loop_line(self) -> str:
         return "  API event loop" + ("s" if len(self.loops) > 1 else "") + ": " + "; ".join(
             f"on a CPU {run:.0%}, waiting for a CPU {wait:.0%}, idle {1 - run - wait:.0%}"
-            for run, wait in self.loops) + " (idle: waiting for PostgreSQL or the client)"
+            for run, wait in self.loops) + " (idle: waiting for the database or the client)"
 
 
 def schedstat(pid: int) -> tuple[float, float]:
