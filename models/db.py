@@ -123,8 +123,8 @@ def ping_when_idle(engine: AsyncEngine, after: float) -> None:
     ``pool_pre_ping`` does).
 
     ``pool_pre_ping`` pings at *every* checkout. With asyncpg that is three round trips
-    (BEGIN, an empty query, ROLLBACK): 18 per checkout flow, a third of its round trips
-    and a large share of the API's CPU on PostgreSQL (issue 16). A connection used a
+    (BEGIN, an empty query, ROLLBACK): 18 per checkout flow, a third of its round trips,
+    each costing CPU in the API and in PostgreSQL (issue 16). A connection used a
     moment ago is alive as far as a ping can tell; if the server dropped it since, the
     statement fails with a disconnect error, SQLAlchemy invalidates the whole pool and
     the next checkouts reconnect — the same outcome as a connection that dies just after
