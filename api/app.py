@@ -117,10 +117,13 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.state.runtime = runtime
     mcp = mcp_endpoint()
     install_error_handlers(app)
+    # The agent checkout API first: routers are matched in order, and each router passed
+    # over costs a match of its routes on every request. No other router's paths overlap
+    # it (and the API reference now opens with it).
+    app.include_router(checkout_sessions.router)
     app.include_router(health.router)
     app.include_router(discovery.router)
     app.include_router(ucp_routes.router)
-    app.include_router(checkout_sessions.router)
     app.include_router(checkout_sessions.router, prefix="/acp", include_in_schema=False)
     app.include_router(orders.router)
     app.include_router(agents.router)

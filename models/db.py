@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.util import await_
 
-from models.sqlite_inline import inline_creator
+from models.sqlite_inline import InlineConnection, inline_creator
 
 # How long a statement waits, asynchronously, for a lock held by another process.
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
@@ -133,9 +134,15 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, autocheckpoint: b
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        driver = conn.connection.driver_connection
+        if isinstance(driver, InlineConnection):  # every engine made here
+            await_(driver.begin(begin))
+        else:
+            conn.exec_driver_sql(begin)
 
 
 class WalCheckpointer:
