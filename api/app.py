@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -113,6 +115,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         lifespan=lifespan,
         docs_url=None,  # our own /docs below: Swagger UI without inline script
         redoc_url=None,
+        telemetry=None if opentelemetry_configured() else NO_TELEMETRY,
     )
     app.state.runtime = runtime
     mcp = mcp_endpoint()
@@ -171,6 +174,19 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+# FastAPI's native OpenTelemetry asks the three global OTel providers on every request
+# whether one was configured (~1% of a checkout create). None is, unless the operator
+# sets OpenTelemetry up through its standard environment (``OTEL_*`` variables, or
+# FastAPI's ``FASTAPI_OTEL_AUTO_CONFIGURE``): then FastAPI's defaults apply unchanged.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False,
+                                  "auto_configure": False}
+
+
+def opentelemetry_configured() -> bool:
+    return any(name.startswith("OTEL_") or name == "FASTAPI_OTEL_AUTO_CONFIGURE"
+               for name in os.environ)
 
 
 def _document_required_headers(schema: dict[str, Any]) -> None:
