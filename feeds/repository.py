@@ -14,6 +14,8 @@ VARIANTS = cast(Table, Variant.__table__)
 # Checkout prices every create and update from this lookup: a Core statement built once
 # (rows, not ORM entities) costs less than half as much per call.
 _VARIANTS_BY_ID = select(VARIANTS).where(VARIANTS.c.id.in_(bindparam("ids", expanding=True)))
+# One id (most carts): ``id = ?`` skips rewriting the expanding IN on every execution.
+_VARIANT_BY_ID = select(VARIANTS).where(VARIANTS.c.id == bindparam("id"))
 
 
 class VariantView(Protocol):
@@ -155,7 +157,9 @@ async def variants_by_ids(db: AsyncSession, ids: Iterable[str]) -> dict[str, Var
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
-    return {row.id: row for row in await db.execute(_VARIANTS_BY_ID, {"ids": wanted})}
+    result = await (db.execute(_VARIANT_BY_ID, {"id": wanted[0]}) if len(wanted) == 1
+                    else db.execute(_VARIANTS_BY_ID, {"ids": wanted}))
+    return {row.id: row for row in result}
 
 
 # ------------------------------------------------------------ destination deliveries
