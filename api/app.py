@@ -28,12 +28,7 @@ from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.mcp_endpoint import mcp_endpoint
-from api.middleware import (
-    BodyLimitMiddleware,
-    JsonLimitsMiddleware,
-    RequestContextMiddleware,
-    SecurityHeadersMiddleware,
-)
+from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import (
     agents,
     checkout_sessions,
@@ -156,10 +151,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.mount(DOCS_ASSETS, StaticFiles(directory=DOCS_ASSET_DIR), name="docs-assets")
     app.add_api_route("/docs", _docs, include_in_schema=False, methods=["GET"])
     app.add_api_route("/redoc", _redoc, include_in_schema=False, methods=["GET"])
-    app.add_middleware(JsonLimitsMiddleware)  # inside the body limit: bodies are bounded
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware)  # outermost: ids, headers, log, metrics
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
