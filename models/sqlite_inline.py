@@ -153,6 +153,11 @@ class InlineConnection:
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The underlying ``sqlite3`` connection (e.g. for ``set_trace_callback``)."""
+        return self._conn
+
     def cursor(self) -> InlineCursor:
         return InlineCursor(self._conn.cursor(), self._lock_timeout)
 
