@@ -83,7 +83,7 @@ class RequestContextMiddleware:
                     HTTP_LATENCY.labels(method, template))
             metrics[0].inc()
             metrics[1].observe(elapsed)
-            if template not in _QUIET_ROUTES:
+            if template not in _QUIET_ROUTES and log.isEnabledFor(logging.INFO):
                 log.info("request", extra={"method": method, "path": scope["path"],
                                            "status": status,
                                            "duration_ms": round(elapsed * 1000, 2)})
