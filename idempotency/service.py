@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from idempotency import repository as store
 from models.base import new_id, utc_now
+from models.db import UnitOfWork
 from models.errors import AppError, Conflict, InvalidRequest
 from models.statuses import IdempotencyState
 
@@ -142,8 +143,8 @@ class IdempotentCall:
         resolved by claiming first (replay, 409, 422, or an expired key reused)."""
         try:
             # The session begins with its first statement and rolls back on close unless
-            # committed: the same unit of work as ``db.begin()``, one layer cheaper.
-            async with self.sessionmaker() as db:
+            # committed: the same unit of work as ``db.begin()``, cheaper (see UnitOfWork).
+            async with UnitOfWork(self.sessionmaker) as db:
                 body = await self._handle(handler, db)
                 if not await self._insert(db, new_id("idk"), utc_now(),
                                           response=(status_code, body.decode())):

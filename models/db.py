@@ -209,6 +209,34 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+class UnitOfWork:
+    """``async with UnitOfWork(sessionmaker) as db``: a session for one transaction that
+    the block commits itself (``await db.commit()``).
+
+    ``async with sessionmaker() as db`` closes the session in a task of its own, shielded
+    from cancellation (SQLAlchemy's ``_run_to_completion``), so that an abandoned close
+    never returns a connection to the pool behind our back: a task, a shield and a trip
+    through the event loop per request. A committed session holds no connection any
+    more, so there is nothing to protect: it is closed directly. Any other exit (an
+    error, a cancellation, a block that did not commit) closes it the shielded way, which
+    rolls back and returns the connection as before.
+    """
+
+    __slots__ = ("db",)
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.db = sessionmaker()
+
+    async def __aenter__(self) -> AsyncSession:
+        return self.db
+
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if exc_type is None and not self.db.in_transaction():
+            await self.db.close()  # committed: no connection held, nothing to shield
+        else:
+            await self.db.__aexit__(exc_type, exc, traceback)
+
+
 @asynccontextmanager
 async def transaction(
     sessionmaker: async_sessionmaker[AsyncSession],

@@ -107,3 +107,43 @@ async def test_a_create_is_three_statements_one_commit_and_no_orm_entity(
             assert trace[0] == "BEGIN IMMEDIATE"
     finally:
         recorder.remove()
+
+
+async def test_unit_of_work_commits_or_rolls_back_and_always_returns_the_connection(
+        runtime: Runtime) -> None:
+    """``UnitOfWork`` closes a committed session directly; a block that fails, or ends
+    without committing, is rolled back; either way the connection is back in the pool
+    (SQLite's write pool has one: the next unit of work could not start otherwise)."""
+    from sqlalchemy import func, select
+
+    from models import Agent as AgentRow
+    from models.base import utc_now
+    from models.db import UnitOfWork
+
+    def row(name: str) -> AgentRow:
+        return AgentRow(id=f"agt_{name}", name=name, created_at=utc_now())
+
+    async def names() -> set[str]:
+        async with runtime.read_sessionmaker() as db:
+            return set(await db.scalars(select(AgentRow.name).where(
+                AgentRow.name.in_(["kept", "failed", "uncommitted"]))))
+
+    async with UnitOfWork(runtime.sessionmaker) as db:
+        db.add(row("kept"))
+        await db.commit()
+    assert not db.in_transaction()
+    try:
+        async with UnitOfWork(runtime.sessionmaker) as db:
+            db.add(row("failed"))
+            await db.flush()
+            raise LookupError("the handler failed")
+    except LookupError:
+        pass
+    async with UnitOfWork(runtime.sessionmaker) as db:
+        db.add(row("uncommitted"))
+        await db.flush()
+    assert await names() == {"kept"}
+    async with UnitOfWork(runtime.sessionmaker) as db:  # the connection came back each time
+        assert await db.scalar(select(func.count()).select_from(AgentRow)) >= 1
+        await db.commit()
+    assert runtime.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
