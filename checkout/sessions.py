@@ -49,7 +49,7 @@ class SessionLifecycle(CheckoutCore):
             selected_fulfillment_options=cmd.selected_fulfillment_options or None,
             agent_capabilities=cmd.agent_capabilities or {},
             locale=cmd.locale, timezone=cmd.timezone, order_notes=cmd.order_notes,
-            session_metadata=cmd.metadata, created_at=now, updated_at=now,
+            session_metadata=touches.stored_metadata(cmd.metadata), created_at=now, updated_at=now,
             discount_codes=cmd.discount_codes, expires_at=now + self.session_ttl,
         )
         await self._reprice(db, s, variants)

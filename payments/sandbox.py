@@ -34,6 +34,7 @@ from payments.provider import (
     ChargeResult,
     PaymentUnavailable,
     Payout,
+    PayoutStatus,
     RefundRejected,
     RefundRequest,
     RefundResult,
@@ -194,7 +195,10 @@ class SandboxProvider:
 
     async def settlement(self, start: datetime, end: datetime
                          ) -> tuple[list[Payout], list[BalanceTxn]]:
-        """Balance transactions from the sandbox ledger, paid out daily (the next day)."""
+        """Balance transactions from the sandbox ledger, paid out daily: a day's payout
+        arrives at the next midnight (its ``arrival``) and is ``pending`` until then (the day
+        is still open, more may be added), ``paid`` from then on, as Stripe's payout
+        ``status`` moves with its ``arrival_date``."""
         async with self._sessionmaker() as db:
             charges = list(await db.scalars(select(SandboxCharge).where(
                 SandboxCharge.status == "succeeded")))
@@ -215,6 +219,7 @@ class SandboxProvider:
                              d.charge_id, d.id))
         payouts: dict[str, Payout] = {}
         out: list[BalanceTxn] = []
+        now = utc_now()
         for created, txn_id, category, amount, fee, ref, source in sorted(txns):
             day = created.astimezone(UTC).date()
             arrival = datetime.combine(day + timedelta(days=1), time(0), UTC)
@@ -225,8 +230,9 @@ class SandboxProvider:
             out.append(BalanceTxn(txn_id, category, amount, fee, amount - fee, cur, ref,
                                   source, payout_id, created))
             prev = payouts.get(payout_id)
-            payouts[payout_id] = Payout(payout_id, (prev.amount if prev else 0) + amount - fee,
-                                        cur, arrival, "paid")
+            payouts[payout_id] = Payout(
+                payout_id, (prev.amount if prev else 0) + amount - fee, cur, arrival,
+                PayoutStatus.paid if arrival <= now else PayoutStatus.pending)
         return list(payouts.values()), out
 
     @staticmethod
