@@ -175,12 +175,18 @@ async def agent_call(request: Request) -> AgentCall:
     if key is not None or version.idempotency_key_required:
         guard = _idempotency_guard(
             request, runtime, body, principal=agent.id, key=key,
-            path=request.url.path.removeprefix("/acp"),  # /acp/x and /x are one endpoint
+            path=_path(request).removeprefix("/acp"),  # /acp/x and /x are one endpoint
             conflict_status=version.conflict_status,
             render_error=lambda exc: version.error(exc).body())
     elif request.method == "POST":
         _check_json(body)
     return AgentCall(runtime, guard, agent=agent, version=version, body=body)
+
+
+def _path(request: Request) -> str:
+    """``request.url.path`` (the idempotency scope's path) without building and parsing
+    the request's whole URL: Starlette escapes these three characters of the ASGI path."""
+    return request.scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
 def _check_json(body: bytes) -> None:
@@ -230,7 +236,7 @@ async def merchant_call(
     merchant = await authenticate_merchant(runtime, request.headers.get("authorization"))
     guard = _idempotency_guard(request, runtime, await request.body(),
                                principal=f"merchant:{merchant.id}", key=idempotency_key,
-                               path=request.url.path)
+                               path=_path(request))
     return MerchantCall(runtime, guard, merchant=merchant)
 
 

@@ -21,7 +21,6 @@ from checkout.domain import (
 from checkout.errors import UnsupportedCurrency
 from checkout.pricing import aggregate_requested
 from feeds import repository as catalog_repository
-from models import CheckoutSession
 from models.base import new_id
 
 
@@ -42,7 +41,7 @@ class SessionLifecycle(CheckoutCore):
         variants = await catalog_repository.variants_by_ids(db, (ln.item_id for ln in cmd.lines))
         self._validate_lines(cmd.lines, variants, currency)
         now = self.clock()
-        s = CheckoutSession(
+        s = repository.NewSession(
             id=new_id("cs"), agent_id=actor.agent_id,
             status=SessionStatus.not_ready_for_payment.value, currency=currency,
             requested_items=_requested(cmd.lines),
