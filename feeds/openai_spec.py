@@ -22,8 +22,8 @@ from typing import Any
 from models.money import currency_exponent
 from models.urls import MAX_URL_LENGTH, url_problem  # the one rule for URLs we publish
 
-__all__ = ["CURRENTLY_STABLE", "OpenAISpec", "Problem", "is_http_url", "spec_for",
-           "validate_item", "validate_shared"]
+__all__ = ["CURRENTLY_STABLE", "OpenAISpec", "Problem", "all_plain_http_urls", "is_http_url",
+           "spec_for", "validate_item", "validate_shared"]
 
 Json = dict[str, Any]
 
@@ -128,8 +128,11 @@ def spec_for(version: str) -> OpenAISpec:
 
 # A strict subset of what ``url_problem`` accepts (a plain host, no port, then only
 # RFC 3986 characters): matching it is proof enough; anything else gets the full check.
-_PLAIN_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+"
-                             r"(?:[/?#][A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*)?")
+_PLAIN = (r"https?://[A-Za-z0-9.-]+"
+          r"(?:[/?#][A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*)?")
+_PLAIN_HTTP_URL = re.compile(_PLAIN)
+# Several plain URLs, one a line (a plain URL has no line break): one match for them all.
+_PLAIN_HTTP_URL_LINES = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*")
 
 
 def is_http_url(value: object) -> bool:
@@ -140,6 +143,15 @@ def is_http_url(value: object) -> bool:
     if len(value) <= MAX_URL_LENGTH and _PLAIN_HTTP_URL.fullmatch(value):
         return True
     return url_problem(value) is None
+
+
+def all_plain_http_urls(urls: list[str]) -> bool:
+    """True when every one of ``urls`` (strings) is a plain http(s) URL (so
+    ``is_http_url`` holds for each): one regular-expression match for the lot. False
+    means "check them one by one", not that one is bad."""
+    joined = "\n".join(urls)
+    return len(joined) <= MAX_URL_LENGTH and \
+        _PLAIN_HTTP_URL_LINES.fullmatch(joined) is not None
 
 
 _PRICE = re.compile(r"^(\d+)(?:\.(\d{1,3}))? ([A-Z]{3})$")

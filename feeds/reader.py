@@ -168,13 +168,29 @@ def _rows(products: list[Sequence[Any]], variants: list[Sequence[Any]],
           videos: list[Sequence[Any]], links: Sequence[Sequence[Any]] = ()) -> list[ProductRow]:
     """Id-ordered row lists merged into products (each with its variants)."""
     by_product: dict[str, list[VariantRow]] = {}
+    # The stored JSON text (SQLite, asyncpg) is its own cache key: a catalog repeats a
+    # few option and category sets, each parsed once (per chunk, here; then the caches).
+    options_seen: dict[Any, tuple[tuple[str, str], ...]] = {}
+    categories_seen: dict[Any, tuple[str, ...]] = {}
     for (vid, title, price, currency, description, sku, url, image, list_price,
          availability, stock, shipping, options, categories, search, checkout,
          product_id) in variants:
+        try:
+            variant_options = options_seen[options]
+        except (KeyError, TypeError):  # TypeError: an unhashable (already decoded) value
+            variant_options = _options(_hashable(options))
+            if isinstance(options, _TEXT):
+                options_seen[options] = variant_options
+        try:
+            variant_categories = categories_seen[categories]
+        except (KeyError, TypeError):
+            variant_categories = _categories(_hashable(categories))
+            if isinstance(categories, _TEXT):
+                categories_seen[categories] = variant_categories
         row = VariantRow(
             vid, title, price, currency, description, sku, url, image, list_price,
-            availability, stock, bool(shipping), _options(_hashable(options)),
-            _categories(_hashable(categories)), bool(search), bool(checkout))
+            availability, stock, bool(shipping), variant_options, variant_categories,
+            bool(search), bool(checkout))
         found = by_product.get(product_id)
         if found is None:
             by_product[product_id] = [row]
@@ -193,8 +209,11 @@ def _rows(products: list[Sequence[Any]], variants: list[Sequence[Any]],
         own = by_product.get(pid)
         if own:  # a product without variants has nothing to publish
             out.append(ProductRow(pid, title, tuple(own), description, url, brand,
-                                  tuple(_json_list(media)), tuple(featured.get(pid, ())),
-                                  tuple(link_codes.get(pid, {}).items())))
+                                  () if media is None or media == "[]"
+                                  else tuple(_json_list(media)),
+                                  tuple(featured[pid]) if pid in featured else (),
+                                  tuple(link_codes[pid].items()) if pid in link_codes
+                                  else ()))
     return out
 
 

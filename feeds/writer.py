@@ -66,6 +66,17 @@ class ShardedWriter:
         self.files.append(final)
         self._in_shard = 0
 
+    def write_line(self, line: bytes) -> None:
+        """One JSONL item already encoded (``orjson.dumps`` of the item, no newline)."""
+        if self._raw is None or self._in_shard >= self.max_items:
+            self._close()
+            self._open()
+        self._buffer.append(line)
+        if len(self._buffer) >= 512:
+            self._drain()
+        self._in_shard += 1
+        self.items += 1
+
     def write(self, item: dict[str, Any]) -> None:
         if self._raw is None or self._in_shard >= self.max_items:
             self._close()
