@@ -113,9 +113,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--cache", type=Path, default=CACHE,
+                        help="folder of the cached catalog database (default: %(default)s)")
     args = parser.parse_args()
-    CACHE.mkdir(exist_ok=True)
-    url = f"sqlite+aiosqlite:///{CACHE / f'catalog-{args.variants}.db'}"
+    args.cache.mkdir(exist_ok=True)
+    url = f"sqlite+aiosqlite:///{args.cache / f'catalog-{args.variants}.db'}"
     ensure_catalog(url, args.variants)
     feeds = Path(tempfile.mkdtemp(prefix="reelcart-feeds-"))
     port = free_port()

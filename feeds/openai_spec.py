@@ -150,8 +150,8 @@ def all_plain_http_urls(urls: list[str]) -> bool:
     ``is_http_url`` holds for each): one regular-expression match for the lot. False
     means "check them one by one", not that one is bad."""
     joined = "\n".join(urls)
-    return len(joined) <= MAX_URL_LENGTH and \
-        _PLAIN_HTTP_URL_LINES.fullmatch(joined) is not None
+    return len(joined) <= MAX_URL_LENGTH and joined.count("\n") == len(urls) - 1 and \
+        _PLAIN_HTTP_URL_LINES.fullmatch(joined) is not None  # (no URL has a line break)
 
 
 _PRICE = re.compile(r"^(\d+)(?:\.(\d{1,3}))? ([A-Z]{3})$")

@@ -178,14 +178,16 @@ def run_build(url: str, out_dir: Path, config: FeedConfig, *,
               openai_formats: tuple[str, ...] = OPENAI_FORMATS,
               progress: Callable[[int], None] | None = None,
               spec: OpenAISpec = CURRENTLY_STABLE, acp: bool = True,
-              google_tsv: bool = True) -> BuildReport:
+              google_tsv: bool = True, after: str | None = None,
+              until: str | None = None) -> BuildReport:
     """Build the feeds here and now, reading the catalog through a read connection of
     its own (one snapshot). Synchronous: for a CLI command or a build process, never for
-    an event loop (``build_feeds`` runs this in a process of its own)."""
+    an event loop (``build_feeds`` runs this in a process of its own). ``after`` and
+    ``until`` restrict it to a range of product ids (``feeds.reader.key_ranges``)."""
     builder = FeedBuilder(out_dir, config, openai_formats=openai_formats, spec=spec,
                           acp=acp, google_tsv=google_tsv)
     with few_collections():
-        for page in read_catalog(url, snapshot=True):
+        for page in read_catalog(url, snapshot=True, after=after, until=until):
             variants = 0
             for product in page:
                 builder.add(product)
