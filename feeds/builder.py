@@ -221,7 +221,7 @@ def _acp(product: ProductRow, config: FeedConfig, seller: Any,
     # What every variant without a URL of its own shares: computed once per product.
     short_link = _short_link(product, config, "acp")
     product_url = short_link or with_params(product.url, params)
-    variants = []
+    variants: list[Json] = []
     add = variants.append
     for v in product.variants:
         currency = v.currency.upper()

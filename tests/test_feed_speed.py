@@ -49,7 +49,7 @@ def variants() -> list[VariantRow]:
 
 def products() -> list[ProductRow]:
     """Products covering every branch of the ACP builder."""
-    out = []
+    out: list[ProductRow] = []
     for url, description, videos, links, media in itertools.product(
             (None, "https://shop.test/mug"), (None, "A mug \u2603 \"quoted\""),
             ((), (("https://v.test/1", "Clip", "vid_1"), ("https://v.test/2", None, "vid_2"))),
