@@ -22,6 +22,9 @@ from feeds.openai_spec import (
 )
 from models.money import format_minor
 
+# A catalog repeats its prices: each price text is made once.
+price_text = lru_cache(maxsize=65536)(format_minor)
+
 Json = dict[str, Any]
 OPENAI_AVAILABILITY = {"in_stock": "in_stock", "limited_stock": "in_stock",
                        "backorder": "backorder", "preorder": "pre_order",
@@ -303,13 +306,13 @@ def openai_items(product: ProductRow, config: FeedConfig,
         item["description"] = v.description or product.description or ""
         item["url"] = feed_url(product, v.url or product.url, config, "openai", params) or ""
         item["image_url"] = v.image_url or primary_image
-        item["price"] = format_minor(v.list_price_amount if on_sale and
+        item["price"] = price_text(v.list_price_amount if on_sale and
                                      v.list_price_amount is not None else v.price_amount,
                                      v.currency)
         item["availability"] = OPENAI_AVAILABILITY.get(v.availability, "unknown")
         item["is_digital"] = _bool(not v.requires_shipping)
         if on_sale:
-            item["sale_price"] = format_minor(v.price_amount, v.currency)
+            item["sale_price"] = price_text(v.price_amount, v.currency)
         if v.sku:
             item["mpn"] = v.sku
         if v.categories:

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from models.money import currency_exponent
@@ -159,6 +160,7 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _GTIN = re.compile(r"^\d{8}$|^\d{12,14}$")
 
 
+@lru_cache(maxsize=65536)  # a catalog repeats its prices
 def price_ok(text: str) -> bool:
     """'79.99 USD': a number with the currency's minor-unit decimals, then ISO 4217."""
     found = _PRICE.match(text)
@@ -167,8 +169,11 @@ def price_ok(text: str) -> bool:
     return len(found.group(2) or "") in (0, currency_exponent(found.group(3)))
 
 
+_ABSENT: tuple[object, ...] = (None, "", [], {})
+
+
 def _present(value: object) -> bool:
-    return value not in (None, "", [], {})
+    return value not in _ABSENT
 
 
 def _field_problem(name: str, value: Any, spec: OpenAISpec) -> Problem | None:
@@ -225,14 +230,27 @@ def validate_item(item: Json, spec: OpenAISpec,
     fields whose (shared) values were already validated once for the whole build."""
     problems: list[Problem] = []
     add = problems.append
+    get = item.get
     for name in spec.required:
-        if name not in checked and not _present(item.get(name)):
+        if name not in checked and get(name) in _ABSENT:  # (not _present)
             add(Problem("missing_required", name, f"{name} is required"))
+    kinds, limits = spec.kinds, spec.limits
     for name, value in item.items():
-        if value is not None and name not in checked:
-            problem = _field_problem(name, value, spec)
-            if problem is not None:
-                add(problem)
+        if value is None or name in checked:
+            continue
+        # The common valid cases answered here; anything else by ``_field_problem``.
+        kind = kinds.get(name)
+        if kind == "text" and type(value) is str:
+            limit = limits.get(name)
+            if limit is None or len(value) <= limit:
+                continue
+        elif kind == "bool" and (value == "true" or value == "false"):
+            continue
+        elif kind == "url" and type(value) is str and is_http_url(value):
+            continue
+        problem = _field_problem(name, value, spec)
+        if problem is not None:
+            add(problem)
     price, sale = item.get("price"), item.get("sale_price")
     for name, value in (("price", price), ("sale_price", sale)):
         if value is not None and not (isinstance(value, str) and price_ok(value)):

@@ -59,10 +59,8 @@ class ShardedWriter:
             if self.compress else raw
         self._file = raw
         if self.fmt in ("csv", "tsv"):
-            self._csv = csv.DictWriter(self._rows, fieldnames=self.columns,
-                                       delimiter="," if self.fmt == "csv" else "\t",
-                                       extrasaction="ignore")
-            self._csv.writeheader()
+            self._csv = csv.writer(self._rows, delimiter="," if self.fmt == "csv" else "\t")
+            self._csv.writerow(self.columns)
         self.files.append(final)
         self._in_shard = 0
 
@@ -85,9 +83,8 @@ class ShardedWriter:
             self._buffer.append(orjson.dumps(item))
             if len(self._buffer) >= 512:
                 self._drain()
-        else:
-            row = {k: _cell(v) for k, v in item.items()}
-            self._csv.writerow(row)
+        else:  # the columns in order; a missing one (or None) is an empty cell
+            self._csv.writerow([_cell(item.get(column)) for column in self.columns])
             if self._rows.tell() >= 256 * 1024:
                 self._drain()
         self._in_shard += 1
@@ -146,6 +143,8 @@ class ShardedWriter:
 def _cell(value: Any) -> Any:
     """Delimited files: lists comma-separated (the OpenAI and Google specs' form for
     repeated values), objects as JSON."""
+    if type(value) is str:  # nearly every cell
+        return value
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     if isinstance(value, dict):
