@@ -84,7 +84,9 @@ class ShardedWriter:
             if len(self._buffer) >= 512:
                 self._drain()
         else:  # the columns in order; a missing one (or None) is an empty cell
-            self._csv.writerow([_cell(item.get(column)) for column in self.columns])
+            get = item.get
+            self._csv.writerow([v if type(v := get(c)) is str or v is None else _cell(v)
+                                for c in self.columns])
             if self._rows.tell() >= 256 * 1024:
                 self._drain()
         self._in_shard += 1
@@ -143,8 +145,6 @@ class ShardedWriter:
 def _cell(value: Any) -> Any:
     """Delimited files: lists comma-separated (the OpenAI and Google specs' form for
     repeated values), objects as JSON."""
-    if type(value) is str:  # nearly every cell
-        return value
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     if isinstance(value, dict):
