@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from feeds.builder import (
@@ -181,13 +182,20 @@ def run_build(url: str, out_dir: Path, config: FeedConfig, *,
               google_tsv: bool = True, after: str | None = None,
               until: str | None = None) -> BuildReport:
     """Build the feeds here and now, reading the catalog through a read connection of
-    its own (one snapshot). Synchronous: for a CLI command or a build process, never for
-    an event loop (``build_feeds`` runs this in a process of its own). ``after`` and
-    ``until`` restrict it to a range of product ids (``feeds.reader.key_ranges``)."""
+    its own. Synchronous: for a CLI command or a build process, never for an event loop
+    (``build_feeds`` runs this in a process of its own). ``after`` and ``until`` restrict
+    it to a range of product ids (``feeds.reader.key_ranges``).
+
+    PostgreSQL: one snapshot for the whole build. SQLite: a short read transaction per
+    chunk (each product still read whole, from one moment), because a snapshot held for
+    the whole build keeps the WAL from being checkpointed: every commit made meanwhile
+    piles up in it (measured: 0.8 GB in 5 minutes of checkouts during a 1M-variant build
+    on a busy machine), to be copied back in one burst at the end."""
     builder = FeedBuilder(out_dir, config, openai_formats=openai_formats, spec=spec,
                           acp=acp, google_tsv=google_tsv)
+    snapshot = make_url(url).get_backend_name() != "sqlite"
     with few_collections():
-        for page in read_catalog(url, snapshot=True, after=after, until=until):
+        for page in read_catalog(url, snapshot=snapshot, after=after, until=until):
             variants = 0
             for product in page:
                 builder.add(product)

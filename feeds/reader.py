@@ -247,11 +247,11 @@ def read_catalog(url: str, *, snapshot: bool = True, chunk: int = CHUNK,
             conn.begin()
         products = conn.fetch(products_first, bound) if after is None \
             else conn.fetch(products_after, (*bound, after))
-        if not products:
-            return None
-        bounds = (products[0][0], products[-1][0])
-        chunk = (products, conn.fetch(variants_sql, bounds), conn.fetch(videos_sql, bounds),
-                 conn.fetch(links_sql, bounds))
+        chunk = None
+        if products:
+            bounds = (products[0][0], products[-1][0])
+            chunk = (products, conn.fetch(variants_sql, bounds),
+                     conn.fetch(videos_sql, bounds), conn.fetch(links_sql, bounds))
         if not snapshot:
             conn.commit()
         return chunk
@@ -273,7 +273,8 @@ def read_catalog(url: str, *, snapshot: bool = True, chunk: int = CHUNK,
             if ahead is not None:
                 pending = ahead.submit(fetch, after)
             yield _rows(*rows)
-        conn.commit()
+        if snapshot:
+            conn.commit()
     finally:
         if ahead is not None:
             ahead.shutdown(wait=True)  # a chunk still being read finishes before closing
