@@ -20,7 +20,7 @@ from api.auth import AgentPrincipal, MerchantPrincipal, authenticate, authentica
 from api.runtime import Runtime
 from api.settings import SignatureMode
 from checkout.domain import Actor
-from idempotency.service import IdempotentCall, Outcome, require_key
+from idempotency.service import ClaimingHandler, IdempotentCall, Outcome, require_key
 from models.base import utc_now
 from models.errors import AppError, InvalidRequest, Unauthorized
 from protocols.acp.binding import AcpCheckout
@@ -60,6 +60,13 @@ class _Call:
         return http_response(await self.idempotency.run(handler, status_code=status_code,
                                                         atomic=atomic))
 
+    async def write_claiming(self, handler: ClaimingHandler) -> Response:
+        """A write that commits midway (see ``IdempotentCall.run_claiming``): the handler
+        claims the key in its first transaction. Without a guard, ``claim`` does nothing."""
+        if self.idempotency is None:
+            return await self.write(lambda db: handler(db, _no_claim))
+        return http_response(await self.idempotency.run_claiming(handler))
+
     async def enqueue(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
                       ) -> Response:
         """A write that queues work for the worker: 202, then wake it rather than wait
@@ -73,6 +80,10 @@ class _Call:
         async with self.runtime.read_sessionmaker() as db:
             payload = await handler(db)
         return Response(orjson.dumps(payload), media_type="application/json")
+
+
+async def _no_claim(db: AsyncSession) -> None:
+    return None
 
 
 def http_response(outcome: Outcome) -> Response:
@@ -99,6 +110,12 @@ class AgentCall(_Call):
         try:
             return await super().write(handler, status_code=status_code, atomic=atomic)
         except AppError as exc:  # idempotency conflicts in this version's terms
+            raise self.version.error(exc) from None
+
+    async def write_claiming(self, handler: ClaimingHandler) -> Response:
+        try:
+            return await super().write_claiming(handler)
+        except AppError as exc:
             raise self.version.error(exc) from None
 
 

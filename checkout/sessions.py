@@ -50,7 +50,7 @@ class SessionLifecycle(CheckoutCore):
             selected_fulfillment_options=cmd.selected_fulfillment_options or None,
             agent_capabilities=cmd.agent_capabilities or {},
             locale=cmd.locale, timezone=cmd.timezone, order_notes=cmd.order_notes,
-            session_metadata=cmd.metadata, created_at=now, updated_at=now,
+            session_metadata=touches.stored_metadata(cmd.metadata), created_at=now, updated_at=now,
             discount_codes=cmd.discount_codes, expires_at=now + self.session_ttl,
         )
         await self._reprice(db, s, variants)
@@ -68,6 +68,7 @@ class SessionLifecycle(CheckoutCore):
                      cmd: UpdateSession) -> SessionView:
         s = await self._load(db, actor, session_id, for_update=True)
         self._ensure_open(s, "updated")
+        variants = None  # new lines: priced from the variants their check loaded
         if not isinstance(cmd.lines, _Unset) and cmd.lines is not None:
             variants = await catalog_repository.variants_by_ids(
                 db, (ln.item_id for ln in cmd.lines))
@@ -84,7 +85,7 @@ class SessionLifecycle(CheckoutCore):
         if not isinstance(cmd.discount_codes, _Unset):
             s.discount_codes = cmd.discount_codes
         s.version += 1
-        await self._reprice(db, s)
+        await self._reprice(db, s, variants)
         await db.flush()
         return self.view(s)
 

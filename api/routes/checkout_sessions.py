@@ -72,8 +72,9 @@ async def complete_checkout_session(checkout_session_id: SessionId, call: AgentC
     acp = call.acp
     req = acp.parse_complete(call.body)
     sessionmaker = call.runtime.sessionmaker
-    return await call.write(lambda db: acp.complete(
-        sessionmaker, db, call.actor, checkout_session_id, req))
+    # The key is claimed in complete's first transaction (with the recovery point).
+    return await call.write_claiming(lambda db, claim: acp.complete(
+        sessionmaker, db, call.actor, checkout_session_id, req, claim=claim))
 
 
 @router.post("/checkout_sessions/{checkout_session_id}/cancel", response_class=Response,
