@@ -14,7 +14,7 @@ Targets: ≥ 100,000 items/s from the database for ACP JSONL (≥ 50,000 items/s
 pure builders per format), peak RSS < 300 MB. The process's CPU time is printed too: on a
 shared machine the wall clock mostly measures the neighbours.
 
-    .venv/bin/python bench/feeds_scale.py [--variants 1000000] [--from-db]
+    .venv/bin/python bench/feeds_scale.py [--variants 1000000] [--from-db [--processes 2]]
 """
 
 from __future__ import annotations
@@ -119,16 +119,54 @@ def ensure_catalog(url: str, variants: int) -> None:
     asyncio.run(load())
 
 
-def db_pass(name: str, url: str, out: Path) -> None:
+def db_pass(name: str, url: str, out: Path, after: str | None = None,
+            until: str | None = None, quiet: bool = False) -> None:
     """One pass in this (fresh) process: the build path reading the database."""
     from feeds.publish import run_build
 
     acp, openai, google = PASSES[name]
     started, cpu = time.perf_counter(), time.process_time()
-    report = run_build(url, out, CONFIG, openai_formats=openai, acp=acp, google_tsv=google)
+    report = run_build(url, out, CONFIG, openai_formats=openai, acp=acp, google_tsv=google,
+                       after=after, until=until)
+    if quiet:  # one of several processes: the parent prints the figures
+        print(json.dumps({"variants": report.variants}), flush=True)
+        return
     print(line(f"{name} from DB", report.variants, time.perf_counter() - started,
                time.process_time() - cpu, DB_TARGET if name == "acp-jsonl" else PURE_TARGET),
           flush=True)
+
+
+def parallel_pass(name: str, url: str, out: Path, processes: int) -> None:
+    """The experiment "what do N processes give": the catalog cut into N key ranges
+    (``feeds.reader.key_ranges``), each built by its own process at the same time into
+    its own folder. Not a publishable build (the parts are not joined into one shard
+    set): it measures the reading and building that a parallel build would share out."""
+    from feeds.reader import key_ranges
+
+    ranges = key_ranges(url, processes)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    children = []
+    for k, (after, until) in enumerate(ranges):
+        command = [sys.executable, __file__, "--db-pass", name, "--database-url", url,
+                   "--out", str(out / f"part-{k}"), "--quiet"]
+        command += ["--after", after] if after is not None else []
+        command += ["--until", until] if until is not None else []
+        children.append(subprocess.Popen(command, stdout=subprocess.PIPE))
+    variants = 0
+    for child in children:
+        output, _ = child.communicate()
+        if child.returncode:
+            raise SystemExit(f"a build process failed ({child.returncode})")
+        variants += json.loads(output.splitlines()[-1])["variants"]
+    elapsed = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
+    rate = variants / elapsed
+    print(f"{name + f' from DB ×{len(ranges)}':<22} {variants:>9,} items {elapsed:6.1f} s "
+          f"{rate:>9,.0f} items/s (CPU {cpu:5.1f} s = {variants / cpu:>8,.0f}/CPU-s)  "
+          f"peak RSS {usage.ru_maxrss / 1024:6.1f} MB per process  [experiment: "
+          f"{len(ranges)} processes over key ranges, parts not joined]", flush=True)
 
 
 def main() -> None:
@@ -137,22 +175,33 @@ def main() -> None:
     parser.add_argument("--from-db", action="store_true")
     parser.add_argument("--database-url")
     parser.add_argument("--passes", default="acp-jsonl,openai-jsonl.gz")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="with --from-db: also build each pass with this many processes "
+                             "over key ranges, side by side (an experiment)")
+    parser.add_argument("--cache", type=Path, default=CACHE,
+                        help="folder of the cached catalog database (default: %(default)s)")
     parser.add_argument("--db-pass", help=argparse.SUPPRESS)  # internal: one pass
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--after", help=argparse.SUPPRESS)
+    parser.add_argument("--until", help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.db_pass:
-        db_pass(args.db_pass, args.database_url, Path(args.out))
+        db_pass(args.db_pass, args.database_url, Path(args.out), args.after, args.until,
+                args.quiet)
         return
     tmp = Path(tempfile.mkdtemp(prefix="reelcart-feeds-"))
     print(f"ReelCart feed build, {args.variants:,} variants, output in {tmp}")
     if args.from_db or args.database_url:
-        CACHE.mkdir(exist_ok=True)
+        args.cache.mkdir(exist_ok=True)
         url = args.database_url or \
-            f"sqlite+aiosqlite:///{CACHE / f'catalog-{args.variants}.db'}"
+            f"sqlite+aiosqlite:///{args.cache / f'catalog-{args.variants}.db'}"
         ensure_catalog(url, args.variants)
         for name in args.passes.split(","):
             subprocess.run([sys.executable, __file__, "--db-pass", name, "--database-url",
                             url, "--out", str(tmp / name)], check=True)
+            if args.processes > 1:
+                parallel_pass(name, url, tmp / f"{name}-parallel", args.processes)
         print(json.dumps({"database": url.split("://")[0]}))
         return
     run_pass("ACP products.jsonl", synthetic(args.variants), tmp / "acp", acp=True, openai=())

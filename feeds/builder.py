@@ -3,21 +3,27 @@ plus the OpenAI field rules used by ``reelcart feeds validate``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import orjson
+
 from feeds.openai_spec import (
     CURRENTLY_STABLE,
     OpenAISpec,
     Problem,
+    all_plain_http_urls,
     is_http_url,
     validate_item,
     validate_shared,
 )
 from models.money import format_minor
+
+# A catalog repeats its prices: each price text is made once.
+price_text = lru_cache(maxsize=65536)(format_minor)
 
 Json = dict[str, Any]
 OPENAI_AVAILABILITY = {"in_stock": "in_stock", "limited_stock": "in_stock",
@@ -74,6 +80,10 @@ class FeedConfig:
             ("refund_policy", self.return_policy_url)) if is_http_url(url)]
         return {"name": self.seller_name, "links": links} if links else \
             {"name": self.seller_name}
+
+    @cached_property
+    def seller_encoded(self) -> orjson.Fragment:
+        return orjson.Fragment(orjson.dumps(self.seller))
 
 
 # Rows are values: never changed once built (``dataclasses.replace`` makes another). Not
@@ -135,14 +145,18 @@ def video_params(config: FeedConfig, product: ProductRow) -> str:
     return f"{config.encoded_params}&{extra}" if config.encoded_params else extra
 
 
+_AVAILABLE = frozenset({"in_stock", "limited_stock", "backorder", "preorder"})
+
+
+# A catalog repeats the same few availability, option and category sets: each is built
+# once and shared (read-only) by every item carrying it, either as the JSON object
+# (``acp_product``) or already encoded (``acp_product_json``: an ``orjson.Fragment`` is
+# written out verbatim, so the bytes are those of the object).
 @lru_cache(maxsize=256)
 def _acp_availability(status: str) -> Json:
-    return {"available": status in ("in_stock", "limited_stock", "backorder", "preorder"),
-            "status": status}
+    return {"available": status in _AVAILABLE, "status": status}
 
 
-# A catalog repeats the same few option and category sets: their JSON is built once and
-# shared (read-only) by every item carrying them.
 @lru_cache(maxsize=4096)
 def _acp_options(options: tuple[tuple[str, str], ...]) -> list[Json]:
     return [{"name": n, "value": val} for n, val in options]
@@ -153,6 +167,21 @@ def _acp_categories(categories: tuple[str, ...]) -> list[Json]:
     return [{"value": c, "taxonomy": "merchant"} for c in categories]
 
 
+@lru_cache(maxsize=256)
+def _acp_availability_encoded(status: str) -> orjson.Fragment:
+    return orjson.Fragment(orjson.dumps(_acp_availability(status)))
+
+
+@lru_cache(maxsize=4096)
+def _acp_options_encoded(options: tuple[tuple[str, str], ...]) -> orjson.Fragment:
+    return orjson.Fragment(orjson.dumps(_acp_options(options)))
+
+
+@lru_cache(maxsize=4096)
+def _acp_categories_encoded(categories: tuple[str, ...]) -> orjson.Fragment:
+    return orjson.Fragment(orjson.dumps(_acp_categories(categories)))
+
+
 FEED_CHANNELS = ("acp", "openai", "google")  # link channels named after the feeds
 
 
@@ -161,46 +190,69 @@ def feed_url(product: ProductRow, url: str | None, config: FeedConfig, channel: 
     """A product URL in the ``channel`` feed: the product's shoppable link for that
     channel when it has one (its redirect adds the video's attribution and records the
     click), else ``url`` with the tracking parameters."""
+    return _short_link(product, config, channel) or with_params(url, params)
+
+
+def _short_link(product: ProductRow, config: FeedConfig, channel: str) -> str | None:
+    """The product's shoppable link in the ``channel`` feed, if it has one."""
+    if not product.links or not config.short_link_base:
+        return None
     code = next((c for ch, c in product.links if ch == channel), None)
-    if code and config.short_link_base:
-        return f"{config.short_link_base.rstrip('/')}/v/{code}"
-    return with_params(url, params)
+    return f"{config.short_link_base.rstrip('/')}/v/{code}" if code else None
 
 
 def acp_product(product: ProductRow, config: FeedConfig) -> Json:
     """The ACP ``Product``. Parts shared between products (the seller, availability,
     option and category lists) are shared objects: serialise the result, don't edit it."""
-    seller = config.seller
+    return _acp(product, config, config.seller, _acp_availability, _acp_options,
+                _acp_categories)
+
+
+def acp_product_json(product: ProductRow, config: FeedConfig) -> bytes:
+    """``orjson.dumps(acp_product(product, config))``, byte for byte, with the shared
+    parts encoded once per build instead of once per variant."""
+    return orjson.dumps(_acp(product, config, config.seller_encoded,
+                             _acp_availability_encoded, _acp_options_encoded,
+                             _acp_categories_encoded))
+
+
+def _acp(product: ProductRow, config: FeedConfig, seller: Any,
+         availability: Callable[[str], Any],
+         options: Callable[[tuple[tuple[str, str], ...]], Any],
+         categories: Callable[[tuple[str, ...]], Any]) -> Json:
     params = video_params(config, product)
-    variants = []
+    # What every variant without a URL of its own shares: computed once per product.
+    short_link = _short_link(product, config, "acp")
+    product_url = short_link or with_params(product.url, params)
+    variants: list[Json] = []
+    add = variants.append
     for v in product.variants:
         currency = v.currency.upper()
         variant: Json = {
             "id": v.id, "title": v.title,
             "price": {"amount": v.price_amount, "currency": currency},
-            "availability": _acp_availability(v.availability),
+            "availability": availability(v.availability),
             "seller": seller,
         }
         if v.description:
             variant["description"] = {"plain": v.description}
-        url = feed_url(product, v.url or product.url, config, "acp", params)
+        url = short_link or (with_params(v.url, params) if v.url else product_url)
         if url:
             variant["url"] = url
         if v.list_price_amount is not None and v.list_price_amount > v.price_amount:
             variant["list_price"] = {"amount": v.list_price_amount, "currency": currency}
         if v.variant_options:
-            variant["variant_options"] = _acp_options(v.variant_options)
+            variant["variant_options"] = options(v.variant_options)
         if v.categories:
-            variant["categories"] = _acp_categories(v.categories)
+            variant["categories"] = categories(v.categories)
         if v.image_url:
             variant["media"] = [{"type": "image", "url": v.image_url}]
-        variants.append(variant)
+        add(variant)
     out: Json = {"id": product.id, "title": product.title, "variants": variants}
     if product.description:
         out["description"] = {"plain": product.description}
-    url = feed_url(product, product.url, config, "acp", params)
-    if url:
-        out["url"] = url
+    if product_url:
+        out["url"] = product_url
     media = list(product.media) + [
         {"type": "video", "url": url, **({"alt_text": title} if title else {})}
         for url, title, _ in product.videos]
@@ -254,13 +306,13 @@ def openai_items(product: ProductRow, config: FeedConfig,
         item["description"] = v.description or product.description or ""
         item["url"] = feed_url(product, v.url or product.url, config, "openai", params) or ""
         item["image_url"] = v.image_url or primary_image
-        item["price"] = format_minor(v.list_price_amount if on_sale and
+        item["price"] = price_text(v.list_price_amount if on_sale and
                                      v.list_price_amount is not None else v.price_amount,
                                      v.currency)
         item["availability"] = OPENAI_AVAILABILITY.get(v.availability, "unknown")
         item["is_digital"] = _bool(not v.requires_shipping)
         if on_sale:
-            item["sale_price"] = format_minor(v.price_amount, v.currency)
+            item["sale_price"] = price_text(v.price_amount, v.currency)
         if v.sku:
             item["mpn"] = v.sku
         if v.categories:
@@ -298,6 +350,19 @@ def screen_urls(product: ProductRow) -> tuple[ProductRow | None, list[tuple[str,
     """Every URL we publish must be http(s). A variant whose own link or image is not is
     left out; a product whose link, media or video is not is left out entirely. Returns
     the publishable product (or None) and a problem per item left out."""
+    urls = [product.url] if product.url is not None else []
+    try:
+        urls += [m["url"] for m in product.media if m.get("url") is not None]
+        urls += [video[0] for video in product.videos]
+        for v in product.variants:
+            if v.url is not None:
+                urls.append(v.url)
+            if v.image_url is not None:
+                urls.append(v.image_url)
+        if all_plain_http_urls(urls):  # the common case: one check for the lot
+            return product, []
+    except TypeError:  # a URL that is not a string: found and reported below
+        pass
     bad_product = [(name, url) for name, url in
                    [("url", product.url)]
                    + [("image_url" if m.get("type") == "image" else "video_url",

@@ -21,7 +21,14 @@ from typing import Any
 
 import orjson
 
-from feeds.builder import FeedConfig, ProductRow, VariantRow, feed_url, video_params
+from feeds.builder import (
+    FeedConfig,
+    ProductRow,
+    VariantRow,
+    feed_url,
+    price_text,
+    video_params,
+)
 from models.money import currency_exponent, format_minor
 
 Json = dict[str, Any]
@@ -79,11 +86,11 @@ def google_tsv_rows(product: ProductRow, config: FeedConfig) -> Iterator[Json]:
             "link": f["link"], "image_link": f["image_link"],
             "additional_image_link": f["additional_image_link"],
             "video_link": f["video_link"], "availability": f["availability"],
-            "price": format_minor(f["regular"], currency), "brand": f["brand"],
+            "price": price_text(f["regular"], currency), "brand": f["brand"],
             "condition": "new",
         }
         if f["sale"] is not None:
-            row["sale_price"] = format_minor(f["sale"], currency)
+            row["sale_price"] = price_text(f["sale"], currency)
         if f["mpn"]:
             row["mpn"] = f["mpn"]
         else:

@@ -17,13 +17,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from models.money import currency_exponent
 from models.urls import MAX_URL_LENGTH, url_problem  # the one rule for URLs we publish
 
-__all__ = ["CURRENTLY_STABLE", "OpenAISpec", "Problem", "is_http_url", "spec_for",
-           "validate_item", "validate_shared"]
+__all__ = ["CURRENTLY_STABLE", "OpenAISpec", "Problem", "all_plain_http_urls", "is_http_url",
+           "spec_for", "validate_item", "validate_shared"]
 
 Json = dict[str, Any]
 
@@ -128,8 +129,11 @@ def spec_for(version: str) -> OpenAISpec:
 
 # A strict subset of what ``url_problem`` accepts (a plain host, no port, then only
 # RFC 3986 characters): matching it is proof enough; anything else gets the full check.
-_PLAIN_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+"
-                             r"(?:[/?#][A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*)?")
+_PLAIN = (r"https?://[A-Za-z0-9.-]+"
+          r"(?:[/?#][A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*)?")
+_PLAIN_HTTP_URL = re.compile(_PLAIN)
+# Several plain URLs, one a line (a plain URL has no line break): one match for them all.
+_PLAIN_HTTP_URL_LINES = re.compile(rf"{_PLAIN}(?:\n{_PLAIN})*")
 
 
 def is_http_url(value: object) -> bool:
@@ -142,11 +146,21 @@ def is_http_url(value: object) -> bool:
     return url_problem(value) is None
 
 
+def all_plain_http_urls(urls: list[str]) -> bool:
+    """True when every one of ``urls`` (strings) is a plain http(s) URL (so
+    ``is_http_url`` holds for each): one regular-expression match for the lot. False
+    means "check them one by one", not that one is bad."""
+    joined = "\n".join(urls)
+    return len(joined) <= MAX_URL_LENGTH and joined.count("\n") == len(urls) - 1 and \
+        _PLAIN_HTTP_URL_LINES.fullmatch(joined) is not None  # (no URL has a line break)
+
+
 _PRICE = re.compile(r"^(\d+)(?:\.(\d{1,3}))? ([A-Z]{3})$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _GTIN = re.compile(r"^\d{8}$|^\d{12,14}$")
 
 
+@lru_cache(maxsize=65536)  # a catalog repeats its prices
 def price_ok(text: str) -> bool:
     """'79.99 USD': a number with the currency's minor-unit decimals, then ISO 4217."""
     found = _PRICE.match(text)
@@ -155,8 +169,11 @@ def price_ok(text: str) -> bool:
     return len(found.group(2) or "") in (0, currency_exponent(found.group(3)))
 
 
+_ABSENT: tuple[object, ...] = (None, "", [], {})
+
+
 def _present(value: object) -> bool:
-    return value not in (None, "", [], {})
+    return value not in _ABSENT
 
 
 def _field_problem(name: str, value: Any, spec: OpenAISpec) -> Problem | None:
@@ -213,14 +230,27 @@ def validate_item(item: Json, spec: OpenAISpec,
     fields whose (shared) values were already validated once for the whole build."""
     problems: list[Problem] = []
     add = problems.append
+    get = item.get
     for name in spec.required:
-        if name not in checked and not _present(item.get(name)):
+        if name not in checked and get(name) in _ABSENT:  # (not _present)
             add(Problem("missing_required", name, f"{name} is required"))
+    kinds, limits = spec.kinds, spec.limits
     for name, value in item.items():
-        if value is not None and name not in checked:
-            problem = _field_problem(name, value, spec)
-            if problem is not None:
-                add(problem)
+        if value is None or name in checked:
+            continue
+        # The common valid cases answered here; anything else by ``_field_problem``.
+        kind = kinds.get(name)
+        if kind == "text" and type(value) is str:
+            limit = limits.get(name)
+            if limit is None or len(value) <= limit:
+                continue
+        elif kind == "bool" and (value == "true" or value == "false"):
+            continue
+        elif kind == "url" and type(value) is str and is_http_url(value):
+            continue
+        problem = _field_problem(name, value, spec)
+        if problem is not None:
+            add(problem)
     price, sale = item.get("price"), item.get("sale_price")
     for name, value in (("price", price), ("sale_price", sale)):
         if value is not None and not (isinstance(value, str) and price_ok(value)):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Coroutine, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
@@ -32,9 +33,7 @@ CHUNK = 2000  # products per read
 T = TypeVar("T")
 
 # Column order = the dataclasses' field order (rows become objects positionally).
-_PRODUCTS = """SELECT id, title, description, url, brand, media FROM products
-    WHERE id > {after} ORDER BY id LIMIT {limit}"""
-_PRODUCTS_FIRST = "SELECT id, title, description, url, brand, media FROM products " \
+_PRODUCTS = "SELECT id, title, description, url, brand, media FROM products{where} " \
     "ORDER BY id LIMIT {limit}"
 _VARIANTS = """SELECT id, title, price_amount, currency, description, sku, url, image_url,
         list_price_amount, availability, stock, requires_shipping, variant_options,
@@ -60,6 +59,7 @@ _CHANNEL_LIST = ", ".join(f"'{c}'" for c in FEED_CHANNELS)  # constants, not inp
 
 
 class _Connection(Protocol):
+    def mark(self, n: int) -> str: ...
     def begin(self) -> None: ...
     def commit(self) -> None: ...
     def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]: ...
@@ -67,7 +67,9 @@ class _Connection(Protocol):
 
 
 class _Sqlite:
-    marks = ("?", "?", "?")
+    @staticmethod
+    def mark(n: int) -> str:
+        return "?"
 
     def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
@@ -90,7 +92,9 @@ class _Sqlite:
 class _Postgres:
     """asyncpg on a private event loop (this runs in a thread or a build process)."""
 
-    marks = ("$1", "$1", "$2")
+    @staticmethod
+    def mark(n: int) -> str:
+        return f"${n}"
 
     def __init__(self, url: str) -> None:
         import asyncpg
@@ -168,13 +172,29 @@ def _rows(products: list[Sequence[Any]], variants: list[Sequence[Any]],
           videos: list[Sequence[Any]], links: Sequence[Sequence[Any]] = ()) -> list[ProductRow]:
     """Id-ordered row lists merged into products (each with its variants)."""
     by_product: dict[str, list[VariantRow]] = {}
+    # The stored JSON text (SQLite, asyncpg) is its own cache key: a catalog repeats a
+    # few option and category sets, each parsed once (per chunk, here; then the caches).
+    options_seen: dict[Any, tuple[tuple[str, str], ...]] = {}
+    categories_seen: dict[Any, tuple[str, ...]] = {}
     for (vid, title, price, currency, description, sku, url, image, list_price,
          availability, stock, shipping, options, categories, search, checkout,
          product_id) in variants:
+        try:
+            variant_options = options_seen[options]
+        except (KeyError, TypeError):  # TypeError: an unhashable (already decoded) value
+            variant_options = _options(_hashable(options))
+            if isinstance(options, _TEXT):
+                options_seen[options] = variant_options
+        try:
+            variant_categories = categories_seen[categories]
+        except (KeyError, TypeError):
+            variant_categories = _categories(_hashable(categories))
+            if isinstance(categories, _TEXT):
+                categories_seen[categories] = variant_categories
         row = VariantRow(
             vid, title, price, currency, description, sku, url, image, list_price,
-            availability, stock, bool(shipping), _options(_hashable(options)),
-            _categories(_hashable(categories)), bool(search), bool(checkout))
+            availability, stock, bool(shipping), variant_options, variant_categories,
+            bool(search), bool(checkout))
         found = by_product.get(product_id)
         if found is None:
             by_product[product_id] = [row]
@@ -193,44 +213,92 @@ def _rows(products: list[Sequence[Any]], variants: list[Sequence[Any]],
         own = by_product.get(pid)
         if own:  # a product without variants has nothing to publish
             out.append(ProductRow(pid, title, tuple(own), description, url, brand,
-                                  tuple(_json_list(media)), tuple(featured.get(pid, ())),
-                                  tuple(link_codes.get(pid, {}).items())))
+                                  () if media is None or media == "[]"
+                                  else tuple(_json_list(media)),
+                                  tuple(featured[pid]) if pid in featured else (),
+                                  tuple(link_codes[pid].items()) if pid in link_codes
+                                  else ()))
     return out
 
 
-def read_catalog(url: str, *, snapshot: bool = True, chunk: int = CHUNK
+def read_catalog(url: str, *, snapshot: bool = True, chunk: int = CHUNK,
+                 after: str | None = None, until: str | None = None
                  ) -> Generator[list[ProductRow], None, None]:
-    """The catalog in id order, ``chunk`` products at a time (see the module docstring)."""
+    """The catalog in id order, ``chunk`` products at a time (see the module docstring);
+    with ``after``/``until``, only the products with ``after < id <= until``."""
     conn = _connect(url)
-    first_mark, range_first, range_last = conn.marks
     limit = int(chunk)
-    products_first = _PRODUCTS_FIRST.format(limit=limit)
-    products_after = _PRODUCTS.format(after=first_mark, limit=limit)
-    variants_sql = _VARIANTS.format(first=range_first, last=range_last)
-    videos_sql = _VIDEOS.format(first=range_first, last=range_last)
-    links_sql = _LINKS.format(first=range_first, last=range_last, channels=_CHANNEL_LIST)
-    after: str | None = None
+    where = []
+    if until is not None:
+        where.append(f"id <= {conn.mark(1)}")
+    products_first = _PRODUCTS.format(
+        where=f" WHERE {where[0]}" if where else "", limit=limit)
+    where.append(f"id > {conn.mark(len(where) + 1)}")
+    products_after = _PRODUCTS.format(where=" WHERE " + " AND ".join(where), limit=limit)
+    bound = (until,) if until is not None else ()
+    first, last = conn.mark(1), conn.mark(2)
+    variants_sql = _VARIANTS.format(first=first, last=last)
+    videos_sql = _VIDEOS.format(first=first, last=last)
+    links_sql = _LINKS.format(first=first, last=last, channels=_CHANNEL_LIST)
+
+    def fetch(after: str | None) -> tuple[list[Sequence[Any]], ...] | None:
+        """One chunk's rows (products after ``after``), or None past the end."""
+        if not snapshot:
+            conn.begin()
+        products = conn.fetch(products_first, bound) if after is None \
+            else conn.fetch(products_after, (*bound, after))
+        chunk = None
+        if products:
+            bounds = (products[0][0], products[-1][0])
+            chunk = (products, conn.fetch(variants_sql, bounds),
+                     conn.fetch(videos_sql, bounds), conn.fetch(links_sql, bounds))
+        if not snapshot:
+            conn.commit()
+        return chunk
+
+    # SQLite reads the next chunk on a thread while this one is turned into rows and
+    # built: the database's own work (B-tree walks, sorting) runs without the
+    # interpreter lock, beside the building.
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="catalog-read-ahead") \
+        if isinstance(conn, _Sqlite) else None
     try:
         if snapshot:
             conn.begin()
+        pending = ahead.submit(fetch, after) if ahead is not None else None
         while True:
-            if not snapshot:
-                conn.begin()
-            products = conn.fetch(products_first, ()) if after is None \
-                else conn.fetch(products_after, (after,))
-            if not products:
+            rows = pending.result() if pending is not None else fetch(after)
+            if rows is None:
                 break
-            bounds = (products[0][0], products[-1][0])
-            variants = conn.fetch(variants_sql, bounds)
-            videos = conn.fetch(videos_sql, bounds)
-            links = conn.fetch(links_sql, bounds)
-            if not snapshot:
-                conn.commit()
-            yield _rows(products, variants, videos, links)
-            after = products[-1][0]
+            after = rows[0][-1][0]
+            if ahead is not None:
+                pending = ahead.submit(fetch, after)
+            yield _rows(*rows)
+        if snapshot:
+            conn.commit()
+    finally:
+        if ahead is not None:
+            ahead.shutdown(wait=True)  # a chunk still being read finishes before closing
+        conn.close()
+
+
+def key_ranges(url: str, parts: int) -> list[tuple[str | None, str | None]]:
+    """The catalog's product ids cut into ``parts`` ranges of about as many products,
+    as ``(after, until)`` for ``read_catalog`` (``None``: open-ended), in id order."""
+    conn = _connect(url)
+    try:
+        conn.begin()
+        total = conn.fetch("SELECT count(*) FROM products", ())[0][0]
+        cuts: list[str | None] = [None]
+        for k in range(1, parts):
+            found = conn.fetch(f"SELECT id FROM products ORDER BY id LIMIT 1 OFFSET "
+                               f"{int(total * k // parts)}", ())
+            if found and found[0][0] != cuts[-1]:
+                cuts.append(found[0][0])
         conn.commit()
     finally:
         conn.close()
+    return [(cuts[i], cuts[i + 1] if i + 1 < len(cuts) else None)
+            for i in range(len(cuts))]
 
 
 def database_url(bind: Any) -> str:

@@ -59,12 +59,21 @@ class ShardedWriter:
             if self.compress else raw
         self._file = raw
         if self.fmt in ("csv", "tsv"):
-            self._csv = csv.DictWriter(self._rows, fieldnames=self.columns,
-                                       delimiter="," if self.fmt == "csv" else "\t",
-                                       extrasaction="ignore")
-            self._csv.writeheader()
+            self._csv = csv.writer(self._rows, delimiter="," if self.fmt == "csv" else "\t")
+            self._csv.writerow(self.columns)
         self.files.append(final)
         self._in_shard = 0
+
+    def write_line(self, line: bytes) -> None:
+        """One JSONL item already encoded (``orjson.dumps`` of the item, no newline)."""
+        if self._raw is None or self._in_shard >= self.max_items:
+            self._close()
+            self._open()
+        self._buffer.append(line)
+        if len(self._buffer) >= 512:
+            self._drain()
+        self._in_shard += 1
+        self.items += 1
 
     def write(self, item: dict[str, Any]) -> None:
         if self._raw is None or self._in_shard >= self.max_items:
@@ -74,9 +83,10 @@ class ShardedWriter:
             self._buffer.append(orjson.dumps(item))
             if len(self._buffer) >= 512:
                 self._drain()
-        else:
-            row = {k: _cell(v) for k, v in item.items()}
-            self._csv.writerow(row)
+        else:  # the columns in order; a missing one (or None) is an empty cell
+            get = item.get
+            self._csv.writerow([v if type(v := get(c)) is str or v is None else _cell(v)
+                                for c in self.columns])
             if self._rows.tell() >= 256 * 1024:
                 self._drain()
         self._in_shard += 1
