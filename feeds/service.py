@@ -5,14 +5,58 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from feeds import repository
-from feeds.repository import PRODUCT_COLUMNS, VARIANT_COLUMNS
-from feeds.schemas import ImportReport, ProductRecord, RejectedRow
+from feeds.repository import (
+    JSON_COLUMNS,
+    PRODUCT_COLUMNS,
+    VARIANT_COLUMNS,
+    CatalogWrites,
+    json_text,
+)
+from feeds.schemas import ImportReport, ProductRecord, RejectedRow, VariantRecord
 from models.base import utc_now
 
 BATCH = 1000  # products per transaction
+
+_PRODUCT_JSON = tuple(i for i, c in enumerate(PRODUCT_COLUMNS) if c in JSON_COLUMNS)
+_VARIANT_JSON = tuple(i for i, c in enumerate(VARIANT_COLUMNS) if c in JSON_COLUMNS)
+
+
+def _product_values(record: ProductRecord) -> tuple[Any, ...]:
+    """``PRODUCT_COLUMNS`` as written: JSON serialized."""
+    return (record.title, record.description, record.url, record.brand,
+            json_text(record.media))
+
+
+def _variant_values(v: VariantRecord) -> tuple[Any, ...]:
+    """``VARIANT_COLUMNS`` as written: JSON serialized."""
+    return (v.title, v.description, v.sku, v.url, v.image_url, v.price_amount,
+            v.list_price_amount, v.currency, v.stock, v.availability, v.requires_shipping,
+            json_text(v.variant_options), json_text(v.categories), v.is_eligible_search,
+            v.is_eligible_checkout, v.shopify_variant_id)
+
+
+def _same_json(stored: Any, new: str, json_as_text: bool) -> bool:
+    if stored is None:
+        return new == "null"
+    if json_as_text:  # equal text is equal JSON; else compare what they mean
+        return bool(stored == new or orjson.loads(stored) == orjson.loads(new))
+    return bool(stored == orjson.loads(new))
+
+
+def _changed(columns: tuple[str, ...], json_at: tuple[int, ...], stored: tuple[Any, ...],
+             new: tuple[Any, ...], json_as_text: bool) -> tuple[str, ...]:
+    """The columns whose new value differs from the stored one (JSON by meaning, so a
+    stored document written with other spacing or key order is not a change). Equal
+    tuples, the common case, cost one comparison."""
+    if json_as_text and stored == new:
+        return ()
+    return tuple(c for i, c in enumerate(columns)
+                 if not (_same_json(stored[i], new[i], json_as_text) if i in json_at
+                         else stored[i] == new[i]))
 
 
 async def upsert_products(db: AsyncSession, records: list[ProductRecord], report: ImportReport,
@@ -20,64 +64,63 @@ async def upsert_products(db: AsyncSession, records: list[ProductRecord], report
     """Upsert one batch: created / updated / unchanged per product, compared column by
     column with what is stored. A variant id already owned by another product (stored, or
     earlier in this batch) rejects the row. Variants missing from a record are kept."""
-    stored_products, stored_variants = await repository.catalog_for_import(
-        db, list(dict.fromkeys(r.id for r in records)))
-    owners = await repository.variant_owners(db, list(dict.fromkeys(
-        v.id for r in records for v in r.variants if v.id not in stored_variants)))
-    for vid, row in stored_variants.items():
-        owners[vid] = row.product_id
-    now = utc_now()
-    new_products: dict[str, dict[str, Any]] = {}
-    new_variants: dict[str, dict[str, Any]] = {}
-    product_updates: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
-    variant_updates: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
+    stored = await repository.stored_for_import(
+        db, list(dict.fromkeys(r.id for r in records)),
+        list(dict.fromkeys(v.id for r in records for v in r.variants)))
+    stored_products, stored_variants, as_text = (stored.products, stored.variants,
+                                                 stored.json_as_text)
+    owners = {vid: row[0] for vid, row in stored_variants.items()}
+    writes = CatalogWrites()
+    seen: dict[str, tuple[Any, ...]] = {}  # product id → its latest values in this batch
+    new_products: dict[str, list[Any]] = {}  # id → [id, *values]: later rows update it
+    new_variants: dict[str, list[Any]] = {}  # id → [id, product_id, *values]
+    product_updates: dict[str, tuple[tuple[str, ...], tuple[Any, ...]]] = {}
+    variant_updates: dict[str, tuple[tuple[str, ...], str, tuple[Any, ...]]] = {}
     for record, line in zip(records, lines, strict=True):
-        clash = next((v.id for v in record.variants
-                      if owners.get(v.id, record.id) != record.id), None)
+        pid = record.id
+        clash = next((v.id for v in record.variants if owners.get(v.id, pid) != pid), None)
         if clash:
             report.rejected.append(
                 RejectedRow(line, f"variant {clash!r} belongs to another product"))
             continue
-        values = (record.title, record.description, record.url, record.brand, record.media)
+        values = _product_values(record)
         changed = False
-        created = record.id not in stored_products
-        row = dict(zip(PRODUCT_COLUMNS, values, strict=True))
+        created = pid not in stored_products and pid not in seen
         if created:
-            new_products[record.id] = {"id": record.id, **row, "created_at": now,
-                                       "updated_at": now}
-        elif record.id in new_products:  # seen earlier in this batch: the later row wins
-            changed = any(new_products[record.id][c] != row[c] for c in PRODUCT_COLUMNS)
-            new_products[record.id].update(row)
-        else:
-            columns = tuple(c for c, old, new in zip(PRODUCT_COLUMNS,
-                                                     stored_products[record.id], values,
-                                                     strict=True) if old != new)
+            new_products[pid] = [pid, *values]
+        elif pid in new_products:  # seen earlier in this batch: the later row wins
+            changed = bool(_changed(PRODUCT_COLUMNS, _PRODUCT_JSON,
+                                    tuple(new_products[pid][1:]), values, True))
+            new_products[pid][1:] = values
+        else:  # compared with the stored row, or with this batch's earlier row (as text)
+            earlier_row = seen.get(pid)
+            columns = _changed(PRODUCT_COLUMNS, _PRODUCT_JSON, stored_products[pid], values,
+                               as_text) if earlier_row is None else _changed(
+                PRODUCT_COLUMNS, _PRODUCT_JSON, earlier_row, values, True)
             if columns:
-                earlier = product_updates.get(record.id, ((), {}))[0]
+                earlier = product_updates.get(pid, ((), ()))[0]
                 merged = tuple(c for c in PRODUCT_COLUMNS if c in columns or c in earlier)
-                product_updates[record.id] = (merged, {"_id": record.id, "updated_at": now,
-                                                       **{c: row[c] for c in merged}})
+                product_updates[pid] = (merged, values)
                 changed = True
-        stored_products[record.id] = values
+        seen[pid] = values
         for vr in record.variants:
-            owners[vr.id] = record.id
-            columns_now = vr.columns()
-            if vr.id in new_variants:
-                new_variants[vr.id].update(columns_now)
+            vid = vr.id
+            owners[vid] = pid
+            new = _variant_values(vr)
+            if vid in new_variants:
+                new_variants[vid][2:] = new
                 changed = True
                 continue
-            if vr.id not in stored_variants:
-                new_variants[vr.id] = {"id": vr.id, "product_id": record.id, **columns_now,
-                                       "created_at": now, "updated_at": now}
+            row = stored_variants.get(vid)
+            if row is None:
+                new_variants[vid] = [vid, pid, *new]
                 changed = True
                 continue
-            stored = stored_variants[vr.id]
-            diff = tuple(c for c in VARIANT_COLUMNS if getattr(stored, c) != columns_now[c])
+            diff = _changed(VARIANT_COLUMNS, _VARIANT_JSON, row[1:], new, as_text)
             if diff:
-                earlier = variant_updates.get(vr.id, ((), {}))[0]
+                earlier = variant_updates.get(vid, ((), "", ()))[0]
                 merged = tuple(c for c in VARIANT_COLUMNS if c in diff or c in earlier)
-                variant_updates[vr.id] = (merged, {"_id": vr.id, "updated_at": now,
-                                                   **{c: columns_now[c] for c in merged}})
+                variant_updates[vid] = (merged, pid, new)
                 changed = True
         if created:
             report.created += 1
@@ -85,10 +128,15 @@ async def upsert_products(db: AsyncSession, records: list[ProductRecord], report
             report.updated += 1
         else:
             report.unchanged += 1
-    await repository.write_catalog(db, new_products=list(new_products.values()),
-                                   new_variants=list(new_variants.values()),
-                                   product_updates=list(product_updates.values()),
-                                   variant_updates=list(variant_updates.values()))
+    writes.new_products = [tuple(row) for row in new_products.values()]
+    writes.new_variants = [tuple(row) for row in new_variants.values()]
+    writes.product_updates = [
+        (columns, pid, pid, tuple(values[PRODUCT_COLUMNS.index(c)] for c in columns))
+        for pid, (columns, values) in product_updates.items()]
+    writes.variant_updates = [
+        (columns, vid, pid, tuple(values[VARIANT_COLUMNS.index(c)] for c in columns))
+        for vid, (columns, pid, values) in variant_updates.items()]
+    await repository.write_catalog(db, writes, utc_now())
 
 
 def batches(parsed: Iterable[tuple[int, ProductRecord | RejectedRow]], report: ImportReport,
