@@ -21,8 +21,6 @@ from models.base import utc_now
 
 BATCH = 1000  # products per transaction
 
-_PRODUCT_JSON = tuple(i for i, c in enumerate(PRODUCT_COLUMNS) if c in JSON_COLUMNS)
-_VARIANT_JSON = tuple(i for i, c in enumerate(VARIANT_COLUMNS) if c in JSON_COLUMNS)
 
 
 def _product_values(record: ProductRecord) -> tuple[Any, ...]:
@@ -40,23 +38,22 @@ def _variant_values(v: VariantRecord) -> tuple[Any, ...]:
 
 
 def _same_json(stored: Any, new: str, json_as_text: bool) -> bool:
+    """A stored JSON value against a serialized one, by meaning (a document written with
+    other spacing or key order is the same)."""
     if stored is None:
         return new == "null"
-    if json_as_text:  # equal text is equal JSON; else compare what they mean
-        return bool(stored == new or orjson.loads(stored) == orjson.loads(new))
-    return bool(stored == orjson.loads(new))
+    return bool((orjson.loads(stored) if json_as_text else stored) == orjson.loads(new))
 
 
-def _changed(columns: tuple[str, ...], json_at: tuple[int, ...], stored: tuple[Any, ...],
-             new: tuple[Any, ...], json_as_text: bool) -> tuple[str, ...]:
-    """The columns whose new value differs from the stored one (JSON by meaning, so a
-    stored document written with other spacing or key order is not a change). Equal
-    tuples, the common case, cost one comparison."""
+def _changed(columns: tuple[str, ...], stored: tuple[Any, ...], new: tuple[Any, ...],
+             json_as_text: bool) -> tuple[str, ...]:
+    """The columns whose new value differs from the stored one. Equal tuples, the common
+    case on SQLite (JSON stored as the same text), cost one comparison."""
     if json_as_text and stored == new:
         return ()
-    return tuple(c for i, c in enumerate(columns)
-                 if not (_same_json(stored[i], new[i], json_as_text) if i in json_at
-                         else stored[i] == new[i]))
+    return tuple(c for c, old, value in zip(columns, stored, new, strict=True)
+                 if old != value and (c not in JSON_COLUMNS
+                                      or not _same_json(old, value, json_as_text)))
 
 
 async def upsert_products(db: AsyncSession, records: list[ProductRecord], report: ImportReport,
@@ -89,14 +86,14 @@ async def upsert_products(db: AsyncSession, records: list[ProductRecord], report
         if created:
             new_products[pid] = [pid, *values]
         elif pid in new_products:  # seen earlier in this batch: the later row wins
-            changed = bool(_changed(PRODUCT_COLUMNS, _PRODUCT_JSON,
+            changed = bool(_changed(PRODUCT_COLUMNS,
                                     tuple(new_products[pid][1:]), values, True))
             new_products[pid][1:] = values
         else:  # compared with the stored row, or with this batch's earlier row (as text)
             earlier_row = seen.get(pid)
-            columns = _changed(PRODUCT_COLUMNS, _PRODUCT_JSON, stored_products[pid], values,
+            columns = _changed(PRODUCT_COLUMNS, stored_products[pid], values,
                                as_text) if earlier_row is None else _changed(
-                PRODUCT_COLUMNS, _PRODUCT_JSON, earlier_row, values, True)
+                PRODUCT_COLUMNS, earlier_row, values, True)
             if columns:
                 earlier = product_updates.get(pid, ((), ()))[0]
                 merged = tuple(c for c in PRODUCT_COLUMNS if c in columns or c in earlier)
@@ -116,7 +113,7 @@ async def upsert_products(db: AsyncSession, records: list[ProductRecord], report
                 new_variants[vid] = [vid, pid, *new]
                 changed = True
                 continue
-            diff = _changed(VARIANT_COLUMNS, _VARIANT_JSON, row[1:], new, as_text)
+            diff = _changed(VARIANT_COLUMNS, row[1:], new, as_text)
             if diff:
                 earlier = variant_updates.get(vid, ((), "", ()))[0]
                 merged = tuple(c for c in VARIANT_COLUMNS if c in diff or c in earlier)
