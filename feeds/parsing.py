@@ -116,7 +116,8 @@ def _acp_variant(raw: Any, index: int) -> VariantRecord:
         raise RowError(f"variants[{index}].inventory_quantity must be a non-negative integer")
     categories = [c["value"] for c in get("categories") or []
                   if isinstance(c, dict) and isinstance(c.get("value"), str)]
-    digital = bool(get("is_digital")) or any("digital" in c.lower() for c in categories)
+    digital = bool(get("is_digital")) or (
+        bool(categories) and "digital" in "\n".join(categories).lower())  # in any of them
     sku = get("sku")
     if sku is not None:
         sku = _short(raw, "sku", 200)
