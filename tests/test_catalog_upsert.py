@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from api.runtime import Runtime
 from catalog import service
@@ -199,3 +201,27 @@ async def test_a_batch_writes_each_touched_products_search_document_once(
     assert sorted(await found(runtime, "teal")) == [f"lamp-{i}" for i in range(10)]
     assert await found(runtime, "ruby") == []
     assert await found(runtime, "zero") == []  # lamp-0's title is the file's again
+
+
+async def test_a_failed_batch_writes_nothing_and_leaves_the_search_triggers_live(
+        runtime: Runtime) -> None:
+    """All or nothing per batch: a row the database refuses (no currency) undoes the whole
+    batch, and the caller's transaction goes on with the per-row search triggers live."""
+    assert counts(await upsert(runtime, record("moth", "Moth Lamp",
+                                               variant("moth-1", "Moth Lamp")))) == (
+        1, 0, 0, [])
+    good = record("newt", "Newt Lamp", variant("newt-1", "Newt Lamp"))
+    bad = record("oryx", "Oryx Lamp", replace(variant("oryx-1", "Oryx Lamp"),
+                                              currency=None))  # type: ignore[arg-type]
+    async with transaction(runtime.sessionmaker) as db:
+        with pytest.raises(IntegrityError):
+            async with db.begin_nested():
+                await upsert_products(db, [good, bad], ImportReport(), [1, 2])
+        # Not an import: the product trigger indexes the new title at once.
+        await db.execute(update(Product).where(Product.id == "moth")
+                         .values(title="Pangolin Lamp"))
+    async with runtime.sessionmaker() as db:
+        assert await db.get(Product, "newt") is None
+        assert await db.get(Product, "oryx") is None
+    assert await found(runtime, "newt") == []
+    assert await found(runtime, "pangolin") == ["moth"]
