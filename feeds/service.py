@@ -22,7 +22,7 @@ from feeds.repository import (
 from feeds.schemas import ImportReport, ProductRecord, RejectedRow, VariantRecord
 from models.base import utc_now
 
-BATCH = 1000  # products per transaction
+BATCH = 250  # products per transaction
 
 
 
