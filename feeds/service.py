@@ -22,7 +22,7 @@ from feeds.repository import (
 from feeds.schemas import ImportReport, ProductRecord, RejectedRow, VariantRecord
 from models.base import utc_now
 
-BATCH = 250  # products per write transaction (short: the API's writers wait for it)
+BATCH = 500  # products per write transaction (short: the API's writers wait for it)
 
 
 def _product_values(record: ProductRecord) -> tuple[Any, ...]:
