@@ -20,7 +20,7 @@ from api.auth import AgentPrincipal, MerchantPrincipal, authenticate, authentica
 from api.runtime import Runtime
 from api.settings import SignatureMode
 from checkout.domain import Actor
-from idempotency.service import IdempotentCall, Outcome, require_key
+from idempotency.service import ClaimingHandler, IdempotentCall, Outcome, require_key
 from models.base import utc_now
 from models.errors import AppError, InvalidRequest, Unauthorized
 from protocols.acp.binding import AcpCheckout
@@ -60,6 +60,13 @@ class _Call:
         return http_response(await self.idempotency.run(handler, status_code=status_code,
                                                         atomic=atomic))
 
+    async def write_claiming(self, handler: ClaimingHandler) -> Response:
+        """A write that commits midway (see ``IdempotentCall.run_claiming``): the handler
+        claims the key in its first transaction. Without a guard, ``claim`` does nothing."""
+        if self.idempotency is None:
+            return await self.write(lambda db: handler(db, _no_claim))
+        return http_response(await self.idempotency.run_claiming(handler))
+
     async def enqueue(self, handler: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
                       ) -> Response:
         """A write that queues work for the worker: 202, then wake it rather than wait
@@ -73,6 +80,10 @@ class _Call:
         async with self.runtime.read_sessionmaker() as db:
             payload = await handler(db)
         return Response(orjson.dumps(payload), media_type="application/json")
+
+
+async def _no_claim(db: AsyncSession) -> None:
+    return None
 
 
 def http_response(outcome: Outcome) -> Response:
@@ -99,6 +110,12 @@ class AgentCall(_Call):
         try:
             return await super().write(handler, status_code=status_code, atomic=atomic)
         except AppError as exc:  # idempotency conflicts in this version's terms
+            raise self.version.error(exc) from None
+
+    async def write_claiming(self, handler: ClaimingHandler) -> Response:
+        try:
+            return await super().write_claiming(handler)
+        except AppError as exc:
             raise self.version.error(exc) from None
 
 
@@ -158,12 +175,18 @@ async def agent_call(request: Request) -> AgentCall:
     if key is not None or version.idempotency_key_required:
         guard = _idempotency_guard(
             request, runtime, body, principal=agent.id, key=key,
-            path=request.url.path.removeprefix("/acp"),  # /acp/x and /x are one endpoint
+            path=_path(request).removeprefix("/acp"),  # /acp/x and /x are one endpoint
             conflict_status=version.conflict_status,
             render_error=lambda exc: version.error(exc).body())
     elif request.method == "POST":
         _check_json(body)
     return AgentCall(runtime, guard, agent=agent, version=version, body=body)
+
+
+def _path(request: Request) -> str:
+    """``request.url.path`` (the idempotency scope's path) without building and parsing
+    the request's whole URL: Starlette escapes these three characters of the ASGI path."""
+    return request.scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
 def _check_json(body: bytes) -> None:
@@ -213,7 +236,7 @@ async def merchant_call(
     merchant = await authenticate_merchant(runtime, request.headers.get("authorization"))
     guard = _idempotency_guard(request, runtime, await request.body(),
                                principal=f"merchant:{merchant.id}", key=idempotency_key,
-                               path=request.url.path)
+                               path=_path(request))
     return MerchantCall(runtime, guard, merchant=merchant)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -25,11 +26,28 @@ HTTP_LATENCY = Histogram("reelcart_http_request_duration_seconds", "HTTP request
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,200}$")
 
 
+# Every HTML page: scripts, styles and images from our origin only, no inline script or
+# style, never framed. Pages that need more (``/docs``) set their own policy.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; base-uri 'none'; object-src 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"),
+                     (b"referrer-policy", b"no-referrer")]
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})  # no access log line
+_Metrics = tuple[Any, Any]
+
+
 class RequestContextMiddleware:
-    """Request id (echoed as ``Request-Id``), access log, Prometheus metrics."""
+    """Request id (echoed as ``Request-Id``), access log, Prometheus metrics, and the
+    security headers: ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy`` on
+    every response, a ``Content-Security-Policy`` (and ``X-Frame-Options``) on every
+    HTML one. One layer for all of it: each pure-ASGI layer costs a call and a wrapped
+    ``send`` per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The metrics' children per (method, route, status): ``labels()`` takes a lock
+        # and builds its key on every call. Children live as long as their metric.
+        self._metrics: dict[tuple[str, str, int], _Metrics] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,42 +56,70 @@ class RequestContextMiddleware:
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"request-id"),
                         None)
         request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) \
-            else f"req_{uuid.uuid4().hex}"
+            else f"req_{os.urandom(16).hex()}"
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        status = 500
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"request-id", request_id.encode()))
-                message["headers"] = headers
+                status = message["status"]
+                message["headers"] = _response_headers(message.get("headers", ()),
+                                                       request_id)
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
-            status = status_holder["status"]
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            HTTP_LATENCY.labels(method, template).observe(elapsed)
-            if template not in ("/healthz", "/readyz", "/metrics"):
+            key = (method, template, status)
+            metrics = self._metrics.get(key)
+            if metrics is None:
+                metrics = self._metrics[key] = (
+                    HTTP_REQUESTS.labels(method, template, str(status)),
+                    HTTP_LATENCY.labels(method, template))
+            metrics[0].inc()
+            metrics[1].observe(elapsed)
+            if template not in _QUIET_ROUTES and log.isEnabledFor(logging.INFO):
                 log.info("request", extra={"method": method, "path": scope["path"],
                                            "status": status,
                                            "duration_ms": round(elapsed * 1000, 2)})
             request_id_var.reset(token)
 
 
+def _response_headers(headers: Iterable[tuple[bytes, bytes]], request_id: str
+                      ) -> list[tuple[bytes, bytes]]:
+    out = list(headers)
+    present = {k.lower() for k, _ in out}
+    out += [(k, v) for k, v in _SECURITY_HEADERS if k not in present]
+    content_type = next((v for k, v in out if k.lower() == b"content-type"), b"")
+    if content_type.startswith(b"text/html"):
+        if b"content-security-policy" not in present:
+            out.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
+        if b"x-frame-options" not in present:
+            out.append((b"x-frame-options", b"DENY"))
+    out.append((b"request-id", request_id.encode()))
+    return out
+
+
 class _BodyTooLarge(Exception):
     pass
 
 
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
 class BodyLimitMiddleware:
-    """Refuse bodies over ``max_bytes`` with a flat 413, declared or streamed."""
+    """Request bodies, checked before any route sees them, in one layer:
+
+    * over ``max_bytes`` → a flat 413, whether declared (``Content-Length``) or streamed;
+    * every JSON body (or one without a content type, which FastAPI reads as JSON) is
+      checked against ``api.jsonbody`` (UTF-8, nesting depth, integer range): a violation
+      is an ACP-shaped 400 naming the place (``param``), UCP's error shape under /ucp/.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -83,7 +129,13 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        declared = None
+        content_type = b""
+        for k, v in scope["headers"]:
+            if k == b"content-length":
+                declared = v
+            elif k == b"content-type":
+                content_type = v
         if declared is not None:
             try:
                 too_big = int(declared) > self.max_bytes
@@ -92,6 +144,49 @@ class BodyLimitMiddleware:
             if too_big:
                 await self._reject(send)
                 return
+        if scope["method"] in _BODY_METHODS:
+            media = content_type.split(b";", 1)[0].strip().lower()
+            if not media or media == b"application/json" or media.endswith(b"+json"):
+                await self._json(scope, receive, send)
+                return
+        await self._streamed(scope, receive, send)
+
+    async def _json(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the whole (bounded) body, check it, and hand it on in one message."""
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away
+                await self.app(scope, _replay([message]), send)
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                await self._reject(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        found = jsonbody.problem(body)
+        if found is not None:
+            if scope["path"].startswith("/ucp/"):  # UCP: the spec's error_response
+                from protocols.ucp.errors import invalid
+
+                payload = orjson.dumps(invalid(found.message, found.param,
+                                               code=found.code).body())
+            else:
+                payload = orjson.dumps(found.body())
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(payload)).encode())]})
+            await send({"type": "http.response.body", "body": payload})
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body,
+                                        "more_body": False}], receive), send)
+
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = 0
         started = False
 
@@ -124,93 +219,6 @@ class BodyLimitMiddleware:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
-
-
-# Every HTML page: scripts, styles and images from our origin only, no inline script or
-# style, never framed. Pages that need more (``/docs``) set their own policy.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; base-uri 'none'; object-src 'none'; "
-                           "form-action 'self'; frame-ancestors 'none'")
-_SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"),
-                     (b"referrer-policy", b"no-referrer")]
-
-
-class SecurityHeadersMiddleware:
-    """``X-Content-Type-Options: nosniff`` and ``Referrer-Policy`` on every response; a
-    ``Content-Security-Policy`` (and ``X-Frame-Options``) on every HTML one."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                headers += [(k, v) for k, v in _SECURITY_HEADERS if k not in present]
-                content_type = next((v for k, v in headers if k.lower() == b"content-type"),
-                                    b"")
-                if content_type.startswith(b"text/html"):
-                    if b"content-security-policy" not in present:
-                        headers.append((b"content-security-policy",
-                                        CONTENT_SECURITY_POLICY.encode()))
-                    if b"x-frame-options" not in present:
-                        headers.append((b"x-frame-options", b"DENY"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-class JsonLimitsMiddleware:
-    """Every JSON request body (or one without a content type, which FastAPI reads as
-    JSON) is checked against ``api.jsonbody`` (UTF-8, nesting depth, integer range) before
-    any route sees it; a violation is an ACP-shaped 400 naming the place (``param``)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
-            await self.app(scope, receive, send)
-            return
-        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
-        media = content_type.split(b";", 1)[0].strip().lower()
-        if media and media != b"application/json" and not media.endswith(b"+json"):
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # client went away
-                await self.app(scope, _replay([message]), send)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        found = jsonbody.problem(body)
-        if found is not None:
-            if scope["path"].startswith("/ucp/"):  # UCP: the spec's error_response
-                from protocols.ucp.errors import invalid
-
-                payload = orjson.dumps(invalid(found.message, found.param,
-                                               code=found.code).body())
-            else:
-                payload = orjson.dumps(found.body())
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(payload)).encode())]})
-            await send({"type": "http.response.body", "body": payload})
-            return
-        await self.app(scope, _replay([{"type": "http.request", "body": body,
-                                        "more_body": False}], receive), send)
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:

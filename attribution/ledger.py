@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.rules import MODELS, Credit, Touch, Windows, allocate, credit, split
@@ -25,6 +25,11 @@ from models.base import utc_now
 from models.statuses import TouchType
 
 LEDGER = cast(Table, LedgerEntry.__table__)
+_INSERT_LEDGER = insert(LEDGER)  # built once: every sale appends rows
+_SESSION_TOUCHES = (  # a session's touches with the videos they name, in one statement
+    select(AttributionTouch, Video)
+    .outerjoin(Video, Video.id == AttributionTouch.video_id)
+    .where(AttributionTouch.checkout_session_id == bindparam("session_id")))
 COMPONENTS = ("gross", "discount", "tax", "shipping", "commissionable", "fee", "net")
 
 
@@ -84,11 +89,16 @@ def _touch_type(row: AttributionTouch) -> str:
 
 
 async def _touches(db: AsyncSession, session_id: str, order_at: datetime,
-                   horizon_days: int | None) -> list[Touch]:
+                   horizon_days: int | None) -> tuple[list[Touch], dict[str, Video]]:
     """The session's touches, plus every click and pixel view of the visitors it is joined
-    to (through a claimed click or the web journey's visitor cookie)."""
-    rows = list(await db.scalars(select(AttributionTouch).where(
-        AttributionTouch.checkout_session_id == session_id)))
+    to (through a claimed click or the web journey's visitor cookie); and the videos the
+    session's own touches name, read in the same statement."""
+    rows: list[AttributionTouch] = []
+    videos: dict[str, Video] = {}
+    for row, video in await db.execute(_SESSION_TOUCHES, {"session_id": session_id}):
+        rows.append(row)
+        if video is not None:
+            videos[video.id] = video
     out = [Touch(r.video_id, r.touched_at, _touch_type(r)) for r in rows
            if r.video_id is not None or not r.visitor]  # a visitor-only row adds no touch
     claimed_clicks = {r.click_id for r in rows if r.click_id}
@@ -98,15 +108,17 @@ async def _touches(db: AsyncSession, session_id: str, order_at: datetime,
                                                            after=after):
             if touch.id not in claimed_clicks:
                 out.append(Touch(touch.video_id, touch.touched_at, touch.kind))
-    return out
+    return out, videos
 
 
 async def _shares(db: AsyncSession, order: Order, policy: LedgerPolicy
                   ) -> tuple[dict[str, Credit], dict[str | None, datetime], dict[str, Video]]:
     """(credit per model, latest touch per video, the touched videos as loaded)."""
-    plain = await _touches(db, order.checkout_session_id, order.created_at,
-                           policy.horizon_days)
-    loaded = await _video_facts(db, {t.video_id for t in plain if t.video_id})
+    plain, loaded = await _touches(db, order.checkout_session_id, order.created_at,
+                                   policy.horizon_days)
+    # Videos only a visitor's clicks or views name (web journeys): one more look-up.
+    loaded.update(await _video_facts(
+        db, {t.video_id for t in plain if t.video_id} - loaded.keys()))
     parents = {v.id: v.parent_video_id for v in loaded.values() if v.parent_video_id}
     shares = {model: credit(model, plain, order.created_at, policy.windows(model),
                             parents=parents, remix_share=policy.remix_share)
@@ -156,7 +168,7 @@ async def _insert(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Append rows with one executemany: nothing reads them back as entities, and the
     ORM would insert them one statement at a time (it needs each generated id)."""
     if rows:
-        await db.execute(insert(LEDGER), rows)
+        await db.execute(_INSERT_LEDGER, rows)
 
 
 async def record_sale(db: AsyncSession, order: Order, fee: int | None,

@@ -29,7 +29,14 @@ from models.errors import InvalidRequest
 from models.statuses import TouchType
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?:\+?\d[\s().-]?){9,}")
+# A run of digits written the way phone numbers are: an optional "+", digits, and the
+# separators people put in them (spaces, dots, hyphens, parentheses).
+_DIGIT_RUN = re.compile(r"\+?\(?\d[\d\s().-]*")
+# The run continues an identifier (``vid_123…``, ``abc123…``, ``drop-123…``, ``v1.123…``).
+_GLUED = re.compile(r"(?:\w|\w[-._])$")
+_DECIMAL = re.compile(r"\d+\.\d+")
+_SEPARATORS = " \t\r\n.-("
+E164_MAX_DIGITS = 15
 MAX_FIELD = 2000
 
 
@@ -51,8 +58,35 @@ class Claim:
     link_refs: tuple[str, ...] = ()
 
 
+def looks_like_phone(value: str) -> bool:
+    """A phone number in ``value``: ``+`` and at least 7 digits (E.164, any separators);
+    9 or more digits in groups (``(415) 555-0100``, ``020 7946 0958``); or a bare run of
+    9 to 15 digits (E.164's longest). Not digits that continue an identifier, a bare run
+    longer than any phone number (platform ids such as TikTok's 19 digits), a time
+    (``… 12:30``) or a decimal amount."""
+    for match in _DIGIT_RUN.finditer(value):
+        run = match.group().rstrip(_SEPARATORS)
+        start = match.start()
+        after = value[start + len(run):start + len(run) + 1]
+        if _GLUED.search(value[max(0, start - 2):start]):  # its first word is an identifier's
+            run = run[len(run.split(None, 1)[0]):]
+        if after and (after.isalnum() or after in ":_"):  # its last word: an identifier's, a time
+            run = run[:len(run) - len(run.rsplit(None, 1)[-1])] if run.strip() else ""
+        run = run.strip(_SEPARATORS.replace("(", ""))
+        digits = sum(c.isdigit() for c in run)
+        if run.startswith("+"):
+            if digits >= 7:
+                return True
+        elif not run.isdigit():
+            if digits >= 9 and not _DECIMAL.fullmatch(run):
+                return True
+        elif 9 <= digits <= E164_MAX_DIGITS:
+            return True
+    return False
+
+
 def _has_pii(value: str) -> bool:
-    return bool(_EMAIL.search(value) or _PHONE.search(value))
+    return bool(_EMAIL.search(value)) or looks_like_phone(value)
 
 
 def accept(claim: AttributionClaim | None, param: str) -> Claim | None:
@@ -70,7 +104,8 @@ def accept(claim: AttributionClaim | None, param: str) -> Claim | None:
             raise InvalidRequest(f"{name} must be a string.", code="invalid_type",
                                  param=f"{param}.{name}")
     for key, meta in (claim.metadata or {}).items():
-        if isinstance(meta, str) and _has_pii(meta):
+        # A number too: 4155550100 is the same phone number as "4155550100".
+        if isinstance(meta, str | int) and not isinstance(meta, bool) and _has_pii(str(meta)):
             raise InvalidRequest("Attribution metadata must not carry personal data.",
                                  code="pii_not_allowed", param=f"{param}.metadata.{key}")
     for name, value in fields[2:6]:
@@ -175,6 +210,20 @@ async def record_claim(db: AsyncSession, session_id: str, claim: Claim, at: date
         "sub_id": claim.sub_id, "source_url": claim.source_url,
         "token_fingerprint": claim.token_fingerprint, "metadata": claim.metadata,
         "video_id": video_id, "video_known": known, "touched_at": at})
+
+
+# Metadata keys a web checkout passes for attribution only: read by ``record_web_touch``,
+# never kept on the session (so never stored, echoed, sent in a webhook or logged).
+# ``rc_visitor`` is the raw first-party visitor cookie; its touches keep its SHA-256.
+PRIVATE_METADATA_KEYS = frozenset({"rc_visitor"})
+
+
+def stored_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The session metadata to keep: ``metadata`` without the attribution-only keys."""
+    if not metadata or PRIVATE_METADATA_KEYS.isdisjoint(metadata):
+        return metadata
+    kept = {k: v for k, v in metadata.items() if k not in PRIVATE_METADATA_KEYS}
+    return kept or None
 
 
 async def record_web_touch(db: AsyncSession, session_id: str, metadata: dict[str, Any] | None,

@@ -17,6 +17,16 @@ flow): httpx spent ~2 ms of CPU per request, as much as the server, and client a
 server share the machine. It also prints the server's CPU use, to show which side is
 the bottleneck.
 
+On PostgreSQL (a server on this machine) it also accounts the CPU of the database's
+backends serving the run and samples their wait events, and with ``--compare-workers``
+prints what the 1.6× target needs and what this machine can show: two API processes,
+PostgreSQL and the load client share the CPUs, so the measured ratio is capped by
+CPUs / (CPU per flow) whatever the code does; the bench prints that ceiling, the
+CPU-normalised scale-out (flows per API CPU-second with two processes against one) and
+the lock waits between processes. With several API processes the kernel hands each
+keep-alive connection to whichever process accepts first; the client reconnects until
+they are spread evenly, as a load balancer would.
+
     .venv/bin/python bench/checkout_load.py [--seconds 5] [--database-url URL]
         [--compare-workers]
 """
@@ -25,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -34,8 +45,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -142,22 +154,81 @@ async def create_only(conn: Connection, rec: Recorder, n: int) -> None:
 
 
 async def run(port: int, concurrency: int, seconds: float,
-              body: Callable[[Connection, Recorder, int], Awaitable[None]]
-              ) -> tuple[Recorder, float]:
+              body: Callable[[Connection, Recorder, int], Awaitable[None]],
+              api_pids: list[int] | None = None) -> tuple[Recorder, float]:
+    """``api_pids``: several API processes share the port; connect until each holds an
+    even share of the connections (``balanced_connections``)."""
+    conns = await balanced_connections(port, concurrency, api_pids or [])
+    return await drive(conns, seconds, body)
+
+
+async def drive(conns: list[Connection], seconds: float,
+                body: Callable[[Connection, Recorder, int], Awaitable[None]]
+                ) -> tuple[Recorder, float]:
+    """Run ``body`` over and over on each connection (one flow each) for ``seconds``."""
     rec = Recorder()
     counter = iter(range(10**9))
     deadline = time.perf_counter() + seconds
 
-    async def worker() -> None:
-        conn = Connection("127.0.0.1", port)
+    async def worker(conn: Connection) -> None:
         try:
             while time.perf_counter() < deadline:
                 await body(conn, rec, next(counter))
         finally:
             await conn.close()
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(conn) for conn in conns))
     return rec, time.perf_counter() - started
+
+
+async def open_connections(port: int, count: int) -> list[Connection]:
+    """``count`` keep-alive connections, each accepted by a server process (one request)."""
+    conns = [Connection("127.0.0.1", port) for _ in range(count)]
+    for conn in conns:
+        await conn.request("GET", "/healthz", {})
+    return conns
+
+
+async def balanced_connections(port: int, count: int, api_pids: list[int],
+                               attempts: int = 50) -> list[Connection]:
+    """With one listening socket shared by several processes, the kernel gives each new
+    connection to whichever process accepts first: 8 keep-alive connections often end
+    6 + 2, which caps a two-process run at 8/6 of one whatever the code does. Reconnect
+    until the split is even (what a load balancer in front of the processes does)."""
+    for _ in range(attempts if len(api_pids) > 1 else 1):
+        conns = await open_connections(port, count)
+        if len(api_pids) <= 1:
+            return conns
+        owners = connection_owners(api_pids, port)
+        if max(owners.values()) - min(owners.values()) <= count % len(api_pids):
+            return conns
+        for conn in conns:
+            await conn.close()
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"could not spread {count} connections over {len(api_pids)} "
+                       "API processes")
+
+
+def connection_owners(pids: list[int], port: int, state: str = "01") -> dict[int, int]:
+    """TCP sockets on ``port`` held by each process (Linux /proc): established ones
+    (``01``), or listening ones (``0A``)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                    inodes.add(fields[9])
+    owners = {}
+    for pid in pids:
+        held = 0
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    held += target.startswith("socket:[") and target[8:-1] in inodes
+        owners[pid] = held
+    return owners
 
 
 def pct(values: list[float], p: float) -> float:
@@ -183,18 +254,164 @@ def process_cpu_seconds(pid: int) -> float:
     return total if total else float("nan")
 
 
+def pid_cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def api_processes(server_pid: int, port: int) -> list[int]:
+    """The processes serving ``port``: uvicorn's workers (``--workers 2``: the children
+    holding the listening socket), or the server itself."""
+    children = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) \
+                        == server_pid:
+                    children.append(int(proc.name))
+    listening = connection_owners(children, port, state="0A")
+    return [pid for pid in children if listening[pid]] or [server_pid]
+
+
+@dataclass
+class PostgresView:
+    """The PostgreSQL side of a load phase: CPU of the backends serving this database
+    (read from /proc, so only for a server on this machine; NaN otherwise), and sampled
+    wait events of the backends inside a transaction."""
+
+    cpu: float = float("nan")  # 1.0 = one core
+    waits: Counter[str] = field(default_factory=Counter)  # in-transaction backend samples
+
+    def share(self, *kinds: str) -> float:
+        total = sum(self.waits.values())
+        return sum(self.waits[k] for k in kinds) / total if total else float("nan")
+
+    def line(self) -> str:
+        if not self.waits:
+            return "  PostgreSQL: not sampled"
+        return (f"  PostgreSQL backends: CPU {self.cpu:.0%} of a core; in-transaction "
+                f"backend time: waiting for the API {self.share('ClientRead', 'idle'):.0%}, "
+                f"row/advisory lock waits {self.share('Lock'):.1%}, WAL flush "
+                f"{self.share('WAL'):.0%}, running {self.share('running'):.0%}")
+
+
+class PostgresProbe:
+    """Samples ``pg_stat_activity`` for one database while a phase runs."""
+
+    def __init__(self, database_url: str) -> None:
+        self.dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    async def watch(self, phase: Awaitable[tuple[Recorder, float]], interval: float = 0.02
+                    ) -> tuple[Recorder, float, PostgresView]:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.dsn)
+        view = PostgresView()
+        backends = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() " \
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        sample = "SELECT state, wait_event_type, wait_event FROM pg_stat_activity " \
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() " \
+            "AND backend_type = 'client backend' AND state <> 'idle'"
+        try:
+            before = {pid: pid_cpu_seconds(pid) for pid in
+                      [r["pid"] for r in await conn.fetch(backends)]}
+            task = asyncio.ensure_future(phase)
+            started = time.perf_counter()
+            while not task.done():
+                for r in await conn.fetch(sample):
+                    view.waits[_wait_kind(r["state"], r["wait_event_type"],
+                                          r["wait_event"])] += 1
+                await asyncio.wait([task], timeout=interval)
+            rec, elapsed = await task
+            wall = time.perf_counter() - started
+            after = {pid: pid_cpu_seconds(pid) for pid in
+                     [r["pid"] for r in await conn.fetch(backends)]}
+        finally:
+            await conn.close()
+        if any(v is not None for v in after.values()):  # the server runs on this machine
+            view.cpu = sum((v or 0.0) - (before.get(pid) or 0.0)
+                           for pid, v in after.items()) / wall
+        return rec, elapsed, view
+
+
+def _wait_kind(state: str, kind: str | None, event: str | None) -> str:
+    if state == "idle in transaction":
+        return "idle"  # the transaction waits for the API process's next statement
+    if kind == "Client" and event == "ClientRead":
+        return "ClientRead"
+    if kind == "Lock":
+        return "Lock"  # heavyweight: rows, tuples, transaction ids, advisory locks
+    if kind in ("IO", "LWLock") and event and event.startswith("WAL"):
+        return "WAL"
+    return "running" if kind is None else f"{kind}:{event}"
+
+
 def measured(server_pid: int, concurrency: int, seconds: float,
-             body: Callable[[Connection, Recorder, int], Awaitable[None]], port: int
-             ) -> tuple[Recorder, float, float, float]:
+             body: Callable[[Connection, Recorder, int], Awaitable[None]], port: int,
+             api_pids: list[int] | None = None) -> tuple[Recorder, float, float, float]:
     """Run a load phase; also return server and client CPU use (1.0 = one core)."""
-    server_before = process_cpu_seconds(server_pid)
-    client_before = resource.getrusage(resource.RUSAGE_SELF)
-    rec, elapsed = asyncio.run(run(port, concurrency, seconds, body))
-    client_after = resource.getrusage(resource.RUSAGE_SELF)
-    client_cpu = (client_after.ru_utime + client_after.ru_stime
-                  - client_before.ru_utime - client_before.ru_stime)
-    return (rec, elapsed, (process_cpu_seconds(server_pid) - server_before) / elapsed,
-            client_cpu / elapsed)
+    phase = measure_phase(server_pid, concurrency, seconds, body, port, None, api_pids)
+    return phase.rec, phase.elapsed, phase.server_cpu, phase.client_cpu
+
+
+@dataclass
+class Phase:
+    rec: Recorder
+    elapsed: float
+    server_cpu: float  # all API processes, 1.0 = one core
+    client_cpu: float
+    postgres: PostgresView
+    # Per API process, the event-loop thread's share of the phase on a CPU and waiting
+    # for one (Linux schedstat): together ≈ 100% means the loop is the bottleneck (and,
+    # with a large wait, other processes take the CPU it needs).
+    loops: list[tuple[float, float]]
+
+    def loop_line(self) -> str:
+        return "  API event loop" + ("s" if len(self.loops) > 1 else "") + ": " + "; ".join(
+            f"on a CPU {run:.0%}, waiting for a CPU {wait:.0%}, idle {1 - run - wait:.0%}"
+            for run, wait in self.loops) + " (idle: waiting for the database or the client)"
+
+
+def schedstat(pid: int) -> tuple[float, float]:
+    """Seconds the process's main thread ran on a CPU and waited for one."""
+    try:
+        run, wait, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return float("nan"), float("nan")
+    return int(run) / 1e9, int(wait) / 1e9
+
+
+def measure_phase(
+        server_pid: int, concurrency: int, seconds: float,
+        body: Callable[[Connection, Recorder, int], Awaitable[None]], port: int,
+        probe: PostgresProbe | None, api_pids: list[int] | None = None) -> Phase:
+    """A load phase; with a ``probe``, also its PostgreSQL side. CPU is counted once the
+    connections are open (and, with several API processes, spread)."""
+    loop_pids = api_pids or [server_pid]
+
+    async def phase() -> Phase:
+        conns = await balanced_connections(port, concurrency, api_pids or [])
+        server_before = process_cpu_seconds(server_pid)
+        client_before = resource.getrusage(resource.RUSAGE_SELF)
+        loops_before = [schedstat(pid) for pid in loop_pids]
+        started = time.perf_counter()
+        view = PostgresView()
+        if probe is None:
+            rec, elapsed = await drive(conns, seconds, body)
+        else:
+            rec, elapsed, view = await probe.watch(drive(conns, seconds, body))
+        wall = time.perf_counter() - started
+        loops = [((run - run0) / wall, (wait - wait0) / wall) for (run0, wait0), (run, wait)
+                 in zip(loops_before, [schedstat(pid) for pid in loop_pids], strict=True)]
+        client_after = resource.getrusage(resource.RUSAGE_SELF)
+        client_cpu = (client_after.ru_utime + client_after.ru_stime
+                      - client_before.ru_utime - client_before.ru_stime)
+        return Phase(rec, elapsed, (process_cpu_seconds(server_pid) - server_before) / elapsed,
+                     client_cpu / elapsed, view, loops)
+    return asyncio.run(phase())
 
 
 def report(title: str, rec: Recorder, elapsed: float, server_cpu: float,
@@ -287,15 +504,27 @@ def main() -> None:
     backend = db_url.split(":")[0]
     print(f"ReelCart checkout load — {backend}, {os.cpu_count()} CPUs, client and server on "
           f"one machine, {args.seconds:g} s per phase")
+    print(f"load average at the start: {os.getloadavg()[0]:.2f} (other processes share the "
+          f"CPUs: trust ratios from one run)")
+    probe = PostgresProbe(db_url) if backend.startswith("postgresql") else None
     bare, bare_cpu = bare_baseline(args.seconds)
     server, port = serve(env, 1)
+    one: Usage | None = None
     try:
         flows: dict[int, tuple[Recorder, float]] = {}
         for concurrency in (1, 8, 32):
-            rec, elapsed, *cpu = measured(server.pid, concurrency, args.seconds, flow, port)
+            phase = measure_phase(server.pid, concurrency, args.seconds, flow, port,
+                                  probe if concurrency == 8 else None)
+            rec, elapsed = phase.rec, phase.elapsed
             flows[concurrency] = (rec, elapsed)
             report(f"create → update → complete, concurrency {concurrency}, 1 API process",
-                   rec, elapsed, *cpu)
+                   rec, elapsed, phase.server_cpu, phase.client_cpu)
+            if concurrency == 8:
+                one = Usage(flows_per_second(rec, elapsed), phase.server_cpu,
+                            phase.client_cpu, phase.postgres)
+                print(phase.loop_line())
+                if probe is not None:
+                    print(phase.postgres.line())
         creates: dict[int, tuple[Recorder, float]] = {}
         create_cpu = float("nan")
         for concurrency in (1, 8):
@@ -308,13 +537,24 @@ def main() -> None:
     finally:
         stop(server)
     two_workers: float | None = None
+    two: Usage | None = None
     if args.compare_workers:
         server, port = serve(env, 2)
         try:
-            rec, elapsed, *cpu = measured(server.pid, 8, args.seconds, flow, port)
-            report("create → update → complete, concurrency 8, 2 API processes", rec,
-                   elapsed, *cpu)
-            two_workers = flows_per_second(rec, elapsed)
+            pids = api_processes(server.pid, port)
+            # New processes: first requests import lazily, fill statement caches and
+            # open pool connections. The one-process phase above ran warm; so does this.
+            measured(server.pid, 8, min(1.0, args.seconds), flow, port, pids)
+            phase = measure_phase(server.pid, 8, args.seconds, flow, port, probe, pids)
+            report("create → update → complete, concurrency 8, 2 API processes", phase.rec,
+                   phase.elapsed, phase.server_cpu, phase.client_cpu)
+            print(f"  (after a warm-up; connections spread evenly: "
+                  f"{' + '.join(str(8 // len(pids)) for _ in pids)})")
+            print(phase.loop_line())
+            if probe is not None:
+                print(phase.postgres.line())
+            two_workers = flows_per_second(phase.rec, phase.elapsed)
+            two = Usage(two_workers, phase.server_cpu, phase.client_cpu, phase.postgres)
         finally:
             stop(server)
 
@@ -340,6 +580,57 @@ def main() -> None:
         scale = two_workers / flow_rate
         print(f"  flows/s at c8, 2 API processes: {two_workers:.0f} = {scale:.2f}× one | "
               f"≥ 1.6× (PostgreSQL) | {verdict(scale >= 1.6)}")
+    if one is not None and two is not None and probe is not None:
+        scale_out(one, two)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+@dataclass
+class Usage:
+    """One flows phase at concurrency 8: flows/s, CPU of the API processes and of the
+    load client (1.0 = one core), and the PostgreSQL side."""
+
+    flows: float
+    api: float
+    client: float
+    postgres: PostgresView
+
+    def per_flow(self, cpu: float) -> float:
+        return cpu / self.flows * 1000 if self.flows else float("nan")
+
+
+def scale_out(one: Usage, two: Usage) -> None:
+    """What a 2-CPU machine can show of "2 API processes ≥ 1.6× one", and the figures
+    that show scale-out without the CPUs to run it."""
+    cpus = os.cpu_count() or 1
+    print("\nscale-out on PostgreSQL (2 API processes against 1, flows at c8)")
+    print(f"  CPU per flow, 1 → 2 processes: API {one.per_flow(one.api):.1f} → "
+          f"{two.per_flow(two.api):.1f} ms, PostgreSQL {one.per_flow(one.postgres.cpu):.1f} → "
+          f"{two.per_flow(two.postgres.cpu):.1f} ms, load client "
+          f"{one.per_flow(one.client):.1f} → {two.per_flow(two.client):.1f} ms")
+    total = two.per_flow(two.api + two.postgres.cpu + two.client)
+    ceiling = cpus * 1000 / total
+    single = 1000 / one.per_flow(one.api)
+    print(f"  this machine's ceiling, with no other load: {cpus} CPUs / {total:.1f} ms of CPU "
+          f"per flow = {ceiling:.0f} flows/s with any number of API processes; one API "
+          f"process keeping a whole core busy: 1000 / {one.per_flow(one.api):.1f} ms = "
+          f"{single:.0f} flows/s → at most {ceiling / single:.2f}× here")
+    if ceiling / single < 1.6:
+        print(f"  → 1.6× cannot be measured on {cpus} CPUs whatever the code does: the API "
+              f"processes, PostgreSQL and the load client share them, and one API process "
+              f"already keeps one busy. The CPU-normalised figure below is the one that can "
+              f"show scale-out here")
+    api = (two.flows / two.api) / (one.flows / one.api)
+    print(f"  flows per API CPU-second: 1 process {one.flows / one.api:.0f}, 2 processes "
+          f"{two.flows / two.api:.0f} → with a core per API process, 2 × {api:.2f} = "
+          f"{2 * api:.2f}× one | ≥ 1.6× (CPU-normalised) | {verdict(2 * api >= 1.6)}")
+    with_db = (two.flows / (two.api + two.postgres.cpu)) \
+        / (one.flows / (one.api + one.postgres.cpu))
+    print(f"  flows per API + PostgreSQL CPU-second: 2 processes / 1 = {with_db:.2f} (1.0: "
+          f"the database costs no more per flow with two processes)")
+    print(f"  serialisation between processes: row/advisory lock waits "
+          f"{two.postgres.share('Lock'):.1%} of in-transaction backend time with 2 processes "
+          f"({one.postgres.share('Lock'):.1%} with 1)")
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ class CheckoutCore:
 
     # ---------------------------------------------------------------- reads & helpers
 
-    def effective_status(self, s: CheckoutSession) -> str:
+    def effective_status(self, s: CheckoutSession | repository.NewSession) -> str:
         if s.status not in TERMINAL and s.status != SessionStatus.in_progress \
                 and self.clock() >= s.expires_at:
             return SessionStatus.expired
@@ -110,7 +110,7 @@ class CheckoutCore:
                     f"Item {line.item_id!r} is sold in {v.currency.upper()}, not "
                     f"{currency.upper()}.", param=param)
 
-    async def _reprice(self, db: AsyncSession, s: CheckoutSession,
+    async def _reprice(self, db: AsyncSession, s: CheckoutSession | repository.NewSession,
                        variants: dict[str, VariantView] | None = None) -> None:
         """Recompute the authoritative snapshot from the live catalog."""
         requested = [RequestedLine(r["id"], r["quantity"], r.get("unit_amount"))
@@ -160,7 +160,8 @@ class CheckoutCore:
         s.authentication_metadata = None
         s.updated_at = now
 
-    def view(self, s: CheckoutSession, order: Order | None = None) -> SessionView:
+    def view(self, s: CheckoutSession | repository.NewSession, order: Order | None = None
+             ) -> SessionView:
         offered = (s.agent_capabilities or {}).get("interventions", {}).get("supported", [])
         return SessionView(
             id=s.id, status=self.effective_status(s), currency=s.currency,

@@ -16,9 +16,12 @@ Bindings translate it; they never write it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.schemas import AttributionClaim
 from models import Order
@@ -26,6 +29,10 @@ from models.statuses import CheckoutStatus
 from payments.provider import ThreeDSResult
 
 Json = dict[str, Any]
+
+# Claims the request's idempotency key in ``db``'s transaction (``complete`` calls it first
+# thing in its first transaction; see ``idempotency.IdempotentCall.run_claiming``).
+Claim = Callable[[AsyncSession], Awaitable[None]]
 
 
 SessionStatus = CheckoutStatus  # the session's states (see models.statuses)

@@ -15,10 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from attribution import ledger, touches
 from checkout import repository
 from checkout.base import CheckoutCore
-from checkout.domain import TERMINAL, Actor, CompleteSession, SessionStatus, SessionView
+from checkout.domain import (
+    TERMINAL,
+    Actor,
+    Claim,
+    CompleteSession,
+    SessionStatus,
+    SessionView,
+)
 from checkout.errors import (
     CheckoutInProgress,
     CheckoutSessionClosed,
+    CheckoutSessionNotFound,
     InvalidPaymentData,
     RequiresAuthentication,
 )
@@ -46,11 +54,14 @@ ATTEMPT_RECOVERY_AFTER = timedelta(seconds=30)
 class PaymentFlow(CheckoutCore):
     async def complete(
         self, sessionmaker: async_sessionmaker[AsyncSession], db: AsyncSession, actor: Actor,
-        session_id: str, cmd: CompleteSession,
+        session_id: str, cmd: CompleteSession, *, claim: Claim | None = None,
     ) -> SessionView:
         """Charge once and create the order. ``db`` must not have begun yet: phase A runs
-        (and commits) on its own connection first."""
+        (and commits) on its own connection first. ``claim``: the caller's idempotency
+        key, claimed first thing in phase A so that it commits with the recovery point."""
         async with sessionmaker() as phase_a, phase_a.begin():
+            if claim is not None:
+                await claim(phase_a)
             outcome = await self._prepare_payment(phase_a, actor, session_id, cmd)
             if isinstance(outcome, SessionView):  # nothing to charge: the session says why
                 return outcome
@@ -80,9 +91,12 @@ class PaymentFlow(CheckoutCore):
                 "The payment provider is unavailable; no charge was made. Retry the request.",
                 code="payment_provider_unavailable", headers={"Retry-After": "2"},
             ) from exc
-        locked = await self._load(db, actor, session_id, for_update=True)  # ownership
+        loaded = await repository.lock_for_outcome(db, session_id, attempt_id)
+        if loaded is None or loaded[0].agent_id != actor.agent_id:  # ownership (as _load)
+            raise CheckoutSessionNotFound(session_id)
+        # ``loaded`` keeps the attempt and the agent in ``db``'s identity map meanwhile.
         return await self.record_outcome(db, session_id, attempt_id, result,
-                                         actor=actor.label, locked=locked)
+                                         actor=actor.label, locked=loaded[0])
 
     async def _prepare_payment(
         self, db: AsyncSession, actor: Actor, session_id: str, cmd: CompleteSession,
@@ -136,7 +150,7 @@ class PaymentFlow(CheckoutCore):
             api_version=self.provider.api_version, token_fingerprint=token_fingerprint(token),
             created_at=self.clock(), updated_at=self.clock(),
         )
-        db.add(attempt)
+        await repository.insert_attempt(db, attempt)
         prior_status = SessionStatus.authentication_required.value \
             if status == SessionStatus.authentication_required \
             else SessionStatus.ready_for_payment.value

@@ -2,43 +2,136 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, case, insert, inspect, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    case,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from feeds.repository import VARIANTS  # Core table: stock updates skip ORM bookkeeping
-from models import CheckoutSession, PaymentAttempt, Variant
+from models import Agent, CheckoutSession, PaymentAttempt, Variant
 from models.statuses import AttemptStatus
 
 SESSIONS = cast(Table, CheckoutSession.__table__)
-_SESSION_COLUMNS = [(prop.key, prop.columns[0].key)
-                    for prop in inspect(CheckoutSession).column_attrs]
 
 
-async def insert_session(db: AsyncSession, s: CheckoutSession) -> None:
+@dataclass(slots=True)
+class NewSession:
+    """A session being created, as a plain object: what ``create`` and re-pricing set.
+
+    It is inserted with one Core statement and never tracked by the ORM, so a mapped
+    ``CheckoutSession`` (an instrumented constructor and an instrumented set per
+    attribute, about 5% of a create) would buy nothing. The columns it has no field for
+    (``version``, ``order_id``, payment state…) get their column defaults."""
+
+    id: str
+    agent_id: str
+    status: str
+    currency: str
+    requested_items: list[Any]
+    buyer: dict[str, Any] | None
+    fulfillment_details: dict[str, Any] | None
+    selected_fulfillment_options: list[Any] | None
+    agent_capabilities: dict[str, Any]
+    locale: str | None
+    timezone: str | None
+    order_notes: str | None
+    session_metadata: dict[str, Any] | None
+    discount_codes: list[Any] | None
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    # The priced snapshot, set by re-pricing before the insert.
+    line_items: list[Any] = field(default_factory=list)
+    fulfillment_options: list[Any] = field(default_factory=list)
+    totals: list[Any] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list)
+    total_amount: int = 0
+    authentication_metadata: dict[str, Any] | None = None
+
+
+_NEW_SESSION_COLUMNS = [(prop.key, prop.columns[0].key)
+                        for prop in inspect(CheckoutSession).column_attrs
+                        if prop.key in {f.name for f in fields(NewSession)}]
+assert len(_NEW_SESSION_COLUMNS) == len(fields(NewSession))  # every field is a column
+_INSERT_SESSION = insert(SESSIONS)
+
+
+async def insert_session(db: AsyncSession, s: NewSession) -> None:
     """Insert a new session with one Core statement: on the create hot path the ORM unit of
-    work costs several times more than the INSERT itself. ``s`` stays transient (the
-    value we render, not a tracked row); columns it leaves unset get their defaults."""
-    state = s.__dict__
-    await db.execute(insert(SESSIONS), {column: state[attr] for attr, column in _SESSION_COLUMNS
-                                        if attr in state})
+    work costs several times more than the INSERT itself."""
+    await db.execute(_INSERT_SESSION, {column: getattr(s, attr)
+                                       for attr, column in _NEW_SESSION_COLUMNS})
+
+
+_ATTEMPTS = cast(Table, PaymentAttempt.__table__)
+_ATTEMPT_COLUMNS = [(prop.key, prop.columns[0].key)
+                    for prop in inspect(PaymentAttempt).column_attrs]
+_INSERT_ATTEMPT = insert(_ATTEMPTS)
+
+# Built once (bind parameters): these run on every update and complete.
+_SESSION_BY_ID = select(CheckoutSession).where(CheckoutSession.id == bindparam("session_id")) \
+    .execution_options(populate_existing=True)
+# Row lock on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
+_SESSION_FOR_UPDATE = _SESSION_BY_ID.with_for_update()
+_FOR_OUTCOME = (
+    select(CheckoutSession, PaymentAttempt, Agent)
+    .outerjoin(PaymentAttempt, and_(PaymentAttempt.id == bindparam("attempt_id"),
+                                    PaymentAttempt.checkout_session_id == CheckoutSession.id))
+    .outerjoin(Agent, Agent.id == CheckoutSession.agent_id)
+    .where(CheckoutSession.id == bindparam("session_id"))
+    .with_for_update(of=CheckoutSession)  # the session's row only
+    .execution_options(populate_existing=True))
 
 
 async def get_session(
     db: AsyncSession, session_id: str, *, for_update: bool = False
 ) -> CheckoutSession | None:
-    stmt = select(CheckoutSession).where(CheckoutSession.id == session_id)
-    if for_update:
-        # Row lock on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
-        stmt = stmt.with_for_update()
-    return await db.scalar(stmt.execution_options(populate_existing=True))
+    return await db.scalar(_SESSION_FOR_UPDATE if for_update else _SESSION_BY_ID,
+                           {"session_id": session_id})
+
+
+async def insert_attempt(db: AsyncSession, attempt: PaymentAttempt) -> None:
+    """Insert a new payment attempt with one Core statement (as ``insert_session``):
+    ``attempt`` stays transient; nothing in its transaction reads it back."""
+    state = attempt.__dict__
+    await db.execute(_INSERT_ATTEMPT, {column: state[attr] for attr, column in _ATTEMPT_COLUMNS
+                                         if attr in state})
+
+
+async def lock_for_outcome(db: AsyncSession, session_id: str, attempt_id: str
+                           ) -> tuple[CheckoutSession, PaymentAttempt | None, Agent | None] | None:
+    """The session FOR UPDATE, with its payment attempt ``attempt_id`` and its agent in
+    the same statement: recording the provider's answer then finds both in the session's
+    identity map (``db.get``) instead of asking the database twice more (the agent: for its
+    order webhook subscription, ``orders.notify``). The identity map holds objects weakly:
+    keep the returned tuple referenced while they are needed."""
+    row = (await db.execute(_FOR_OUTCOME, {"session_id": session_id,
+                                           "attempt_id": attempt_id})).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def _per_variant(quantities: dict[str, int]) -> ColumnElement[int]:
     """``CASE id WHEN … THEN qty …``: each line's quantity inside one statement."""
     return case(quantities, value=VARIANTS.c.id)
+
+
+_TAKE_ONE = (update(VARIANTS)
+             .where(VARIANTS.c.id == bindparam("variant_id"), VARIANTS.c.stock.is_not(None),
+                    VARIANTS.c.stock >= bindparam("quantity"))
+             .values(stock=VARIANTS.c.stock - bindparam("quantity"))
+             .returning(VARIANTS.c.id))
 
 
 async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[str]:
@@ -53,14 +146,19 @@ async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[st
     """
     if not quantities:
         return []
-    qty = _per_variant(quantities)
-    taken = set((await db.execute(
-        update(VARIANTS)
-        .where(VARIANTS.c.id.in_(sorted(quantities)), VARIANTS.c.stock.is_not(None),
-               VARIANTS.c.stock >= qty)
-        .values(stock=VARIANTS.c.stock - qty)
-        .returning(VARIANTS.c.id)
-    )).scalars())
+    if len(quantities) == 1:  # the usual cart: the same UPDATE, built once
+        ((variant_id, quantity),) = quantities.items()
+        taken = set((await db.execute(_TAKE_ONE, {"variant_id": variant_id,
+                                                  "quantity": quantity})).scalars())
+    else:
+        qty = _per_variant(quantities)
+        taken = set((await db.execute(
+            update(VARIANTS)
+            .where(VARIANTS.c.id.in_(sorted(quantities)), VARIANTS.c.stock.is_not(None),
+                   VARIANTS.c.stock >= qty)
+            .values(stock=VARIANTS.c.stock - qty)
+            .returning(VARIANTS.c.id)
+        )).scalars())
     missing = sorted(set(quantities) - taken)
     if not missing:
         return []

@@ -21,7 +21,6 @@ from checkout.domain import (
 from checkout.errors import UnsupportedCurrency
 from checkout.pricing import aggregate_requested
 from feeds import repository as catalog_repository
-from models import CheckoutSession
 from models.base import new_id
 
 
@@ -42,7 +41,7 @@ class SessionLifecycle(CheckoutCore):
         variants = await catalog_repository.variants_by_ids(db, (ln.item_id for ln in cmd.lines))
         self._validate_lines(cmd.lines, variants, currency)
         now = self.clock()
-        s = CheckoutSession(
+        s = repository.NewSession(
             id=new_id("cs"), agent_id=actor.agent_id,
             status=SessionStatus.not_ready_for_payment.value, currency=currency,
             requested_items=_requested(cmd.lines),
@@ -50,7 +49,7 @@ class SessionLifecycle(CheckoutCore):
             selected_fulfillment_options=cmd.selected_fulfillment_options or None,
             agent_capabilities=cmd.agent_capabilities or {},
             locale=cmd.locale, timezone=cmd.timezone, order_notes=cmd.order_notes,
-            session_metadata=cmd.metadata, created_at=now, updated_at=now,
+            session_metadata=touches.stored_metadata(cmd.metadata), created_at=now, updated_at=now,
             discount_codes=cmd.discount_codes, expires_at=now + self.session_ttl,
         )
         await self._reprice(db, s, variants)
@@ -68,6 +67,7 @@ class SessionLifecycle(CheckoutCore):
                      cmd: UpdateSession) -> SessionView:
         s = await self._load(db, actor, session_id, for_update=True)
         self._ensure_open(s, "updated")
+        variants = None  # new lines: priced from the variants their check loaded
         if not isinstance(cmd.lines, _Unset) and cmd.lines is not None:
             variants = await catalog_repository.variants_by_ids(
                 db, (ln.item_id for ln in cmd.lines))
@@ -84,7 +84,7 @@ class SessionLifecycle(CheckoutCore):
         if not isinstance(cmd.discount_codes, _Unset):
             s.discount_codes = cmd.discount_codes
         s.version += 1
-        await self._reprice(db, s)
+        await self._reprice(db, s, variants)
         await db.flush()
         return self.view(s)
 

@@ -38,6 +38,10 @@ ENTRIES = cast(Table, CommissionEntry.__table__)
 
 
 async def on_sale(db: AsyncSession, order: Order, ledger_rows: list[dict[str, Any]]) -> None:
+    if not any(r["video_id"] for r in ledger_rows):
+        # No video is credited: no contract can cover the sale (``contract_amounts`` only
+        # pays credited videos), so the unattributed checkout pays no look-up at all.
+        return
     contracts = await repository.contracts_in_force(db, order.created_at)
     if not contracts:
         return  # the checkout hot path pays one indexed query when nobody is under contract

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,11 +72,15 @@ async def upsert_links(db: AsyncSession, rows: Iterable[LinkRow]) -> None:
                          .on_conflict_do_update(index_elements=["variant_id"], set_=values))
 
 
+# Built once: every paid order asks (``etsy.hooks.stock_sold``).
+_LINKS_OF_VARIANTS = select(EtsyListingLink).where(
+    EtsyListingLink.variant_id.in_(bindparam("ids", expanding=True)))
+
+
 async def links_of_variants(db: AsyncSession, variant_ids: list[str]) -> list[EtsyListingLink]:
     if not variant_ids:
         return []
-    return list(await db.scalars(select(EtsyListingLink).where(
-        EtsyListingLink.variant_id.in_(variant_ids))))
+    return list(await db.scalars(_LINKS_OF_VARIANTS, {"ids": variant_ids}))
 
 
 async def links_of_listing(db: AsyncSession, listing_id: str) -> list[EtsyListingLink]:

@@ -31,6 +31,8 @@ _CLAIM = {
 _FINISH = update(TABLE).where(TABLE.c.id == bindparam("record_id")).values(
     state=_DONE, status_code=bindparam("new_status"), response_body=bindparam("new_body"))
 
+_FINISH_IN_FLIGHT = _FINISH.where(TABLE.c.state == _IN_FLIGHT)
+
 
 async def find(db: AsyncSession, principal: str, path: str, key: str, *, lock: bool
                ) -> IdempotencyRecord | None:
@@ -59,6 +61,14 @@ async def try_insert(db: AsyncSession, *, record_id: str, principal: str, path: 
 async def finish(db: AsyncSession, record_id: str, status_code: int, body: str) -> None:
     await db.execute(_FINISH, {"record_id": record_id, "new_status": status_code,
                                "new_body": body})
+
+
+async def finish_in_flight(db: AsyncSession, record_id: str, status_code: int, body: str
+                           ) -> bool:
+    """``finish`` a claim that may have been rolled back: False if it is not in flight."""
+    result = await db.execute(_FINISH_IN_FLIGHT, {"record_id": record_id,
+                                                  "new_status": status_code, "new_body": body})
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def release(db: AsyncSession, record_id: str) -> None:

@@ -37,12 +37,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from idempotency import repository as store
 from models.base import new_id, utc_now
+from models.db import UnitOfWork
 from models.errors import AppError, Conflict, InvalidRequest
 from models.statuses import IdempotencyState
 
 log = logging.getLogger("reelcart.idempotency")
 
 Handler = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+# ``claim(db)``: claims the key in ``db``'s (the handler's first) transaction.
+Claim = Callable[[AsyncSession], Awaitable[None]]
+ClaimingHandler = Callable[[AsyncSession, Claim], Awaitable[dict[str, Any]]]
 _NOT_STORED = frozenset({409, 429})
 
 
@@ -53,6 +57,22 @@ class IdempotencyConflict(AppError):
 
 class _KeyExists(Exception):
     """The optimistic insert found the key taken; roll back and claim first."""
+
+
+class _Replay(Exception):  # noqa: N818 (control flow, not an error)
+    """The key was done: unwind the handler's first transaction and answer the stored
+    response."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+
+class _ClaimRefused(Exception):  # noqa: N818
+    """A conflict or in-flight key, carried out of the handler untouched (it belongs to
+    the other request, so nothing is stored or released)."""
+
+    def __init__(self, error: AppError) -> None:
+        self.error = error
 
 
 class _HandlerFailed(Exception):
@@ -135,17 +155,68 @@ class IdempotentCall:
             await self._release(record_id)
             raise
 
+    async def run_claiming(self, handler: ClaimingHandler, *, status_code: int = 200
+                           ) -> Outcome:
+        """For handlers that commit midway (complete: a recovery point, then the payment
+        provider, then the outcome): the handler calls ``claim(db)`` first thing in its
+        first transaction, so the key commits together with that transaction's work
+        instead of in a transaction of its own. ``db`` is the handler's last transaction,
+        where the key is marked done with the response (as in ``run``).
+
+        If the first transaction rolls back, the claim goes with it; an error the handler
+        raises is then stored by claiming anew (as ``run_atomic`` does). A stored response
+        or a conflict raised by ``claim`` unwinds the handler with nothing done."""
+        claimed: list[str] = []
+
+        async def claim(db: AsyncSession) -> None:
+            try:
+                record_id, replay = await self._claim_in(db)
+            except AppError as exc:
+                raise _ClaimRefused(exc) from None
+            if replay is not None:
+                raise _Replay(replay)
+            claimed.append(record_id)
+
+        try:
+            async with self.sessionmaker() as db:
+                async with db.begin():
+                    payload = await handler(db, claim)
+                    if not claimed:
+                        raise RuntimeError("the handler did not claim the idempotency key")
+                    status_code = getattr(payload, "status_code", status_code)
+                    body = orjson.dumps(payload)
+                    await store.finish(db, claimed[-1], status_code, body.decode())
+            return json_response(status_code, body, self.headers)
+        except _Replay as replayed:
+            return replayed.outcome
+        except _ClaimRefused as refused:
+            raise refused.error from None
+        except AppError as exc:
+            record_id = claimed[-1] if claimed else None
+            if not _storable(exc):
+                if record_id is not None:
+                    await self._release(record_id)
+                raise
+            return await self._store_failure(exc, record_id)
+        except BaseException:
+            if claimed:
+                await self._release(claimed[-1])
+            raise
+
     async def _run_atomic(self, handler: Handler, status_code: int) -> Outcome:
         """Optimistic: run the handler, then record the key as done with its response in
         one INSERT. If the key already exists (a retry, or a duplicate that committed
         first) the INSERT does nothing; the effect is rolled back and the request is
         resolved by claiming first (replay, 409, 422, or an expired key reused)."""
         try:
-            async with self.sessionmaker() as db, db.begin():
+            # The session begins with its first statement and rolls back on close unless
+            # committed: the same unit of work as ``db.begin()``, cheaper (see UnitOfWork).
+            async with UnitOfWork(self.sessionmaker) as db:
                 body = await self._handle(handler, db)
                 if not await self._insert(db, new_id("idk"), utc_now(),
                                           response=(status_code, body.decode())):
                     raise _KeyExists
+                await db.commit()
             return json_response(status_code, body, self.headers)
         except _KeyExists:
             return await self._run_atomic_claimed(handler, status_code)
@@ -177,9 +248,17 @@ class IdempotentCall:
             raise error from None
         return await self._store_failure(error)
 
-    async def _store_failure(self, exc: AppError) -> Outcome:
-        """Keep a 4xx outcome of an atomic call, unless a duplicate got there first."""
+    async def _store_failure(self, exc: AppError, record_id: str | None = None) -> Outcome:
+        """Keep a 4xx outcome of an atomic call, unless a duplicate got there first.
+        ``record_id``: a claim that may have committed (``run_claiming``): finished if it
+        is still ours and in flight, else the key is claimed anew."""
         async with self.sessionmaker() as db, db.begin():
+            if record_id is not None:
+                body = orjson.dumps(self.render_error(exc))
+                if await store.finish_in_flight(db, record_id, exc.status_code,
+                                                body.decode()):
+                    return json_response(exc.status_code, body,
+                                         {**self.headers, **exc.headers})
             record_id, replay = await self._claim_in(db)
             if replay is not None:
                 return replay

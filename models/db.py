@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,11 +18,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.util import await_
 
 from models.sqlite_inline import inline_creator
 
 # How long a statement waits, asynchronously, for a lock held by another process.
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
+# PostgreSQL: a pooled connection idle this long is pinged before use (``ping_when_idle``).
+PING_AFTER_IDLE_SECONDS = 10.0
 
 
 class NestedWriteSession(RuntimeError):
@@ -80,13 +84,15 @@ def is_sqlite(url: str) -> bool:
 def create_engine(
     url: str, *, pool_size: int = 10, echo: bool = False, sqlite_immediate: bool = True,
     sqlite_lock_timeout: float = SQLITE_LOCK_TIMEOUT_SECONDS,
-    sqlite_autocheckpoint: bool = True,
+    sqlite_autocheckpoint: bool = True, ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
 ) -> AsyncEngine:
     """``sqlite_immediate=False`` gives a read engine: deferred BEGIN, no write lock taken.
     ``sqlite_lock_timeout``: how long a statement waits (asynchronously, the event loop
     free) for a lock another process holds before ``DatabaseBusy`` (503).
     ``sqlite_autocheckpoint=False``: commits never run a WAL checkpoint (the caller runs
-    ``WalCheckpointer`` instead, off the event loop)."""
+    ``WalCheckpointer`` instead, off the event loop).
+    ``ping_after_idle`` (PostgreSQL): a pooled connection idle this long is pinged before
+    use (``ping_when_idle``)."""
     if is_sqlite(url):
         # SQLite has one writer. One pooled write connection makes writers queue on the pool
         # (cheap, FIFO) instead of in SQLite's busy handler, which sleeps in growing steps
@@ -105,10 +111,45 @@ def create_engine(
         _configure_sqlite(engine, immediate=sqlite_immediate,
                           autocheckpoint=sqlite_autocheckpoint)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-        **JSON_OPTIONS,
+    engine = create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, **JSON_OPTIONS,
     )
+    ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def ping_when_idle(engine: AsyncEngine, after: float) -> None:
+    """Ping a pooled connection at checkout only when it sat idle in the pool ``after``
+    seconds or more; a dead one is replaced (and the pool invalidated, as SQLAlchemy's
+    ``pool_pre_ping`` does).
+
+    ``pool_pre_ping`` pings at *every* checkout. With asyncpg that is three round trips
+    (BEGIN, an empty query, ROLLBACK): 18 per checkout flow, a third of its round trips,
+    each costing CPU in the API and in PostgreSQL (issue 16). A connection used a
+    moment ago is alive as far as a ping can tell; if the server dropped it since, the
+    statement fails with a disconnect error, SQLAlchemy invalidates the whole pool and
+    the next checkouts reconnect — the same outcome as a connection that dies just after
+    its ping. Idle connections (a quiet service, a restarted server, a firewall that
+    forgot the socket) are still pinged first.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < after:
+            return  # a new connection, or one used a moment ago
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.InvalidatePoolError(f"ping after {after:g} s idle failed") from error
+        if not alive:
+            raise exc.InvalidatePoolError(f"ping after {after:g} s idle failed")
 
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, autocheckpoint: bool) -> None:
@@ -133,9 +174,18 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, autocheckpoint: b
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    def do_begin(dbapi_connection: Any) -> None:
+        await_(dbapi_connection.driver_connection.begin(statement))
+
+    # The dialect's own hook for starting a transaction (a no-op for sqlite3), set on this
+    # engine's dialect instance. A ``begin`` event listener would do the same, but any
+    # engine event makes SQLAlchemy dispatch its (empty) execution events around every
+    # statement; and issuing BEGIN as a statement through SQLAlchemy cost as much as one
+    # of a create's three real statements. ``InlineConnection.begin`` waits for another
+    # process's lock off the event loop like every statement.
+    engine.sync_engine.dialect.do_begin = do_begin  # type: ignore[method-assign]
 
 
 class WalCheckpointer:
@@ -197,6 +247,34 @@ class WalCheckpointer:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class UnitOfWork:
+    """``async with UnitOfWork(sessionmaker) as db``: a session for one transaction that
+    the block commits itself (``await db.commit()``).
+
+    ``async with sessionmaker() as db`` closes the session in a task of its own, shielded
+    from cancellation (SQLAlchemy's ``_run_to_completion``), so that an abandoned close
+    never returns a connection to the pool behind our back: a task, a shield and a trip
+    through the event loop per request. A committed session holds no connection any
+    more, so there is nothing to protect: it is closed directly. Any other exit (an
+    error, a cancellation, a block that did not commit) closes it the shielded way, which
+    rolls back and returns the connection as before.
+    """
+
+    __slots__ = ("db",)
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.db = sessionmaker()
+
+    async def __aenter__(self) -> AsyncSession:
+        return self.db
+
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if exc_type is None and not self.db.in_transaction():
+            await self.db.close()  # committed: no connection held, nothing to shield
+        else:
+            await self.db.__aexit__(exc_type, exc, traceback)
 
 
 @asynccontextmanager

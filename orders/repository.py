@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Dispute, Fulfillment, Order, OrderEvent, Refund
@@ -17,6 +20,29 @@ async def get_agent_order(db: AsyncSession, order_id: str, agent_id: str) -> Ord
 
 async def add_event(db: AsyncSession, order_id: str, type_: str, actor: str, data: dict) -> None:
     db.add(OrderEvent(order_id=order_id, type=type_, actor=actor, data=data))
+
+
+_INSERT_EVENT = insert(cast(Table, OrderEvent.__table__))
+_ORDERS = cast(Table, Order.__table__)
+_ORDER_COLUMNS = [(prop.key, prop.columns[0].key) for prop in inspect(Order).column_attrs]
+_INSERT_ORDER = insert(_ORDERS)
+
+
+async def insert_order(db: AsyncSession, order: Order) -> None:
+    """Insert a new order with one Core statement; ``order`` stays transient (the value
+    the caller renders and passes to listeners, which only read it). Columns it leaves
+    unset get their defaults in the row, not on the object."""
+    state = order.__dict__
+    await db.execute(_INSERT_ORDER, {column: state[attr] for attr, column in _ORDER_COLUMNS
+                                       if attr in state})
+
+
+async def insert_event(db: AsyncSession, order_id: str, type_: str, actor: str, data: dict,
+                       at: datetime) -> None:
+    """``add_event`` as one Core INSERT, for an order already flushed (the order's creation
+    on the checkout hot path: no unit-of-work bookkeeping for a row nothing reads back)."""
+    await db.execute(_INSERT_EVENT, {"order_id": order_id, "type": type_, "actor": actor,
+                                     "data": data, "created_at": at})
 
 
 async def lock_order(db: AsyncSession, order_id: str) -> Order | None:

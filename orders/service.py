@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from etsy.hooks import stock_sold as etsy_stock_sold
 from models import CheckoutSession, Order
 from models.base import new_id, rfc3339, utc_now
-from models.statuses import LIVE_REFUNDS, OrderStatus
+from models.statuses import LIVE_REFUNDS, ForwardingStatus, OrderStatus
 from orders import notify, repository
 from orders.documents import (
     acp_snapshot,
@@ -58,15 +58,20 @@ async def create_from_session(
         payment_reference=payment_reference,
         created_at=now,
         updated_at=now,
+        # Every column set here: the object stays transient (one Core INSERT, no unit of
+        # work), so what is rendered from it must not rely on column defaults.
+        refunded_amount=0,
+        forwarding_status=ForwardingStatus.pending if forward_to_shopify
+        else ForwardingStatus.manual,
+        attention_reason=None, shopify_order_id=None, shopify_order_name=None,
     )
-    db.add(order)
-    await db.flush()
-    await repository.add_event(db, order.id, "order.created", actor, {
+    await repository.insert_order(db, order)
+    await repository.insert_event(db, order.id, "order.created", actor, {
         "checkout_session_id": session.id, "total_amount": session.total_amount,
         "currency": session.currency, "payment_reference": payment_reference,
-    })
+    }, now)
     await notify.order_changed(db, order, "order_create")
-    if forward_to_shopify:
+    if forward_to_shopify:  # forwarding_status is already pending (above)
         await notify.forward_to_shopify(db, order)
     await etsy_stock_sold(db, order)  # linked Etsy listings take the new stock (outbox)
     return order

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from models.statuses import CaptureOutcome, RefundStatus
@@ -91,13 +92,24 @@ class BalanceTxn:
     created: datetime
 
 
+class PayoutStatus(StrEnum):
+    """Stripe's payout ``status``: ``pending`` until submitted to the bank, ``in_transit``
+    until ``arrival_date``, then ``paid`` (or ``failed`` / ``canceled``)."""
+
+    pending = "pending"
+    in_transit = "in_transit"
+    paid = "paid"
+    failed = "failed"
+    canceled = "canceled"
+
+
 @dataclass(frozen=True, slots=True)
 class Payout:
     id: str
     amount: int
     currency: str
     arrival: datetime
-    status: str
+    status: PayoutStatus
 
 
 class RefundRejected(Exception):

@@ -2,6 +2,8 @@
 
 For each payout, every balance transaction is matched to our records (charge → order,
 refund → refund, dispute → dispute) and compared; anything on one side only is listed.
+``payout_status`` is the provider's (``pending``/``in_transit`` until it arrives, then
+``paid``); ``status`` says whether what it carries so far ties out.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ async def reconcile(db: AsyncSession, provider: PaymentProvider, start: datetime
         difference = payout.amount - sums["expected_net"]
         report.append({
             "payout_id": payout.id, "arrival": payout.arrival.isoformat(),
+            "payout_status": payout.status.value,
             "currency": payout.currency, "settled": payout.amount, **sums,
             "difference": difference,
             "status": "matched" if difference == 0 and all(

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import SandboxCharge, SandboxDispute, SandboxRefund
@@ -34,6 +35,7 @@ from payments.provider import (
     ChargeResult,
     PaymentUnavailable,
     Payout,
+    PayoutStatus,
     RefundRejected,
     RefundRequest,
     RefundResult,
@@ -54,6 +56,16 @@ SANDBOX_3DS_METADATA: dict[str, Any] = {
     },
     "directory_server": "visa",
     "flow_preference": {"type": "challenge", "challenge": {"type": "preferred"}},
+}
+
+
+CHARGES = cast(Table, SandboxCharge.__table__)
+_CHARGE_COLUMNS = ("id", "idempotency_key", "amount", "currency", "status", "token_fingerprint",
+                   "decline_code", "fee_amount", "created_at")
+_CHARGE = {
+    dialect: insert(CHARGES).values({c: bindparam(c) for c in _CHARGE_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 
 
@@ -102,28 +114,27 @@ class SandboxProvider:
             raise PaymentUnavailable("sandbox provider is simulating an outage")
         if test_token == "spt_test_slow":
             await asyncio.sleep(0.5)
+        result = self._decide(request)
+        charge_id = new_id("ch")
         async with self._sessionmaker() as db, db.begin():
-            existing = await db.scalar(select(SandboxCharge).where(
-                SandboxCharge.idempotency_key == request.idempotency_key))
-            if existing is not None:
+            # One statement: the charge, unless this key already has one (a retry, or a
+            # concurrent identical request that committed first): then replay that one.
+            inserted = await db.execute(_CHARGE[db.get_bind().dialect.name], {
+                "id": charge_id, "idempotency_key": request.idempotency_key,
+                "amount": request.amount, "currency": request.currency,
+                "status": result.status, "token_fingerprint": token_fingerprint(request.token),
+                "decline_code": result.decline_code, "fee_amount": result.fee_amount or 0,
+                "created_at": utc_now()})
+            if not inserted.rowcount:  # type: ignore[attr-defined]
+                existing = await db.scalar(select(SandboxCharge).where(
+                    SandboxCharge.idempotency_key == request.idempotency_key))
+                if existing is None:  # the conflicting row is gone: let the caller retry
+                    raise PaymentUnavailable("concurrent charge with the same key")
                 return self._replay(existing)
-            result = self._decide(request)
-            charge = SandboxCharge(
-                id=new_id("ch"), idempotency_key=request.idempotency_key,
-                amount=request.amount, currency=request.currency, status=result.status,
-                token_fingerprint=token_fingerprint(request.token),
-                decline_code=result.decline_code,
-                fee_amount=result.fee_amount or 0,
-            )
-            db.add(charge)
-            try:
-                await db.flush()
-            except IntegrityError as exc:  # a concurrent identical request won the insert
-                raise PaymentUnavailable("concurrent charge with the same key") from exc
-            return ChargeResult(result.status, reference=charge.id,
-                                decline_code=result.decline_code, message=result.message,
-                                authentication_metadata=result.authentication_metadata,
-                                fee_amount=result.fee_amount)
+        return ChargeResult(result.status, reference=charge_id,
+                            decline_code=result.decline_code, message=result.message,
+                            authentication_metadata=result.authentication_metadata,
+                            fee_amount=result.fee_amount)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         async with self._sessionmaker() as db, db.begin():
@@ -194,7 +205,10 @@ class SandboxProvider:
 
     async def settlement(self, start: datetime, end: datetime
                          ) -> tuple[list[Payout], list[BalanceTxn]]:
-        """Balance transactions from the sandbox ledger, paid out daily (the next day)."""
+        """Balance transactions from the sandbox ledger, paid out daily: a day's payout
+        arrives at the next midnight (its ``arrival``) and is ``pending`` until then (the day
+        is still open, more may be added), ``paid`` from then on, as Stripe's payout
+        ``status`` moves with its ``arrival_date``."""
         async with self._sessionmaker() as db:
             charges = list(await db.scalars(select(SandboxCharge).where(
                 SandboxCharge.status == "succeeded")))
@@ -215,6 +229,7 @@ class SandboxProvider:
                              d.charge_id, d.id))
         payouts: dict[str, Payout] = {}
         out: list[BalanceTxn] = []
+        now = utc_now()
         for created, txn_id, category, amount, fee, ref, source in sorted(txns):
             day = created.astimezone(UTC).date()
             arrival = datetime.combine(day + timedelta(days=1), time(0), UTC)
@@ -225,8 +240,9 @@ class SandboxProvider:
             out.append(BalanceTxn(txn_id, category, amount, fee, amount - fee, cur, ref,
                                   source, payout_id, created))
             prev = payouts.get(payout_id)
-            payouts[payout_id] = Payout(payout_id, (prev.amount if prev else 0) + amount - fee,
-                                        cur, arrival, "paid")
+            payouts[payout_id] = Payout(
+                payout_id, (prev.amount if prev else 0) + amount - fee, cur, arrival,
+                PayoutStatus.paid if arrival <= now else PayoutStatus.pending)
         return list(payouts.values()), out
 
     @staticmethod

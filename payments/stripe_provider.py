@@ -12,6 +12,7 @@ from payments.provider import (
     ChargeRequest,
     ChargeResult,
     Payout,
+    PayoutStatus,
     RefundRejected,
     RefundRequest,
     RefundResult,
@@ -151,7 +152,8 @@ class StripeProvider:
         for po in await self.gateway.list_payouts(int(start.timestamp()),
                                                   int(end.timestamp())):
             payouts.append(Payout(po.id, po.amount, po.currency,
-                                  datetime.fromtimestamp(po.arrival_date, UTC), po.status))
+                                  datetime.fromtimestamp(po.arrival_date, UTC),
+                                  PayoutStatus(po.status)))
             for bt in await self.gateway.payout_transactions(po.id):
                 category = bt.reporting_category
                 if category == "payout":

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,3 +334,24 @@ async def shopper(stripe_runtime: Runtime) -> AsyncIterator[Agent]:
         yield Agent(client)
 
 
+
+
+@pytest.fixture
+def live_dashboard(database_url: str) -> Iterator[Callable[..., LiveServer]]:
+    """Starts a live server for the dashboard's browser tests on a fresh database with the
+    dashboard user of ``tests.browser`` and the merchant key ``merchant-key``; settings
+    overrides as keywords. Stopped after the test."""
+    from tests.browser import seed_user
+
+    started: list[LiveServer] = []
+
+    def start(**overrides: Any) -> LiveServer:
+        asyncio.run(seed_user(database_url))
+        settings = {"merchant_api_keys": ["merchant-key"], "database_pool_size": 5,
+                    "public_base_url": "http://127.0.0.1", **overrides}
+        started.append(start_live_server(make_settings(database_url, **settings)))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()

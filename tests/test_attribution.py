@@ -164,3 +164,58 @@ async def test_ledger_models_refunds_and_reports_tie_out(shop, backend: str) -> 
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert sum(int(r["gross"]) for r in rows) == (await ledger_sum(rt, model="linear"))["gross"]
     assert {r["campaign"] for r in rows} >= {"winter", ""}
+
+
+PHONES_AND_EMAILS = (
+    "+1 415 555 0100", "+14155550100", "+1-415-555-0100", "(415) 555-0100", "415-555-0100",
+    "415.555.0100", "4155550100", "14155550100", "020 7946 0958", "+44 20 7946 0958",
+    "06 12 34 56 78", "+33 6 12 34 56 78", "0171 1234567", "+49 30 1234567", "+354 5551234",
+    "call 415 555 0100 tonight", "tel:+4930123456", "https://wa.me/14155550100",
+    "415 555 0100 / 415 555 0101", "4155550100\n", "ref a1 415 555 0100",
+    "415 555 0100 12:30", "ada@example.com",
+    "mail ada.lovelace+shop@mail.example.co.uk")
+IDS_AND_VALUES = (
+    "7234567890123456789",  # a TikTok video id (19 digits: longer than any E.164 number)
+    "23851234567890123",  # a Meta ad id (17 digits)
+    "vid_123456789", "abc1234567890", "drop-2026-123456789", "v1.4155550100",
+    "550e8400-e29b-41d4-a716-446655440000", "sha256:9f86d081884c7d659a2feaa0c55ad0",
+    "2026-04-17T12:30:00Z", "2026-04-17 12:30:45", "1234567.89", "fall-2026", "pub_1",
+    "https://tiktok.test/@ava/video/7234567890123456789")
+
+
+@pytest.mark.parametrize("value", PHONES_AND_EMAILS)
+def test_phone_numbers_and_emails_are_refused_in_every_checked_field(value: str) -> None:
+    from attribution.schemas import AttributionClaim
+    from attribution.touches import accept
+    from models.errors import InvalidRequest
+
+    for field in ({"publisher_id": value}, {"campaign_id": value}, {"creative_id": value},
+                  {"sub_id": value}, {"metadata": {"note": value}}):
+        with pytest.raises(InvalidRequest) as refused:
+            accept(AttributionClaim("first", "impact.com", **field), "$.x")
+        assert refused.value.code == "pii_not_allowed", field
+
+
+@pytest.mark.parametrize("value", IDS_AND_VALUES)
+def test_ids_dates_and_amounts_are_not_taken_for_phone_numbers(value: str) -> None:
+    from attribution.schemas import AttributionClaim
+    from attribution.touches import accept
+
+    for field in ({"publisher_id": value}, {"campaign_id": value}, {"creative_id": value},
+                  {"sub_id": value}, {"metadata": {"note": value}}):
+        assert accept(AttributionClaim("first", "impact.com", **field), "$.x") is not None
+
+
+async def test_numeric_platform_ids_are_accepted_at_checkout(shop, backend: str) -> None:
+    """A TikTok video id as creative_id and a Meta campaign id pass; a phone number in the
+    metadata, also written as a JSON number, is refused."""
+    agent, _ = shop
+    ok = await agent.create(line_items=[{"id": "item_123"}], affiliate_attribution=claim(
+        creative_id="7234567890123456789", campaign_id="23851234567890123"))
+    assert ok.status_code == 201, ok.text
+    for metadata in ({"phone": "+44 20 7946 0958"}, {"phone": 4155550100}):
+        bad = await agent.create(line_items=[{"id": "item_123"}],
+                                 affiliate_attribution=claim(metadata=metadata))
+        assert bad.status_code == 400, metadata
+        assert (bad.json()["code"], bad.json()["param"]) == (
+            "pii_not_allowed", "$.affiliate_attribution.metadata.phone")

@@ -5,10 +5,9 @@ error fails the test."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,25 +16,17 @@ import httpx
 import pytest
 
 from models.base import utc_now
+from tests.browser import dashboard_browser
 from tests.c2pa_media import tiny_mp4
-from tests.conftest import AGENT_KEY, US_ADDRESS, LiveServer, make_settings, start_live_server
-from tests.test_dashboard_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PASSWORD,
-    _require_browser,
-    _seed_user,
-)
+from tests.conftest import AGENT_KEY, US_ADDRESS, LiveServer
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
 
 
 @pytest.fixture
-def site(database_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
-    asyncio.run(_seed_user(database_url))
-    server = start_live_server(make_settings(  # promoting queues a feeds rebuild: into tmp
-        database_url, merchant_api_keys=["merchant-key"], database_pool_size=5,
-        public_base_url="http://127.0.0.1", feeds_dir=tmp_path / "feeds"))
+def site(live_dashboard: Callable[..., LiveServer], tmp_path: Path
+         ) -> tuple[LiveServer, dict[str, Any]]:
+    server = live_dashboard(feeds_dir=tmp_path / "feeds")  # promoting queues a feeds rebuild
     agent = {"Authorization": f"Bearer {AGENT_KEY}", "API-Version": "2026-04-17"}
     yesterday = (utc_now().date() - timedelta(days=1)).isoformat()
     with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -68,28 +59,15 @@ def site(database_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, dict[s
             "min_orders": 5}, "x")
         merchant("/videos/vid-sun/provenance",
                  {"file_base64": base64.b64encode(tiny_mp4()).decode()}, "prov")
-    yield server, report
-    server.stop()
+    return server, report
 
 
 def test_experiment_and_provenance_pages(site, backend: str, tmp_path: Path) -> None:
-    sync_playwright = _require_browser()
     server, report = site
     assert report["verdict"] == "winner"
-    errors: list[str] = []
     shots = Path(os.environ.get("REELCART_SCREENSHOT_DIR", tmp_path))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        page = context.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{server.url}/dashboard/login")
-        page.fill("input[name=username]", "ada")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard")  # the overview
-
+    with dashboard_browser(server.url) as ui:
+        page = ui.page
         page.click("header >> text=Experiments")
         page.wait_for_url("**/dashboard/experiments")
         assert "no content credentials" in page.inner_text("main")  # vid-sun, unsigned
@@ -110,14 +88,7 @@ def test_experiment_and_provenance_pages(site, backend: str, tmp_path: Path) -> 
         page.goto(f"{server.url}/dashboard/provenance?flagged=1")
         assert "missing" in page.inner_text("main")
 
-        phone = browser.new_context(viewport={"width": 390, "height": 844},
-                                    storage_state=context.storage_state())
-        small = phone.new_page()
-        small.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         for path, name in ((f"/dashboard/experiments/{report['id']}", "experiment-390.png"),
                            ("/dashboard/provenance", "provenance-390.png")):
-            small.goto(f"{server.url}{path}")
-            small.screenshot(path=str(shots / name), full_page=True)
-            assert small.evaluate("document.documentElement.scrollWidth") <= 390, path
-        browser.close()
-    assert errors == []
+            ui.at_phone_width(path, shots / name)
+    assert ui.errors == []

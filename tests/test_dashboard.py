@@ -174,6 +174,9 @@ async def test_configured_user_fee_net_and_more_csv(database_url: str, backend: 
             assert f"net <strong>{format_minor(total - sandbox_fee(total), 'usd')}" in page.text
             finance = await client.get("/dashboard/finance")
             assert "Attributed revenue per day" in finance.text
+            # Today's sale is in tomorrow's payout: still pending, and it reconciles.
+            assert '<span class="pill ">matched</span> <span class="pill warn">pending</span>' \
+                in finance.text
             recon = await client.get("/dashboard/finance", params={"format": "recon",
                                                                    "to": "2099-01-01"})
             assert recon.headers["content-type"].startswith("text/csv")

@@ -8,63 +8,21 @@ Any JavaScript console error fails the test.
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import os
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import (
-    AGENT_KEY,
-    US_ADDRESS,
-    LiveServer,
-    make_settings,
-    reset_database,
-    start_live_server,
-)
-
-CHROMIUM = os.environ.get("REELCART_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-PASSWORD = "browser-test-password"
-
-
-def _require_browser() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("playwright is not installed")
-        pytest.skip("playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium not found at {CHROMIUM}")
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    return sync_playwright
-
-
-async def _seed_user(database_url: str) -> None:
-    from api.dashboard.auth import ScryptCost, create_user
-    from models.db import create_engine, create_sessionmaker, transaction
-
-    await reset_database(database_url)
-    engine = create_engine(database_url)
-    async with transaction(create_sessionmaker(engine)) as db:
-        await create_user(db, "ada", PASSWORD, ScryptCost(14))
-    await engine.dispose()
+from tests.browser import dashboard_browser
+from tests.conftest import AGENT_KEY, US_ADDRESS, LiveServer
 
 
 @pytest.fixture
-def site(database_url: str) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
-    asyncio.run(_seed_user(database_url))
-    server = start_live_server(make_settings(
-        database_url, merchant_api_keys=["merchant-key"], database_pool_size=5,
-        public_base_url="http://127.0.0.1"))
+def site(live_dashboard: Callable[..., LiveServer]) -> tuple[LiveServer, dict[str, Any]]:
+    server = live_dashboard()
     headers = {"Authorization": f"Bearer {AGENT_KEY}", "API-Version": "2026-04-17"}
     with httpx.Client(base_url=server.url, timeout=20) as client:
         client.post("/videos", json={"id": "vid-browser", "title": "Rainy denim",
@@ -82,28 +40,17 @@ def site(database_url: str) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
                                "payment_data": {"handler_id": "card_tokenized", "instrument": {
                                    "type": "card", "credential": {
                                        "type": "spt", "token": "spt_test_success"}}}}).json()
-    yield server, done["order"]
-    server.stop()
+    return server, done["order"]
 
 
 def test_dashboard_in_a_real_browser(site, backend: str, tmp_path: Path) -> None:
-    sync_playwright = _require_browser()
     server, order = site
     total = {t["type"]: t["amount"] for t in order["totals"]}["total"]
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(accept_downloads=True)
-        page = context.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-
+    with dashboard_browser(server.url, login=False, accept_downloads=True) as ui:
+        page = ui.page
         page.goto(f"{server.url}/dashboard/orders")
         assert page.url.endswith("/dashboard/login")  # anonymous → login
-        page.fill("input[name=username]", "ada")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard")
+        ui.login()
         page.click("header nav >> text=Orders")
 
         page.fill("input[name=q]", "shopper@example.com")
@@ -133,15 +80,7 @@ def test_dashboard_in_a_real_browser(site, backend: str, tmp_path: Path) -> None
         assert box["height"] > 50
         assert page.locator("svg.chart circle").count() >= 1  # a point per day of sales
 
-        phone = browser.new_context(viewport={"width": 390, "height": 844},
-                                    storage_state=context.storage_state())
-        small = phone.new_page()
-        small.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        small.goto(f"{server.url}/dashboard/orders/{order['id']}")
         shot = tmp_path / "order-390.png"
-        small.screenshot(path=str(shot), full_page=True)
+        ui.at_phone_width(f"/dashboard/orders/{order['id']}", shot)
         assert shot.stat().st_size > 10_000
-        # Usable at phone width: nothing forces sideways scrolling of the page.
-        assert small.evaluate("document.documentElement.scrollWidth") <= 390
-        browser.close()
-    assert errors == []
+    assert ui.errors == []

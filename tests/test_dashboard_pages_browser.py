@@ -10,19 +10,18 @@ with a small PNG, as the CDN would. Screenshots go to ``$REELCART_SCREENSHOTS`` 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import AGENT_KEY, US_ADDRESS, LiveServer, make_settings, start_live_server
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, _require_browser
-from tests.test_dashboard_browser import _seed_user as seed_user
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from tests.browser import require_browser as _require_browser
+from tests.conftest import AGENT_KEY, US_ADDRESS, LiveServer
 
 PNG = bytes.fromhex(  # 1×1 grey PNG
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
@@ -80,11 +79,8 @@ def _buy(client: httpx.Client, key: str, video: str | None, variant: str, quanti
 
 
 @pytest.fixture
-def shop(database_url: str) -> Iterator[tuple[LiveServer, list[dict[str, Any]]]]:
-    asyncio.run(seed_user(database_url))
-    server = start_live_server(make_settings(
-        database_url, merchant_api_keys=["merchant-key"], database_pool_size=5,
-        public_base_url="http://127.0.0.1"))
+def shop(live_dashboard: Callable[..., LiveServer]) -> tuple[LiveServer, list[dict[str, Any]]]:
+    server = live_dashboard()
     orders = []
     with httpx.Client(base_url=server.url, timeout=20) as client:
         for i, video in enumerate(VIDEOS):
@@ -96,8 +92,7 @@ def shop(database_url: str) -> Iterator[tuple[LiveServer, list[dict[str, Any]]]]
         disputed = client.post(f"/orders/{orders[1]['id']}/sandbox-dispute", json={
             "reason": "product_not_received"}, headers={**MERCHANT, "Idempotency-Key": "d"})
         assert disputed.status_code == 201, disputed.text
-    yield server, orders
-    server.stop()
+    return server, orders
 
 
 def test_new_pages_in_a_real_browser(shop, backend: str, tmp_path: Path) -> None:

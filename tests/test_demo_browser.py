@@ -24,8 +24,9 @@ import httpx
 import pytest
 
 from api.cli.server import DEMO_KEY, DEMO_MERCHANT_KEY, DEMO_PASSWORD, DEMO_USER
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import require_browser as _require_browser
 from tests.conftest import free_port
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 600  # seconds; the load takes ~20 s on an idle machine, far more on a busy one

@@ -4,9 +4,9 @@ CSV and the dashboard page in a real browser (desktop and 390 px)."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,9 +17,8 @@ from sqlalchemy import func, select
 from api.runtime import Runtime
 from models import LedgerEntry, Order, VideoViewCount
 from models.base import utc_now
-from tests.conftest import AGENT_KEY, US_ADDRESS, Agent, make_settings, start_live_server
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, _require_browser
-from tests.test_dashboard_browser import _seed_user as seed_user
+from tests.browser import dashboard_browser
+from tests.conftest import AGENT_KEY, US_ADDRESS, Agent, LiveServer
 from tests.test_links import BROWSER, MERCHANT, make_link
 
 PAY = {"payment_data": {"handler_id": "card_tokenized", "instrument": {
@@ -109,11 +108,8 @@ async def test_funnel_counts_every_step(seller: Agent, merchant_runtime: Runtime
 
 
 @pytest.fixture
-def funnel_site(database_url: str):
-    asyncio.run(seed_user(database_url))
-    server = start_live_server(make_settings(
-        database_url, merchant_api_keys=["merchant-key"], database_pool_size=5,
-        public_base_url="http://127.0.0.1"))
+def funnel_site(live_dashboard: Callable[..., LiveServer]) -> LiveServer:
+    server = live_dashboard()
     merchant = {"Authorization": "Bearer merchant-key"}
     agent = {"Authorization": f"Bearer {AGENT_KEY}", "API-Version": "2026-04-17"}
     with httpx.Client(base_url=server.url, timeout=20) as client:
@@ -149,25 +145,13 @@ def funnel_site(database_url: str):
             else:
                 client.post(f"{path}/complete", headers={**agent, "Idempotency-Key": f"p{n}"},
                             json=PAY)
-    yield server
-    server.stop()
+    return server
 
 
 def test_funnel_page_in_a_real_browser(funnel_site, backend: str, tmp_path: Path) -> None:
-    sync_playwright = _require_browser()
     server = funnel_site
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(accept_downloads=True)
-        page = context.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{server.url}/dashboard/login")
-        page.fill("input[name=username]", "ada")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/dashboard")
+    with dashboard_browser(server.url, accept_downloads=True) as ui:
+        page = ui.page
         page.click("header >> text=Funnel")
         page.wait_for_url("**/dashboard/funnel")
         # The clicks and views are written by the batched writer: within 50 ms.
@@ -189,14 +173,7 @@ def test_funnel_page_in_a_real_browser(funnel_site, backend: str, tmp_path: Path
         page.goto(f"{server.url}/dashboard/funnel?video=vid-sun")
         assert "Funnel of Linen at noon" in page.inner_text("h2")
 
-        phone = browser.new_context(viewport={"width": 390, "height": 844},
-                                    storage_state=context.storage_state())
-        small = phone.new_page()
-        small.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        small.goto(f"{server.url}/dashboard/funnel")
         shot = tmp_path / "funnel-390.png"
-        small.screenshot(path=str(shot), full_page=True)
+        ui.at_phone_width("/dashboard/funnel", shot)
         assert shot.stat().st_size > 10_000
-        assert small.evaluate("document.documentElement.scrollWidth") <= 390
-        browser.close()
-    assert errors == []
+    assert ui.errors == []

@@ -4,6 +4,8 @@ and the touch type and window on every ledger row."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +16,8 @@ from api.runtime import Runtime
 from links.service import visitor_hash
 from models import AttributionTouch, LedgerEntry, LinkTouch, VideoViewCount
 from models.base import utc_now
-from tests.conftest import US_ADDRESS, Agent
+from tests.conftest import US_ADDRESS, Agent, free_port
+from tests.test_agent_webhooks import Receiver, configure
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
 BROWSER = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
@@ -278,6 +281,56 @@ async def test_click_beats_a_later_view(shop, backend: str) -> None:
     later = await buy(rt, agent, metadata={"rc_visitor": visitor})
     [row] = await sale_rows(rt, later["order"]["id"])
     assert (row.video_id, row.touch_type, row.window_days) == ("vid-view", "view", 1)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(free_port())
+    yield r
+    r.stop()
+
+
+async def test_visitor_cookie_is_used_then_never_stored_or_echoed(
+        shop, receiver: Receiver, caplog: pytest.LogCaptureFixture, backend: str) -> None:
+    """``metadata.rc_visitor`` (the raw first-party cookie) joins the visitor's touches and
+    is then dropped: the session keeps the rest of its metadata, the touch keeps only the
+    SHA-256, and the raw value is in no table, response, webhook or log line."""
+    from api.logs import JsonFormatter
+    from api.worker import run_once
+    from models import Base
+
+    caplog.set_level(logging.DEBUG)
+    agent, rt, links = shop
+    receiver.start()
+    await configure(agent, f"http://127.0.0.1:{receiver.port}/hook")
+    pixel = await agent.http.get(f"/v/{links['vid-view']['code']}/i.gif", headers=BROWSER)
+    visitor = pixel.cookies["rc_vid"]
+    agent.http.cookies.clear()  # the agent's own requests do not carry the buyer's cookie
+    await rt.touch_buffer.flush()
+    created = await agent.create(line_items=[{"id": "item_123"}],
+                                 fulfillment_details={"address": US_ADDRESS},
+                                 metadata={"rc_visitor": visitor, "campaign": "fall"})
+    assert created.status_code == 201, created.text
+    session = created.json()
+    assert session["metadata"] == {"campaign": "fall"}
+    fetched = await agent.get(f"/checkout_sessions/{session['id']}")
+    completed = await agent.complete(session["id"])
+    assert completed.status_code == 200, completed.text
+    while await run_once(rt):
+        pass
+    [row] = await sale_rows(rt, completed.json()["order"]["id"])
+    assert (row.video_id, row.touch_type) == ("vid-view", "view")
+    async with rt.read_sessionmaker() as db:
+        [touch] = list(await db.scalars(select(AttributionTouch)))
+        assert touch.visitor == visitor_hash(visitor)
+        stored = []
+        for table in Base.metadata.sorted_tables:
+            stored += [repr(tuple(r)) for r in (await db.execute(select(table))).all()]
+    assert receiver.received
+    sent = [created.text, fetched.text, completed.text,
+            *(r["body"].decode() for r in receiver.received),
+            *(JsonFormatter().format(r) for r in caplog.records)]
+    assert visitor not in "\n".join(stored + sent)
 
 
 async def test_touch_buffer_keeps_touches_through_a_database_outage(tmp_path,

@@ -17,9 +17,10 @@ import pytest
 
 from models.base import utc_now
 from models.db import create_engine, create_sessionmaker, transaction
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import require_browser as _require_browser
 from tests.commission_world import base_world, contract, order, payee
 from tests.conftest import LiveServer, make_settings, reset_database, start_live_server
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser
 
 PASSWORD = "browser-test-password"
 CSP = "default-src 'self'; frame-ancestors 'none'"

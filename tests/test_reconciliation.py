@@ -97,3 +97,35 @@ async def test_thirty_sales_three_videos_report_and_payouts_to_the_cent(shop,
                                            "to": (today + timedelta(days=2)).isoformat()},
         headers=MERCHANT)).text
     assert csv_text.count("\n") == len(payout["items"]) + 1
+
+
+async def test_a_payout_is_pending_until_it_arrives_then_paid(shop, backend: str) -> None:
+    """Stripe's payout lifecycle: ``pending`` (or ``in_transit``) until ``arrival_date``,
+    then ``paid``. Today's sales arrive at the next midnight, so their payout is pending;
+    yesterday's arrived at today's midnight and is paid. Both still reconcile."""
+    agent, rt = shop
+    for _ in range(2):
+        session = await agent.ready_session()
+        done = (await agent.complete(session["id"])).json()
+        assert done["status"] == "completed", done
+    async with rt.sessionmaker() as db, db.begin():  # one sale happened yesterday
+        first = await db.scalar(select(SandboxCharge).order_by(SandboxCharge.created_at))
+        first.created_at -= timedelta(days=1)
+        order = await db.scalar(select(Order).where(Order.payment_reference == first.id))
+        order.created_at -= timedelta(days=1)
+    now = datetime.now(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    recon = (await agent.http.get(
+        "/finance/reconciliation", params={"from": (today - timedelta(days=1)).isoformat(),
+                                           "to": (today + timedelta(days=2)).isoformat()},
+        headers=MERCHANT)).json()
+    arrived, coming = recon["payouts"]
+    assert (arrived["arrival"], arrived["payout_status"]) == (today.isoformat(), "paid")
+    assert (coming["arrival"], coming["payout_status"]) == (
+        (today + timedelta(days=1)).isoformat(), "pending")
+    assert [p["status"] for p in recon["payouts"]] == ["matched", "matched"]
+    assert recon["unmatched_ours"] == []
+    payouts, _ = await rt.provider.settlement(today - timedelta(days=1),
+                                              today + timedelta(days=2))
+    assert sorted(p.status for p in payouts) == ["paid", "pending"]
+    assert all(p.status == "paid" for p in payouts if p.arrival <= now)

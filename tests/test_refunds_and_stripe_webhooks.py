@@ -236,7 +236,7 @@ async def test_stripe_payout_reconciliation(shopper: Agent, stripe_runtime: Runt
         method="GET", url=re.compile(r"https://api\.stripe\.com/v1/payouts\?.*"),
         json={"object": "list", "url": "/v1/payouts", "has_more": False, "data": [
             {"id": "po_1", "object": "payout", "amount": total - 59 - 1234,
-             "currency": "usd", "arrival_date": arrival, "status": "paid"}]})
+             "currency": "usd", "arrival_date": arrival, "status": "in_transit"}]})
     httpx_mock.add_response(
         method="GET", url=re.compile(r"https://api\.stripe\.com/v1/balance_transactions\?.*"),
         json={"object": "list", "url": "/v1/balance_transactions", "has_more": False,
@@ -262,5 +262,6 @@ async def test_stripe_payout_reconciliation(shopper: Agent, stripe_runtime: Runt
     assert items["txn_x"]["status"] == "unmatched_provider"  # shown, not hidden
     assert "txn_p" not in items  # the payout's own transfer is not an item
     assert payout["status"] == "needs_review"
+    assert payout["payout_status"] == "in_transit"  # arrives in 12 hours: Stripe's word
     assert payout["fees"] == 59
     assert recon["unmatched_ours"] == []

@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 
 from api.runtime import Runtime
 from tests import ucp_schema
-from tests.conftest import free_port, sandbox_runtime
+from tests.conftest import Agent, free_port, sandbox_runtime
 from tests.mcp_client import mcp_session, serving
 from tests.test_ucp import create_body, merchant_config, payment, shipping
 from tests.ucp_platform import Platform, platform_profile
@@ -255,6 +255,62 @@ async def test_errors(shop: Runtime, backend: str) -> None:
                 "profile": platform.profile_url, "version": "2099-01-01"}}, "id": "x"})
         assert caught.value.error.code == -32001
         assert caught.value.error.data["code"] == "version_unsupported"
+
+
+async def test_get_order_over_mcp(shop: Runtime, backend: str) -> None:
+    """order-mcp.md: ``get_order`` with ``{meta, id}`` answers the UCP order (valid against
+    order.json, the same as REST ``GET /ucp/orders/{id}``); not found and another agent's
+    order are ``error_response`` results; the ACP form ``{order_id}`` of the same tool
+    still answers the ACP ``Order``."""
+    methods = {m["name"]: m for m in openrpc()["methods"]}
+    async with world(shop) as (platform, session, rest):
+        listed = {t.name: t for t in (await session.list_tools()).tools}
+        schema = listed["get_order"].input_schema
+        Draft202012Validator.check_schema(schema)
+        assert {p["name"] for p in methods["get_order"]["params"]} <= set(schema["properties"])
+        assert schema["properties"]["meta"]["properties"]["ucp-agent"] == \
+            openrpc()["components"]["schemas"]["meta"]["properties"]["ucp-agent"]
+        served = Draft202012Validator(schema)
+        assert not list(served.iter_errors({"meta": meta(platform), "id": "order_abc123"}))
+        assert not list(served.iter_errors({"order_id": "ord_1"}))
+        ready = await checkout(session, "create_checkout", {
+            "meta": meta(platform), "checkout": create_body(fulfillment=shipping())})
+        done = await checkout(session, "complete_checkout", {
+            "meta": meta(platform, str(uuid.uuid4())), "id": ready["id"],
+            "checkout": payment()})
+        order_id = done["order"]["id"]
+        body, is_error, _ = await tool(session, "get_order", {"meta": meta(platform),
+                                                              "id": order_id})
+        assert not is_error, body
+        ucp_schema.order(body)
+        assert (body["id"], body["checkout_id"]) == (order_id, ready["id"])
+        assert "dev.ucp.shopping.order" in body["ucp"]["capabilities"]
+        by_rest = await rest.get(f"/ucp/orders/{order_id}", headers=platform.headers())
+        assert by_rest.status_code == 200
+        assert body == by_rest.json()
+        # Not found, and an order placed by another agent (ACP): the same error_response.
+        acp = Agent(rest)
+        acp_session = await acp.ready_session()
+        acp_order = (await acp.complete(acp_session["id"])).json()["order"]["id"]
+        for other in ("ord_nope", acp_order):
+            body, is_error, _ = await tool(session, "get_order", {"meta": meta(platform),
+                                                                  "id": other})
+            assert is_error
+            ucp_schema.error_response(body)
+            assert body["messages"][0]["code"] == "not_found"
+        # Input the binding's schema refuses, and discovery errors, as the checkout tools.
+        body, is_error, _ = await tool(session, "get_order", {"meta": meta(platform),
+                                                              "id": 7})
+        assert is_error
+        assert body["messages"][0]["path"] == "$.id"
+        with pytest.raises(MCPError) as caught:
+            await session.call_tool("get_order", {"meta": {}, "id": order_id})
+        assert caught.value.error.code == -32001
+        assert caught.value.error.data["code"] == "invalid_profile_url"
+        # The ACP form: this agent's own order as an ACP Order.
+        acp_form, is_error, _ = await tool(session, "get_order", {"order_id": acp_order})
+        assert not is_error
+        assert (acp_form["type"], acp_form["id"]) == ("order", acp_order)
 
 
 async def test_no_key_is_refused(shop: Runtime, backend: str) -> None:

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.cli import common
+from api import accounts
+from api.cli import common, keys
 
 app = typer.Typer(help="Issue API keys to AI agents.", no_args_is_help=True)
 
@@ -25,37 +26,21 @@ def agent_key_create(
 ) -> None:
     """Issue a bearer key for a new agent. The key is printed once; only its hash is stored.
     An existing agent gets a new key only with --rotate or --add."""
-    from api.accounts import issue_agent_key
-
     existing = common.existing_choice(rotate, add)
-    issued = common.in_transaction(
-        lambda db: issue_agent_key(db, name, signing_secret=signing_secret, existing=existing))
+    issued = common.in_transaction(lambda db: accounts.issue_agent_key(
+        db, name, signing_secret=signing_secret, existing=existing))
     typer.echo(f"{'new' if issued.created else 'existing'} agent {name} ({issued.owner_id})"
                + (f"; {issued.revoked} old key(s) revoked" if issued.revoked else ""), err=True)
-    typer.echo(issued.key)
-    typer.echo("store this key now: it cannot be shown again", err=True)
+    keys.print_new_key(issued.key)
 
 
-@app.command("list")
-def agent_key_list() -> None:
-    """Every agent and its keys (prefix only), active or revoked."""
-    from api.accounts import agent_keys
-
-    common.print_keys(common.in_transaction(agent_keys), "agents")
-
-
-@app.command("revoke")
-def agent_key_revoke(
-    name: Annotated[str, typer.Argument(help="Agent name")],
-    key: Annotated[str | None, typer.Option(
-        help="Only the key starting with this prefix (from `agent-key list`)")] = None,
-) -> None:
-    """Revoke the agent's active keys (or one of them). Its orders and settings stay."""
-    from api.accounts import revoke_agent_keys
-
-    count = common.in_transaction(lambda db: revoke_agent_keys(db, name, key))
-    typer.echo(f"agent {name}: {count} key(s) revoked" if count
-               else f"agent {name}: no active key to revoke")
+keys.add_list_and_revoke(
+    app, keys.KeyKind("agent-key", "agent", "agents", accounts.agent_keys,
+                      accounts.revoke_agent_keys),
+    list_help="Every agent and its keys (prefix only), active or revoked.",
+    revoke_help="Revoke the agent's active keys (or one of them). Its orders and settings "
+                "stay.",
+    name_help="Agent name")
 
 
 @app.command("webhook")

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from checkout.domain import Actor
+from checkout.domain import Actor, Claim
 from checkout.service import CheckoutService
 from models.errors import AppError
 from protocols.acp import parse, render
@@ -88,12 +88,13 @@ class AcpCheckout:
             raise self.version.error(exc) from None
 
     async def complete(self, sessionmaker: async_sessionmaker[AsyncSession], db: AsyncSession,
-                       actor: Actor, session_id: str, req: CheckoutSessionCompleteRequest
-                       ) -> Json:
+                       actor: Actor, session_id: str, req: CheckoutSessionCompleteRequest,
+                       *, claim: Claim | None = None) -> Json:
         try:
             cmd = parse.complete(req)
             return self.version.render(render.session(
-                await self.service.complete(sessionmaker, db, actor, session_id, cmd)))
+                await self.service.complete(sessionmaker, db, actor, session_id, cmd,
+                                            claim=claim)))
         except AppError as exc:
             raise self.version.error(exc) from None
 

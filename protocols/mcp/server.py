@@ -44,7 +44,7 @@ INSTRUCTIONS = (
     "the same call). Amounts are integers in minor units. Follow an order with get_order. "
     "UCP platforms use the UCP checkout tools instead (create_checkout, get_checkout, "
     "update_checkout, complete_checkout, cancel_checkout; meta[\"ucp-agent\"].profile names "
-    "the platform profile).")
+    "the platform profile) and get_order with {meta, id}.")
 
 _READ_ONLY = types.ToolAnnotations(read_only_hint=True, open_world_hint=False)
 _ANNOTATIONS = {
@@ -69,7 +69,32 @@ _UCP_ANNOTATIONS = {
     "update_checkout": _ANNOTATIONS["update_checkout_session"],
     "complete_checkout": _ANNOTATIONS["complete_checkout_session"],
     "cancel_checkout": _ANNOTATIONS["cancel_checkout_session"],
+    "get_order": _READ_ONLY,
 }
+# One tool name in both sets: ``get_order`` is the ACP order tool (``{order_id}``) and UCP's
+# order-mcp.md tool (``{meta, id}``); the arguments say which is meant (``is_ucp_call``).
+SHARED = frozenset(catalog_tools.TOOLS) & frozenset(ucp_tools.TOOLS)
+
+
+def shared_schema(name: str) -> dict[str, Any]:
+    """A shared tool's ``inputSchema``: both forms' properties side by side (no top-level
+    ``oneOf``, which several model providers refuse); each call is then validated against
+    its own form's schema."""
+    acp, ucp = catalog_tools.SCHEMAS[name], ucp_schemas.input_schema(name)
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                              "properties": {**acp["properties"], **ucp["properties"]}}
+    if "$defs" in ucp:
+        schema["$defs"] = ucp["$defs"]
+    return schema
+
+
+def is_ucp_call(name: str, arguments: dict[str, Any]) -> bool:
+    """A UCP tool, or a shared one called in the UCP form (``meta`` / ``id``, no
+    ``order_id``)."""
+    if name not in ucp_tools.TOOLS:
+        return False
+    return name not in SHARED or ("order_id" not in arguments
+                                  and ("meta" in arguments or "id" in arguments))
 
 
 def tools() -> list[types.Tool]:
@@ -80,12 +105,17 @@ def tools() -> list[types.Tool]:
     out += [types.Tool(name=name, title=catalog_tools.TITLES[name],
                        description=catalog_tools.DESCRIPTIONS[name],
                        input_schema=catalog_tools.SCHEMAS[name], annotations=_READ_ONLY)
-            for name in catalog_tools.TOOLS]
+            for name in catalog_tools.TOOLS if name not in SHARED]
     out += [types.Tool(name=name, title=ucp_tools.TITLES[name],
                        description=ucp_tools.DESCRIPTIONS[name],
                        input_schema=ucp_schemas.input_schema(name),
                        annotations=_UCP_ANNOTATIONS[name])
-            for name in ucp_tools.TOOLS]
+            for name in ucp_tools.TOOLS if name not in SHARED]
+    out += [types.Tool(name=name, title=catalog_tools.TITLES[name],
+                       description=f"{catalog_tools.DESCRIPTIONS[name]} Arguments: "
+                                   f"{{order_id}}. {ucp_tools.DESCRIPTIONS[name]}",
+                       input_schema=shared_schema(name), annotations=_READ_ONLY)
+            for name in sorted(SHARED)]
     return out
 
 
@@ -122,7 +152,7 @@ async def _call_tool(ctx: ServerRequestContext[Any], params: types.CallToolReque
             outcome = await checkout_tools.call(caller, params.name, arguments)
             if request_id:
                 outcome.meta["request_id"] = request_id
-        elif params.name in ucp_tools.TOOLS:
+        elif is_ucp_call(params.name, arguments):
             return await _call_ucp_tool(caller, params.name, arguments)
         elif params.name in catalog_tools.TOOLS:
             outcome = await catalog_tools.call(caller, params.name, arguments)
@@ -142,7 +172,7 @@ async def _call_tool(ctx: ServerRequestContext[Any], params: types.CallToolReque
 
 async def _call_ucp_tool(caller: Caller, name: str, arguments: dict[str, Any]
                          ) -> types.CallToolResult:
-    """A UCP checkout tool: the checkout or ``error_response`` as ``structuredContent`` plus
+    """A UCP tool: the checkout, order or ``error_response`` as ``structuredContent`` plus
     the same JSON as text; UCP protocol errors as JSON-RPC errors with ``{code, content}``."""
     if caller.ucp is None:
         raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")

@@ -1,10 +1,12 @@
-"""The UCP MCP binding's tool input schemas (checkout-mcp.md, ``mcp.openrpc.json``).
+"""The UCP MCP binding's tool input schemas (checkout-mcp.md, order-mcp.md,
+``mcp.openrpc.json``).
 
 The OpenRPC document and the JSON Schemas are carried unchanged under ``spec/2026-04-08``
 (Apache 2.0, see its LICENSE and NOTICE). A tool's ``inputSchema`` is one self-contained
 JSON Schema (2020-12 bundling): its params as properties (``meta`` from the OpenRPC
 components, ``id``, ``checkout``) and every schema document the payload reaches embedded
 under ``$defs`` with its own ``$id``, so the documents' relative ``$ref``s keep resolving.
+The walk and the assembly are shared with the ACP binding (``protocols.openrpc_bundle``).
 
 The checkout schema is the response shape annotated with ``ucp_request`` (per operation:
 ``omit`` / ``optional`` / ``required``); the request schema of ``create`` / ``update`` /
@@ -16,7 +18,7 @@ checkout with the extensions we negotiate (fulfillment, discount).
 from __future__ import annotations
 
 import copy
-import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from urllib.parse import urldefrag, urljoin
 
 from jsonschema import Draft202012Validator
 
+from protocols import openrpc_bundle
 from protocols.ucp import UCP_VERSION
 
 Json = dict[str, Any]
@@ -34,16 +37,14 @@ OPENRPC_REF = "../../schemas/shopping/checkout.json"
 CHECKOUT_ROOTS = (BASE + "shopping/fulfillment.json#/$defs/dev.ucp.shopping.checkout",
                   BASE + "shopping/discount.json#/$defs/dev.ucp.shopping.checkout")
 TOOLS = ("create_checkout", "get_checkout", "update_checkout", "complete_checkout",
-         "cancel_checkout")
+         "cancel_checkout", "get_order")
 OPERATION = {"create_checkout": "create", "update_checkout": "update",
              "complete_checkout": "complete"}
 
 
 @cache
 def openrpc() -> Json:
-    document: Json = json.loads(
-        (SPEC_DIR / "services" / "shopping" / "mcp.openrpc.json").read_text())
-    return document
+    return openrpc_bundle.load(SPEC_DIR / "services" / "shopping" / "mcp.openrpc.json")
 
 
 @cache
@@ -52,7 +53,7 @@ def _documents() -> dict[str, Json]:
     root = SPEC_DIR / "schemas"
     out: dict[str, Json] = {}
     for path in sorted(root.rglob("*.json")):
-        document = json.loads(path.read_text())
+        document = openrpc_bundle.load(path)
         out[document.get("$id") or BASE + path.relative_to(root).as_posix()] = document
     return out
 
@@ -97,36 +98,28 @@ def for_operation(node: Any, operation: str) -> Any:
     return out
 
 
-def _refs(node: Any, base: str) -> set[str]:
-    found: set[str] = set()
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and not ref.startswith("#"):
-            found.add(urldefrag(urljoin(base, ref)).url)
-        for value in node.values():
-            found |= _refs(value, base)
-    elif isinstance(node, list):
-        for value in node:
-            found |= _refs(value, base)
-    return found
+def _documents_from(uri: str) -> Callable[[str], str | None]:
+    """The document a ``$ref`` inside the document ``uri`` names (local refs: none)."""
+    def follow(ref: str) -> str | None:
+        return None if ref.startswith("#") else urldefrag(urljoin(uri, ref)).url
+    return follow
 
 
 def bundle(roots: tuple[str, ...], operation: str) -> Json:
     """Every document reachable from ``roots`` (absolute refs), annotations applied, keyed
     by a readable name for ``$defs``."""
     documents = _documents()
-    out: dict[str, Json] = {}
-    pending = [urldefrag(r).url for r in roots]
-    while pending:
-        uri = pending.pop()
-        if uri in out:
-            continue
-        document = for_operation(copy.deepcopy(documents[uri]), operation)
+
+    def load(uri: str) -> Json:
+        document: Json = for_operation(copy.deepcopy(documents[uri]), operation)
         document.setdefault("$id", uri)
-        out[uri] = document
-        pending.extend(_refs(document, uri) - out.keys())
-    return {uri.removeprefix(BASE).removesuffix(".json").replace("/", "."): out[uri]
-            for uri in sorted(out)}
+        return document
+
+    found = openrpc_bundle.reachable(
+        [urldefrag(r).url for r in roots], load,
+        lambda uri, document: openrpc_bundle.refs(document, _documents_from(uri)))
+    return {uri.removeprefix(BASE).removesuffix(".json").replace("/", "."): document
+            for uri, document in found.items()}
 
 
 def _meta(name: str) -> Json:
@@ -144,35 +137,23 @@ def _meta(name: str) -> Json:
 
 
 def method(name: str) -> Json:
-    for entry in openrpc()["methods"]:
-        if entry["name"] == name:
-            return dict(entry)
-    raise KeyError(name)
+    return openrpc_bundle.method(openrpc(), name)
 
 
 @cache
 def input_schema(name: str) -> Json:
-    """The bundled ``inputSchema`` of one UCP checkout tool (treat as read-only)."""
-    entry = method(name)
-    properties: Json = {}
-    required: list[str] = []
+    """The bundled ``inputSchema`` of one UCP tool (treat as read-only)."""
     defs: Json = {}
-    for param in entry["params"]:
-        pname = param["name"]
-        if pname == "meta":
-            properties[pname] = _meta(name)
-        elif param["schema"].get("$ref") == OPENRPC_REF:
-            operation = OPERATION[name]
-            defs = bundle(CHECKOUT_ROOTS, operation)
-            properties[pname] = {"allOf": [{"$ref": ref} for ref in CHECKOUT_ROOTS]}
-        else:
-            properties[pname] = copy.deepcopy(param["schema"])
-        if param.get("required"):
-            required.append(pname)
-    schema: Json = {"type": "object", "properties": properties, "required": required}
-    if defs:
-        schema["$defs"] = defs
-    return schema
+
+    def param_schema(param: Json) -> Json:
+        if param["name"] == "meta":
+            return _meta(name)
+        if param["schema"].get("$ref") == OPENRPC_REF:
+            defs.update(bundle(CHECKOUT_ROOTS, OPERATION[name]))
+            return {"allOf": [{"$ref": ref} for ref in CHECKOUT_ROOTS]}
+        return copy.deepcopy(param["schema"])
+
+    return openrpc_bundle.input_schema(method(name), param_schema, defs)
 
 
 @cache

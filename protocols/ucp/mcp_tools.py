@@ -1,5 +1,6 @@
 """UCP checkout over MCP (checkout-mcp.md): ``create_checkout``, ``get_checkout``,
-``update_checkout``, ``complete_checkout``, ``cancel_checkout`` on the merchant's ``/mcp``.
+``update_checkout``, ``complete_checkout``, ``cancel_checkout`` on the merchant's ``/mcp``,
+and the order capability's ``get_order`` (order-mcp.md).
 
 A thin transport over the same binding code as the REST routes: ``meta["ucp-agent"]`` is
 the ``UCP-Agent`` header (the platform profile is resolved and negotiated by the same
@@ -7,8 +8,9 @@ the ``UCP-Agent`` header (the platform profile is resolved and negotiated by the
 same ``UcpCheckoutService`` method with the same idempotency scope as its REST route
 (principal = the platform, path = the REST method and path, hash of the checkout), so a
 session is one session over REST and MCP and an idempotency key means the same on both.
+``get_order`` is ``GET /ucp/orders/{id}``: the platform's own orders only.
 
-Results (overview.md "Error Handling", MCP column): a checkout, or an ``error_response``
+Results (overview.md "Error Handling", MCP column): a checkout or order, or an ``error_response``
 (business outcome, ``isError``), as ``structuredContent`` plus the same JSON as text.
 Protocol errors are JSON-RPC errors with ``{code, content}`` in ``data``: ``-32001`` for
 discovery/negotiation, ``-32600`` for malformed signatures, ``-32603`` for server errors,
@@ -79,11 +81,16 @@ DESCRIPTIONS = {
     "cancel_checkout": (
         "UCP: cancel a checkout session that is not completed. meta[\"idempotency-key\"] "
         "is required.\nExample: {" + _AGENT + ', "id": "…"}'),
+    "get_order": (
+        "UCP: the current state of an order placed through this platform's checkout "
+        "(line items with fulfilled quantities, fulfillment expectations and events, "
+        "adjustments, totals; permalink_url is the authoritative order page).\n"
+        'Example: {"meta": {"ucp-agent": {"profile": "https://…"}}, "id": "ord_…"}'),
 }
 TITLES = {"create_checkout": "Create checkout (UCP)", "get_checkout": "Get checkout (UCP)",
           "update_checkout": "Update checkout (UCP)",
           "complete_checkout": "Complete checkout (UCP, pay)",
-          "cancel_checkout": "Cancel checkout (UCP)"}
+          "cancel_checkout": "Cancel checkout (UCP)", "get_order": "Get order (UCP)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +200,7 @@ def _profile(arguments: Json) -> tuple[str, str | None]:
     return url, version if isinstance(version, str) else None
 
 
-def _checkout_id(arguments: Json) -> str:
+def _resource_id(arguments: Json) -> str:
     value = arguments.get("id")
     if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
         raise invalid(f"id must be a string of 1-{MAX_ID_LENGTH} characters.", "$.id")
@@ -201,7 +208,7 @@ def _checkout_id(arguments: Json) -> str:
 
 
 async def call(tools: UcpTools, name: str, arguments: Json) -> ToolResult:
-    """Run one UCP checkout tool. Raises ``ToolError`` for protocol errors."""
+    """Run one UCP tool. Raises ``ToolError`` for protocol errors."""
     try:
         url, version = _profile(arguments)
         check_version(version)
@@ -213,9 +220,13 @@ async def call(tools: UcpTools, name: str, arguments: Json) -> ToolResult:
         if problem is not None:
             raise problem
         if name == "get_checkout":
-            checkout_id = _checkout_id(arguments)
+            checkout_id = _resource_id(arguments)
             async with tools.read_sessionmaker() as db:
                 return ToolResult(await tools.service.get(db, platform, checkout_id))
+        if name == "get_order":
+            order_id = _resource_id(arguments)
+            async with tools.read_sessionmaker() as db:
+                return ToolResult(await tools.service.get_order(db, platform, order_id))
         rest_path, handler, status, atomic = _write(tools, platform, name, arguments)
         payload = arguments.get("checkout")
         return await _idempotent(tools, platform, arguments, rest_path, handler, status,
@@ -233,7 +244,7 @@ def _write(tools: UcpTools, platform: Platform, name: str, arguments: Json
         create: CheckoutIn = _parse(CheckoutIn, raw)
         return ("POST /ucp/checkout-sessions",
                 lambda db: service.create(db, platform, create), 201, False)
-    checkout_id = _checkout_id(arguments)
+    checkout_id = _resource_id(arguments)
     base = f"/ucp/checkout-sessions/{checkout_id}"
     if name == "update_checkout":
         update: CheckoutIn = _parse(CheckoutIn, raw)

@@ -59,8 +59,14 @@ class WithStatus(dict[str, Any]):
         self.status_code = status_code
 
 
+# Every UCP session belongs to its platform's agent, whose id carries this prefix; ACP
+# agents' ids never do (``new_id("agt")``), so an order whose agent id lacks it was not
+# placed through UCP and has no ``UcpCheckout``.
+AGENT_PREFIX = "agt_ucp_"
+
+
 def agent_id_for(platform: Platform) -> str:
-    return "agt_ucp_" + hashlib.sha256(platform.host.encode()).hexdigest()[:16]
+    return AGENT_PREFIX + hashlib.sha256(platform.host.encode()).hexdigest()[:16]
 
 
 def _acp_address(d: Json) -> Json:

@@ -16,7 +16,7 @@ from models import Order
 from models.base import new_id, rfc3339, utc_now
 from models.outbound import OutboundRefused, error_excerpt, retry_after_seconds
 from protocols.ucp import repository
-from protocols.ucp.service import UcpCheckoutService
+from protocols.ucp.service import AGENT_PREFIX, UcpCheckoutService
 from protocols.ucp.signing import SigningKey, sign_request
 from webhooks.outbox import DeliveryResult, Message, emit
 
@@ -29,6 +29,8 @@ def listener(service: UcpCheckoutService
     """An ``orders.notify`` listener: queue the UCP Order for the platform, if it listens."""
 
     async def order_changed(db: AsyncSession, order: Order, event_type: str) -> None:
+        if not order.agent_id.startswith(AGENT_PREFIX):
+            return  # not a UCP order (see AGENT_PREFIX): no look-up on the ACP hot path
         u = await repository.get(db, order.checkout_session_id)
         if u is None or not u.webhook_url:
             return

@@ -1,0 +1,149 @@
+"""Issue 16: what one checkout create costs the database and the ORM, pinned.
+
+A create is three statements in one transaction with one commit: the catalog lookup,
+the session INSERT and the idempotency record INSERT (the key is recorded done with the
+response, in the same transaction). An agent key verified moments ago is not looked up
+again (``REELCART_API_KEY_CACHE_SECONDS``). No ORM entity is built: the new session is
+inserted with a Core statement. On SQLite the transaction still starts with
+``BEGIN IMMEDIATE`` (seen by SQLite itself), issued on the driver rather than as a
+statement through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import event
+
+from api.auth import create_agent_key
+from api.runtime import Runtime
+from models.base import Base
+from models.db import transaction
+from tests.conftest import Agent, app_client
+
+_TABLE = re.compile(r"^\s*(?:SELECT\b.*?\bFROM|INSERT INTO|UPDATE|DELETE FROM)\s+\"?(\w+)",
+                    re.IGNORECASE | re.DOTALL)
+
+
+def _shape(sql: str) -> str:
+    """``SELECT variants.id, … FROM variants WHERE …`` → ``SELECT variants``; other
+    statements (``BEGIN IMMEDIATE``, ``COMMIT``) → their first word."""
+    verb = sql.split(None, 1)[0].upper()
+    found = _TABLE.match(sql)
+    return f"{verb} {found.group(1)}" if found else verb
+
+
+class Recorder:
+    """Statements through SQLAlchemy (both engines), commits, and ORM entities built."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.statements: list[str] = []
+        self.commits = 0
+        self.entities: list[str] = []
+        self.recording = False
+        self._targets: list[tuple[Any, str, Any]] = []
+        engines = {id(e.sync_engine): e.sync_engine for e in (rt.engine, rt.read_engine)}
+        for engine in engines.values():
+            self._listen(engine, "before_cursor_execute", self._statement)
+            self._listen(engine, "commit", self._commit)
+        self._listen(Base, "init", self._entity)
+
+    def _listen(self, target: Any, name: str, fn: Any) -> None:
+        event.listen(target, name, fn, propagate=True) if target is Base \
+            else event.listen(target, name, fn)
+        self._targets.append((target, name, fn))
+
+    def remove(self) -> None:
+        for target, name, fn in self._targets:
+            event.remove(target, name, fn)
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if self.recording:
+            self.statements.append(_shape(statement))
+
+    def _commit(self, _conn: Any) -> None:
+        if self.recording:
+            self.commits += 1
+
+    def _entity(self, target: Any, _args: Any, _kwargs: Any) -> None:
+        if self.recording:
+            self.entities.append(type(target).__name__)
+
+
+async def _sqlite_trace(rt: Runtime) -> list[str]:
+    """Every statement SQLite itself runs on the one write connection."""
+    seen: list[str] = []
+    async with rt.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        raw.driver_connection.sqlite.set_trace_callback(seen.append)
+    return seen
+
+
+async def test_a_create_is_three_statements_one_commit_and_no_orm_entity(
+        runtime: Runtime, backend: str) -> None:
+    async with transaction(runtime.sessionmaker) as db:
+        _, key = await create_agent_key(db, "statement-counter")
+    recorder = Recorder(runtime)
+    try:
+        async with app_client(runtime) as client:
+            agent = Agent(client, key=key)
+            first = await agent.create(line_items=[{"id": "item_123", "quantity": 2}])
+            assert first.status_code == 201, first.text  # and the key is now verified
+            trace = await _sqlite_trace(runtime) if backend == "sqlite" else []
+            recorder.recording = True
+            resp = await agent.create(line_items=[{"id": "item_123", "quantity": 2}])
+            recorder.recording = False
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["totals"][-1]["amount"] > 0
+        assert recorder.statements == ["SELECT variants", "INSERT checkout_sessions",
+                                       "INSERT idempotency_keys"]
+        assert recorder.commits == 1
+        assert recorder.entities == []
+        if backend == "sqlite":
+            assert [_shape(s) for s in trace] == [
+                "BEGIN", "SELECT variants", "INSERT checkout_sessions",
+                "INSERT idempotency_keys", "COMMIT"]
+            assert trace[0] == "BEGIN IMMEDIATE"
+    finally:
+        recorder.remove()
+
+
+async def test_unit_of_work_commits_or_rolls_back_and_always_returns_the_connection(
+        runtime: Runtime) -> None:
+    """``UnitOfWork`` closes a committed session directly; a block that fails, or ends
+    without committing, is rolled back; either way the connection is back in the pool
+    (SQLite's write pool has one: the next unit of work could not start otherwise)."""
+    from sqlalchemy import func, select
+
+    from models import Agent as AgentRow
+    from models.base import utc_now
+    from models.db import UnitOfWork
+
+    def row(name: str) -> AgentRow:
+        return AgentRow(id=f"agt_{name}", name=name, created_at=utc_now())
+
+    async def names() -> set[str]:
+        async with runtime.read_sessionmaker() as db:
+            return set(await db.scalars(select(AgentRow.name).where(
+                AgentRow.name.in_(["kept", "failed", "uncommitted"]))))
+
+    async with UnitOfWork(runtime.sessionmaker) as db:
+        db.add(row("kept"))
+        await db.commit()
+    assert not db.in_transaction()
+    try:
+        async with UnitOfWork(runtime.sessionmaker) as db:
+            db.add(row("failed"))
+            await db.flush()
+            raise LookupError("the handler failed")
+    except LookupError:
+        pass
+    async with UnitOfWork(runtime.sessionmaker) as db:
+        db.add(row("uncommitted"))
+        await db.flush()
+    assert await names() == {"kept"}
+    async with UnitOfWork(runtime.sessionmaker) as db:  # the connection came back each time
+        assert (await db.scalar(select(func.count()).select_from(AgentRow)) or 0) >= 1
+        await db.commit()
+    assert runtime.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
