@@ -58,10 +58,12 @@ def feed_file(variants: int, price_bump: int = 0) -> Path:
 
 
 async def import_file(url: str, path: Path) -> tuple[float, float, str]:
+    from api.runtime import settle_heap
     from feeds.parsing import parse_acp_jsonl
     from feeds.service import import_catalog
     from models.db import create_engine, create_sessionmaker
 
+    settle_heap()  # as `reelcart catalog import` does
     engine = create_engine(url)
     started, cpu = time.perf_counter(), time.process_time()
     with path.open(encoding="utf-8") as lines:

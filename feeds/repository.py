@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, cast
 
+import orjson
 from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,88 +67,177 @@ assert set(_VIEW_COLUMNS) == {name for name in VariantView.__dict__
 
 
 PRODUCTS = cast(Table, Product.__table__)
-# What an import writes (and compares to tell "unchanged" from "updated").
+# What an import writes (and compares to tell "unchanged" from "updated"), in the order of
+# the value tuples the importer passes around.
 PRODUCT_COLUMNS = ("title", "description", "url", "brand", "media")
 VARIANT_COLUMNS = ("title", "description", "sku", "url", "image_url", "price_amount",
                    "list_price_amount", "currency", "stock", "availability",
                    "requires_shipping", "variant_options", "categories", "is_eligible_search",
                    "is_eligible_checkout", "shopify_variant_id")
-# Columns the search index reads (migration 0401's triggers fire on updates of these).
+# JSON columns: the importer passes them serialized (``json_text``), as stored.
+JSON_COLUMNS = frozenset({"media", "variant_options", "categories"})
+# Columns the search index reads (the triggers of migrations 0401/1641 fire on these).
 SEARCHABLE_PRODUCT_COLUMNS = frozenset({"title", "brand", "description"})
 SEARCHABLE_VARIANT_COLUMNS = frozenset({"title", "description", "sku", "categories",
                                         "variant_options"})
-_PRODUCTS_FOR_IMPORT = select(PRODUCTS.c.id, *(PRODUCTS.c[c] for c in PRODUCT_COLUMNS)).where(
-    PRODUCTS.c.id.in_(bindparam("ids", expanding=True)))
-_VARIANTS_FOR_IMPORT = select(
-    VARIANTS.c.id, VARIANTS.c.product_id, *(VARIANTS.c[c] for c in VARIANT_COLUMNS)).where(
-    VARIANTS.c.product_id.in_(bindparam("ids", expanding=True)))
-_VARIANT_OWNERS = select(VARIANTS.c.id, VARIANTS.c.product_id).where(
-    VARIANTS.c.id.in_(bindparam("ids", expanding=True)))
 
 
-async def catalog_for_import(db: AsyncSession, product_ids: list[str]
-                             ) -> tuple[dict[str, tuple[Any, ...]], dict[str, Any]]:
-    """The stored products (id → values in ``PRODUCT_COLUMNS`` order) and their variants
-    (id → row), as plain rows: no ORM entities to build, track and flush."""
-    products = {row[0]: tuple(row[1:]) for row in
-                await db.execute(_PRODUCTS_FOR_IMPORT, {"ids": product_ids})}
-    variants = {row.id: row for row in
-                await db.execute(_VARIANTS_FOR_IMPORT, {"ids": product_ids})}
-    return products, variants
+def json_text(value: Any) -> str:
+    """A JSON column's value as the engines of ``models.db`` serialize it (orjson)."""
+    return orjson.dumps(value).decode()
 
 
-async def variant_owners(db: AsyncSession, variant_ids: list[str]) -> dict[str, str]:
-    """variant id → the product owning it, for ids stored anywhere in the catalog."""
-    if not variant_ids:
-        return {}
-    return dict((await db.execute(_VARIANT_OWNERS, {"ids": variant_ids})).tuples().all())
+def _ids_condition(dialect: str, column: str) -> str:
+    """``column`` is one of the ``:ids`` (one parameter, however many ids)."""
+    return (f"{column} IN (SELECT value FROM json_each(:ids))" if dialect == "sqlite"
+            else f"{column} = ANY(:ids)")
 
 
-async def write_catalog(db: AsyncSession, *, new_products: list[dict[str, Any]],
-                        new_variants: list[dict[str, Any]],
-                        product_updates: list[tuple[tuple[str, ...], dict[str, Any]]],
-                        variant_updates: list[tuple[tuple[str, ...], dict[str, Any]]]
-                        ) -> None:
-    """One import batch in a few multi-row statements.
-
-    Updates come as (changed columns, row with ``_id``); rows changing the same columns
-    share one executemany, and only changed columns are written, so a price or stock
-    change never fires the search index's triggers. On SQLite a new product's variants
-    are inserted before the product (foreign keys checked at commit): each variant's
-    trigger then finds no product yet, and the product's own trigger indexes it once with
-    all its variants, instead of once per variant."""
-    sqlite = db.get_bind().dialect.name == "sqlite"
-    if sqlite and new_products:
-        await db.execute(text("PRAGMA defer_foreign_keys = ON"))
-    steps: list[tuple[Table, list[dict[str, Any]]]] = [
-        (VARIANTS, new_variants), (PRODUCTS, new_products)] if sqlite else [
-        (PRODUCTS, new_products), (VARIANTS, new_variants)]
-    for table, rows in steps:
-        if rows:
-            await _executemany(db, table.insert().values(
-                {c: bindparam(c) for c in rows[0]}), rows)
-    for table, updates in ((PRODUCTS, product_updates), (VARIANTS, variant_updates)):
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for columns, row in updates:
-            groups.setdefault(columns, []).append(row)
-        for columns, rows in groups.items():
-            await _executemany(db, table.update().where(table.c.id == bindparam("_id"))
-                               .values({c: bindparam(c) for c in (*columns, "updated_at")}),
-                               rows)
+def _ids_param(dialect: str, ids: list[str]) -> Any:
+    return json_text(ids) if dialect == "sqlite" else ids
 
 
-async def _executemany(db: AsyncSession, stmt: Any, rows: list[dict[str, Any]]) -> None:
-    """``stmt`` for every row in one driver ``executemany``. The column types' own bind
-    processors (JSON, booleans, timestamps) convert the values column by column, instead
-    of through the per-row parameter machinery (the larger part of an import's time)."""
+@dataclass(frozen=True, slots=True)
+class StoredCatalog:
+    """What an import batch compares with, as the driver returns it: ``products`` id →
+    values in ``PRODUCT_COLUMNS`` order; ``variants`` id → (owning product id, *values in
+    ``VARIANT_COLUMNS`` order). ``json_as_text``: JSON columns come as their stored text
+    (SQLite), else decoded (PostgreSQL)."""
+
+    products: dict[str, tuple[Any, ...]]
+    variants: dict[str, tuple[Any, ...]]
+    json_as_text: bool
+
+
+async def stored_for_import(db: AsyncSession, product_ids: list[str], variant_ids: list[str]
+                            ) -> StoredCatalog:
+    """The stored products with these ids, and the stored variants with these ids whoever
+    owns them (their owner tells a clash): two queries, plain driver rows (no ORM entities,
+    no per-column result processing)."""
+    dialect = db.get_bind().dialect.name
+    products = await db.execute(text(
+        f"SELECT id, {', '.join(PRODUCT_COLUMNS)} FROM products "
+        f"WHERE {_ids_condition(dialect, 'id')}"), {"ids": _ids_param(dialect, product_ids)})
+    variants = await db.execute(text(
+        f"SELECT id, product_id, {', '.join(VARIANT_COLUMNS)} FROM variants "
+        f"WHERE {_ids_condition(dialect, 'id')}"), {"ids": _ids_param(dialect, variant_ids)})
+    return StoredCatalog(products={row[0]: tuple(row[1:]) for row in products.all()},
+                         variants={row[0]: tuple(row[1:]) for row in variants.all()},
+                         json_as_text=dialect == "sqlite")
+
+
+@dataclass(slots=True)
+class CatalogWrites:
+    """One import batch's writes. Rows are value tuples in the column order given;
+    JSON columns serialized with ``json_text``. Updates carry only changed columns:
+    (columns, row id, product id, values)."""
+
+    new_products: list[tuple[Any, ...]] = field(default_factory=list)  # id, *PRODUCT_COLUMNS
+    new_variants: list[tuple[Any, ...]] = field(  # id, product_id, *VARIANT_COLUMNS
+        default_factory=list)
+    product_updates: list[tuple[tuple[str, ...], str, str, tuple[Any, ...]]] = field(
+        default_factory=list)
+    variant_updates: list[tuple[tuple[str, ...], str, str, tuple[Any, ...]]] = field(
+        default_factory=list)
+
+    def reindexed(self) -> set[str]:
+        """Products whose search document these writes change."""
+        out = {row[0] for row in self.new_products}
+        out.update(row[1] for row in self.new_variants)
+        out.update(pid for columns, _, pid, _ in self.product_updates
+                   if not SEARCHABLE_PRODUCT_COLUMNS.isdisjoint(columns))
+        out.update(pid for columns, _, pid, _ in self.variant_updates
+                   if not SEARCHABLE_VARIANT_COLUMNS.isdisjoint(columns))
+        return out
+
+
+async def write_catalog(db: AsyncSession, writes: CatalogWrites, now: datetime) -> None:
+    """One import batch in a few multi-row statements, the search index rebuilt once.
+
+    Rows changing the same columns share one executemany, and only changed columns are
+    written. The per-row search triggers are deferred for these writes (migration 1641),
+    and the documents of the products they touch are rebuilt in one statement at the end,
+    inside the caller's transaction: readers see the rows and their documents together."""
+    dialect = db.get_bind().dialect.name
+    reindexed = sorted(writes.reindexed())
+    if reindexed:
+        await _defer_search_triggers(db, dialect, True)
+    try:
+        for table, first, rows in (
+                (PRODUCTS, ("id",), writes.new_products),
+                (VARIANTS, ("id", "product_id"), writes.new_variants)):
+            if rows:
+                columns = (*first, *(PRODUCT_COLUMNS if table is PRODUCTS
+                                     else VARIANT_COLUMNS), "created_at", "updated_at")
+                await _executemany(db, table.insert().values(
+                    {c: bindparam(c) for c in columns}), columns,
+                    [(*row, now, now) for row in rows])
+        for table, updates in ((PRODUCTS, writes.product_updates),
+                               (VARIANTS, writes.variant_updates)):
+            groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+            for columns, row_id, _, values in updates:
+                groups.setdefault(columns, []).append((*values, now, row_id))
+            for columns, rows in groups.items():
+                names = (*columns, "updated_at", "_id")
+                await _executemany(db, table.update().where(table.c.id == bindparam("_id"))
+                                   .values({c: bindparam(c) for c in names[:-1]}), names,
+                                   rows)
+        if reindexed:
+            await _rebuild_search(db, dialect, reindexed)
+    except BaseException:
+        if reindexed:  # the caller may go on in this transaction (or savepoint)
+            with suppress(Exception):
+                await _defer_search_triggers(db, dialect, False)
+        raise
+    if reindexed:
+        await _defer_search_triggers(db, dialect, False)
+
+
+async def _defer_search_triggers(db: AsyncSession, dialect: str, defer: bool) -> None:
+    """Turn the search triggers' deferral (migration 1641) on or off in this transaction:
+    SQLite, a row no other connection can see (one writer) while the transaction holds the
+    write lock; PostgreSQL, a transaction-local setting."""
+    if dialect == "sqlite":
+        await db.execute(text("INSERT INTO catalog_search_deferred (id) VALUES (1)" if defer
+                              else "DELETE FROM catalog_search_deferred"))
+    else:
+        await db.execute(text("SELECT set_config('reelcart.catalog_search_deferred', "
+                              ":value, true)"), {"value": "on" if defer else "off"})
+
+
+async def _rebuild_search(db: AsyncSession, dialect: str, product_ids: list[str]) -> None:
+    """Rewrite these products' search documents (one statement per back end)."""
+    ids = _ids_param(dialect, product_ids)
+    if dialect == "sqlite":
+        await db.execute(text(
+            "DELETE FROM catalog_search WHERE rowid IN (SELECT rowid FROM products WHERE "
+            f"{_ids_condition(dialect, 'id')})"), {"ids": ids})
+        await db.execute(text(
+            "INSERT INTO catalog_search (rowid, product_id, title, brand, tags, body) "
+            "SELECT product_rowid, product_id, title, brand, tags, body "
+            f"FROM catalog_search_documents WHERE {_ids_condition(dialect, 'product_id')}"),
+            {"ids": ids})
+    else:
+        await db.execute(text("SELECT catalog_search_refresh_many(:ids)"), {"ids": ids})
+
+
+async def _executemany(db: AsyncSession, stmt: Any, names: tuple[str, ...],
+                       rows: list[tuple[Any, ...]]) -> None:
+    """``stmt`` for every row (tuples in ``names`` order) in one driver ``executemany``.
+    The column types' own bind processors (booleans, timestamps) convert the values
+    column by column, instead of through the per-row parameter machinery; JSON columns
+    come serialized already."""
     dialect = db.get_bind().dialect
     compiled = stmt.compile(dialect=dialect)
+    index = {name: i for i, name in enumerate(names)}
     columns: list[list[Any]] = []
     for name in compiled.positiontup or []:
-        values = [row[name] for row in rows]
-        convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if convert is not None:
-            values = _converted(values, convert)
+        i = index[name]
+        values = [row[i] for row in rows]
+        if name not in JSON_COLUMNS:
+            convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if convert is not None:
+                values = _converted(values, convert)
         columns.append(values)
     connection = await db.connection()
     await connection.exec_driver_sql(str(compiled), list(zip(*columns, strict=True)))

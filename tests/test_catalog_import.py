@@ -29,7 +29,9 @@ def test_acp_jsonl_good_and_bad_rows_with_line_numbers() -> None:
     lines = [json.dumps(GOOD), "", "{not json", json.dumps({"id": "p2", "variants": []}),
              json.dumps({"id": "p3", "variants": [{"id": "v", "title": "V",
                                                    "price": {"amount": 1.5,
-                                                             "currency": "USD"}}]})]
+                                                             "currency": "USD"}}]}),
+             json.dumps({"id": "p4", "variants": [{"id": "w", "title": "W", "price": {
+                 "amount": 100, "currency": "USD"}, "availability": "in_stock"}]})]
     parsed = list(parse_acp_jsonl(lines))
     records = [p for _, p in parsed if isinstance(p, ProductRecord)]
     rejects = [p for _, p in parsed if isinstance(p, RejectedRow)]
@@ -38,7 +40,8 @@ def test_acp_jsonl_good_and_bad_rows_with_line_numbers() -> None:
     assert records[0].variants[0].currency == "usd"
     assert [(r.line, r.reason.split(":")[0]) for r in rejects] == [
         (3, "invalid JSON"), (4, "'variants' must be a non-empty array"),
-        (5, "variants[0].price.amount must be a non-negative integer (minor units)")]
+        (5, "variants[0].price.amount must be a non-negative integer (minor units)"),
+        (6, "variants[0].availability must be an object")]  # was a crash (AttributeError)
 
 
 def test_spec_feed_example_product_imports() -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from api.runtime import Runtime
 from catalog import service
@@ -143,3 +145,83 @@ async def test_a_product_twice_in_one_batch_ends_as_its_last_row(runtime: Runtim
     assert product is not None
     assert (product.title, product.brand) == ("Galah Mug", "Kiln")
     assert (await stored_variants(runtime, "g"))["g-1"].price_amount == 1200
+
+
+
+async def _document_writes(db: Any) -> int:
+    """Search documents written so far in this transaction: on SQLite the rows FTS5 adds to
+    its ``docsize`` table (one per document written, counted by a TEMP trigger that
+    ``_counting_document_writes`` adds), on PostgreSQL the index table's row writes."""
+    if db.get_bind().dialect.name == "sqlite":
+        return int((await db.execute(text(
+            "SELECT count(*) FROM temp.search_document_writes"))).scalar_one())
+    return int((await db.execute(text(
+        "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) "
+        "FROM pg_stat_xact_user_tables WHERE relname = 'catalog_search'"))).scalar_one())
+
+
+async def _counting_document_writes(db: Any, on: bool) -> None:
+    if db.get_bind().dialect.name != "sqlite":
+        return
+    statements = [
+        "CREATE TEMP TABLE search_document_writes (n INTEGER)",
+        "CREATE TEMP TRIGGER count_search_document_writes AFTER INSERT ON "
+        "main.catalog_search_docsize BEGIN INSERT INTO search_document_writes VALUES (1); END",
+    ] if on else ["DROP TRIGGER temp.count_search_document_writes",
+                  "DROP TABLE temp.search_document_writes"]
+    for statement in statements:
+        await db.execute(text(statement))
+
+
+async def test_a_batch_writes_each_touched_products_search_document_once(
+        runtime: Runtime) -> None:
+    """The per-row search triggers are deferred during an import batch and the documents
+    rebuilt once per product (migration 1641): retitling 4 variants of 10 products writes
+    10 documents (the old triggers rebuilt a product's document twice per variant: 80)."""
+    def lamps(word: str) -> list[ProductRecord]:
+        return [record(f"lamp-{i}", f"Lamp {i}", *(variant(f"lamp-{i}-{j}", f"{word} {j}")
+                                                 for j in range(4))) for i in range(10)]
+
+    assert counts(await upsert(runtime, *lamps("Ruby"))) == (10, 0, 0, [])
+    async with transaction(runtime.sessionmaker) as db:
+        await _counting_document_writes(db, True)
+        # One document write: a product retitled outside an import (per-row trigger).
+        before = await _document_writes(db)
+        await db.execute(update(Product).where(Product.id == "lamp-0")
+                         .values(title="Lamp zero"))
+        one_document = await _document_writes(db) - before
+        assert one_document > 0
+        before = await _document_writes(db)
+        report = ImportReport()
+        await upsert_products(db, lamps("Teal"), report, list(range(1, 11)))
+        writes = await _document_writes(db) - before
+        await _counting_document_writes(db, False)
+    assert counts(report) == (0, 10, 0, [])
+    assert writes == 10 * one_document
+    assert sorted(await found(runtime, "teal")) == [f"lamp-{i}" for i in range(10)]
+    assert await found(runtime, "ruby") == []
+    assert await found(runtime, "zero") == []  # lamp-0's title is the file's again
+
+
+async def test_a_failed_batch_writes_nothing_and_leaves_the_search_triggers_live(
+        runtime: Runtime) -> None:
+    """All or nothing per batch: a row the database refuses (no currency) undoes the whole
+    batch, and the caller's transaction goes on with the per-row search triggers live."""
+    assert counts(await upsert(runtime, record("moth", "Moth Lamp",
+                                               variant("moth-1", "Moth Lamp")))) == (
+        1, 0, 0, [])
+    good = record("newt", "Newt Lamp", variant("newt-1", "Newt Lamp"))
+    bad = record("oryx", "Oryx Lamp", replace(variant("oryx-1", "Oryx Lamp"),
+                                              currency=None))  # type: ignore[arg-type]
+    async with transaction(runtime.sessionmaker) as db:
+        with pytest.raises(IntegrityError):
+            async with db.begin_nested():
+                await upsert_products(db, [good, bad], ImportReport(), [1, 2])
+        # Not an import: the product trigger indexes the new title at once.
+        await db.execute(update(Product).where(Product.id == "moth")
+                         .values(title="Pangolin Lamp"))
+    async with runtime.sessionmaker() as db:
+        assert await db.get(Product, "newt") is None
+        assert await db.get(Product, "oryx") is None
+    assert await found(runtime, "newt") == []
+    assert await found(runtime, "pangolin") == ["moth"]

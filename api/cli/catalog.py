@@ -75,11 +75,12 @@ def _missing_columns(header: str, fmt: str) -> list[str]:
 
 
 async def _import(path: Path, fmt: str, settings: Settings, show_progress: bool) -> int:
-    from api.runtime import database
+    from api.runtime import database, settle_heap
     from feeds import parsing
     from feeds.service import import_catalog
     from models.db import transaction
 
+    settle_heap()  # a third of an import's CPU went to full GCs walking start-up objects
     lines = common.open_lines(path)
     parsed = parsing.parse_acp_jsonl(lines) if fmt == "acp" else parsing.parse_openai_flat(
         lines, "," if fmt == "csv" else "\t")
