@@ -8,10 +8,11 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from models.errors import AppError
+from models.errors import AppError, ServiceUnavailable
 from protocols.acp.errors import from_validation_errors
 
 log = logging.getLogger("reelcart.errors")
@@ -57,8 +58,24 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
                                 "message": "An internal error occurred; it has been logged."})
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """A pooled connection the database dropped (server restart, failover, an idle
+    socket a firewall forgot): SQLAlchemy has invalidated the pool, so the next request
+    reconnects. The statement ran in a transaction that died with the connection, so
+    nothing was half-written and a retry is safe: a prompt 503 with Retry-After, not a
+    500. Any other database error is unexpected."""
+    assert isinstance(exc, DBAPIError)
+    if not exc.connection_invalidated:
+        return await _unexpected(request, exc)
+    log.warning("database connection lost; the pool reconnects on the next request")
+    return await _app_error(request, ServiceUnavailable(
+        "The database connection was lost; retry the request.",
+        code="database_unavailable", headers={"Retry-After": "1"}))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -12,7 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.runtime import Runtime
 from models.db import create_engine
+from tests.conftest import Agent, app_client
 
 pytestmark = pytest.mark.backends("postgresql")  # SQLite's pool has no network to ping
 
@@ -82,3 +84,31 @@ async def test_a_recently_used_connection_the_server_closed_fails_once(
     finally:
         await engine.dispose()
         await killer.dispose()
+
+
+async def test_a_request_on_a_dropped_connection_gets_a_503_then_the_next_one_works(
+        runtime: Runtime) -> None:
+    """Through the API: the database drops every pooled connection (a restart or a
+    failover). A connection used a moment ago is not pinged, so one request fails on it:
+    it gets a retryable 503 in the ACP error shape, never a 500, and the next request
+    runs on a fresh connection."""
+    async with app_client(runtime) as client:
+        agent = Agent(client)
+        session = await agent.ready_session()
+        killer = create_engine(runtime.engine.url.render_as_string(hide_password=False))
+        try:
+            async with killer.begin() as conn:
+                killed = await conn.scalar(text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+            assert killed
+        finally:
+            await killer.dispose()
+        dropped = await agent.get(f"/checkout_sessions/{session['id']}")
+        assert dropped.status_code == 503, dropped.text
+        assert dropped.headers["retry-after"] == "1"
+        assert dropped.json()["type"] == "service_unavailable"
+        assert dropped.json()["code"] == "database_unavailable"
+        again = await agent.get(f"/checkout_sessions/{session['id']}")
+        assert again.status_code == 200, again.text
+        assert again.json()["id"] == session["id"]
