@@ -32,17 +32,10 @@ import orjson
 from starlette.types import ASGIApp as App
 from starlette.types import Message
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from checkout_load import write_catalog  # noqa: E402  (the same 20-variant catalog)
+
 KEY = "bench-key"
-
-
-def write_catalog(path: Path) -> None:
-    """The 20-variant catalog ``bench/checkout_load.py`` uses."""
-    with path.open("w") as f:
-        for i in range(20):
-            f.write(orjson.dumps({"id": f"bench-{i}", "title": f"Bench {i}", "variants": [{
-                "id": f"bench-{i}-v", "title": f"Bench {i}",
-                "price": {"amount": 1000 + i * 100, "currency": "USD"},
-                "inventory_quantity": 1_000_000_000}]}).decode() + "\n")
 
 
 async def create(app: App, n: int) -> None:

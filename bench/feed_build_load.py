@@ -17,9 +17,7 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
+from checkout_load import serve, stop  # noqa: E402
 from feeds_scale import CACHE, ensure_catalog  # noqa: E402
 
 AGENT, MERCHANT = "bench-agent-key", "bench-merchant-key"
@@ -39,12 +38,6 @@ HEADERS = {"Authorization": f"Bearer {AGENT}", "API-Version": "2026-04-17",
 ADDRESS = {"name": "Bench", "line_one": "1 Main St", "city": "Austin", "state": "TX",
            "country": "US", "postal_code": "78701"}
 TARGET_RATIO = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def flows(client: httpx.AsyncClient, variants: int, until: asyncio.Event,
@@ -143,30 +136,20 @@ def main() -> None:
     url = f"sqlite+aiosqlite:///{database}"
     feeds = work / "feeds"
     feeds.mkdir()
-    port = free_port()
     env = {**os.environ, "REELCART_DATABASE_URL": url, "REELCART_AGENT_API_KEYS": AGENT,
            "REELCART_MERCHANT_API_KEYS": MERCHANT, "REELCART_FEEDS_DIR": str(feeds),
            "REELCART_LOG_LEVEL": "WARNING",
            # one refresh attempt may take a while on a shared machine
            "REELCART_OUTBOX_DELIVERY_DEADLINE_SECONDS": "600"}
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
-                               "--workers", "1"], env=env, stderr=subprocess.DEVNULL)
+    server, port = serve(env, workers=1)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
         print(f"ReelCart checkout during a feed build — {args.variants:,} variants, SQLite, "
               f"1 API worker with its in-process worker, {os.cpu_count()} CPUs shared, "
               f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         asyncio.run(measure(base, feeds, args.variants, args.seconds, database))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,17 +29,14 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from checkout_load import serve, stop  # noqa: E402
+
 MERCHANT_KEY = "bench-merchant-key"
 TARGET_RPS = 2000
 TARGET_P99_MS = 10.0
 UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
       "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def redirect_loop(port: int, path: str, deadline: float, latencies: list[float],
@@ -121,17 +117,9 @@ def main() -> None:
     cli = [sys.executable, "-m", "api.cli"]
     for command in (["catalog", "import", str(catalog)], ["videos", "import", str(videos)]):
         subprocess.run([*cli, *command], env=env, check=True, capture_output=True)
-    port = free_port()
-    server = subprocess.Popen([*cli, "serve", "--port", str(port), "--workers", "1"], env=env,
-                              stderr=subprocess.DEVNULL)
+    server, port = serve(env, workers=1)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         link = httpx.post(f"{base}/links", headers={
             "Authorization": f"Bearer {MERCHANT_KEY}", "Idempotency-Key": "bench-link"},
             json={"video_id": "bench-video", "product_id": "bench-jacket",
@@ -167,8 +155,7 @@ def main() -> None:
         print(f"clicks recorded: {clicks} for {total} redirects "
               f"({'every redirect recorded once' if clicks == total else 'MISMATCH'})")
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
 
 
 def count_clicks(db_url: str) -> int:

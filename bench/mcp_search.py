@@ -20,7 +20,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,9 @@ from catalog.schemas import SearchFilters, encode_cursor, query_terms
 from models import Product, Variant
 from models.db import create_engine, create_sessionmaker
 from models.migrate import upgrade
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from checkout_load import serve, stop  # noqa: E402
 
 KEY = "bench-key"
 PRODUCTS = cast(Table, Product.__table__)
@@ -231,25 +233,15 @@ def main() -> None:
 
     env = {**os.environ, "REELCART_DATABASE_URL": url, "REELCART_AGENT_API_KEYS": KEY,
            "REELCART_LOG_LEVEL": "WARNING", "REELCART_RUN_WORKER_IN_PROCESS": "false"}
-    port = int(subprocess.check_output([sys.executable, "-c", "import socket; s=socket.socket();"
-                                        " s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"]))
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
-                               "--workers", "1"], env=env, stderr=subprocess.DEVNULL)
+    server, port = serve(env, workers=1)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx2.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                time.sleep(0.1)
         asyncio.run(over_mcp(base, searches[:20]))  # warm up connections and caches
         cpu_before = process_cpu_seconds(server.pid)
         mcp_latency, found = asyncio.run(over_mcp(base, searches))
         server_cpu = (process_cpu_seconds(server.pid) - cpu_before) / len(searches)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
     print(f"\n  {'':<34}{'calls':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     print(line("database search (in-process)", db_latency))
     if backend.startswith("sqlite"):  # in-process only there; PostgreSQL's CPU is elsewhere
