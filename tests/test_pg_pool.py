@@ -32,6 +32,22 @@ async def _driver_log(engine: AsyncEngine) -> tuple[list[str], int]:
     return queries, pid
 
 
+async def _terminate(database_url: str, pid: int | None = None) -> int:
+    """The server drops connection ``pid`` (or every other one to this database), as a
+    restart or failover would; how many it dropped."""
+    killer = create_engine(database_url)
+    try:
+        async with killer.begin() as conn:
+            if pid is not None:
+                return int(bool(await conn.scalar(
+                    text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})))
+            return int(await conn.scalar(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()")) or 0)
+    finally:
+        await killer.dispose()
+
+
 async def test_a_connection_used_a_moment_ago_is_not_pinged(backend: str,
                                                              database_url: str) -> None:
     engine = create_engine(database_url, pool_size=1)
@@ -50,18 +66,15 @@ async def test_a_connection_used_a_moment_ago_is_not_pinged(backend: str,
 async def test_an_idle_connection_the_server_closed_is_replaced(backend: str,
                                                                 database_url: str) -> None:
     engine = create_engine(database_url, pool_size=1, ping_after_idle=0)  # always idle
-    killer = create_engine(database_url)
     try:
         _, pid = await _driver_log(engine)
-        async with killer.begin() as conn:
-            assert await conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        assert await _terminate(database_url, pid)
         # Unpinged, this transaction would fail on the dead connection (the next test);
         # the ping finds it dead and the pool connects afresh.
         async with engine.begin() as conn:
             assert await conn.scalar(text("SELECT pg_backend_pid()")) != pid
     finally:
         await engine.dispose()
-        await killer.dispose()
 
 
 async def test_a_recently_used_connection_the_server_closed_fails_once(
@@ -70,11 +83,9 @@ async def test_a_recently_used_connection_the_server_closed_fails_once(
     pool is invalidated, and the next checkout connects afresh — what a connection dying
     just after its ping did with ``pool_pre_ping`` too."""
     engine = create_engine(database_url, pool_size=1)
-    killer = create_engine(database_url)
     try:
         _, pid = await _driver_log(engine)
-        async with killer.begin() as conn:
-            assert await conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        assert await _terminate(database_url, pid)
         with pytest.raises(DBAPIError) as failure:
             async with engine.begin() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -83,7 +94,6 @@ async def test_a_recently_used_connection_the_server_closed_fails_once(
             assert await conn.scalar(text("SELECT pg_backend_pid()")) != pid
     finally:
         await engine.dispose()
-        await killer.dispose()
 
 
 async def test_a_request_on_a_dropped_connection_gets_a_503_then_the_next_one_works(
@@ -95,15 +105,7 @@ async def test_a_request_on_a_dropped_connection_gets_a_503_then_the_next_one_wo
     async with app_client(runtime) as client:
         agent = Agent(client)
         session = await agent.ready_session()
-        killer = create_engine(runtime.engine.url.render_as_string(hide_password=False))
-        try:
-            async with killer.begin() as conn:
-                killed = await conn.scalar(text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-            assert killed
-        finally:
-            await killer.dispose()
+        assert await _terminate(runtime.engine.url.render_as_string(hide_password=False))
         dropped = await agent.get(f"/checkout_sessions/{session['id']}")
         assert dropped.status_code == 503, dropped.text
         assert dropped.headers["retry-after"] == "1"
