@@ -265,3 +265,17 @@ async def test_stripe_payout_reconciliation(shopper: Agent, stripe_runtime: Runt
     assert payout["payout_status"] == "in_transit"  # arrives in 12 hours: Stripe's word
     assert payout["fees"] == 59
     assert recon["unmatched_ours"] == []
+
+
+async def test_dispute_simulations_are_refused_with_stripe(shopper: Agent) -> None:
+    """Opening and closing a simulated dispute drive the sandbox provider's own ledger:
+    with Stripe configured both are refused before anything is looked up or written."""
+    paths = ["/orders/ord_any/sandbox-dispute",
+             "/orders/ord_any/sandbox-dispute/dp_any/close"]
+    bodies: list[dict[str, str]] = [{}, {"outcome": "won"}]
+    for index, (path, body) in enumerate(zip(paths, bodies, strict=True)):
+        resp = await shopper.http.post(path, json=body, headers={
+            **MERCHANT, "Idempotency-Key": f"sandbox-only-{index}"})
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["code"] == "sandbox_only"
+        assert resp.json()["type"] == "invalid_request"

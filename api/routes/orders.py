@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from starlette.responses import Response
 
-from api.deps import MerchantCallDep
+from api.deps import MerchantCall, MerchantCallDep
 from fulfillment import service as fulfillment_service
 from models import DeliveryAttempt, Fulfillment, Order, OutboxMessage
 from models.base import utc_now
@@ -20,6 +20,9 @@ from orders import refunds as refund_service
 from orders import repository
 from orders import service as order_service
 from orders.errors import OrderNotFound
+
+if TYPE_CHECKING:
+    from payments.sandbox import SandboxProvider
 
 router = APIRouter(prefix="/orders", tags=["merchant: orders"])
 OrderId = Annotated[str, Path(max_length=64)]
@@ -220,18 +223,25 @@ class SandboxDispute(BaseModel):
     reason: str = Field(default="fraudulent", max_length=100)
 
 
-@router.post("/{order_id}/sandbox-dispute", status_code=201, response_class=Response,
-             responses={400: ERROR, 404: ERROR}, operation_id="simulateDispute")
-async def simulate_dispute(order_id: OrderId, body: SandboxDispute, call: MerchantCallDep
-                           ) -> Response:
-    """Sandbox only: a buyer disputes the payment (as a Stripe dispute webhook would)."""
-    from orders.disputes import Funds, apply_dispute
+def _sandbox_provider(call: MerchantCall) -> SandboxProvider:
+    """The sandbox provider, which the dispute simulations drive; refused with a real one."""
     from payments.sandbox import SandboxProvider
 
     provider = call.runtime.provider
     if not isinstance(provider, SandboxProvider):
         raise InvalidRequest("Disputes can only be simulated with the sandbox provider.",
                              code="sandbox_only")
+    return provider
+
+
+@router.post("/{order_id}/sandbox-dispute", status_code=201, response_class=Response,
+             responses={400: ERROR, 404: ERROR}, operation_id="simulateDispute")
+async def simulate_dispute(order_id: OrderId, body: SandboxDispute, call: MerchantCallDep
+                           ) -> Response:
+    """Sandbox only: a buyer disputes the payment (as a Stripe dispute webhook would)."""
+    from orders.disputes import Funds, apply_dispute
+
+    provider = _sandbox_provider(call)
 
     async def handler(db: Any) -> dict[str, Any]:
         # Read through the read engine: the request's write session must stay unused until
@@ -269,12 +279,8 @@ async def close_simulated_dispute(order_id: OrderId,
     from models import Dispute
     from orders.disputes import Funds, apply_dispute
     from payments.provider import RefundRejected
-    from payments.sandbox import SandboxProvider
 
-    provider = call.runtime.provider
-    if not isinstance(provider, SandboxProvider):
-        raise InvalidRequest("Disputes can only be simulated with the sandbox provider.",
-                             code="sandbox_only")
+    provider = _sandbox_provider(call)
 
     async def handler(db: Any) -> dict[str, Any]:
         async with call.runtime.read_sessionmaker() as read:
