@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from feeds.builder import (
 )
 from feeds.google import GOOGLE_TSV_COLUMNS, google_tsv_rows
 from feeds.openai_spec import CURRENTLY_STABLE, OpenAISpec, Problem
+from feeds.parts import PartWriter
 from feeds.reader import database_url, read_catalog
 from feeds.writer import MAX_ITEMS_PER_SHARD, ShardedWriter, write_json_atomic
 from models.base import rfc3339, utc_now
@@ -107,18 +110,28 @@ class FeedBuilder:
     def __init__(self, out_dir: Path, config: FeedConfig, *,
                  openai_formats: tuple[str, ...] = OPENAI_FORMATS, acp: bool = True,
                  max_items: int = MAX_ITEMS_PER_SHARD, spec: OpenAISpec = CURRENTLY_STABLE,
-                 google_tsv: bool = True) -> None:
+                 google_tsv: bool = True, part_dir: Path | None = None) -> None:
+        """``part_dir``: one key range's share of a parallel build (``feeds.parallel``):
+        the outputs are part files in ``part_dir`` to be joined (``feeds.parts``), and
+        ``finish_part`` ends it."""
         self.out_dir = out_dir
         self.config = config
         self.spec = spec
-        self.acp = ShardedWriter(out_dir / "acp", "products", "jsonl", compress=False,
-                                 max_items=max_items) if acp else None
-        self.openai = [ShardedWriter(out_dir / "openai", "products", fmt, compress=True,
-                                     columns=spec.columns, max_items=max_items)
+
+        def writer(name: str, folder: str, fmt: str, compress: bool,
+                   columns: tuple[str, ...] = ()) -> Any:
+            if part_dir is not None:
+                part_dir.mkdir(parents=True, exist_ok=True)
+                return PartWriter(part_dir / f"{name}.part", fmt, compress=compress,
+                                  columns=columns)
+            return ShardedWriter(out_dir / folder, "products", fmt, compress=compress,
+                                 columns=columns, max_items=max_items)
+
+        self.acp = writer("acp", "acp", "jsonl", False) if acp else None
+        self.openai = [writer(f"openai_{fmt}", "openai", fmt, True, spec.columns)
                        for fmt in openai_formats]
         # Google Merchant Center's fallback: a plain TSV feed a merchant can download/fetch.
-        self.google = ShardedWriter(out_dir / "google", "products", "tsv", compress=False,
-                                    columns=GOOGLE_TSV_COLUMNS, max_items=max_items) \
+        self.google = writer("google_tsv", "google", "tsv", False, GOOGLE_TSV_COLUMNS) \
             if google_tsv else None
         self.validation = ValidationReport(spec_version=spec.version)
         self.store_problems = validate_store(config, spec)
@@ -150,19 +163,40 @@ class FeedBuilder:
             for writer in self.openai:
                 writer.write(item)
 
-    def finish(self) -> BuildReport:
-        now = rfc3339(utc_now())
+    def finish_part(self) -> dict[str, Any]:
+        """A part's outcome (JSON): counts, validation, and each output's part file."""
+        outputs = {}
         if self.acp is not None:
-            files = self.acp.close()
+            outputs["acp"] = self.acp.close().as_dict()
+        for writer in self.openai:
+            outputs[f"openai_{writer.fmt}"] = writer.close().as_dict()
+        if self.google is not None:
+            outputs["google_tsv"] = self.google.close().as_dict()
+        return {"products": self.report.products, "variants": self.report.variants,
+                "validation": dataclasses.asdict(self.validation), "outputs": outputs}
+
+    def finish(self, *, files: dict[str, list[Path]] | None = None) -> BuildReport:
+        """Closes the outputs (or, after a parallel build, takes the joined ``files``)
+        and writes the ACP metadata and the report."""
+        now = rfc3339(utc_now())
+        if files is not None:
+            self.report.files = {name: [str(p.relative_to(self.out_dir)) for p in paths]
+                                 for name, paths in files.items()}
+            if "acp" in files:
+                self.report.files["acp"].append("acp/metadata.json")
+        if self.acp is not None:
+            if files is None:
+                self.report.files["acp"] = [
+                    str(p.relative_to(self.out_dir)) for p in self.acp.close()]
+                self.report.files["acp"].append("acp/metadata.json")
+            (self.out_dir / "acp").mkdir(parents=True, exist_ok=True)
             write_json_atomic(self.out_dir / "acp" / "metadata.json", {
                 "id": self.config.feed_id, "target_country": self.config.target_country,
                 "updated_at": now})
-            self.report.files["acp"] = [str(p.relative_to(self.out_dir)) for p in files] + [
-                "acp/metadata.json"]
-        for writer in self.openai:
+        for writer in self.openai if files is None else ():
             self.report.files[f"openai_{writer.fmt}"] = [
                 str(p.relative_to(self.out_dir)) for p in writer.close()]
-        if self.google is not None:
+        if self.google is not None and files is None:
             self.report.files["google_tsv"] = [
                 str(p.relative_to(self.out_dir)) for p in self.google.close()]
         self.report.seconds = time.perf_counter() - self._started
@@ -180,29 +214,62 @@ def run_build(url: str, out_dir: Path, config: FeedConfig, *,
               progress: Callable[[int], None] | None = None,
               spec: OpenAISpec = CURRENTLY_STABLE, acp: bool = True,
               google_tsv: bool = True, after: str | None = None,
-              until: str | None = None) -> BuildReport:
+              until: str | None = None, processes: int = 1,
+              max_items: int = MAX_ITEMS_PER_SHARD) -> BuildReport:
     """Build the feeds here and now, reading the catalog through a read connection of
     its own. Synchronous: for a CLI command or a build process, never for an event loop
     (``build_feeds`` runs this in a process of its own). ``after`` and ``until`` restrict
-    it to a range of product ids (``feeds.reader.key_ranges``).
+    it to a range of product ids (``feeds.reader.key_ranges``). ``processes`` > 1 shares
+    the build out over that many processes (``feeds.parallel``): the same files, the same
+    content.
 
     PostgreSQL: one snapshot for the whole build. SQLite: a short read transaction per
     chunk (each product still read whole, from one moment), because a snapshot held for
     the whole build keeps the WAL from being checkpointed: every commit made meanwhile
     piles up in it (measured: 0.8 GB in 5 minutes of checkouts during a 1M-variant build
     on a busy machine), to be copied back in one burst at the end."""
+    if processes > 1 and after is None and until is None:
+        from feeds.parallel import build_in_parts
+
+        report: BuildReport | None = build_in_parts(
+            url, out_dir, config, openai_formats=openai_formats, spec=spec, acp=acp,
+            google_tsv=google_tsv, max_items=max_items, processes=processes,
+            progress=progress, build_range=build_range)
+        if report is not None:
+            return report
     builder = FeedBuilder(out_dir, config, openai_formats=openai_formats, spec=spec,
-                          acp=acp, google_tsv=google_tsv)
+                          acp=acp, google_tsv=google_tsv, max_items=max_items)
+    build_range(builder, url, after=after, until=until, progress=progress)
+    return builder.finish()
+
+
+def build_range(builder: FeedBuilder, url: str, *, after: str | None, until: str | None,
+                snapshot_id: str | None = None,
+                progress: Callable[[int], None] | None = None) -> None:
+    """Everything the catalog holds in ``after < id <= until`` through ``builder``."""
     snapshot = make_url(url).get_backend_name() != "sqlite"
     with few_collections():
-        for page in read_catalog(url, snapshot=snapshot, after=after, until=until):
+        for page in read_catalog(url, snapshot=snapshot, after=after, until=until,
+                                 snapshot_id=snapshot_id):
             variants = 0
             for product in page:
                 builder.add(product)
                 variants += len(product.variants)
             if progress is not None:
                 progress(variants)
-        return builder.finish()
+
+
+def build_part(url: str, part_dir: Path, config: FeedConfig, *,
+               openai_formats: tuple[str, ...], spec: OpenAISpec, acp: bool,
+               google_tsv: bool, after: str | None, until: str | None,
+               snapshot_id: str | None,
+               progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """One key range of a parallel build, as part files (``feeds.parallel``)."""
+    builder = FeedBuilder(part_dir, config, openai_formats=openai_formats, spec=spec,
+                          acp=acp, google_tsv=google_tsv, part_dir=part_dir)
+    build_range(builder, url, after=after, until=until, snapshot_id=snapshot_id,
+                progress=progress)
+    return builder.finish_part()
 
 
 @contextmanager
@@ -231,19 +298,23 @@ async def build_feeds(sessionmaker: async_sessionmaker[AsyncSession], out_dir: P
                       config: FeedConfig, *, openai_formats: tuple[str, ...] = OPENAI_FORMATS,
                       progress: Callable[[int], None] | None = None,
                       spec: OpenAISpec = CURRENTLY_STABLE,
-                      on_started: Callable[[int], None] | None = None) -> BuildReport:
+                      on_started: Callable[[int], None] | None = None,
+                      processes: int = 1) -> BuildReport:
     """``run_build`` in a separate, lower-priority process (``python -m feeds.build_job``),
     so a build never holds the event loop (nor, in Python, the interpreter lock) of the
     API or worker that asked for it. The process reads through its own connection and
     writes the files atomically; progress and the report come back as JSON lines.
+    ``processes`` > 1: that process shares the build out over as many (its own included;
+    ``feeds.parallel``), all at its lower priority.
     ``on_started`` receives the build process's id. Cancelling kills the process."""
     request = orjson.dumps({
         "database_url": database_url(sessionmaker.kw["bind"]), "out_dir": str(out_dir),
         "config": dataclasses.asdict(config), "openai_formats": list(openai_formats),
-        "spec_version": spec.version, "niceness": BUILD_NICENESS})
+        "spec_version": spec.version, "niceness": BUILD_NICENESS, "processes": processes})
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "feeds.build_job", stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        start_new_session=True)  # its own process group, with the part processes it starts
     assert process.stdin is not None
     assert process.stdout is not None
     assert process.stderr is not None
@@ -264,7 +335,8 @@ async def build_feeds(sessionmaker: async_sessionmaker[AsyncSession], out_dir: P
         code = await process.wait()
     except BaseException:  # cancelled (or failed) while building: stop the build
         if process.returncode is None:
-            process.kill()
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # the part processes too
             await process.wait()
         errors.cancel()
         raise

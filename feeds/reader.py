@@ -18,9 +18,11 @@ Everything here is synchronous: it runs in a build process, a CLI command or a t
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
-from collections.abc import Coroutine, Generator, Sequence
+from collections.abc import Coroutine, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
@@ -56,11 +58,12 @@ _LINKS = """SELECT product_id, channel, code FROM shoppable_links
         AND channel IN ({channels})
     ORDER BY product_id, created_at DESC, code"""
 _CHANNEL_LIST = ", ".join(f"'{c}'" for c in FEED_CHANNELS)  # constants, not input
+_SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
 
 
 class _Connection(Protocol):
     def mark(self, n: int) -> str: ...
-    def begin(self) -> None: ...
+    def begin(self, snapshot_id: str | None = None) -> None: ...
     def commit(self) -> None: ...
     def fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]: ...
     def close(self) -> None: ...
@@ -76,7 +79,7 @@ class _Sqlite:
                                     uri=path.startswith("file:"), timeout=30)
         self.conn.execute("PRAGMA query_only = ON")  # a reader, whatever happens
 
-    def begin(self) -> None:
+    def begin(self, snapshot_id: str | None = None) -> None:
         self.conn.execute("BEGIN")  # deferred: the snapshot starts at the first read
 
     def commit(self) -> None:
@@ -110,9 +113,18 @@ class _Postgres:
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(work)
 
-    def begin(self) -> None:
+    def begin(self, snapshot_id: str | None = None) -> None:
+        """``snapshot_id``: a snapshot another transaction exported (``shared_snapshot``):
+        the processes of a parallel build all read the same catalog."""
         self.tx = self.conn.transaction(isolation="repeatable_read", readonly=True)
         self._run(self.tx.start())
+        if snapshot_id is not None:
+            if not _SNAPSHOT_ID.fullmatch(snapshot_id):
+                raise ValueError(f"not a snapshot id: {snapshot_id!r}")
+            self._run(self.conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'"))
+
+    def export_snapshot(self) -> str:
+        return str(self._run(self.conn.fetchval("SELECT pg_export_snapshot()")))
 
     def commit(self) -> None:
         self._run(self.tx.commit())
@@ -222,10 +234,11 @@ def _rows(products: list[Sequence[Any]], variants: list[Sequence[Any]],
 
 
 def read_catalog(url: str, *, snapshot: bool = True, chunk: int = CHUNK,
-                 after: str | None = None, until: str | None = None
-                 ) -> Generator[list[ProductRow], None, None]:
+                 after: str | None = None, until: str | None = None,
+                 snapshot_id: str | None = None) -> Generator[list[ProductRow], None, None]:
     """The catalog in id order, ``chunk`` products at a time (see the module docstring);
-    with ``after``/``until``, only the products with ``after < id <= until``."""
+    with ``after``/``until``, only the products with ``after < id <= until``; with
+    ``snapshot_id`` (PostgreSQL, ``snapshot=True``), as that exported snapshot sees it."""
     conn = _connect(url)
     limit = int(chunk)
     where = []
@@ -263,7 +276,7 @@ def read_catalog(url: str, *, snapshot: bool = True, chunk: int = CHUNK,
         if isinstance(conn, _Sqlite) else None
     try:
         if snapshot:
-            conn.begin()
+            conn.begin(snapshot_id)
         pending = ahead.submit(fetch, after) if ahead is not None else None
         while True:
             rows = pending.result() if pending is not None else fetch(after)
@@ -281,12 +294,31 @@ def read_catalog(url: str, *, snapshot: bool = True, chunk: int = CHUNK,
         conn.close()
 
 
-def key_ranges(url: str, parts: int) -> list[tuple[str | None, str | None]]:
+@contextmanager
+def shared_snapshot(url: str) -> Iterator[str | None]:
+    """PostgreSQL: a read transaction held open while the block runs, its snapshot
+    exported (``pg_export_snapshot``) for the processes of a parallel build to share, as
+    one process's build reads one snapshot. SQLite (a short transaction per chunk
+    anyway): None."""
+    conn = _connect(url)
+    try:
+        if not isinstance(conn, _Postgres):
+            yield None
+            return
+        conn.begin()
+        yield conn.export_snapshot()
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def key_ranges(url: str, parts: int, snapshot_id: str | None = None
+               ) -> list[tuple[str | None, str | None]]:
     """The catalog's product ids cut into ``parts`` ranges of about as many products,
     as ``(after, until)`` for ``read_catalog`` (``None``: open-ended), in id order."""
     conn = _connect(url)
     try:
-        conn.begin()
+        conn.begin(snapshot_id)
         total = conn.fetch("SELECT count(*) FROM products", ())[0][0]
         cuts: list[str | None] = [None]
         for k in range(1, parts):

@@ -94,7 +94,8 @@ class ShardedWriter:
 
     def _drain(self) -> None:
         if self._buffer:
-            self._put(b"\n".join(self._buffer) + b"\n")
+            self._buffer.append(b"")  # the last line's newline, in the same (only) copy
+            self._put(b"\n".join(self._buffer))
             self._buffer.clear()
         if self._rows.tell():
             self._put(self._rows.getvalue().encode())
