@@ -183,7 +183,8 @@ class Runtime:
     def feed_refresher(self) -> FeedRefresher:
         return FeedRefresher(
             self.sessionmaker, self.settings.feeds_dir, self.settings.feed_config(self.profile),
-            self.feed_destinations, spec=spec_for(self.settings.openai_feed_spec_version))
+            self.feed_destinations, spec=spec_for(self.settings.openai_feed_spec_version),
+            processes=self.settings.feed_build_processes)
 
     def feed_destinations(self) -> list[FeedDestination]:
         """Every destination the settings configure (the agents' Feed APIs always)."""

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from checkout.profile import MerchantProfile
 from feeds.builder import FeedConfig
+from feeds.parallel import default_processes
 from models.outbound import OutboundPolicy
 from payments.stripe_client import STRIPE_API_VERSION
 
@@ -153,6 +154,10 @@ class Settings(BaseSettings):
                             description="Where `feeds build` writes and /feeds serves from")
     feeds_refresh_minutes: int = Field(
         default=0, ge=0, description="Rebuild and push feeds this often (0 = only on demand)")
+    feed_build_processes: int = Field(
+        default_factory=default_processes, ge=1, le=16,
+        description="Processes a feed build shares the catalog out to (default: the cores, "
+        "at most 4); 1 builds in one process")
     openai_feed_spec_version: str = Field(
         default="currently-stable",
         description="OpenAI file-upload product spec version the feed follows")

@@ -15,6 +15,10 @@ pure builders per format), peak RSS < 300 MB. The process's CPU time is printed 
 shared machine the wall clock mostly measures the neighbours.
 
     .venv/bin/python bench/feeds_scale.py [--variants 1000000] [--from-db [--processes 2]]
+
+``--processes 2``: each pass is also built by 2 processes over key ranges, joined into
+the one shard set (``feeds.parallel``), and its content compared with the one-process
+build's. RSS is then the sum of the processes' peaks.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import argparse
 import asyncio
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,17 +69,66 @@ def synthetic(variants: int) -> Iterator[ProductRow]:
                 categories=("Apparel > Tops",)) for size in SIZES))
 
 
+def _status_kb(pid: int | str, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for row in status:
+                if row.startswith(field):
+                    return int(row.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak (VmHWM: ``ru_maxrss`` would count the RSS of the process
+    that started it, as the child of a vfork inherits its parent's high-water mark)."""
+    peak = _status_kb("self", "VmHWM")
+    return (peak or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
-def line(name: str, items: int, elapsed: float, cpu: float, target: int) -> str:
+class TreeRss:
+    """The RSS of this process and its child processes together, sampled every 20 ms
+    on a thread: the peak of all of a build's processes at the same time."""
+
+    def __init__(self) -> None:
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _children(self) -> list[str]:
+        out = []
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                out += (task / "children").read_text().split()
+            except OSError:
+                pass
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            total = _status_kb("self", "VmRSS") + sum(
+                _status_kb(pid, "VmRSS") for pid in self._children())
+            self.peak_kb = max(self.peak_kb, total)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def line(name: str, items: int, elapsed: float, cpu: float, target: int,
+         rss: float | None = None, processes: int = 1) -> str:
     rate = items / elapsed
-    rss = peak_rss_mb()
+    rss = peak_rss_mb() if rss is None else rss
     verdict = "ok" if rate >= target and rss < RSS_TARGET_MB else "BELOW TARGET"
+    scope = f"all {processes} processes" if processes > 1 else "1 process"
     return (f"{name:<22} {items:>9,} items {elapsed:6.1f} s {rate:>9,.0f} items/s "
-            f"(CPU {cpu:5.1f} s = {items / cpu:>8,.0f}/CPU-s)  peak RSS {rss:6.1f} MB  "
-            f"[targets ≥ {target:,}/s, < {RSS_TARGET_MB} MB: {verdict}]")
+            f"(CPU {cpu:5.1f} s = {items / cpu:>8,.0f}/CPU-s)  peak RSS {rss:6.1f} MB "
+            f"({scope})  [targets ≥ {target:,}/s, < {RSS_TARGET_MB} MB: {verdict}]")
 
 
 def run_pass(name: str, rows: Iterator[ProductRow], out: Path, *, acp: bool,
@@ -119,54 +174,80 @@ def ensure_catalog(url: str, variants: int) -> None:
     asyncio.run(load())
 
 
-def db_pass(name: str, url: str, out: Path, after: str | None = None,
-            until: str | None = None, quiet: bool = False) -> None:
-    """One pass in this (fresh) process: the build path reading the database."""
+def db_pass(name: str, url: str, out: Path, processes: int = 1) -> None:
+    """One pass in this (fresh) process: the build path reading the database
+    (``run_build``, what the build process and ``reelcart feeds build`` run), with
+    ``processes`` > 1 shared out over that many processes (this one included) and joined
+    into one shard set. RSS: the peak of all the build's processes together (sampled),
+    and never less than this process's own peak."""
     from feeds.publish import run_build
 
     acp, openai, google = PASSES[name]
     started, cpu = time.perf_counter(), time.process_time()
-    report = run_build(url, out, CONFIG, openai_formats=openai, acp=acp, google_tsv=google,
-                       after=after, until=until)
-    if quiet:  # one of several processes: the parent prints the figures
-        print(json.dumps({"variants": report.variants}), flush=True)
-        return
-    print(line(f"{name} from DB", report.variants, time.perf_counter() - started,
-               time.process_time() - cpu, DB_TARGET if name == "acp-jsonl" else PURE_TARGET),
-          flush=True)
-
-
-def parallel_pass(name: str, url: str, out: Path, processes: int) -> None:
-    """The experiment "what do N processes give": the catalog cut into N key ranges
-    (``feeds.reader.key_ranges``), each built by its own process at the same time into
-    its own folder. Not a publishable build (the parts are not joined into one shard
-    set): it measures the reading and building that a parallel build would share out."""
-    from feeds.reader import key_ranges
-
-    ranges = key_ranges(url, processes)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    children = []
-    for k, (after, until) in enumerate(ranges):
-        command = [sys.executable, __file__, "--db-pass", name, "--database-url", url,
-                   "--out", str(out / f"part-{k}"), "--quiet"]
-        command += ["--after", after] if after is not None else []
-        command += ["--until", until] if until is not None else []
-        children.append(subprocess.Popen(command, stdout=subprocess.PIPE))
-    variants = 0
-    for child in children:
-        output, _ = child.communicate()
-        if child.returncode:
-            raise SystemExit(f"a build process failed ({child.returncode})")
-        variants += json.loads(output.splitlines()[-1])["variants"]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with TreeRss() as tree:
+        report = run_build(url, out, CONFIG, openai_formats=openai, acp=acp,
+                           google_tsv=google, processes=processes)
     elapsed = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
-    rate = variants / elapsed
-    print(f"{name + f' from DB ×{len(ranges)}':<22} {variants:>9,} items {elapsed:6.1f} s "
-          f"{rate:>9,.0f} items/s (CPU {cpu:5.1f} s = {variants / cpu:>8,.0f}/CPU-s)  "
-          f"peak RSS {usage.ru_maxrss / 1024:6.1f} MB per process  [experiment: "
-          f"{len(ranges)} processes over key ranges, parts not joined]", flush=True)
+    cpu = time.process_time() - cpu + usage.ru_utime + usage.ru_stime \
+        - children.ru_utime - children.ru_stime
+    label = f"{name} from DB" + (f" ×{processes}" if processes > 1 else "")
+    print(line(label, report.variants, elapsed, cpu,
+               DB_TARGET if name == "acp-jsonl" else PURE_TARGET,
+               rss=max(tree.peak_kb / 1024, peak_rss_mb()), processes=processes), flush=True)
+    print(json.dumps({"pass": name, "processes": processes, "variants": report.variants,
+                      "files": report.files}), flush=True)
+
+
+def same_content(one: Path, other: Path, files: dict[str, list[str]]) -> bool:
+    """The two builds' files hold the same content (gzip: decompressed, one member)."""
+    import zlib
+
+    def content(path: Path) -> Iterator[bytes]:  # 1 MB at a time
+        with path.open("rb") as file:
+            member = zlib.decompressobj(31) if path.suffix == ".gz" else None
+            while block := file.read(1 << 20):
+                if member is None:
+                    yield block
+                    continue
+                if member.eof:  # a second gzip member: not one member
+                    yield b"\0"
+                    return
+                yield member.decompress(block)
+            if member is not None and (not member.eof or member.unused_data):
+                yield b"\0"
+
+    for paths in files.values():
+        for relative in paths:
+            if relative.endswith("metadata.json"):  # its updated_at differs
+                continue
+            if not _same_stream(content(one / relative), content(other / relative)):
+                return False
+    return True
+
+
+def _same_stream(a: Iterator[bytes], b: Iterator[bytes]) -> bool:
+    """Two byte streams, cut into blocks differently, are the same bytes."""
+    left = right = b""
+    a_done = b_done = False
+    while True:
+        while len(left) < (1 << 20) and not a_done:
+            more = next(a, None)
+            a_done = more is None
+            left += more or b""
+        while len(right) < (1 << 20) and not b_done:
+            more = next(b, None)
+            b_done = more is None
+            right += more or b""
+        n = min(len(left), len(right))
+        if left[:n] != right[:n]:
+            return False
+        left, right = left[n:], right[n:]
+        if a_done and b_done:
+            return not left and not right
+        if (a_done and not left and right) or (b_done and not right and left):
+            return False
 
 
 def main() -> None:
@@ -177,18 +258,17 @@ def main() -> None:
     parser.add_argument("--passes", default="acp-jsonl,openai-jsonl.gz")
     parser.add_argument("--processes", type=int, default=1,
                         help="with --from-db: also build each pass with this many processes "
-                             "over key ranges, side by side (an experiment)")
+                             "(REELCART_FEED_BUILD_PROCESSES), side by side, and check that "
+                             "its content is the one-process build's")
+    parser.add_argument("--parallel-only", action="store_true",
+                        help="with --processes: skip the one-process pass")
     parser.add_argument("--cache", type=Path, default=CACHE,
                         help="folder of the cached catalog database (default: %(default)s)")
     parser.add_argument("--db-pass", help=argparse.SUPPRESS)  # internal: one pass
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    parser.add_argument("--after", help=argparse.SUPPRESS)
-    parser.add_argument("--until", help=argparse.SUPPRESS)
-    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.db_pass:
-        db_pass(args.db_pass, args.database_url, Path(args.out), args.after, args.until,
-                args.quiet)
+        db_pass(args.db_pass, args.database_url, Path(args.out), args.processes)
         return
     tmp = Path(tempfile.mkdtemp(prefix="reelcart-feeds-"))
     print(f"ReelCart feed build, {args.variants:,} variants, output in {tmp}")
@@ -198,10 +278,25 @@ def main() -> None:
             f"sqlite+aiosqlite:///{args.cache / f'catalog-{args.variants}.db'}"
         ensure_catalog(url, args.variants)
         for name in args.passes.split(","):
-            subprocess.run([sys.executable, __file__, "--db-pass", name, "--database-url",
-                            url, "--out", str(tmp / name)], check=True)
-            if args.processes > 1:
-                parallel_pass(name, url, tmp / f"{name}-parallel", args.processes)
+            runs = [1, args.processes] if args.processes > 1 else [1]
+            if args.parallel_only and args.processes > 1:
+                runs = [args.processes]
+            files = {}
+            for processes in runs:
+                out = tmp / f"{name}-x{processes}"
+                done = subprocess.run(
+                    [sys.executable, __file__, "--db-pass", name, "--database-url", url,
+                     "--out", str(out), "--processes", str(processes)],
+                    check=True, stdout=subprocess.PIPE, text=True).stdout.splitlines()
+                print(done[0], flush=True)
+                files[processes] = json.loads(done[-1])["files"]
+            if len(runs) == 2:
+                same = files[1] == files[args.processes] and same_content(
+                    tmp / f"{name}-x1", tmp / f"{name}-x{args.processes}", files[1])
+                print(f"{'':<22} ×{args.processes} files and content == one process's: "
+                      f"{'yes' if same else 'NO'}", flush=True)
+            for processes in runs:  # 1M variants: about 1 GB of files per build
+                shutil.rmtree(tmp / f"{name}-x{processes}", ignore_errors=True)
         print(json.dumps({"database": url.split("://")[0]}))
         return
     run_pass("ACP products.jsonl", synthetic(args.variants), tmp / "acp", acp=True, openai=())

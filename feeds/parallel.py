@@ -164,6 +164,7 @@ def build_in_parts(url: str, out_dir: Path, config: FeedConfig, *,
                 [PartOutput.from_dict(part["outputs"][name]) for part in parts],
                 out_dir / folder, "products", fmt, compress=compress, columns=columns,
                 max_items=max_items)
+        builder.report.processes = len(parts)
         return builder.finish(files=files)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -53,10 +53,11 @@ class BuildReport:
     files: dict[str, list[str]] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     generated_at: str = ""
+    processes: int = 1  # that built it (``feeds.parallel``)
 
     def as_dict(self) -> dict[str, Any]:
         return {"products": self.products, "variants": self.variants,
-                "seconds": round(self.seconds, 3),
+                "seconds": round(self.seconds, 3), "processes": self.processes,
                 "items_per_second": int(self.variants / self.seconds) if self.seconds else None,
                 "files": self.files, "validation": self.validation,
                 "generated_at": self.generated_at}

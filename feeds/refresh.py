@@ -59,16 +59,17 @@ class FeedRefresher:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], feeds_dir: Path,
                  config: FeedConfig, destinations: Callable[[], Sequence[FeedDestination]],
-                 spec: OpenAISpec = CURRENTLY_STABLE) -> None:
+                 spec: OpenAISpec = CURRENTLY_STABLE, processes: int = 1) -> None:
         self.sessionmaker = sessionmaker
         self.feeds_dir = feeds_dir
         self.config = config
         self.destinations = destinations
         self.spec = spec
+        self.processes = processes  # of the build (feeds.parallel)
 
     async def run(self) -> tuple[BuildReport, list[Outcome]]:
         report = await build_feeds(self.sessionmaker, self.feeds_dir, self.config,
-                                   spec=self.spec)
+                                   spec=self.spec, processes=self.processes)
         context = PublishContext(self.sessionmaker, self.config, self.feeds_dir, report)
         outcomes = await publish_all(self.destinations(), context)
         return report, outcomes

@@ -32,8 +32,9 @@ def feeds_build(
         raise typer.BadParameter("--formats takes jsonl, csv, tsv")
     out_dir = out or settings.feeds_dir
 
-    # No event loop to keep free here: the build runs in this process, reading through
-    # a read connection of its own.
+    # No event loop to keep free here: the build runs in this process (and, with
+    # REELCART_FEED_BUILD_PROCESSES > 1, in as many processes over key ranges), reading
+    # through read connections of its own.
     with typer.progressbar(length=1, label="building feeds",
                            hidden=not sys.stderr.isatty()) as bar:
         def tick(n: int) -> None:
@@ -41,7 +42,8 @@ def feeds_build(
             bar.update(n)
         report = run_build(settings.database_url, out_dir, settings.feed_config(),
                            openai_formats=chosen, progress=tick,
-                           spec=spec_for(settings.openai_feed_spec_version)).as_dict()
+                           spec=spec_for(settings.openai_feed_spec_version),
+                           processes=settings.feed_build_processes).as_dict()
     typer.echo(f"{report['products']} products, {report['variants']} variants in "
                f"{report['seconds']} s ({report['items_per_second']} items/s) → {out_dir}")
     for name, files in report["files"].items():
