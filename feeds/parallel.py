@@ -105,12 +105,12 @@ def build_in_parts(url: str, out_dir: Path, config: FeedConfig, *,
                    openai_formats: tuple[str, ...], spec: OpenAISpec, acp: bool,
                    google_tsv: bool, max_items: int, processes: int,
                    progress: Callable[[int], None] | None,
+                   new_builder: Callable[[Path], Any],
                    build_range: Callable[..., None]) -> Any:
     """The build over ``processes`` processes (this one included); None when the
-    catalog gives fewer than two ranges (the caller builds it whole). ``build_range``
-    fills a ``FeedBuilder`` from one key range (``feeds.publish``'s loop)."""
-    from feeds.publish import FeedBuilder
-
+    catalog gives fewer than two ranges (the caller builds it whole). ``new_builder``
+    makes this process's ``FeedBuilder`` for a part folder, ``build_range`` fills it
+    from one key range (``feeds.publish``)."""
     lock = threading.Lock()
 
     def report_progress(variants: int) -> None:
@@ -134,8 +134,7 @@ def build_in_parts(url: str, out_dir: Path, config: FeedConfig, *,
                     "acp": acp, "google_tsv": google_tsv, "after": after, "until": until,
                     "snapshot_id": snapshot_id}}, open(work / f"{k}.stderr", "w+b"),
                     report_progress))
-            builder = FeedBuilder(out_dir, config, openai_formats=openai_formats, spec=spec,
-                                  acp=acp, google_tsv=google_tsv, part_dir=work / "0")
+            builder = new_builder(work / "0")
             build_range(builder, url, after=None, until=ranges[0][1],
                         snapshot_id=snapshot_id, progress=report_progress)
             parts = [builder.finish_part()] + [child.result() for child in children]

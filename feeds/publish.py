@@ -235,7 +235,10 @@ def run_build(url: str, out_dir: Path, config: FeedConfig, *,
         report: BuildReport | None = build_in_parts(
             url, out_dir, config, openai_formats=openai_formats, spec=spec, acp=acp,
             google_tsv=google_tsv, max_items=max_items, processes=processes,
-            progress=progress, build_range=build_range)
+            progress=progress, build_range=build_range,
+            new_builder=lambda part_dir: FeedBuilder(
+                out_dir, config, openai_formats=openai_formats, spec=spec, acp=acp,
+                google_tsv=google_tsv, part_dir=part_dir))
         if report is not None:
             return report
     builder = FeedBuilder(out_dir, config, openai_formats=openai_formats, spec=spec,
