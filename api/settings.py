@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     feed_build_processes: int = Field(
         default_factory=default_processes, ge=1, le=16,
         description="Processes a feed build shares the catalog out to (default: the cores, "
-        "at most 4); 1 builds in one process")
+        "at most 3); 1 builds in one process")
     openai_feed_spec_version: str = Field(
         default="currently-stable",
         description="OpenAI file-upload product spec version the feed follows")

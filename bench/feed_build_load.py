@@ -7,7 +7,7 @@ in-process outbox worker), drives create → update → complete flows at concur
 drives the same flows until the build's report is written. Prints p50/p99 of every
 checkout request in both phases and the ratio, and how large the SQLite WAL grew during
 the build. Target: p99 during the build within 2× the idle p99. The build runs with
-``REELCART_FEED_BUILD_PROCESSES`` (default: the cores, up to 4; ``--processes``), at a
+``REELCART_FEED_BUILD_PROCESSES`` (default: the cores, up to 3; ``--processes``), at a
 lower CPU priority, in processes of its own.
 
     .venv/bin/python bench/feed_build_load.py [--variants 1000000] [--seconds 15]
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--processes", type=int,
                         help="REELCART_FEED_BUILD_PROCESSES (default: the setting's, the "
-                             "cores up to 4)")
+                             "cores up to 3)")
     parser.add_argument("--cache", type=Path, default=CACHE,
                         help="folder of the cached catalog database (default: %(default)s)")
     args = parser.parse_args()
