@@ -12,18 +12,21 @@ import gzip
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import zlib
+from contextlib import closing
 from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy.engine import make_url
 
 from api.runtime import Runtime
 from api.settings import Settings
 from feeds.builder import FeedConfig
-from feeds.parallel import MAX_PROCESSES, default_processes
+from feeds.parallel import MAX_PROCESSES, PartFailed, default_processes
 from feeds.parsing import parse_acp_jsonl
 from feeds.parts import PartWriter, crc32_combine, crc32_of_tail, join_parts
 from feeds.publish import BuildReport, build_feeds, run_build
@@ -202,3 +205,27 @@ def test_builds_use_the_cores_by_default() -> None:
     assert settings.feed_build_processes == default_processes()
     assert 1 <= default_processes() <= MAX_PROCESSES
     assert default_processes() == min(len(os.sched_getaffinity(0)), MAX_PROCESSES)
+
+
+@pytest.mark.backends("sqlite")  # PostgreSQL's JSON column refuses the broken value
+async def test_a_failing_part_process_fails_the_build_and_publishes_nothing(
+        runtime: Runtime, tmp_path: Path) -> None:
+    """The last product (the second process's range) holds an unreadable option list:
+    that process fails, so the build fails with its error; nothing is published and the
+    parts are removed."""
+    await import_catalog(runtime.sessionmaker, parse_acp_jsonl([json.dumps({
+        "id": "zzzz-last", "title": "Last", "variants": [{
+            "id": "zzzz-last-1", "title": "Last", "price": {"amount": 100, "currency": "USD"},
+            "variant_options": [{"name": "Size", "value": "S"}]}]})]))
+    url = database_url(runtime.sessionmaker.kw["bind"])
+    path = make_url(url).database
+    assert path
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE variants SET variant_options = '[{broken' "
+                     "WHERE product_id = 'zzzz-last'")
+        conn.commit()
+    out = tmp_path / "out"
+    with pytest.raises(PartFailed, match="JSONDecodeError"):
+        await asyncio.to_thread(run_build, url, out, runtime.settings.feed_config(
+            runtime.profile), processes=2)
+    assert list(out.iterdir()) == []
