@@ -22,7 +22,7 @@ from models.db import transaction
 from payments.sandbox import sandbox_fee
 from tests.commission_world import contract, payee
 from tests.conftest import STRIPE_KEY, US_ADDRESS, Agent, app_client, sandbox_runtime
-from tests.fake_stripe import FakeStripe, parse_form, sign
+from tests.fake_stripe import PINNED_VERSION, FakeStripe, parse_form, sign
 
 MERCHANT = {"Authorization": "Bearer merchant-key"}
 STRIPE = {"payments_provider": "stripe", "stripe_api_key": STRIPE_KEY,
@@ -147,6 +147,30 @@ async def test_partial_capture_with_stripe(stripe_manual: Runtime, fake_stripe: 
         assert done.json()["payment_status"] == "refunded"
         assert charge["amount_refunded"] == amount
         assert await ledger_sum(rt, order["id"]) == 0
+
+
+async def test_partial_capture_from_the_stripe_dashboard(
+        stripe_manual: Runtime, fake_stripe: FakeStripe, backend: str) -> None:
+    """Captured in part outside ReelCart (the Stripe dashboard): ``payment_intent.succeeded``
+    with ``amount_received`` below the authorised amount releases the rest here too."""
+    rt = stripe_manual
+    async with app_client(rt) as client:
+        agent = Agent(client)
+        order = await authorised_order(agent, "spt_ok")
+        authorised = order_total(order)
+        status, pi = fake_stripe.capture(PINNED_VERSION, {"amount_to_capture": "500"}, "pi_1")
+        assert (status, pi["amount_received"]) == (200, 500)
+        payload = fake_stripe.event("payment_intent.succeeded", pi)
+        posted = await client.post("/webhooks/stripe", content=payload,
+                                   headers={"Stripe-Signature": sign(payload)})
+        assert posted.status_code == 200, posted.text
+        while await run_once(rt):
+            pass
+        cap = (await detail(agent, order["id"]))["payment"]["capture"]
+        assert (cap["status"], cap["amount_captured"], cap["amount_released"]) == \
+            ("captured", 500, authorised - 500)
+        assert await ledger_sum(rt, order["id"]) == 500
+        assert not fake_stripe.calls("POST", "/v1/payment_intents/pi_1/capture")
 
 
 async def test_capture_is_refused_for_a_payment_captured_at_once(
