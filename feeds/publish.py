@@ -318,7 +318,11 @@ async def build_feeds(sessionmaker: async_sessionmaker[AsyncSession], out_dir: P
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "feeds.build_job", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        start_new_session=True)  # its own process group, with the part processes it starts
+        # Its own process group (with the part processes it starts), to be killed as one;
+        # not a new session: with autogroup scheduling (Linux's default) a session is a
+        # scheduling group of its own, and the build's lower priority would only count
+        # inside it, so the build would take as much CPU as the whole API.
+        process_group=0)
     assert process.stdin is not None
     assert process.stdout is not None
     assert process.stderr is not None
