@@ -27,6 +27,8 @@ def config_from(data: dict[str, Any]) -> FeedConfig:
 
 def main() -> None:
     request = orjson.loads(sys.stdin.buffer.read())
+    if "part" not in request:  # a build: a process group of its own, with its parts
+        os.setpgid(0, 0)
     if request.get("niceness"):
         os.nice(int(request["niceness"]))
     out = sys.stdout.buffer

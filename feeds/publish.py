@@ -318,11 +318,11 @@ async def build_feeds(sessionmaker: async_sessionmaker[AsyncSession], out_dir: P
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "feeds.build_job", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        # Its own process group (with the part processes it starts), to be killed as one;
-        # not a new session: with autogroup scheduling (Linux's default) a session is a
-        # scheduling group of its own, and the build's lower priority would only count
-        # inside it, so the build would take as much CPU as the whole API.
-        process_group=0)
+        # Not a new session: with autogroup scheduling (Linux's default) a session is a
+        # scheduling group of its own, where the build's lower priority would only count
+        # inside it. The process makes itself a process group (``feeds.build_job``; uvloop
+        # takes no ``process_group``), so that it is killed with its part processes.
+        )
     assert process.stdin is not None
     assert process.stdout is not None
     assert process.stderr is not None
@@ -343,8 +343,11 @@ async def build_feeds(sessionmaker: async_sessionmaker[AsyncSession], out_dir: P
         code = await process.wait()
     except BaseException:  # cancelled (or failed) while building: stop the build
         if process.returncode is None:
-            with suppress(ProcessLookupError):
+            try:
                 os.killpg(process.pid, signal.SIGKILL)  # the part processes too
+            except ProcessLookupError:  # not yet a group (so no part processes yet)
+                with suppress(ProcessLookupError):
+                    process.kill()
             await process.wait()
         errors.cancel()
         raise
