@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from attribution import ledger, touches
 from checkout import repository
-from checkout.base import CheckoutCore
+from checkout.base import CheckoutCore, Stored
 from checkout.domain import (
     TERMINAL,
     Actor,
@@ -30,7 +30,7 @@ from checkout.errors import (
     InvalidPaymentData,
     RequiresAuthentication,
 )
-from models import CheckoutSession, PaymentAttempt
+from models import PaymentAttempt
 from models.base import new_id
 from models.errors import ServiceUnavailable
 from models.statuses import CHARGED, OPEN_ATTEMPTS, AttemptStatus, OrderPaymentStatus
@@ -123,7 +123,7 @@ class PaymentFlow(CheckoutCore):
         quoted_total = s.total_amount
         await self._reprice(db, s)
         if s.status != SessionStatus.ready_for_payment:
-            await db.flush()
+            await repository.save_session(db, s)
             return self.view(s)
         if s.total_amount != quoted_total:
             # Never charge an amount the buyer was not shown.
@@ -131,39 +131,41 @@ class PaymentFlow(CheckoutCore):
                 "type": "warning", "code": "price_change", "content_type": "plain",
                 "content": "The total changed since it was last shown; review and confirm.",
                 "param": "$.totals", "resolution": "requires_buyer_review"}]
-            await db.flush()
+            await repository.save_session(db, s)
             return self.view(s)
         quantities, short = await self._reserve_all(db, s)
         if short:  # lost the race for the last units: show it, charge nothing
             await self._reprice(db, s)
-            await db.flush()
+            await repository.save_session(db, s)
             return self.view(s)
         three_ds = self._three_ds(cmd)
         existing_reference = await self._payment_to_confirm(db, s.id, token, three_ds)
         s.order_id = s.order_id or new_id("ord")
-        attempt = PaymentAttempt(
-            id=new_id("pa"), checkout_session_id=s.id, provider=self.provider.name,
-            provider_idempotency_key=charge_idempotency_key(
-                s.id, s.total_amount, s.currency, token, three_ds=three_ds,
-                confirming=existing_reference),
-            amount=s.total_amount, currency=s.currency, status=AttemptStatus.pending,
-            api_version=self.provider.api_version, token_fingerprint=token_fingerprint(token),
-            created_at=self.clock(), updated_at=self.clock(),
-        )
-        await repository.insert_attempt(db, attempt)
+        now = self.clock()
+        attempt_id = new_id("pa")
+        idempotency_key = charge_idempotency_key(
+            s.id, s.total_amount, s.currency, token, three_ds=three_ds,
+            confirming=existing_reference)
+        await repository.insert_attempt(db, {  # the recovery point, with the session below
+            "id": attempt_id, "checkout_session_id": s.id, "provider": self.provider.name,
+            "provider_idempotency_key": idempotency_key, "amount": s.total_amount,
+            "currency": s.currency, "status": AttemptStatus.pending.value,
+            "api_version": self.provider.api_version,
+            "token_fingerprint": token_fingerprint(token), "created_at": now,
+            "updated_at": now})
         prior_status = SessionStatus.authentication_required.value \
             if status == SessionStatus.authentication_required \
             else SessionStatus.ready_for_payment.value
         s.status = SessionStatus.in_progress.value
         s.reserved_stock = quantities
         s.payment_handler_id = cmd.payment.handler_id if cmd.payment else None
-        await db.flush()
+        await repository.save_session(db, s)
         charge = ChargeRequest(
             amount=s.total_amount, currency=s.currency, token=token,
-            idempotency_key=attempt.provider_idempotency_key,
+            idempotency_key=idempotency_key,
             metadata=self._payment_metadata(s), three_ds=three_ds,
             existing_reference=existing_reference)
-        return charge, attempt.id, prior_status
+        return charge, attempt_id, prior_status
 
     @staticmethod
     def _three_ds(cmd: CompleteSession) -> ThreeDSResult | None:
@@ -186,7 +188,7 @@ class PaymentFlow(CheckoutCore):
         return previous.provider_reference
 
     async def _resume_attempt(
-        self, db: AsyncSession, s: CheckoutSession, attempt: PaymentAttempt,
+        self, db: AsyncSession, s: repository.SessionRow, attempt: PaymentAttempt,
         cmd: CompleteSession,
     ) -> tuple[ChargeRequest, str, str]:
         """An earlier process died mid-payment: ask the PSP again with the same key and
@@ -211,7 +213,7 @@ class PaymentFlow(CheckoutCore):
         return charge, attempt.id, SessionStatus.ready_for_payment.value
 
     @staticmethod
-    def _payment_metadata(s: CheckoutSession) -> dict[str, str]:
+    def _payment_metadata(s: repository.SessionRow) -> dict[str, str]:
         """Deterministic (a retry must send identical parameters under the same key)."""
         metadata = {"checkout_session_id": s.id, "order_id": s.order_id or ""}
         video_id = (s.session_metadata or {}).get("video_id")
@@ -220,8 +222,7 @@ class PaymentFlow(CheckoutCore):
         return metadata
 
     @staticmethod
-    async def _reserve_all(db: AsyncSession, s: CheckoutSession
-                           ) -> tuple[dict[str, int], list[str]]:
+    async def _reserve_all(db: AsyncSession, s: Stored) -> tuple[dict[str, int], list[str]]:
         """Take stock for every line, or none (one statement, no savepoint): returns
         (quantities, short)."""
         quantities: dict[str, int] = {}
@@ -261,31 +262,34 @@ class PaymentFlow(CheckoutCore):
 
     async def record_outcome(
         self, db: AsyncSession, session_id: str, attempt_id: str, result: ChargeResult, *,
-        actor: str, locked: CheckoutSession | None = None,
+        actor: str, locked: repository.SessionRow | None = None,
     ) -> SessionView:
         """Apply the provider's answer to a pending attempt. Forward-only and idempotent:
         the complete request and the provider's webhook may both report the same outcome.
-        ``locked``: the session, already loaded FOR UPDATE in this transaction."""
-        s = locked or await repository.get_session(db, session_id, for_update=True)
+        ``locked``: the session, already loaded FOR UPDATE in this transaction. The session
+        and the attempt are written with one Core UPDATE each (no unit-of-work flush)."""
+        s = locked or await repository.load_session(db, session_id, for_update=True)
         attempt = await db.get(PaymentAttempt, attempt_id)
         assert s is not None
         assert attempt is not None
         now = self.clock()
         if s.status != SessionStatus.in_progress or attempt.status not in OPEN_ATTEMPTS:
             return await self._view_with_order(db, s)
-        attempt.provider_reference = result.reference or attempt.provider_reference
-        attempt.updated_at = now
+        changes: dict[str, object] = {
+            "provider_reference": result.reference or attempt.provider_reference,
+            "updated_at": now}
         s.updated_at = now
         if result.fee_amount is not None:
-            attempt.fee_amount = result.fee_amount
-            attempt.net_amount = attempt.amount - result.fee_amount
+            changes["fee_amount"] = result.fee_amount
+            changes["net_amount"] = attempt.amount - result.fee_amount
         if result.status == AttemptStatus.processing:  # the provider finishes later (webhook)
-            attempt.status = AttemptStatus.processing
-            await db.flush()
+            changes["status"] = AttemptStatus.processing.value
+            await repository.update_attempt(db, attempt, changes)
+            await repository.save_session(db, s)
             return self.view(s)
         if result.status in CHARGED:
-            attempt.status = result.status
-            # The session's final state before the order's flush: one UPDATE of its row.
+            changes["status"] = str(result.status)
+            await repository.update_attempt(db, attempt, changes)
             s.status = SessionStatus.completed.value
             s.reserved_stock = None
             s.messages = []
@@ -297,7 +301,7 @@ class PaymentFlow(CheckoutCore):
                 if result.status == AttemptStatus.requires_capture else OrderPaymentStatus.paid,
                 forward_to_shopify=self.forward_to_shopify)
             s.order_id = order.id
-            await db.flush()
+            await repository.save_session(db, s)
             if result.status == "requires_capture" and attempt.provider_reference:
                 await capture.record_authorization(
                     db, order, provider=self.provider.name,
@@ -307,13 +311,15 @@ class PaymentFlow(CheckoutCore):
         await repository.release_stock(db, s.reserved_stock or {})
         s.reserved_stock = None
         if result.status == AttemptStatus.requires_action:
-            attempt.status = AttemptStatus.requires_action
+            changes["status"] = AttemptStatus.requires_action.value
+            await repository.update_attempt(db, attempt, changes)
             s.status = SessionStatus.authentication_required.value
             s.authentication_metadata = result.authentication_metadata
-            await db.flush()
+            await repository.save_session(db, s)
             return self.view(s)
-        attempt.status = AttemptStatus.declined
-        attempt.failure_code = result.decline_code
+        changes["status"] = AttemptStatus.declined.value
+        changes["failure_code"] = result.decline_code
+        await repository.update_attempt(db, attempt, changes)
         s.status = SessionStatus.ready_for_payment.value
         s.authentication_metadata = None
         s.messages = [m for m in s.messages if m.get("code") != "payment_declined"] + [{
@@ -321,5 +327,5 @@ class PaymentFlow(CheckoutCore):
             "content": (result.message or "The payment was declined.")
             + " Please try a different payment method.",
             "param": "$.payment_data", "resolution": "requires_buyer_input"}]
-        await db.flush()
+        await repository.save_session(db, s)
         return self.view(s)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from etsy.hooks import stock_sold as etsy_stock_sold
-from models import CheckoutSession, Order
+from models import Order
 from models.base import new_id, rfc3339, utc_now
 from models.statuses import LIVE_REFUNDS, ForwardingStatus, OrderStatus
 from orders import notify, repository
@@ -32,8 +32,34 @@ def new_order_number() -> str:
     return "RC-" + "".join(secrets.choice(_ORDER_ALPHABET) for _ in range(8))
 
 
+class SessionFacts(Protocol):
+    """What an order copies from its checkout session (a mapped ``CheckoutSession`` or
+    the checkout core's plain row)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def agent_id(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def line_items(self) -> list[Any]: ...
+    @property
+    def totals(self) -> list[Any]: ...
+    @property
+    def total_amount(self) -> int: ...
+    @property
+    def buyer(self) -> dict[str, Any] | None: ...
+    @property
+    def fulfillment_details(self) -> dict[str, Any] | None: ...
+    @property
+    def selected_fulfillment_options(self) -> list[Any] | None: ...
+    @property
+    def order_notes(self) -> str | None: ...
+
+
 async def create_from_session(
-    db: AsyncSession, session: CheckoutSession, *, provider: str, payment_reference: str | None,
+    db: AsyncSession, session: SessionFacts, *, provider: str, payment_reference: str | None,
     actor: str, now: datetime, public_base_url: str, order_id: str | None = None,
     payment_status: str = "paid", forward_to_shopify: bool = False,
 ) -> Order:
