@@ -8,6 +8,7 @@ idempotency key (see ``checkout.recovery``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -46,6 +47,9 @@ from payments.provider import (
     token_fingerprint,
 )
 
+# Builds the complete command inside phase A (see ``PaymentFlow.complete``).
+PrepareComplete = Callable[[AsyncSession], Awaitable[CompleteSession]]
+
 # A pending payment attempt older than this is presumed orphaned (its process died) and is
 # resumed with the same provider idempotency key.
 ATTEMPT_RECOVERY_AFTER = timedelta(seconds=30)
@@ -54,14 +58,19 @@ ATTEMPT_RECOVERY_AFTER = timedelta(seconds=30)
 class PaymentFlow(CheckoutCore):
     async def complete(
         self, sessionmaker: async_sessionmaker[AsyncSession], db: AsyncSession, actor: Actor,
-        session_id: str, cmd: CompleteSession, *, claim: Claim | None = None,
+        session_id: str, cmd: CompleteSession | PrepareComplete, *,
+        claim: Claim | None = None,
     ) -> SessionView:
         """Charge once and create the order. ``db`` must not have begun yet: phase A runs
         (and commits) on its own connection first. ``claim``: the caller's idempotency
-        key, claimed first thing in phase A so that it commits with the recovery point."""
+        key, claimed first thing in phase A so that it commits with the recovery point.
+        ``cmd`` may be a callable that builds the command in phase A, after the claim (a
+        binding whose own checks and notes belong in the same transaction: UCP)."""
         async with sessionmaker() as phase_a, phase_a.begin():
             if claim is not None:
                 await claim(phase_a)
+            if not isinstance(cmd, CompleteSession):
+                cmd = await cmd(phase_a)
             outcome = await self._prepare_payment(phase_a, actor, session_id, cmd)
             if isinstance(outcome, SessionView):  # nothing to charge: the session says why
                 return outcome
