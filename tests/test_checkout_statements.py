@@ -18,19 +18,34 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, select
 
 from api.runtime import Runtime
 from models import CheckoutSession, IdempotencyRecord, LedgerEntry, PaymentAttempt, Video
-from tests.conftest import US_ADDRESS, Agent
+from tests.conftest import US_ADDRESS, Agent, sandbox_runtime
+from tests.mcp_client import call, mcp_session, rest_agent, serving
+from tests.mcp_client import meta as mcp_meta
+from tests.test_ucp import merchant_config, payment, ready_checkout
+from tests.ucp_platform import ucp_platform
+
+MCP_PAY = {"handler_id": "card_tokenized", "instrument": {
+    "type": "card", "credential": {"type": "spt", "token": "spt_test_success"}}}
 
 
 @dataclass
 class Counter:
     statements: list[str] = field(default_factory=list)
     commits: int = 0
+    ends: list[int] = field(default_factory=list)  # len(statements) at each commit
+
+    @property
+    def transactions(self) -> list[list[str]]:
+        """The statements of each committed transaction, in order."""
+        starts = [0, *self.ends]
+        return [self.statements[a:b] for a, b in zip(starts, self.ends, strict=False)]
 
 
 @contextmanager
@@ -47,6 +62,7 @@ def counting(runtime: Runtime) -> Iterator[Counter]:
 
     def on_commit(conn: Any) -> None:
         counter.commits += 1
+        counter.ends.append(len(counter.statements))
 
     event.listen(engine, "before_cursor_execute", on_execute)
     event.listen(engine, "commit", on_commit)
@@ -189,3 +205,49 @@ async def test_attributed_complete_reads_touches_and_their_videos_at_once(
             LedgerEntry.order_id == resp.json()["order"]["id"],
             LedgerEntry.model == "last_touch")))
     assert [tuple(row) for row in credited] == [("vid-stmt", "spring", "ava")]
+
+
+def _claims_with_the_recovery_point(counted: Counter) -> None:
+    """The key is claimed by the first statement of the transaction that commits the
+    recovery point (the payment attempt), not in a transaction of its own."""
+    first = counted.transactions[0]
+    assert first[0].startswith("INSERT INTO idempotency_keys"), first
+    assert any(s.startswith("INSERT INTO payment_attempts") for s in first), first
+
+
+async def test_mcp_complete_claims_its_key_with_the_recovery_point(
+        runtime: Runtime, backend: str) -> None:
+    """ACP over MCP: 3 transactions, as over REST (before: 4, the key claimed alone)."""
+    async with serving(runtime) as app, mcp_session(app) as session:
+        agent = rest_agent(app)
+        warm = await agent.ready_session()
+        await call(session, "complete_checkout_session", {
+            "meta": mcp_meta(), "id": warm["id"], "payload": {"payment_data": MCP_PAY}})
+        ready = await agent.ready_session()
+        with counting(runtime) as counted:
+            done, _ = await call(session, "complete_checkout_session", {
+                "meta": mcp_meta(), "id": ready["id"], "payload": {"payment_data": MCP_PAY}})
+    assert done["status"] == "completed"
+    assert counted.commits == 3, counted.transactions
+    _claims_with_the_recovery_point(counted)
+
+
+async def test_ucp_complete_claims_its_key_with_the_recovery_point(
+        database_url: str, tmp_path: Path, backend: str) -> None:
+    """UCP over REST: the key, the instrument's notes and the recovery point commit
+    together: 3 transactions (before: 5, the key and the notes each in their own)."""
+    async with sandbox_runtime(database_url, merchant_config=merchant_config(tmp_path)) \
+            as shop, ucp_platform(shop) as (platform, client):
+        for key in ("warm-up", "pay"):
+            cid = (await ready_checkout(platform, client))["id"]
+            url = f"/ucp/checkout-sessions/{cid}/complete"
+            with counting(shop) as counted:
+                resp = await client.post(url, headers=platform.headers(key), json=payment())
+            assert resp.status_code == 200, resp.text
+            assert resp.json()["status"] == "completed"
+        assert counted.commits == 3, counted.transactions
+        _claims_with_the_recovery_point(counted)
+        assert any(s.startswith("UPDATE ucp_checkouts") for s in counted.transactions[0])
+        again = await client.post(url, headers=platform.headers("pay"), json=payment())
+        assert again.headers.get("idempotent-replayed") == "true"
+        assert again.json() == resp.json()
