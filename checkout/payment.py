@@ -101,11 +101,11 @@ class PaymentFlow(CheckoutCore):
                 code="payment_provider_unavailable", headers={"Retry-After": "2"},
             ) from exc
         loaded = await repository.lock_for_outcome(db, session_id, attempt_id)
-        if loaded is None or loaded[0].agent_id != actor.agent_id:  # ownership (as _load)
+        if loaded is None or loaded.session.agent_id != actor.agent_id:  # as _load
             raise CheckoutSessionNotFound(session_id)
         # ``loaded`` keeps the attempt and the agent in ``db``'s identity map meanwhile.
         return await self.record_outcome(db, session_id, attempt_id, result,
-                                         actor=actor.label, locked=loaded[0])
+                                         actor=actor.label, locked=loaded)
 
     async def _prepare_payment(
         self, db: AsyncSession, actor: Actor, session_id: str, cmd: CompleteSession,
@@ -271,13 +271,15 @@ class PaymentFlow(CheckoutCore):
 
     async def record_outcome(
         self, db: AsyncSession, session_id: str, attempt_id: str, result: ChargeResult, *,
-        actor: str, locked: repository.SessionRow | None = None,
+        actor: str, locked: repository.ForOutcome | None = None,
     ) -> SessionView:
         """Apply the provider's answer to a pending attempt. Forward-only and idempotent:
         the complete request and the provider's webhook may both report the same outcome.
-        ``locked``: the session, already loaded FOR UPDATE in this transaction. The session
+        ``locked``: the session, already loaded FOR UPDATE in this transaction, with what
+        it says about touches and Etsy links (without it, both are looked up). The session
         and the attempt are written with one Core UPDATE each (no unit-of-work flush)."""
-        s = locked or await repository.load_session(db, session_id, for_update=True)
+        s = locked.session if locked is not None \
+            else await repository.load_session(db, session_id, for_update=True)
         attempt = await db.get(PaymentAttempt, attempt_id)
         assert s is not None
         assert attempt is not None
@@ -308,14 +310,16 @@ class PaymentFlow(CheckoutCore):
                 order_id=s.order_id,
                 payment_status=OrderPaymentStatus.authorized
                 if result.status == AttemptStatus.requires_capture else OrderPaymentStatus.paid,
-                forward_to_shopify=self.forward_to_shopify)
+                forward_to_shopify=self.forward_to_shopify,
+                etsy_linked=locked is None or locked.etsy_linked)
             s.order_id = order.id
             await repository.save_session(db, s)
             if result.status == "requires_capture" and attempt.provider_reference:
                 await capture.record_authorization(
                     db, order, provider=self.provider.name,
                     reference=attempt.provider_reference, now=now, policy=self.capture_policy)
-            await ledger.record_sale(db, order, attempt.fee_amount, self.ledger_policy)
+            await ledger.record_sale(db, order, attempt.fee_amount, self.ledger_policy,
+                                     touched=locked is None or locked.has_touches)
             return self.view(s, order)
         await repository.release_stock(db, s.reserved_stock or {})
         s.reserved_stock = None

@@ -21,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from feeds.repository import VARIANTS  # Core table: stock updates skip ORM bookkeeping
-from models import Agent, CheckoutSession, PaymentAttempt, Variant
+from models import (
+    Agent,
+    AttributionTouch,
+    CheckoutSession,
+    EtsyListingLink,
+    PaymentAttempt,
+    Variant,
+)
 from models.statuses import AttemptStatus
 
 SESSIONS = cast(Table, CheckoutSession.__table__)
@@ -153,8 +160,17 @@ _SESSION_BY_ID = select(CheckoutSession).where(CheckoutSession.id == bindparam("
     .execution_options(populate_existing=True)
 # Row lock on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
 _SESSION_FOR_UPDATE = _SESSION_BY_ID.with_for_update()
+# Whether the session has attribution touches, and whether any variant is linked to an
+# Etsy listing at all: asked here, in the statement that locks the session, so that a sale
+# with none (the usual one) skips the ledger's touch look-up and the Etsy link look-up.
+# The same transaction's snapshot on SQLite (it holds the write lock throughout); on
+# PostgreSQL, as if a concurrent writer of either had committed a moment later.
+_HAS_TOUCHES = select(AttributionTouch.id).where(
+    AttributionTouch.checkout_session_id == SESSIONS.c.id).exists()
+_ETSY_LINKED = select(EtsyListingLink.variant_id).exists()
 _FOR_OUTCOME = (
-    select(*(column for _, column in _ROW_COLUMNS), PaymentAttempt, Agent)
+    select(*(column for _, column in _ROW_COLUMNS), PaymentAttempt, Agent, _HAS_TOUCHES,
+           _ETSY_LINKED)
     .outerjoin(PaymentAttempt, and_(PaymentAttempt.id == bindparam("attempt_id"),
                                     PaymentAttempt.checkout_session_id == SESSIONS.c.id))
     .outerjoin(Agent, Agent.id == SESSIONS.c.agent_id)
@@ -188,20 +204,32 @@ async def update_attempt(db: AsyncSession, attempt: PaymentAttempt, values: dict
     await db.execute(_UPDATE_ATTEMPT, {**values, "attempt_id": attempt.id})
 
 
+@dataclass(slots=True)
+class ForOutcome:
+    """What recording the provider's answer needs, read with the session's lock."""
+
+    session: SessionRow
+    attempt: PaymentAttempt | None
+    agent: Agent | None
+    has_touches: bool
+    etsy_linked: bool
+
+
 async def lock_for_outcome(db: AsyncSession, session_id: str, attempt_id: str
-                           ) -> tuple[SessionRow, PaymentAttempt | None, Agent | None] | None:
+                           ) -> ForOutcome | None:
     """The session FOR UPDATE (as a ``SessionRow``), with its payment attempt
-    ``attempt_id`` and its agent in the same statement: recording the provider's answer
-    then finds the attempt in the session's identity map (``db.get``) instead of asking
-    the database twice more (the agent: for its order webhook subscription,
-    ``orders.notify``). The identity map holds objects weakly: keep the returned tuple
-    referenced while they are needed."""
+    ``attempt_id``, its agent and two flags (``_HAS_TOUCHES``, ``_ETSY_LINKED``) in the
+    same statement: recording the provider's answer then finds the attempt in the
+    session's identity map (``db.get``) instead of asking the database again (the
+    agent: for its order webhook subscription, ``orders.notify``). The identity map holds
+    objects weakly: keep the result referenced while they are needed."""
     row = (await db.execute(_FOR_OUTCOME, {"session_id": session_id,
                                            "attempt_id": attempt_id})).first()
     if row is None:
         return None
     width = len(_ROW_COLUMNS)
-    return SessionRow(*row[:width]), row[width], row[width + 1]
+    return ForOutcome(SessionRow(*row[:width]), row[width], row[width + 1],
+                      bool(row[width + 2]), bool(row[width + 3]))
 
 
 def _per_variant(quantities: dict[str, int]) -> ColumnElement[int]:

@@ -62,7 +62,10 @@ async def create_from_session(
     db: AsyncSession, session: SessionFacts, *, provider: str, payment_reference: str | None,
     actor: str, now: datetime, public_base_url: str, order_id: str | None = None,
     payment_status: str = "paid", forward_to_shopify: bool = False,
+    etsy_linked: bool = True,
 ) -> Order:
+    """``etsy_linked=False``: the caller saw no Etsy listing link in this transaction
+    (``checkout.repository.lock_for_outcome``), so there is no listing to update."""
     order_id = order_id or new_id("ord")
     order = Order(
         id=order_id,
@@ -99,7 +102,8 @@ async def create_from_session(
     await notify.order_changed(db, order, "order_create")
     if forward_to_shopify:  # forwarding_status is already pending (above)
         await notify.forward_to_shopify(db, order)
-    await etsy_stock_sold(db, order)  # linked Etsy listings take the new stock (outbox)
+    if etsy_linked:
+        await etsy_stock_sold(db, order)  # linked Etsy listings take the new stock (outbox)
     return order
 
 

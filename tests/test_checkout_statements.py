@@ -3,14 +3,15 @@ the runtime's write engine (issue 16): the statements each request sends and the
 transactions it commits. The figures are exact on both back ends, so a change that adds a
 round trip to the checkout hot path fails here and has to say why.
 
-complete (sandbox, charged, no attribution, no webhook subscription), 16 statements over
+complete (sandbox, charged, no attribution, no webhook subscription), 14 statements over
 3 transactions:
   1. claim the key + recovery point: INSERT key, SELECT session, SELECT variants,
      UPDATE stock, UPDATE session, INSERT attempt
   2. the provider (the sandbox's own ledger): INSERT charge
-  3. the outcome: SELECT session + attempt + agent, UPDATE session, UPDATE attempt,
-     INSERT order, SELECT Etsy links, INSERT order event, SELECT touches, INSERT ledger
-     rows, UPDATE key (done, with the response)
+  3. the outcome: SELECT session + attempt + agent + "has touches?" + "any Etsy link?",
+     UPDATE attempt, INSERT order, INSERT order event, UPDATE session, INSERT ledger rows,
+     UPDATE key (done, with the response)
+The session and the attempt are written with Core UPDATEs (no unit-of-work flush).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ async def test_update_with_new_lines_reads_the_catalog_once(agent: Agent, runtim
     assert (len(counted.statements), counted.commits) == (4, 1), counted.statements
 
 
-async def test_complete_is_16_statements_in_3_transactions(agent: Agent, runtime: Runtime,
+async def test_complete_is_14_statements_in_3_transactions(agent: Agent, runtime: Runtime,
                                                            backend: str) -> None:
     await _warm_up(agent)
     session_id = await _ready(agent)
@@ -131,9 +132,13 @@ async def test_complete_is_16_statements_in_3_transactions(agent: Agent, runtime
     assert resp.json()["status"] == "completed"
     # Before issue 16's second round: 21 statements in 4 transactions (the key claimed in
     # a transaction of its own, the session, attempt and agent loaded one by one, empty
-    # UCP and commission-contract look-ups, the sandbox reading before inserting).
-    assert (len(counted.statements), counted.commits) == (16, 3), counted.statements
+    # UCP and commission-contract look-ups, the sandbox reading before inserting). Before
+    # its third: 16 (a SELECT of the session's touches and one of the cart's Etsy links,
+    # both empty, now answered by the statement that locks the session).
+    assert (len(counted.statements), counted.commits) == (14, 3), counted.statements
     assert sum("idempotency_keys" in s for s in counted.statements) == 2  # claim, finish
+    assert not any(s.startswith(("SELECT attribution_touches.", "SELECT etsy_listing_links."))
+                   for s in counted.statements), counted.statements
 
     # A retry is answered from the key: one statement, nothing else touched.
     with counting(runtime) as replayed:
@@ -197,8 +202,10 @@ async def test_attributed_complete_reads_touches_and_their_videos_at_once(
     assert resp.status_code == 200, resp.text
     assert not any(s.startswith("SELECT videos.") for s in counted.statements), \
         counted.statements
-    # The 16 of an unattributed complete, and the contracts in force for the credit.
-    assert (len(counted.statements), counted.commits) == (17, 3), counted.statements
+    # The 14 of an unattributed complete, the session's touches with their videos, and the
+    # contracts in force for the credit.
+    assert sum(s.startswith("SELECT attribution_touches.") for s in counted.statements) == 1
+    assert (len(counted.statements), counted.commits) == (16, 3), counted.statements
     async with runtime.read_sessionmaker() as db:
         credited = list(await db.execute(select(
             LedgerEntry.video_id, LedgerEntry.campaign, LedgerEntry.creator).where(
