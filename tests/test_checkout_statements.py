@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session as OrmSession
 
 from api.runtime import Runtime
 from models import CheckoutSession, IdempotencyRecord, LedgerEntry, PaymentAttempt, Video
@@ -258,3 +259,27 @@ async def test_ucp_complete_claims_its_key_with_the_recovery_point(
         again = await client.post(url, headers=platform.headers("pay"), json=payment())
         assert again.headers.get("idempotent-replayed") == "true"
         assert again.json() == resp.json()
+
+
+async def test_update_and_complete_write_without_a_unit_of_work_flush(
+        agent: Agent, runtime: Runtime, backend: str) -> None:
+    """The session, the payment attempt, the order and its rows are written with Core
+    statements: no ORM flush runs during an update or a complete (before: one per update,
+    two per complete, each several times the cost of its UPDATE)."""
+    await _warm_up(agent)
+    session_id = await _ready(agent)
+    flushes: list[int] = []
+
+    def on_flush(session: Any, context: Any, instances: Any) -> None:
+        flushes.append(len(session.dirty) + len(session.new))
+
+    event.listen(OrmSession, "before_flush", on_flush)
+    try:
+        updated = await agent.post(f"/checkout_sessions/{session_id}",
+                                   {"fulfillment_details": {"address": US_ADDRESS}})
+        completed = await agent.complete(session_id)
+    finally:
+        event.remove(OrmSession, "before_flush", on_flush)
+    assert updated.status_code == 200, updated.text
+    assert completed.json()["status"] == "completed", completed.text
+    assert flushes == []
