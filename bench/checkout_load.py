@@ -286,6 +286,19 @@ class PostgresView:
     waits: Counter[str] = field(default_factory=Counter)  # in-transaction backend samples
     backends: set[int] = field(default_factory=set)  # client backends serving the run
     sampler: int | None = None  # the backend answering this probe's samples
+    # Statements the database executed for the run, BEGIN and COMMIT included (each one
+    # round trip), by kind; only when the pg_stat_statements extension is installed in it.
+    statements: Counter[str] = field(default_factory=Counter)
+
+    def statements_line(self, flows: int) -> str:
+        if not self.statements or not flows:
+            return ("  PostgreSQL statements per flow: not counted (CREATE EXTENSION "
+                    "pg_stat_statements in the database to count them)")
+        total = sum(self.statements.values())
+        kinds = ", ".join(f"{kind} {count / flows:.1f}"
+                          for kind, count in self.statements.most_common())
+        return (f"  PostgreSQL statements per flow (pg_stat_statements; each a round trip, "
+                f"but an executemany's rows share one): {total / flows:.1f} = {kinds}")
 
     def share(self, *kinds: str) -> float:
         total = sum(self.waits.values())
@@ -318,6 +331,7 @@ class PostgresProbe:
             "WHERE datname = current_database() AND pid <> pg_backend_pid() " \
             "AND backend_type = 'client backend' AND state <> 'idle'"
         try:
+            statements_before = await _statements(conn)
             before = {pid: pid_cpu_seconds(pid) for pid in
                       [r["pid"] for r in await conn.fetch(backends)]}
             task = asyncio.ensure_future(phase)
@@ -331,6 +345,7 @@ class PostgresProbe:
             wall = time.perf_counter() - started
             after = {pid: pid_cpu_seconds(pid) for pid in
                      [r["pid"] for r in await conn.fetch(backends)]}
+            view.statements = await _statements(conn) - statements_before
         finally:
             await conn.close()
         view.backends = set(before) | set(after)
@@ -338,6 +353,21 @@ class PostgresProbe:
             view.cpu = sum((v or 0.0) - (before.get(pid) or 0.0)
                            for pid, v in after.items()) / wall
         return rec, elapsed, view
+
+
+async def _statements(conn: Any) -> Counter[str]:
+    """Executions per statement kind (first word: SELECT, INSERT, BEGIN, …) in this
+    database so far, from pg_stat_statements (empty when it is not installed); the
+    probe's own queries (on pg_stat_activity and this view) left out."""
+    try:
+        rows = await conn.fetch(
+            "SELECT upper(split_part(ltrim(query), ' ', 1)) AS kind, sum(calls) AS calls "
+            "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_%' "
+            "GROUP BY 1")
+    except Exception:  # no such view: the extension is not installed here
+        return Counter()
+    return Counter({r["kind"].rstrip(";"): int(r["calls"]) for r in rows})
 
 
 def _wait_kind(state: str, kind: str | None, event: str | None) -> str:
@@ -627,6 +657,7 @@ def main() -> None:
                 if probe is not None:
                     print(phase.postgres.line())
                     print(phase.cpu.line(phase.flows))
+                    print(phase.postgres.statements_line(phase.flows))
         creates: dict[int, tuple[Recorder, float]] = {}
         create_cpu = float("nan")
         for concurrency in (1, 8):
@@ -656,6 +687,7 @@ def main() -> None:
             if probe is not None:
                 print(phase.postgres.line())
                 print(phase.cpu.line(phase.flows))
+                print(phase.postgres.statements_line(phase.flows))
             two_workers = flows_per_second(phase.rec, phase.elapsed)
             two = Usage(two_workers, phase.server_cpu, phase.client_cpu, phase.postgres,
                         phase.cpu, phase.flows)
@@ -744,9 +776,9 @@ def scale_out(one: Usage, two: Usage) -> None:
     need = (cpus / 1.6 - 1) * one.a
     print(f"  even at the one-process costs per flow: ≤ {cpus}a/(a + p) = {same:.2f}×; 1.6× "
           f"on {cpus} CPUs needs p ≤ ({cpus}/1.6 − 1)·a = {need:.2f} ms, p is {one.p:.2f}"
-          + (f" → out of reach on {cpus} CPUs whatever the code does: cutting the API's "
-             f"CPU alone lowers the ceiling, only cutting p (PostgreSQL's CPU per flow above "
-             f"all) raises it" if need < one.p else ""))
+          + (f" → out of reach on {cpus} CPUs until PostgreSQL + the client cost that "
+             f"little; cutting the API's CPU alone lowers this ceiling (fewer round trips "
+             f"cut both a and p)" if need < one.p else ""))
     other = [u.ms(u.cpu.rest) for u in (one, two)]
     print(f"  other load during the runs: rest of the machine {other[0]:.2f} → {other[1]:.2f} "
           f"ms per flow (other processes, kernel threads, interrupts), measured at "
