@@ -17,15 +17,20 @@ flow): httpx spent ~2 ms of CPU per request, as much as the server, and client a
 server share the machine. It also prints the server's CPU use, to show which side is
 the bottleneck.
 
-On PostgreSQL (a server on this machine) it also accounts the CPU of the database's
-backends serving the run and samples their wait events, and with ``--compare-workers``
-prints what the 1.6× target needs and what this machine can show: two API processes,
-PostgreSQL and the load client share the CPUs, so the measured ratio is capped by
-CPUs / (CPU per flow) whatever the code does; the bench prints that ceiling, the
-CPU-normalised scale-out (flows per API CPU-second with two processes against one) and
-the lock waits between processes. With several API processes the kernel hands each
-keep-alive connection to whichever process accepts first; the client reconnects until
-they are spread evenly, as a load balancer would.
+On PostgreSQL (a server on this machine) it also samples the backends' wait events
+(every 50 ms) and prints, for the flows at concurrency 8 with one and with two API
+processes, the CPU each flow cost from /proc: the API processes (a), PostgreSQL (its
+backends, and its WAL writer, checkpointer, … ) and the load client (together p), the
+rest of the machine (other processes: this VM is shared) and idle time; with the
+pg_stat_statements extension installed in the database, also the statements per flow by
+kind, BEGIN and COMMIT included. With ``--compare-workers`` it sets the measured ratio
+beside what the CPUs allow: one API process runs on at most one core (≤ 1000/a flows/s),
+two share the CPUs with PostgreSQL and the client (≤ CPUs·1000/(a + p)), so on 2 CPUs
+two processes reach at most 2a/(a + p) of one and 1.6× needs p ≤ 0.25·a. It also prints
+flows per API CPU-second with two processes against one (a projection for a machine
+with spare cores, not a measurement) and the lock waits between processes. With several
+API processes the kernel hands each keep-alive connection to whichever process accepts
+first; the client reconnects until they are spread evenly, as a load balancer would.
 
     .venv/bin/python bench/checkout_load.py [--seconds 5] [--database-url URL]
         [--compare-workers]
@@ -319,7 +324,7 @@ class PostgresProbe:
     def __init__(self, database_url: str) -> None:
         self.dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
-    async def watch(self, phase: Awaitable[tuple[Recorder, float]], interval: float = 0.02
+    async def watch(self, phase: Awaitable[tuple[Recorder, float]], interval: float = 0.05
                     ) -> tuple[Recorder, float, PostgresView]:
         import asyncpg
 
