@@ -788,6 +788,12 @@ def scale_out(one: Usage, two: Usage) -> None:
     print(f"  other load during the runs: rest of the machine {other[0]:.2f} → {other[1]:.2f} "
           f"ms per flow (other processes, kernel threads, interrupts), measured at "
           f"{one.flows / rate1:.0%} and {two.flows / rate2:.0%} of the ceilings")
+    busy = max(u.cpu.rest / (u.cpu.api + u.cpu.postgres + u.cpu.client + u.cpu.sampler
+                             + u.cpu.rest + u.cpu.idle) for u in (one, two))
+    if busy > 0.1:
+        print(f"  → other processes took up to {busy:.0%} of the CPUs during these phases: "
+              f"the measured ratio says little; the costs per flow and the ceiling above "
+              f"(CPU per flow also grows under contention) are the figures to compare")
     api = (two.flows / two.api) / (one.flows / one.api)
     print(f"  flows per API CPU-second: 1 process {one.flows / one.api:.0f}, 2 processes "
           f"{two.flows / two.api:.0f} → 2 × {api:.2f} = {2 * api:.2f}× one, a projection "
