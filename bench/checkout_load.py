@@ -466,6 +466,12 @@ class CpuBreakdown:
     def postgres(self) -> float:
         return self.backends + self.postgres_other
 
+    def other_share(self) -> float:
+        """The share of the machine's CPU time other processes took during the phase."""
+        total = (self.api + self.postgres + self.client + self.sampler + self.rest
+                 + self.idle)
+        return self.rest / total if total else float("nan")
+
     def line(self, flows: int) -> str:
         def ms(seconds: float) -> str:
             return f"{seconds / flows * 1000:.2f}" if flows else "nan"
@@ -719,8 +725,12 @@ def main() -> None:
           f"{verdict(flow_rate >= 150)}")
     if two_workers is not None:
         scale = two_workers / flow_rate
+        busy = max((u.cpu.other_share() for u in (one, two) if u is not None),
+                   default=float("nan"))
         print(f"  flows/s at c8, 2 API processes: {two_workers:.0f} = {scale:.2f}× one | "
-              f"≥ 1.6× (PostgreSQL) | {verdict(scale >= 1.6)}")
+              f"≥ 1.6× (PostgreSQL) | {verdict(scale >= 1.6)}"
+              + (f" (not valid: other processes took up to {busy:.0%} of the CPUs)"
+                 if busy > 0.1 else ""))
     if one is not None and two is not None and probe is not None:
         scale_out(one, two)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
@@ -788,8 +798,7 @@ def scale_out(one: Usage, two: Usage) -> None:
     print(f"  other load during the runs: rest of the machine {other[0]:.2f} → {other[1]:.2f} "
           f"ms per flow (other processes, kernel threads, interrupts), measured at "
           f"{one.flows / rate1:.0%} and {two.flows / rate2:.0%} of the ceilings")
-    busy = max(u.cpu.rest / (u.cpu.api + u.cpu.postgres + u.cpu.client + u.cpu.sampler
-                             + u.cpu.rest + u.cpu.idle) for u in (one, two))
+    busy = max(u.cpu.other_share() for u in (one, two))
     if busy > 0.1:
         print(f"  → other processes took up to {busy:.0%} of the CPUs during these phases: "
               f"the measured ratio says little; the costs per flow and the ceiling above "
