@@ -198,3 +198,44 @@ async def test_a_create_costs_few_greenlet_switches_and_starts_no_greenlet(
         assert trace.switches == 10, trace.switches
     else:  # asyncpg's calls really wait on the socket: a switch to the loop and back each
         assert trace.switches <= 30, trace.switches
+
+
+async def test_a_create_parses_its_json_body_once_before_pydantic(agent: Agent) -> None:
+    """The body-limit middleware's check (depth, integer range, UTF-8) and the
+    idempotency hash each parsed the body with ``json.loads``; the hash now reuses the
+    middleware's parse (pydantic still validates the body on its own)."""
+    import cProfile
+    import json
+    import pstats
+
+    first = await agent.create(line_items=[{"id": "item_123"}])
+    assert first.status_code == 201, first.text
+    profile = cProfile.Profile()
+    profile.enable()
+    resp = await agent.create(line_items=[{"id": "item_123", "quantity": 2}])
+    profile.disable()
+    assert resp.status_code == 201, resp.text
+    stats: dict[Any, Any] = getattr(pstats.Stats(profile), "stats")  # noqa: B009
+    code = json.loads.__code__
+    calls = [value[1] for (path, line, name), value in stats.items()
+             if (path, line, name) == (code.co_filename, code.co_firstlineno, "loads")]
+    assert calls == [1]
+
+
+def test_the_hash_of_the_middlewares_parse_is_the_request_hash() -> None:
+    """Equal by construction for every body the middleware lets through: the same
+    canonical JSON (sorted keys, ``1.0`` equal to ``1``, exact decimals, UTF-8)."""
+    from api import jsonbody
+    from idempotency.canonical import parsed_hash, request_hash
+
+    bodies = [b'{"b": 1, "a": [1.0, 2.50, -3e2, 0.1]}', b'{"a":[{"z":null,"y":true}]}',
+              '{"name": "Zoë ✓", "n": 9223372036854775807}'.encode(), b' [1, 2] ',
+              b'{"x": 1e-7, "y": 123456789.123456789123}', b'"text"', b"0"]
+    for body in bodies:
+        problem, parsed = jsonbody.check(body)
+        assert problem is None, body
+        assert parsed is not None, body
+        assert parsed_hash(parsed.value_of(body)) == request_hash(body), body
+    assert jsonbody.check(b"  ") == (None, None)
+    assert jsonbody.check(b'{"n": NaN}')[1] is None
+    assert jsonbody.check(b'{"n": 99999999999999999999999}')[1] is None
