@@ -32,33 +32,38 @@ _PREBUFFER = util.immutabledict({"prebuffer_rows": True})
 _KEPT = 64  # idle greenlets kept per thread (a create holds one only while it runs)
 
 
-class _Finished:
-    __slots__ = ("error", "value")
-
-    def __init__(self, value: Any, error: BaseException | None) -> None:
-        self.value = value
-        self.error = error
+_DONE = object()  # what a worker hands back when its call has finished
 
 
 class _Worker(greenlet):
     """A greenlet that runs one call after another; SQLAlchemy's ``await_`` recognises
-    it by this attribute (as its own ``_AsyncIoGreenlet``)."""
+    it by this attribute (as its own ``_AsyncIoGreenlet``). The call and its outcome
+    pass through attributes, not through ``switch``: a suspended greenlet keeps the
+    arguments of the switch it is suspended in (and its first ones for its lifetime)."""
 
     __sqlalchemy_greenlet_provider__ = True
 
+    def __init__(self, parent: greenlet) -> None:
+        super().__init__(_serve, parent)
+        self.job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
 
-def _serve(job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]) -> None:
-    parent = getcurrent().parent
+
+def _serve() -> None:
+    worker = cast(_Worker, getcurrent())
     while True:
-        fn, args, kwargs = job
+        assert worker.job is not None
+        fn, args, kwargs = worker.job
+        worker.job = None
         try:
-            finished = _Finished(fn(*args, **kwargs), None)
+            worker.result = fn(*args, **kwargs)
         except GreenletExit:  # the greenlet is being discarded: let it end
             raise
         except BaseException as error:  # handed to the caller, who raises it
-            finished = _Finished(None, error)
-        del fn, args, kwargs, job  # an idle greenlet keeps nothing alive
-        job = parent.switch(finished)
+            worker.error = error
+        del fn, args, kwargs  # an idle worker keeps nothing alive
+        worker.parent.switch(_DONE)
 
 
 _idle = threading.local()
@@ -68,23 +73,30 @@ async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``await greenlet_spawn(fn, *args, **kwargs)`` on a reused greenlet."""
     current = getcurrent()
     idle: list[_Worker] = _idle.__dict__.setdefault("workers", [])
-    worker = idle.pop() if idle else _Worker(_serve, current)
+    if idle:
+        worker = idle.pop()
+        if worker.parent is not current:  # another greenlet of this thread runs a loop
+            worker.parent = current
+    else:
+        worker = _Worker(current)
     worker.gr_context = current.gr_context  # the task's context variables
-    message = worker.switch((fn, args, kwargs))
-    while type(message) is not _Finished:
+    worker.job = (fn, args, kwargs)
+    message = worker.switch()
+    while message is not _DONE:
         try:
             value = await message  # the driver's coroutine (a lock wait, a socket…)
         except BaseException:
             message = worker.throw(*sys.exc_info())
         else:
             message = worker.switch(value)
+    result, error = worker.result, worker.error
+    worker.result = worker.error = None
     worker.gr_context = None
     if len(idle) < _KEPT:
         idle.append(worker)
-    if message.error is not None:
-        error, message.error = message.error, None
+    if error is not None:
         raise error
-    return cast(T, message.value)
+    return cast(T, result)
 
 
 class Session(AsyncSession):
