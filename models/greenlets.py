@@ -100,8 +100,8 @@ async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 class Session(AsyncSession):
-    """``AsyncSession`` whose statement, flush, commit, rollback and close calls run on
-    reused greenlets (see the module). Everything else is ``AsyncSession``'s."""
+    """``AsyncSession`` whose statement, ``get``, flush, commit, rollback and close calls
+    run on reused greenlets (see the module). Everything else is ``AsyncSession``'s."""
 
     async def execute(self, statement: Any, params: Any = None, *,
                       execution_options: Any = util.EMPTY_DICT,
@@ -119,6 +119,9 @@ class Session(AsyncSession):
                    if execution_options else _PREBUFFER)
         return await run(self.sync_session.scalar, statement, params=params,
                          execution_options=options, bind_arguments=bind_arguments, **kw)
+
+    async def get(self, entity: Any, ident: Any, **kw: Any) -> Any:
+        return await run(self.sync_session.get, entity, ident, **kw)
 
     async def flush(self, objects: Any = None) -> None:
         await run(self.sync_session.flush, objects=objects)
