@@ -163,6 +163,10 @@ class _ImmediateQueue:
 
 
 class InlineConnection:
+    """The driver connection: ``sqlite3`` with aiosqlite's coroutine interface (what
+    SQLAlchemy's server-side cursors and ``create_function`` still use). Statements,
+    BEGIN and COMMIT go through ``InlineAdaptedConnection``/``InlineAdaptedCursor``."""
+
     def __init__(self, conn: sqlite3.Connection, lock_timeout: float) -> None:
         self._conn = conn
         self._lock_timeout = lock_timeout
@@ -187,18 +191,6 @@ class InlineConnection:
 
     async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
         return await self.cursor().execute(sql, parameters)
-
-    async def begin(self, statement: str) -> None:
-        """Start a transaction (``BEGIN`` or ``BEGIN IMMEDIATE``) straight on the driver,
-        waiting for another process's lock like every statement. ``models.db`` calls it
-        from the engine's ``begin`` event: going through SQLAlchemy's statement execution
-        for it cost as much as one of the create's three real statements."""
-        try:
-            self._conn.execute(statement)
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-            await _retry_while_busy(lambda: self._conn.execute(statement), self._lock_timeout)
 
     async def commit(self) -> None:
         try:
