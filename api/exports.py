@@ -34,8 +34,8 @@ ReportDatetime = Annotated[AwareDatetime, AfterValidator(_report_bound)]
 
 REVENUE_COLUMNS = ("key", "currency", "orders", "gross", "discount", "tax", "shipping",
                    "commissionable", "fee", "net", "commissions", "net_after_commissions")
-RECONCILIATION_HEADER = ("payout_id", "balance_transaction", "category", "amount", "fee",
-                         "net", "expected", "ours", "status")
+RECONCILIATION_HEADER = ("payout_id", "payout_status", "balance_transaction", "category",
+                         "amount", "fee", "net", "expected", "ours", "status")
 
 
 # OWASP CSV injection: a cell a spreadsheet would read as a formula (or DDE) starts with one
@@ -80,9 +80,12 @@ def revenue_csv(group_by: str, model: str, rows: Iterable[dict[str, Any]]) -> Re
 
 
 def reconciliation_csv(report: dict[str, Any]) -> Response:
-    rows = [[p["payout_id"], i["balance_transaction"], i["category"], i["amount"], i["fee"],
-             i["net"], i["expected"], i["ours"], i["status"]]
+    """One row per balance transaction, with its payout's id and the provider's payout
+    status (``pending``/``in_transit`` until it arrives, then ``paid``); then our orders
+    missing at the provider (no payout)."""
+    rows = [[p["payout_id"], p["payout_status"], i["balance_transaction"], i["category"],
+             i["amount"], i["fee"], i["net"], i["expected"], i["ours"], i["status"]]
             for p in report["payouts"] for i in p["items"]]
-    rows += [["", "", "charge", "", "", "", u["amount"], u["order_id"], "missing_at_provider"]
-             for u in report["unmatched_ours"]]
+    rows += [["", "", "", "charge", "", "", "", u["amount"], u["order_id"],
+              "missing_at_provider"] for u in report["unmatched_ours"]]
     return csv_response("payout-reconciliation.csv", RECONCILIATION_HEADER, rows)

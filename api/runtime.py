@@ -307,7 +307,8 @@ def build_provider(settings: Settings, sessionmaker: async_sessionmaker[AsyncSes
             acquirer_bin=settings.stripe_3ds_acquirer_bin,
             acquirer_country=settings.stripe_3ds_acquirer_country,
             acquirer_merchant_id=settings.stripe_3ds_acquirer_merchant_id)
-    return SandboxProvider(sessionmaker, profile.merchant_id)
+    return SandboxProvider(sessionmaker, profile.merchant_id,
+                           manual_capture=settings.sandbox_capture_method == "manual")
 
 
 def capture_policy(settings: Settings) -> CapturePolicy:

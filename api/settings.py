@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
     stripe_account_id: str = "acct_unset"
     stripe_capture_method: str = Field(default="automatic", pattern="^(automatic|manual)$")
+    sandbox_capture_method: str = Field(
+        default="automatic", pattern="^(automatic|manual)$",
+        description="The sandbox PSP: capture at once, or authorise and capture later "
+        "(all or part), as Stripe's capture_method=manual")
     stripe_capture_delay_hours: float = Field(
         default=0, ge=0, le=24 * 30, description="manual capture: also capture this long after "
         "authorisation even if nothing shipped (0 = only on the first shipment)")

@@ -232,7 +232,8 @@ def reversed_portion(component: int, reversed_amount: int, total: int) -> int:
 async def _reversed_so_far(db: AsyncSession, order_id: str) -> int:
     total = await db.scalar(select(func.coalesce(func.sum(LedgerEntry.gross), 0)).where(
         LedgerEntry.order_id == order_id, LedgerEntry.model == MODELS[0],
-        LedgerEntry.kind.in_(("refund", "dispute", "dispute_won"))))
+        LedgerEntry.kind.in_(("refund", "refund_failed", "dispute", "dispute_won",
+                              "capture_release"))))
     return -int(total or 0)
 
 

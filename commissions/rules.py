@@ -42,6 +42,7 @@ class Basis(StrEnum):
 class EntryKind(StrEnum):
     sale = "sale"
     refund = "refund"
+    capture_release = "capture_release"  # the part of an authorisation not captured
     dispute = "dispute"
     dispute_won = "dispute_won"
     payout = "payout"

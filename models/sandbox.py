@@ -22,6 +22,10 @@ class SandboxCharge(Base):
     decline_code: Mapped[str | None] = mapped_column(String(100))
     fee_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # Manual capture (status requires_capture until then): what was captured, and when.
+    # NULL for a charge captured at once: all of ``amount`` at ``created_at``.
+    amount_captured: Mapped[int | None] = mapped_column(BigInteger)
+    captured_at: Mapped[datetime | None] = mapped_column()
 
 
 class SandboxRefund(Base):

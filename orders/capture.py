@@ -8,6 +8,12 @@ with a deterministic idempotency key, record the outcome in a new transaction â€
 lock is held across the network and a retried or crashed capture is captured once.
 Failures leave the order visibly in ``needs_attention`` (order, dashboard, log), and
 authorisations close to expiry are warned about once.
+
+The merchant may capture less than was authorised (a line cannot ship): as at Stripe
+(``amount_to_capture``), the rest of the authorisation is released, never charged. The
+order's attribution ledger (and so commissions) then reverses the released part like a
+refund (``capture_release`` rows), refunds are limited to what was captured, and the
+payout reconciliation expects the captured amount.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from attribution import ledger
 from models import AuthorizationStatus, Order, PaymentAuthorization, ProviderIncident
 from models.base import utc_now
 from models.statuses import CaptureOutcome, OrderPaymentStatus
 from orders import notify, repository
+from orders.errors import CaptureNotAllowed
 from payments.provider import (
     CaptureResult,
     PaymentProvider,
@@ -92,6 +100,39 @@ async def request_capture(db: AsyncSession, order: Order, *, actor: str,
     return True
 
 
+async def merchant_capture(db: AsyncSession, order: Order, *, amount: int | None,
+                           actor: str) -> PaymentAuthorization:
+    """The merchant captures the authorised payment now, all of it or ``amount`` (e.g. a
+    line cannot ship); the worker calls the provider. Allowed while nothing was sent to the
+    provider yet: an authorisation not yet due, or one a shipment just marked due. An
+    amount above the authorised one or not positive is refused, like Stripe's
+    ``amount_to_capture``."""
+    auth = await db.get(PaymentAuthorization, order.id, with_for_update=True)
+    if auth is None:
+        raise CaptureNotAllowed(
+            f"Order {order.id} has no authorised payment to capture (payment is "
+            f"{order.payment_status}: captured at once, or not paid by card).")
+    pending = auth.status == AuthorizationStatus.capture_due and auth.attempts == 0
+    if auth.status != AuthorizationStatus.authorized and not pending:
+        raise CaptureNotAllowed(
+            f"The payment of order {order.id} cannot be captured now (its authorisation is "
+            f"{auth.status}).", status_code=409)
+    if amount is not None and not 0 < amount <= auth.amount_authorized:
+        raise CaptureNotAllowed(
+            f"Capture amount must be between 1 and the authorised {auth.amount_authorized} "
+            f"{auth.currency.upper()} (minor units); got {amount}.",
+            code="capture_amount_invalid", param="$.amount",
+            extra={"amount_authorized": auth.amount_authorized})
+    now = utc_now()
+    auth.status = AuthorizationStatus.capture_due
+    auth.capture_due_at = now
+    auth.amount_to_capture = amount
+    auth.updated_at = now
+    await repository.add_event(db, order.id, "payment.capture_requested", actor,
+                               {"reference": auth.provider_reference, "amount": amount})
+    return auth
+
+
 async def request_cancel(db: AsyncSession, order: Order, *, actor: str) -> bool:
     """The order was canceled: release the authorisation if it was not captured yet."""
     auth = await db.get(PaymentAuthorization, order.id, with_for_update=True)
@@ -131,13 +172,26 @@ async def _apply(db: AsyncSession, auth: PaymentAuthorization, order: Order,
         if auth.status == AuthorizationStatus.captured:
             return
         auth.status = AuthorizationStatus.captured
-        auth.amount_captured = result.amount_captured or auth.amount_authorized
+        auth.amount_captured = min(result.amount_captured or auth.amount_authorized,
+                                   auth.amount_authorized)
+        released = auth.amount_authorized - auth.amount_captured
         if order.payment_status in (OrderPaymentStatus.authorized,
                                     OrderPaymentStatus.needs_attention):
             order.payment_status = OrderPaymentStatus.paid
             order.attention_reason = None
         await repository.add_event(db, order.id, "payment.captured", actor, {
-            "reference": auth.provider_reference, "amount": auth.amount_captured})
+            "reference": auth.provider_reference, "amount": auth.amount_captured,
+            "amount_released": released})
+        if released:  # the rest of the authorisation was released: never sold
+            await ledger.record_reversal(
+                db, order, released, kind="capture_release", reference=auth.provider_reference,
+                reason="partial capture: the rest of the authorisation was released")
+        if result.fee_amount is not None:  # the provider told the fee with the capture
+            attempt = await repository.payment_attempt(db, auth.provider_reference)
+            if attempt is not None and attempt.fee_amount is None:
+                attempt.fee_amount = result.fee_amount
+                attempt.net_amount = auth.amount_captured - result.fee_amount
+                await ledger.record_fee(db, order, result.fee_amount)
         if cancel:  # canceled too late: the buyer paid for a canceled order
             await _attention(db, auth, order, "captured before the cancellation reached the "
                              "provider: refund the buyer", actor, keep_status=True)

@@ -14,5 +14,9 @@ class RefundNotAllowed(InvalidRequest):
     code = "refund_not_allowed"
 
 
+class CaptureNotAllowed(InvalidRequest):
+    code = "capture_not_allowed"
+
+
 class AlreadyForwarded(InvalidRequest):
     code = "already_forwarded"

@@ -38,12 +38,18 @@ def refund_id_for(order_id: str, request_key: str) -> str:
     return "rf_" + hashlib.sha256(f"{order_id}|{request_key}".encode()).hexdigest()[:24]
 
 
+async def collected_amount(db: AsyncSession, order: Order) -> int:
+    """What the buyer paid: the total, or what was captured of a manual-capture order
+    captured in part (the rest of the authorisation was released, never charged)."""
+    return (await repository.captured_amounts(db, [order.id])).get(order.id, order.total_amount)
+
+
 async def recompute_refunded(db: AsyncSession, order: Order) -> None:
     refunds = await repository.refunds_of(db, order.id)
     order.refunded_amount = sum(r.amount for r in refunds if r.status == RefundStatus.succeeded)
     if order.payment_status not in ("paid", "partially_refunded", "refunded"):
         return  # disputed, authorised, needs attention: not ours to change here
-    if order.refunded_amount >= order.total_amount:
+    if order.refunded_amount >= await collected_amount(db, order):
         order.payment_status = "refunded"
     elif order.refunded_amount > 0:
         order.payment_status = "partially_refunded"
@@ -107,7 +113,7 @@ async def refund_order(
                     f"Order {order_id} cannot be refunded (payment is {order.payment_status}).")
             pending = sum(r.amount for r in await repository.refunds_of(phase_a, order_id)
                           if r.status in LIVE_REFUNDS)
-            refundable = order.total_amount - pending
+            refundable = await collected_amount(phase_a, order) - pending
             wanted = refundable if amount is None else amount
             if wanted <= 0 or wanted > refundable:
                 raise RefundNotAllowed(

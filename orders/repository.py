@@ -6,7 +6,15 @@ from typing import cast
 from sqlalchemy import Table, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Dispute, Fulfillment, Order, OrderEvent, Refund
+from models import (
+    Dispute,
+    Fulfillment,
+    Order,
+    OrderEvent,
+    PaymentAttempt,
+    PaymentAuthorization,
+    Refund,
+)
 
 
 async def get_order(db: AsyncSession, order_id: str) -> Order | None:
@@ -96,3 +104,20 @@ async def restock(db: AsyncSession, quantities: dict[str, int]) -> None:
         await db.execute(update(Variant).where(Variant.id == variant_id,
                                                Variant.stock.is_not(None))
                          .values(stock=Variant.stock + qty))
+
+
+async def payment_attempt(db: AsyncSession, reference: str) -> PaymentAttempt | None:
+    """The checkout's payment attempt for a provider payment, locked."""
+    return await db.scalar(select(PaymentAttempt).where(
+        PaymentAttempt.provider_reference == reference).limit(1).with_for_update())
+
+
+async def captured_amounts(db: AsyncSession, order_ids: list[str]) -> dict[str, int]:
+    """What was captured of manual-capture orders that were captured (all or part)."""
+    if not order_ids:
+        return {}
+    rows = await db.execute(select(PaymentAuthorization.order_id,
+                                   PaymentAuthorization.amount_captured).where(
+        PaymentAuthorization.order_id.in_(order_ids),
+        PaymentAuthorization.status == "captured"))
+    return {order_id: int(amount) for order_id, amount in rows}

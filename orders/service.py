@@ -137,7 +137,10 @@ async def _payment_facts(db: AsyncSession, order: Order) -> Json:
                    "net_amount": attempt.net_amount if attempt else None}
     if auth is not None:
         facts["capture"] = {"status": auth.status, "amount_authorized": auth.amount_authorized,
+                            "amount_to_capture": auth.amount_to_capture,
                             "amount_captured": auth.amount_captured,
+                            "amount_released": auth.amount_authorized - auth.amount_captured
+                            if auth.status == "captured" else 0,
                             "expires_at": rfc3339(auth.expires_at),
                             "last_error": auth.last_error}
     return facts

@@ -36,6 +36,9 @@ class CaptureResult:
     status: CaptureOutcome
     amount_captured: int = 0
     message: str | None = None
+    # The processing fee on the captured amount, when the provider tells it at once (the
+    # sandbox); Stripe's arrives later with the balance transaction (``charge.updated``).
+    fee_amount: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Dispute, Order, Refund
+from models import Dispute, Order, PaymentAuthorization, Refund
 from payments.provider import PaymentProvider
 
 Json = dict[str, Any]
@@ -31,6 +31,11 @@ async def reconcile(db: AsyncSession, provider: PaymentProvider, start: datetime
         select(Refund).where(Refund.provider_reference.in_(sources)))} if sources else {}
     disputes = {d.id: d for d in await db.scalars(
         select(Dispute).where(Dispute.id.in_(sources)))} if sources else {}
+    # A manual-capture order captured in part settles what was captured, not its total.
+    captured = dict((await db.execute(select(
+        PaymentAuthorization.order_id, PaymentAuthorization.amount_captured).where(
+        PaymentAuthorization.order_id.in_([o.id for o in orders.values()]),
+        PaymentAuthorization.status == "captured"))).tuples().all()) if orders else {}
     report: list[Json] = []
     seen_orders: set[str] = set()
     for payout in sorted(payouts, key=lambda p: (p.arrival, p.id)):
@@ -42,7 +47,7 @@ async def reconcile(db: AsyncSession, provider: PaymentProvider, start: datetime
             ours: str | None = None
             if t.category == "charge" and t.payment_reference in orders:
                 order = orders[t.payment_reference]
-                expected, ours = order.total_amount, order.id
+                expected, ours = captured.get(order.id, order.total_amount), order.id
                 seen_orders.add(order.id)
             elif t.category == "refund" and t.source_id in refunds:
                 expected, ours = -refunds[t.source_id].amount, refunds[t.source_id].id

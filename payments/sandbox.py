@@ -11,6 +11,12 @@
 
 Charges are recorded in their own transaction (the PSP is a separate system) under a
 unique idempotency key, so a retried charge returns the original result, like Stripe.
+
+With ``manual_capture`` (``REELCART_SANDBOX_CAPTURE_METHOD=manual``) a successful charge is
+only authorised (``requires_capture``), as a Stripe PaymentIntent with
+``capture_method=manual``: ``capture`` takes all of it or a part (``amount_to_capture``,
+at most the authorised amount; the rest is released), ``cancel_authorization`` releases it.
+Fees, refunds, disputes and payouts then count the captured amount only.
 """
 
 from __future__ import annotations
@@ -73,12 +79,19 @@ def sandbox_fee(amount: int) -> int:
     return apply_rate_bps(amount, FEE_RATE_BPS) + FEE_FIXED
 
 
+def captured_amount(charge: SandboxCharge) -> int:
+    """What the charge took from the buyer: all of it unless it was captured in part."""
+    return charge.amount if charge.amount_captured is None else charge.amount_captured
+
+
 class SandboxProvider:
     name = "sandbox"
     api_version: str | None = None
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], merchant_id: str) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], merchant_id: str, *,
+                 manual_capture: bool = False) -> None:
         self._sessionmaker = sessionmaker
+        self._manual_capture = manual_capture
         self._handlers = [card_handler(psp="sandbox", merchant_id=merchant_id,
                                        environment="sandbox")]
 
@@ -106,6 +119,8 @@ class SandboxProvider:
             if request.three_ds.outcome not in AUTHENTICATED_OUTCOMES:
                 return ChargeResult("declined", decline_code="authentication_failed",
                                     message="Card authentication failed.")
+        if self._manual_capture:  # authorised only; the fee comes with the capture
+            return ChargeResult("requires_capture")
         return ChargeResult("succeeded", fee_amount=sandbox_fee(request.amount))
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
@@ -147,7 +162,7 @@ class SandboxProvider:
                 raise RefundRejected(f"no succeeded charge {request.payment_reference}")
             refunded = sum(r.amount for r in await db.scalars(select(SandboxRefund).where(
                 SandboxRefund.charge_id == charge.id)))
-            if refunded + request.amount > charge.amount:
+            if refunded + request.amount > captured_amount(charge):
                 raise RefundRejected("refund exceeds the charged amount")
             refund = SandboxRefund(id=new_id("re"), idempotency_key=request.idempotency_key,
                                    charge_id=charge.id, amount=request.amount)
@@ -157,17 +172,43 @@ class SandboxProvider:
 
     async def capture(self, reference: str, *, amount: int | None, idempotency_key: str
                       ) -> CaptureResult:
-        """Sandbox payments are captured at once; nothing is ever left authorised."""
-        async with self._sessionmaker() as db:
-            charge = await db.get(SandboxCharge, reference)
-        if charge is None or charge.status != "succeeded":
-            return CaptureResult(CaptureOutcome.failed, 0, f"no succeeded charge {reference}")
-        return CaptureResult(CaptureOutcome.captured, charge.amount)
+        """Capture an authorised charge, all of it or ``amount`` of it (the rest is
+        released), once: capturing again answers with what was captured, like Stripe
+        replaying a capture under its idempotency key. A charge captured at once is
+        already captured in full."""
+        async with self._sessionmaker() as db, db.begin():
+            charge = await db.get(SandboxCharge, reference, with_for_update=True)
+            if charge is None or charge.status not in ("succeeded", "requires_capture",
+                                                       "canceled"):
+                return CaptureResult(CaptureOutcome.failed, 0, f"no authorised charge {reference}")
+            if charge.status == "canceled":
+                return CaptureResult(CaptureOutcome.canceled, 0,
+                                     "the authorisation was canceled or expired")
+            if charge.status == "succeeded":
+                return CaptureResult(CaptureOutcome.captured, captured_amount(charge),
+                                     fee_amount=charge.fee_amount)
+            wanted = charge.amount if amount is None else amount
+            if not 0 < wanted <= charge.amount:
+                return CaptureResult(CaptureOutcome.failed, 0,
+                                     f"amount_to_capture must be between 1 and {charge.amount}")
+            charge.status = "succeeded"
+            charge.amount_captured = wanted
+            charge.captured_at = utc_now()
+            charge.fee_amount = sandbox_fee(wanted)
+            return CaptureResult(CaptureOutcome.captured, wanted, fee_amount=charge.fee_amount)
 
     async def cancel_authorization(self, reference: str, *, idempotency_key: str
                                    ) -> CaptureResult:
-        return CaptureResult(CaptureOutcome.failed, 0,
-                             "sandbox payments are captured at once; refund")
+        async with self._sessionmaker() as db, db.begin():
+            charge = await db.get(SandboxCharge, reference, with_for_update=True)
+            if charge is not None and charge.status == "requires_capture":
+                charge.status = "canceled"
+            if charge is not None and charge.status == "canceled":
+                return CaptureResult(CaptureOutcome.canceled)
+            if charge is not None and charge.status == "succeeded":
+                return CaptureResult(CaptureOutcome.captured, captured_amount(charge),
+                                     "already captured: refund instead")
+        return CaptureResult(CaptureOutcome.failed, 0, f"no authorised charge {reference}")
 
     async def find_payment(self, *, idempotency_key: str, checkout_session_id: str,
                            amount: int) -> ChargeResult | None:
@@ -182,7 +223,8 @@ class SandboxProvider:
             charge = await db.get(SandboxCharge, payment_reference)
             if charge is None or charge.status != "succeeded":
                 raise RefundRejected(f"no succeeded charge {payment_reference}")
-            disputed = charge.amount if amount is None else min(amount, charge.amount)
+            captured = captured_amount(charge)
+            disputed = captured if amount is None else min(amount, captured)
             dispute = SandboxDispute(id=new_id("du"), charge_id=charge.id, amount=disputed)
             db.add(dispute)
             await db.flush()
@@ -216,9 +258,9 @@ class SandboxProvider:
             disputes = list(await db.scalars(select(SandboxDispute)))
         txns: list[tuple[datetime, str, str, int, int, str, str | None]] = []
         currency = {c.id: c.currency for c in charges}
-        for c in charges:
-            txns.append((c.created_at, f"txn_{c.id}", "charge", c.amount, c.fee_amount, c.id,
-                         c.id))
+        for c in charges:  # a manual capture settles what was captured, when it was
+            txns.append((c.captured_at or c.created_at, f"txn_{c.id}", "charge",
+                         captured_amount(c), c.fee_amount, c.id, c.id))
         for r in refunds:
             txns.append((r.created_at, f"txn_{r.id}", "refund", -r.amount, 0, r.charge_id, r.id))
         for d in disputes:
@@ -248,6 +290,9 @@ class SandboxProvider:
     @staticmethod
     def _replay(charge: SandboxCharge) -> ChargeResult:
         status = charge.status
+        if status in ("requires_capture", "canceled") or charge.captured_at is not None:
+            # The first answer was an authorisation; a replay answers the same.
+            return ChargeResult("requires_capture", reference=charge.id)
         if status == "requires_action":
             return ChargeResult("requires_action", reference=charge.id,
                                 authentication_metadata=SANDBOX_3DS_METADATA)

@@ -72,3 +72,29 @@ def test_the_image_ships_every_package(repo_root: Path) -> None:
     copied = set(re.findall(r"^COPY (\w+) ", (repo_root / "Dockerfile").read_text(), re.M))
     assert installed == set(PACKAGES)
     assert installed <= copied
+
+
+def test_every_requirement_is_bounded_including_the_build_backend(repo_root: Path) -> None:
+    """Runtime, dev and build requirements all carry a lower and an upper bound, so an
+    isolated build (``pip install .``, the Dockerfile) cannot pick up a new major release
+    of the build backend unannounced; and the build backend's series understands the SPDX
+    ``license`` string (setuptools >= 77)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    config = tomllib.loads((repo_root / "pyproject.toml").read_text())
+    build = config["build-system"]["requires"]
+    listed = [*build, *config["project"]["dependencies"],
+              *(r for group in config["project"]["optional-dependencies"].values()
+                for r in group)]
+    unbounded = []
+    for text in listed:
+        operators = {spec.operator for spec in Requirement(text).specifier}
+        if not (operators & {">=", ">", "==", "~="} and operators & {"<", "<=", "==", "~="}):
+            unbounded.append(text)
+    assert unbounded == []
+    [setuptools] = [Requirement(r) for r in build if Requirement(r).name == "setuptools"]
+    assert not setuptools.specifier.contains(Version("76.9"))
+    assert isinstance(config["project"]["license"], str)

@@ -102,6 +102,45 @@ def test_configuration_errors_are_one_line(tmp_path: Path, env: dict[str, str], 
     assert_one_line_error(cli(database, "migrate", **env), code, expected)
 
 
+@pytest.mark.parametrize(("args", "expected"), [
+    (["user", "create", "bob", "--password", "short"],
+     "error: Invalid value for password: use at least 8 characters "
+     "(see `reelcart user create --help`)"),  # typer.BadParameter raised by the command
+    (["feeds", "build", "--formats", "xml"],
+     "error: Invalid value: --formats takes jsonl, csv, tsv (see `reelcart feeds build --help`)"),
+    (["serve", "--port", "eighty"], "error: Invalid value for '--port': "),  # type check
+    (["serve", "--workers", "0"], "error: Invalid value for '--workers': "),  # min=1
+    (["payouts", "statements", "--bogus"], "error: No such option: --bogus"),
+    (["videos", "nosuch"], "error: No such command 'nosuch'. (see `reelcart videos --help`)"),
+    (["--bogus"], "error: No such option: --bogus (see `reelcart --help`)"),
+], ids=["bad-parameter", "bad-parameter-no-hint", "not-an-int", "out-of-range",
+        "unknown-option", "unknown-command", "unknown-root-option"])
+def test_bad_parameters_are_one_line_not_a_panel(tmp_path: Path, args: list[str],
+                                                 expected: str) -> None:
+    """A bad parameter reads like every other CLI error: one line, exit code 2, no box
+    drawn around it and no usage block above it."""
+    result = CliRunner().invoke(app, args, prog_name="reelcart", env={
+        "REELCART_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"})
+    line = assert_one_line_error(result, 2, expected)
+    assert line.endswith("--help`)")
+    assert not [c for c in "╭│╰" if c in result.stderr]
+    assert "Usage:" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_no_arguments_still_shows_the_help() -> None:
+    result = CliRunner().invoke(app, ["videos"], prog_name="reelcart")
+    assert "Usage: reelcart videos" in result.stdout + result.stderr
+    assert "error:" not in result.stdout + result.stderr
+
+
+def test_bad_parameter_from_the_entry_point_is_one_line(tmp_path: Path) -> None:
+    result = reelcart("serve", "--port", "eighty",
+                      REELCART_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    assert_one_line_error(result, 2, "Invalid value for '--port': ",
+                          "(see `reelcart serve --help`)")
+
+
 def test_unreachable_database_is_one_line() -> None:
     closed = free_port()  # nothing listens there
     url = f"postgresql+asyncpg://reelcart@127.0.0.1:{closed}/reelcart"

@@ -3,6 +3,8 @@ payout reconciliation tie out to the cent."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -129,3 +131,13 @@ async def test_a_payout_is_pending_until_it_arrives_then_paid(shop, backend: str
                                               today + timedelta(days=2))
     assert sorted(p.status for p in payouts) == ["paid", "pending"]
     assert all(p.status == "paid" for p in payouts if p.arrival <= now)
+    # The CSV export carries each row's payout status too, beside its payout id.
+    csv_text = (await agent.http.get(
+        "/finance/reconciliation", params={"from": (today - timedelta(days=1)).isoformat(),
+                                           "to": (today + timedelta(days=2)).isoformat(),
+                                           "format": "csv"}, headers=MERCHANT)).text
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert csv_text.splitlines()[0].startswith("payout_id,payout_status,")
+    assert [(r["payout_id"], r["payout_status"]) for r in rows] == [
+        (p["payout_id"], p["payout_status"]) for p in recon["payouts"] for _ in p["items"]]
+    assert {r["payout_status"] for r in rows} == {"paid", "pending"}

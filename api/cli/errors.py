@@ -7,6 +7,10 @@ configured, an unknown agent…), an invalid configuration (pydantic ``Validatio
 the settings), a database that cannot be reached or opened, a file that cannot be read or
 written. Anything else is a bug and keeps its traceback.
 
+Click's own errors (a bad parameter, ``typer.BadParameter`` raised by a command, an unknown
+option or command) are one line too, instead of typer's boxed panel under a usage line:
+``error: Invalid value for '--formats': … (see `reelcart feeds build --help`)``, exit code 2.
+
 Exit codes: 1 for an error while doing the work, 2 for a configuration error (as for a usage
 error), 130 when interrupted.
 """
@@ -14,6 +18,7 @@ error), 130 when interrupted.
 from __future__ import annotations
 
 import errno
+import importlib
 import socket
 import sqlite3
 from typing import Any
@@ -27,6 +32,13 @@ WORK_ERROR = 1
 INTERRUPTED = 130
 BROKEN_PIPE = 141
 LONGEST = 400  # characters of a partner's or driver's message we repeat
+
+# Click's exception classes as typer raises them: typer >= 0.20 ships its own copy of click
+# (``typer._click``), older ones use click itself; ``typer.BadParameter`` lives with them.
+_CLICK = importlib.import_module(typer.BadParameter.__module__)
+ClickException: type[Exception] = _CLICK.ClickException
+UsageError: type[Exception] = _CLICK.UsageError
+NoArgsIsHelpError: type[Exception] = _CLICK.NoArgsIsHelpError
 
 _UNREACHABLE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH,
                 errno.ETIMEDOUT}
@@ -116,14 +128,41 @@ def error_line(exc: BaseException) -> tuple[str, int] | None:
     return None
 
 
+def usage_line(exc: Exception) -> str:
+    """A click error (bad parameter, unknown option or command) as one line, pointing at
+    the command's help."""
+    line = " ".join(str(getattr(exc, "format_message", exc.__str__)()).split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, UsageError) and ctx is not None:
+        line += f" (see `{ctx.command_path} --help`)"
+    return line
+
+
+def _usage_error(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {usage_line(exc)}", err=True)
+    return typer.Exit(int(getattr(exc, "exit_code", CONFIG_ERROR)))
+
+
 class ReelCartGroup(TyperGroup):
     """The root ``reelcart`` group: runs the chosen command and renders user errors."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None,
+                     **extra: Any) -> Any:
+        """The root's own options (``reelcart --bogus``) are parsed here, before invoke."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except NoArgsIsHelpError:  # `reelcart` alone: the help, not an error
+            raise
+        except ClickException as exc:
+            raise _usage_error(exc) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort, NoArgsIsHelpError):
             raise
+        except ClickException as exc:  # a subcommand's parameters, BadParameter
+            raise _usage_error(exc) from None
         except BrokenPipeError:  # `reelcart … | head`: the reader has gone, say nothing
             raise typer.Exit(BROKEN_PIPE) from None
         except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from models import DeliveryAttempt, Fulfillment, Order, OutboxMessage
 from models.base import utc_now
 from models.errors import InvalidRequest
 from models.urls import HttpUrlStr
+from orders import capture as capture_service
 from orders import refunds as refund_service
 from orders import repository
 from orders import service as order_service
@@ -115,6 +116,32 @@ async def cancel_order(order_id: OrderId, body: OrderCancel, call: MerchantCallD
                                          reason=body.reason)
         return await order_service.merchant_order_json(db, order)
     return await call.write(handler)
+
+
+class CaptureCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int | None = Field(
+        default=None, le=10**12, description="Minor units, from 1 to the authorised amount; "
+        "omit to capture all of it. The rest of the authorisation is released.")
+
+
+@router.post("/{order_id}/capture", status_code=202, response_class=Response,
+             responses={400: ERROR, 404: ERROR, 409: ERROR}, operation_id="captureOrder")
+async def capture_order(order_id: OrderId, body: CaptureCreate, call: MerchantCallDep
+                        ) -> Response:
+    """Capture an authorised (manual-capture) payment now, all of it or less (e.g. a line
+    cannot ship): the rest of the authorisation is released, and the order's ledger,
+    commissions, refunds and reconciliation count only what was captured. The worker calls
+    the payment provider; the order shows the capture's progress."""
+    async def handler(db: Any) -> dict[str, Any]:
+        order = await repository.lock_order(db, order_id)
+        if order is None:
+            raise OrderNotFound(order_id)
+        await capture_service.merchant_capture(db, order, amount=body.amount,
+                                               actor=f"merchant:{call.merchant.id}")
+        return await order_service.merchant_order_json(db, order)
+    return await call.write(handler, status_code=202)
 
 
 class LineQuantity(BaseModel):

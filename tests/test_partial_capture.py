@@ -1,0 +1,293 @@
+"""Partial capture, as Stripe does it: the merchant captures less than was authorised (a
+line cannot ship) through the merchant API; the rest of the authorisation is released.
+Stripe is faked at its HTTP layer (``tests.fake_stripe``: ``amount_to_capture``,
+``amount_received``, the charge's ``amount_captured``); the sandbox PSP with
+``REELCART_SANDBOX_CAPTURE_METHOD=manual`` behaves the same way. The ledger, commissions,
+refunds and the payout reconciliation count only what was captured."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from api.runtime import Runtime
+from api.worker import run_once
+from models import CommissionEntry, LedgerEntry, SandboxCharge
+from models.db import transaction
+from payments.sandbox import sandbox_fee
+from tests.commission_world import contract, payee
+from tests.conftest import STRIPE_KEY, US_ADDRESS, Agent, app_client, sandbox_runtime
+from tests.fake_stripe import PINNED_VERSION, FakeStripe, parse_form, sign
+
+MERCHANT = {"Authorization": "Bearer merchant-key"}
+STRIPE = {"payments_provider": "stripe", "stripe_api_key": STRIPE_KEY,
+          "stripe_webhook_secret": "whsec_test_secret", "stripe_account_id": "acct_test_1",
+          "merchant_api_keys": ["merchant-key"], "stripe_capture_method": "manual"}
+
+
+async def capture(agent: Agent, order_id: str, body: dict) -> httpx.Response:
+    return await agent.http.post(f"/orders/{order_id}/capture", json=body,
+                                 headers={**MERCHANT, "Idempotency-Key": f"cap-{uuid4()}"})
+
+
+async def refund(agent: Agent, order_id: str, body: dict) -> httpx.Response:
+    return await agent.http.post(f"/orders/{order_id}/refunds", json=body,
+                                 headers={**MERCHANT, "Idempotency-Key": f"rf-{uuid4()}"})
+
+
+async def detail(agent: Agent, order_id: str) -> dict:
+    resp = await agent.http.get(f"/orders/{order_id}", headers=MERCHANT)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def ledger_sum(rt: Runtime, order_id: str, column: str = "gross") -> int:
+    async with rt.read_sessionmaker() as db:
+        return int(await db.scalar(select(func.sum(getattr(LedgerEntry, column))).where(
+            LedgerEntry.order_id == order_id, LedgerEntry.model == "last_touch")) or 0)
+
+
+async def commissions(rt: Runtime, order_id: str) -> list[tuple[str, int]]:
+    async with rt.read_sessionmaker() as db:
+        return [(e.kind, e.amount) for e in await db.scalars(
+            select(CommissionEntry).where(CommissionEntry.order_id == order_id)
+            .order_by(CommissionEntry.id))]
+
+
+async def authorised_order(agent: Agent, token: str, *, video: str | None = None) -> dict:
+    body: dict = {"currency": "usd", "capabilities": {},
+                  "line_items": [{"id": "item_123", "quantity": 3}],
+                  "fulfillment_details": {"address": US_ADDRESS}}
+    if video:
+        body["affiliate_attribution"] = {"provider": "impact.com", "publisher_id": "pub_9",
+                                         "creative_id": video}
+    session = (await agent.post("/checkout_sessions", body)).json()
+    done = await agent.complete(session["id"], token)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed", done.json()
+    order = done.json()["order"]
+    assert (await detail(agent, order["id"]))["payment_status"] == "authorized"
+    return order
+
+
+async def refused_amounts(agent: Agent, order_id: str, authorised: int) -> None:
+    for amount in (0, -5, authorised + 1):
+        resp = await capture(agent, order_id, {"amount": amount})
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["code"] == "capture_amount_invalid"
+        assert resp.json()["param"] == "$.amount"
+        assert resp.json()["amount_authorized"] == authorised
+    resp = await capture(agent, order_id, {"amount": "12.50"})
+    assert resp.status_code == 400, resp.text
+
+
+# ---------------------------------------------------------------- Stripe
+
+
+@pytest.fixture
+async def stripe_manual(database_url: str, fake_stripe: FakeStripe) -> AsyncIterator[Runtime]:
+    async with sandbox_runtime(database_url, **STRIPE) as rt:
+        yield rt
+
+
+async def test_partial_capture_with_stripe(stripe_manual: Runtime, fake_stripe: FakeStripe,
+                                           backend: str) -> None:
+    rt = stripe_manual
+    async with app_client(rt) as client:
+        agent = Agent(client)
+        order = await authorised_order(agent, "spt_ok")
+        pi = fake_stripe.payment_intents["pi_1"]
+        authorised = pi["amount_capturable"]
+        assert authorised == order_total(order)
+        await refused_amounts(agent, order["id"], authorised)
+        assert await rt.captures.run() == 0  # nothing was asked for
+        # One of three units cannot ship: capture two thirds of the goods' worth.
+        amount = authorised - 300
+        resp = await capture(agent, order["id"], {"amount": amount})
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["payment"]["capture"]["amount_to_capture"] == amount
+        assert await rt.captures.run() == 1
+        [call] = fake_stripe.calls("POST", "/v1/payment_intents/pi_1/capture")
+        assert parse_form(call.content)["amount_to_capture"] == str(amount)
+        # Stripe's side: received what was captured, the rest released.
+        charge = fake_stripe.charges[pi["latest_charge"]]
+        assert (pi["status"], pi["amount_received"], pi["amount_capturable"]) == \
+            ("succeeded", amount, 0)
+        assert (charge["amount"], charge["amount_captured"]) == (authorised, amount)
+        # Stripe's events for it (payment_intent.succeeded carries amount_received) change
+        # nothing more, however often they come.
+        for _ in range(2):
+            payload = fake_stripe.event("payment_intent.succeeded", pi)
+            posted = await client.post("/webhooks/stripe", content=payload,
+                                       headers={"Stripe-Signature": sign(payload)})
+            assert posted.status_code == 200, posted.text
+        while await run_once(rt):
+            pass
+        got = await detail(agent, order["id"])
+        assert got["payment_status"] == "paid"
+        cap = got["payment"]["capture"]
+        assert (cap["status"], cap["amount_authorized"], cap["amount_captured"],
+                cap["amount_released"]) == ("captured", authorised, amount, 300)
+        assert await ledger_sum(rt, order["id"]) == amount
+        # Capturing again is refused; refunds stop at what was captured.
+        again = await capture(agent, order["id"], {})
+        assert again.status_code == 409, again.text
+        assert again.json()["code"] == "capture_not_allowed"
+        over = await refund(agent, order["id"], {"amount": amount + 1})
+        assert over.status_code == 400, over.text
+        assert over.json()["refundable_amount"] == amount
+        done = await refund(agent, order["id"], {})
+        assert done.status_code == 201, done.text
+        assert done.json()["refunded_amount"] == amount
+        assert done.json()["payment_status"] == "refunded"
+        assert charge["amount_refunded"] == amount
+        assert await ledger_sum(rt, order["id"]) == 0
+
+
+async def test_partial_capture_from_the_stripe_dashboard(
+        stripe_manual: Runtime, fake_stripe: FakeStripe, backend: str) -> None:
+    """Captured in part outside ReelCart (the Stripe dashboard): ``payment_intent.succeeded``
+    with ``amount_received`` below the authorised amount releases the rest here too."""
+    rt = stripe_manual
+    async with app_client(rt) as client:
+        agent = Agent(client)
+        order = await authorised_order(agent, "spt_ok")
+        authorised = order_total(order)
+        status, pi = fake_stripe.capture(PINNED_VERSION, {"amount_to_capture": "500"}, "pi_1")
+        assert (status, pi["amount_received"]) == (200, 500)
+        payload = fake_stripe.event("payment_intent.succeeded", pi)
+        posted = await client.post("/webhooks/stripe", content=payload,
+                                   headers={"Stripe-Signature": sign(payload)})
+        assert posted.status_code == 200, posted.text
+        while await run_once(rt):
+            pass
+        cap = (await detail(agent, order["id"]))["payment"]["capture"]
+        assert (cap["status"], cap["amount_captured"], cap["amount_released"]) == \
+            ("captured", 500, authorised - 500)
+        assert await ledger_sum(rt, order["id"]) == 500
+        assert not fake_stripe.calls("POST", "/v1/payment_intents/pi_1/capture")
+
+
+async def test_capture_is_refused_for_a_payment_captured_at_once(
+        shopper: Agent, fake_stripe: FakeStripe, backend: str) -> None:
+    session = await shopper.ready_session()
+    order = (await shopper.complete(session["id"], "spt_ok")).json()["order"]
+    resp = await capture(shopper, order["id"], {"amount": 100})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "capture_not_allowed"
+    assert not fake_stripe.calls("POST", "/v1/payment_intents/pi_1/capture")
+    missing = await capture(shopper, "ord_missing", {})
+    assert missing.status_code == 404
+
+
+def order_total(order: dict) -> int:
+    return {t["type"]: t["amount"] for t in order["totals"]}["total"]
+
+
+# ---------------------------------------------------------------- sandbox
+
+
+@pytest.fixture
+async def sandbox_manual(database_url: str) -> AsyncIterator[Runtime]:
+    async with sandbox_runtime(database_url, merchant_api_keys=["merchant-key"],
+                               sandbox_capture_method="manual") as rt:
+        yield rt
+
+
+async def test_partial_capture_with_the_sandbox_ledger_commissions_and_payout(
+        sandbox_manual: Runtime, backend: str) -> None:
+    rt = sandbox_manual
+    async with app_client(rt) as client:
+        agent = Agent(client)
+        made = await client.post("/videos", json={
+            "id": "vid-p", "generator": "sora-2", "published_url": "https://tiktok.test/p",
+            "products": [{"product_id": "spec-items"}]},
+            headers={**MERCHANT, "Idempotency-Key": "vid-p"})
+        assert made.status_code in (200, 201), made.text
+        async with transaction(rt.sessionmaker) as db:
+            await payee(db, "ava")
+            await contract(db, "c-p", "video", "vid-p", [("ava", 1)], rate_bps=1000)
+        order = await authorised_order(agent, "spt_test_success", video="vid-p")
+        authorised = order_total(order)
+        async with rt.read_sessionmaker() as db:
+            charge = await db.scalar(select(SandboxCharge))
+        assert (charge.status, charge.amount, charge.fee_amount) == \
+            ("requires_capture", authorised, 0)
+        [(kind, sale)] = await commissions(rt, order["id"])
+        assert kind == "sale"
+        assert sale > 0
+        await refused_amounts(agent, order["id"], authorised)
+        # Refunds wait for the capture.
+        early = await refund(agent, order["id"], {"amount": 100})
+        assert early.json()["code"] == "payment_not_captured"
+        amount = authorised - 300
+        resp = await capture(agent, order["id"], {"amount": amount})
+        assert resp.status_code == 202, resp.text
+        assert await rt.captures.run() == 1
+        assert await rt.captures.run() == 0
+        async with rt.read_sessionmaker() as db:
+            charge = await db.scalar(select(SandboxCharge))
+        assert (charge.status, charge.amount_captured, charge.fee_amount) == \
+            ("succeeded", amount, sandbox_fee(amount))
+        got = await detail(agent, order["id"])
+        assert got["payment_status"] == "paid"
+        assert got["payment"]["capture"]["amount_captured"] == amount
+        assert got["payment"]["fee_amount"] == sandbox_fee(amount)
+        assert got["payment"]["net_amount"] == amount - sandbox_fee(amount)
+        # The ledger: gross is what was captured, the fee the captured amount's.
+        assert await ledger_sum(rt, order["id"]) == amount
+        assert await ledger_sum(rt, order["id"], "fee") == sandbox_fee(amount)
+        # Commissions lost the released part, in proportion.
+        rows = await commissions(rt, order["id"])
+        assert [k for k, _ in rows] == ["sale", "capture_release"]
+        assert 0 < sum(a for _, a in rows) < sale
+        # A refund of part of it, then the payout ties out to the cent.
+        assert (await refund(agent, order["id"], {"amount": 137})).status_code == 201
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        recon = (await client.get("/finance/reconciliation", params={
+            "from": today.isoformat(), "to": (today + timedelta(days=2)).isoformat()},
+            headers=MERCHANT)).json()
+        [payout] = recon["payouts"]
+        assert payout["settled"] == amount - sandbox_fee(amount) - 137
+        assert payout["difference"] == 0
+        assert payout["status"] == "matched"
+        assert {(i["category"], i["amount"], i["expected"], i["status"])
+                for i in payout["items"]} == {("charge", amount, amount, "matched"),
+                                              ("refund", -137, -137, "matched")}
+        assert recon["unmatched_ours"] == []
+        # Refunding everything captured reverses the ledger and the commissions exactly.
+        rest = await refund(agent, order["id"], {})
+        assert rest.status_code == 201, rest.text
+        assert rest.json()["refunded_amount"] == amount
+        assert await ledger_sum(rt, order["id"]) == 0
+        assert sum(a for _, a in await commissions(rt, order["id"])) == 0
+        assert (await refund(agent, order["id"], {"amount": 1})).status_code == 400
+
+
+async def test_sandbox_capture_in_full_and_release(sandbox_manual: Runtime,
+                                                   backend: str) -> None:
+    """Capturing without an amount takes all of it; a canceled order's authorisation is
+    released and never settles."""
+    rt = sandbox_manual
+    async with app_client(rt) as client:
+        agent = Agent(client)
+        whole = await authorised_order(agent, "spt_test_success")
+        assert (await capture(agent, whole["id"], {})).status_code == 202
+        released = await authorised_order(agent, "spt_test_success")
+        canceled = await client.post(f"/orders/{released['id']}/cancel", json={},
+                                     headers={**MERCHANT, "Idempotency-Key": "cancel"})
+        assert canceled.status_code == 200, canceled.text
+        assert await rt.captures.run() == 2
+        async with rt.read_sessionmaker() as db:
+            charges = {c.amount_captured: c.status for c in await db.scalars(
+                select(SandboxCharge))}
+        assert charges == {order_total(whole): "succeeded", None: "canceled"}
+        assert (await detail(agent, whole["id"]))["payment"]["capture"]["amount_released"] \
+            == 0
+        assert (await detail(agent, released["id"]))["payment_status"] == "voided"
+        assert await ledger_sum(rt, whole["id"]) == order_total(whole)
