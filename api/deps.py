@@ -15,11 +15,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from api import signatures
+from api import jsonbody, signatures
 from api.auth import AgentPrincipal, MerchantPrincipal, authenticate, authenticate_merchant
 from api.runtime import Runtime
 from api.settings import SignatureMode
 from checkout.domain import Actor
+from idempotency.canonical import parsed_hash
 from idempotency.service import ClaimingHandler, IdempotentCall, Outcome, require_key
 from models.base import utc_now
 from models.errors import AppError, InvalidRequest, Unauthorized
@@ -179,7 +180,7 @@ async def agent_call(request: Request) -> AgentCall:
             conflict_status=version.conflict_status,
             render_error=lambda exc: version.error(exc).body())
     elif request.method == "POST":
-        _check_json(body)
+        _check_json(request, body)
     return AgentCall(runtime, guard, agent=agent, version=version, body=body)
 
 
@@ -189,12 +190,23 @@ def _path(request: Request) -> str:
     return request.scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
-def _check_json(body: bytes) -> None:
+def _check_json(request: Request, body: bytes) -> None:
     try:
-        signatures.request_hash(body)
+        _request_hash(request, body)
     except ValueError:
         raise InvalidRequest("The request body is not valid JSON.",
                              code="invalid_json") from None
+
+
+def _request_hash(request: Request, body: bytes) -> str:
+    """``signatures.request_hash(body)`` (``ValueError`` if it is not JSON), from the
+    value ``BodyLimitMiddleware`` parsed when it checked this body: one parse, not two."""
+    parsed = request.scope.get("state", {}).get(jsonbody.STATE_KEY)
+    if parsed is not None:
+        value = parsed.value_of(body)
+        if value is not jsonbody.NOT_PARSED:
+            return parsed_hash(value)
+    return signatures.request_hash(body)
 
 
 def _idempotency_guard(request: Request, runtime: Runtime, body: bytes, *, principal: str,
@@ -206,7 +218,7 @@ def _idempotency_guard(request: Request, runtime: Runtime, body: bytes, *, princ
         return None
     checked = require_key(key)
     try:
-        body_hash = signatures.request_hash(body)
+        body_hash = _request_hash(request, body)
     except ValueError:
         raise InvalidRequest("The request body is not valid JSON.",
                              code="invalid_json") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 MAX_DEPTH = 64
@@ -76,15 +77,18 @@ def _find(value: Any, depth: int) -> tuple[str, list[str | int]] | None:
     return None
 
 
-def parse(raw: bytes) -> Any:
-    """The body as JSON; raises :class:`BadJson` (a ``ValueError``) with the problem."""
+def parse(raw: bytes, *, exact_numbers: bool = False) -> Any:
+    """The body as JSON; raises :class:`BadJson` (a ``ValueError``) with the problem.
+    ``exact_numbers``: numbers with a fraction or exponent as ``Decimal`` (as
+    ``idempotency.canonical`` reads them), not ``float``."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadJson(JsonProblem("invalid_json", "The request body must be UTF-8 JSON.")
                          ) from None
     try:
-        value = json.loads(text, parse_int=_parse_int, parse_constant=_no_constants)
+        value = json.loads(text, parse_int=_parse_int, parse_constant=_no_constants,
+                           parse_float=Decimal if exact_numbers else None)
     except RecursionError:
         raise BadJson(JsonProblem(
             "json_too_deep", f"JSON may nest at most {MAX_DEPTH} levels.")) from None
@@ -104,10 +108,35 @@ def parse(raw: bytes) -> Any:
 
 def problem(raw: bytes) -> JsonProblem | None:
     """What is wrong with a JSON body, or None (an empty body is the route's business)."""
+    return check(raw)[0]
+
+
+def check(raw: bytes) -> tuple[JsonProblem | None, ParsedBody | None]:
+    """``problem`` and, for a sound non-empty body, the body as parsed (``ParsedBody``),
+    so that the request's hash needs no second parse."""
     if not raw.strip():
-        return None
+        return None, None
     try:
-        parse(raw)
+        value = parse(raw, exact_numbers=True)
     except BadJson as exc:
-        return exc.problem
-    return None
+        return exc.problem, None
+    return None, ParsedBody(raw, value)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBody:
+    """A request body the middleware checked, and its JSON value with exact numbers (what
+    ``idempotency.canonical.canonical_json`` would parse from it: ints within range,
+    ``Decimal`` for the rest, no NaN). Kept in the ASGI scope's state under ``STATE_KEY``
+    for the idempotency hash; nothing else reads or changes the value."""
+
+    raw: bytes
+    value: Any
+
+    def value_of(self, body: bytes) -> Any:
+        """The parsed value if ``body`` is the body checked, else ``NOT_PARSED``."""
+        return self.value if body == self.raw else NOT_PARSED
+
+
+NOT_PARSED = object()
+STATE_KEY = "reelcart.parsed_body"

@@ -169,7 +169,9 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        found = jsonbody.problem(body)
+        found, parsed = jsonbody.check(body)
+        if parsed is not None:  # parsed once: the idempotency hash reuses it (api.deps)
+            scope.setdefault("state", {})[jsonbody.STATE_KEY] = parsed
         if found is not None:
             if scope["path"].startswith("/ucp/"):  # UCP: the spec's error_response
                 from protocols.ucp.errors import invalid

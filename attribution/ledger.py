@@ -111,11 +111,12 @@ async def _touches(db: AsyncSession, session_id: str, order_at: datetime,
     return out, videos
 
 
-async def _shares(db: AsyncSession, order: Order, policy: LedgerPolicy
+async def _shares(db: AsyncSession, order: Order, policy: LedgerPolicy, touched: bool = True
                   ) -> tuple[dict[str, Credit], dict[str | None, datetime], dict[str, Video]]:
-    """(credit per model, latest touch per video, the touched videos as loaded)."""
+    """(credit per model, latest touch per video, the touched videos as loaded).
+    ``touched=False``: the caller knows the session has no touches (nor, then, visitors)."""
     plain, loaded = await _touches(db, order.checkout_session_id, order.created_at,
-                                   policy.horizon_days)
+                                   policy.horizon_days) if touched else ([], {})
     # Videos only a visitor's clicks or views name (web journeys): one more look-up.
     loaded.update(await _video_facts(
         db, {t.video_id for t in plain if t.video_id} - loaded.keys()))
@@ -137,8 +138,9 @@ async def _video_facts(db: AsyncSession, video_ids: set[str]) -> dict[str, Video
 
 async def _append(db: AsyncSession, order: Order, policy: LedgerPolicy, kind: str,
                   amounts: dict[str, int], *, reference: str | None = None,
-                  reason: str | None = None) -> list[dict[str, Any]]:
-    shares, touched, videos = await _shares(db, order, policy)
+                  reason: str | None = None, has_touches: bool = True
+                  ) -> list[dict[str, Any]]:
+    shares, touched, videos = await _shares(db, order, policy, has_touches)
     # Credited videos were loaded with the touches; only remix parents (credited through
     # their remixes) may still be missing: one look-up for those, none usually.
     credited = {v for s in shares.values() for v in s.shares if v}
@@ -172,8 +174,11 @@ async def _insert(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
 
 
 async def record_sale(db: AsyncSession, order: Order, fee: int | None,
-                      policy: LedgerPolicy) -> None:
-    rows = await _append(db, order, policy, "sale", components(order, fee or 0))
+                      policy: LedgerPolicy, *, touched: bool = True) -> None:
+    """``touched=False``: the caller read, in this transaction, that the order's session
+    has no attribution touches (the sale is credited to no video; no look-up needed)."""
+    rows = await _append(db, order, policy, "sale", components(order, fee or 0),
+                         has_touches=touched)
     for on_sale in _SALE_LISTENERS.values():
         await on_sale(db, order, rows)
 

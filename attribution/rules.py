@@ -154,5 +154,9 @@ def credit_weights(model: str, touches: Sequence[Touch], order_at: datetime,
 
 def split(amount: int, shares: dict[str | None, Fraction]) -> dict[str | None, int]:
     """Integer credits per video that sum exactly to ``amount``."""
+    if len(shares) == 1:  # one video, or none (every unattributed sale): all of it
+        ((only, share),) = shares.items()
+        if share > 0:
+            return {only: amount}
     keys = sorted(shares, key=lambda v: (v is None, v or ""))
     return dict(zip(keys, allocate(amount, [shares[k] for k in keys]), strict=True))

@@ -39,6 +39,9 @@ from orders.capture import CapturePolicy
 from payments.provider import PaymentProvider
 
 SUPPORTED_INTERVENTIONS = ("3ds",)
+# A session as the core reads it: being created, loaded as a plain row, or mapped (the
+# recovery paths, which lock it through the ORM).
+Stored = CheckoutSession | repository.NewSession | repository.SessionRow
 
 
 def to_catalog_item(v: VariantView) -> CatalogItem:
@@ -75,7 +78,7 @@ class CheckoutCore:
 
     # ---------------------------------------------------------------- reads & helpers
 
-    def effective_status(self, s: CheckoutSession | repository.NewSession) -> str:
+    def effective_status(self, s: Stored) -> str:
         if s.status not in TERMINAL and s.status != SessionStatus.in_progress \
                 and self.clock() >= s.expires_at:
             return SessionStatus.expired
@@ -83,14 +86,14 @@ class CheckoutCore:
 
     async def _load(
         self, db: AsyncSession, actor: Actor, session_id: str, *, for_update: bool
-    ) -> CheckoutSession:
-        s = await repository.get_session(db, session_id, for_update=for_update)
+    ) -> repository.SessionRow:
+        s = await repository.load_session(db, session_id, for_update=for_update)
         # Another agent's session is indistinguishable from a missing one.
         if s is None or s.agent_id != actor.agent_id:
             raise CheckoutSessionNotFound(session_id)
         return s
 
-    def _ensure_open(self, s: CheckoutSession, action: str) -> None:
+    def _ensure_open(self, s: repository.SessionRow, action: str) -> None:
         status = self.effective_status(s)
         if status in TERMINAL:
             raise CheckoutSessionClosed(s.id, status, action)
@@ -110,7 +113,7 @@ class CheckoutCore:
                     f"Item {line.item_id!r} is sold in {v.currency.upper()}, not "
                     f"{currency.upper()}.", param=param)
 
-    async def _reprice(self, db: AsyncSession, s: CheckoutSession | repository.NewSession,
+    async def _reprice(self, db: AsyncSession, s: Stored,
                        variants: dict[str, VariantView] | None = None) -> None:
         """Recompute the authoritative snapshot from the live catalog."""
         requested = [RequestedLine(r["id"], r["quantity"], r.get("unit_amount"))
@@ -160,7 +163,7 @@ class CheckoutCore:
         s.authentication_metadata = None
         s.updated_at = now
 
-    def view(self, s: CheckoutSession | repository.NewSession, order: Order | None = None
+    def view(self, s: Stored, order: Order | None = None
              ) -> SessionView:
         offered = (s.agent_capabilities or {}).get("interventions", {}).get("supported", [])
         return SessionView(
@@ -178,7 +181,8 @@ class CheckoutCore:
             payment_provider=self.provider.name, links=self._links,
             support_email=self.profile.support_email, order=order)
 
-    async def _view_with_order(self, db: AsyncSession, s: CheckoutSession) -> SessionView:
+    async def _view_with_order(self, db: AsyncSession,
+                               s: CheckoutSession | repository.SessionRow) -> SessionView:
         order = await order_repository.get_order(db, s.order_id) \
             if s.status == SessionStatus.completed and s.order_id else None
         return self.view(s, order)

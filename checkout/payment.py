@@ -8,13 +8,14 @@ idempotency key (see ``checkout.recovery``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from attribution import ledger, touches
 from checkout import repository
-from checkout.base import CheckoutCore
+from checkout.base import CheckoutCore, Stored
 from checkout.domain import (
     TERMINAL,
     Actor,
@@ -30,7 +31,7 @@ from checkout.errors import (
     InvalidPaymentData,
     RequiresAuthentication,
 )
-from models import CheckoutSession, PaymentAttempt
+from models import PaymentAttempt
 from models.base import new_id
 from models.errors import ServiceUnavailable
 from models.statuses import CHARGED, OPEN_ATTEMPTS, AttemptStatus, OrderPaymentStatus
@@ -46,6 +47,9 @@ from payments.provider import (
     token_fingerprint,
 )
 
+# Builds the complete command inside phase A (see ``PaymentFlow.complete``).
+PrepareComplete = Callable[[AsyncSession], Awaitable[CompleteSession]]
+
 # A pending payment attempt older than this is presumed orphaned (its process died) and is
 # resumed with the same provider idempotency key.
 ATTEMPT_RECOVERY_AFTER = timedelta(seconds=30)
@@ -54,14 +58,19 @@ ATTEMPT_RECOVERY_AFTER = timedelta(seconds=30)
 class PaymentFlow(CheckoutCore):
     async def complete(
         self, sessionmaker: async_sessionmaker[AsyncSession], db: AsyncSession, actor: Actor,
-        session_id: str, cmd: CompleteSession, *, claim: Claim | None = None,
+        session_id: str, cmd: CompleteSession | PrepareComplete, *,
+        claim: Claim | None = None,
     ) -> SessionView:
         """Charge once and create the order. ``db`` must not have begun yet: phase A runs
         (and commits) on its own connection first. ``claim``: the caller's idempotency
-        key, claimed first thing in phase A so that it commits with the recovery point."""
+        key, claimed first thing in phase A so that it commits with the recovery point.
+        ``cmd`` may be a callable that builds the command in phase A, after the claim (a
+        binding whose own checks and notes belong in the same transaction: UCP)."""
         async with sessionmaker() as phase_a, phase_a.begin():
             if claim is not None:
                 await claim(phase_a)
+            if not isinstance(cmd, CompleteSession):
+                cmd = await cmd(phase_a)
             outcome = await self._prepare_payment(phase_a, actor, session_id, cmd)
             if isinstance(outcome, SessionView):  # nothing to charge: the session says why
                 return outcome
@@ -92,11 +101,11 @@ class PaymentFlow(CheckoutCore):
                 code="payment_provider_unavailable", headers={"Retry-After": "2"},
             ) from exc
         loaded = await repository.lock_for_outcome(db, session_id, attempt_id)
-        if loaded is None or loaded[0].agent_id != actor.agent_id:  # ownership (as _load)
+        if loaded is None or loaded.session.agent_id != actor.agent_id:  # as _load
             raise CheckoutSessionNotFound(session_id)
         # ``loaded`` keeps the attempt and the agent in ``db``'s identity map meanwhile.
         return await self.record_outcome(db, session_id, attempt_id, result,
-                                         actor=actor.label, locked=loaded[0])
+                                         actor=actor.label, locked=loaded)
 
     async def _prepare_payment(
         self, db: AsyncSession, actor: Actor, session_id: str, cmd: CompleteSession,
@@ -123,7 +132,7 @@ class PaymentFlow(CheckoutCore):
         quoted_total = s.total_amount
         await self._reprice(db, s)
         if s.status != SessionStatus.ready_for_payment:
-            await db.flush()
+            await repository.save_session(db, s)
             return self.view(s)
         if s.total_amount != quoted_total:
             # Never charge an amount the buyer was not shown.
@@ -131,39 +140,41 @@ class PaymentFlow(CheckoutCore):
                 "type": "warning", "code": "price_change", "content_type": "plain",
                 "content": "The total changed since it was last shown; review and confirm.",
                 "param": "$.totals", "resolution": "requires_buyer_review"}]
-            await db.flush()
+            await repository.save_session(db, s)
             return self.view(s)
         quantities, short = await self._reserve_all(db, s)
         if short:  # lost the race for the last units: show it, charge nothing
             await self._reprice(db, s)
-            await db.flush()
+            await repository.save_session(db, s)
             return self.view(s)
         three_ds = self._three_ds(cmd)
         existing_reference = await self._payment_to_confirm(db, s.id, token, three_ds)
         s.order_id = s.order_id or new_id("ord")
-        attempt = PaymentAttempt(
-            id=new_id("pa"), checkout_session_id=s.id, provider=self.provider.name,
-            provider_idempotency_key=charge_idempotency_key(
-                s.id, s.total_amount, s.currency, token, three_ds=three_ds,
-                confirming=existing_reference),
-            amount=s.total_amount, currency=s.currency, status=AttemptStatus.pending,
-            api_version=self.provider.api_version, token_fingerprint=token_fingerprint(token),
-            created_at=self.clock(), updated_at=self.clock(),
-        )
-        await repository.insert_attempt(db, attempt)
+        now = self.clock()
+        attempt_id = new_id("pa")
+        idempotency_key = charge_idempotency_key(
+            s.id, s.total_amount, s.currency, token, three_ds=three_ds,
+            confirming=existing_reference)
+        await repository.insert_attempt(db, {  # the recovery point, with the session below
+            "id": attempt_id, "checkout_session_id": s.id, "provider": self.provider.name,
+            "provider_idempotency_key": idempotency_key, "amount": s.total_amount,
+            "currency": s.currency, "status": AttemptStatus.pending.value,
+            "api_version": self.provider.api_version,
+            "token_fingerprint": token_fingerprint(token), "created_at": now,
+            "updated_at": now})
         prior_status = SessionStatus.authentication_required.value \
             if status == SessionStatus.authentication_required \
             else SessionStatus.ready_for_payment.value
         s.status = SessionStatus.in_progress.value
         s.reserved_stock = quantities
         s.payment_handler_id = cmd.payment.handler_id if cmd.payment else None
-        await db.flush()
+        await repository.save_session(db, s)
         charge = ChargeRequest(
             amount=s.total_amount, currency=s.currency, token=token,
-            idempotency_key=attempt.provider_idempotency_key,
+            idempotency_key=idempotency_key,
             metadata=self._payment_metadata(s), three_ds=three_ds,
             existing_reference=existing_reference)
-        return charge, attempt.id, prior_status
+        return charge, attempt_id, prior_status
 
     @staticmethod
     def _three_ds(cmd: CompleteSession) -> ThreeDSResult | None:
@@ -186,7 +197,7 @@ class PaymentFlow(CheckoutCore):
         return previous.provider_reference
 
     async def _resume_attempt(
-        self, db: AsyncSession, s: CheckoutSession, attempt: PaymentAttempt,
+        self, db: AsyncSession, s: repository.SessionRow, attempt: PaymentAttempt,
         cmd: CompleteSession,
     ) -> tuple[ChargeRequest, str, str]:
         """An earlier process died mid-payment: ask the PSP again with the same key and
@@ -211,7 +222,7 @@ class PaymentFlow(CheckoutCore):
         return charge, attempt.id, SessionStatus.ready_for_payment.value
 
     @staticmethod
-    def _payment_metadata(s: CheckoutSession) -> dict[str, str]:
+    def _payment_metadata(s: repository.SessionRow) -> dict[str, str]:
         """Deterministic (a retry must send identical parameters under the same key)."""
         metadata = {"checkout_session_id": s.id, "order_id": s.order_id or ""}
         video_id = (s.session_metadata or {}).get("video_id")
@@ -220,8 +231,7 @@ class PaymentFlow(CheckoutCore):
         return metadata
 
     @staticmethod
-    async def _reserve_all(db: AsyncSession, s: CheckoutSession
-                           ) -> tuple[dict[str, int], list[str]]:
+    async def _reserve_all(db: AsyncSession, s: Stored) -> tuple[dict[str, int], list[str]]:
         """Take stock for every line, or none (one statement, no savepoint): returns
         (quantities, short)."""
         quantities: dict[str, int] = {}
@@ -261,31 +271,36 @@ class PaymentFlow(CheckoutCore):
 
     async def record_outcome(
         self, db: AsyncSession, session_id: str, attempt_id: str, result: ChargeResult, *,
-        actor: str, locked: CheckoutSession | None = None,
+        actor: str, locked: repository.ForOutcome | None = None,
     ) -> SessionView:
         """Apply the provider's answer to a pending attempt. Forward-only and idempotent:
         the complete request and the provider's webhook may both report the same outcome.
-        ``locked``: the session, already loaded FOR UPDATE in this transaction."""
-        s = locked or await repository.get_session(db, session_id, for_update=True)
+        ``locked``: the session, already loaded FOR UPDATE in this transaction, with what
+        it says about touches and Etsy links (without it, both are looked up). The session
+        and the attempt are written with one Core UPDATE each (no unit-of-work flush)."""
+        s = locked.session if locked is not None \
+            else await repository.load_session(db, session_id, for_update=True)
         attempt = await db.get(PaymentAttempt, attempt_id)
         assert s is not None
         assert attempt is not None
         now = self.clock()
         if s.status != SessionStatus.in_progress or attempt.status not in OPEN_ATTEMPTS:
             return await self._view_with_order(db, s)
-        attempt.provider_reference = result.reference or attempt.provider_reference
-        attempt.updated_at = now
+        changes: dict[str, object] = {
+            "provider_reference": result.reference or attempt.provider_reference,
+            "updated_at": now}
         s.updated_at = now
         if result.fee_amount is not None:
-            attempt.fee_amount = result.fee_amount
-            attempt.net_amount = attempt.amount - result.fee_amount
+            changes["fee_amount"] = result.fee_amount
+            changes["net_amount"] = attempt.amount - result.fee_amount
         if result.status == AttemptStatus.processing:  # the provider finishes later (webhook)
-            attempt.status = AttemptStatus.processing
-            await db.flush()
+            changes["status"] = AttemptStatus.processing.value
+            await repository.update_attempt(db, attempt, changes)
+            await repository.save_session(db, s)
             return self.view(s)
         if result.status in CHARGED:
-            attempt.status = result.status
-            # The session's final state before the order's flush: one UPDATE of its row.
+            changes["status"] = str(result.status)
+            await repository.update_attempt(db, attempt, changes)
             s.status = SessionStatus.completed.value
             s.reserved_stock = None
             s.messages = []
@@ -295,25 +310,29 @@ class PaymentFlow(CheckoutCore):
                 order_id=s.order_id,
                 payment_status=OrderPaymentStatus.authorized
                 if result.status == AttemptStatus.requires_capture else OrderPaymentStatus.paid,
-                forward_to_shopify=self.forward_to_shopify)
+                forward_to_shopify=self.forward_to_shopify,
+                etsy_linked=locked is None or locked.etsy_linked)
             s.order_id = order.id
-            await db.flush()
+            await repository.save_session(db, s)
             if result.status == "requires_capture" and attempt.provider_reference:
                 await capture.record_authorization(
                     db, order, provider=self.provider.name,
                     reference=attempt.provider_reference, now=now, policy=self.capture_policy)
-            await ledger.record_sale(db, order, attempt.fee_amount, self.ledger_policy)
+            await ledger.record_sale(db, order, attempt.fee_amount, self.ledger_policy,
+                                     touched=locked is None or locked.has_touches)
             return self.view(s, order)
         await repository.release_stock(db, s.reserved_stock or {})
         s.reserved_stock = None
         if result.status == AttemptStatus.requires_action:
-            attempt.status = AttemptStatus.requires_action
+            changes["status"] = AttemptStatus.requires_action.value
+            await repository.update_attempt(db, attempt, changes)
             s.status = SessionStatus.authentication_required.value
             s.authentication_metadata = result.authentication_metadata
-            await db.flush()
+            await repository.save_session(db, s)
             return self.view(s)
-        attempt.status = AttemptStatus.declined
-        attempt.failure_code = result.decline_code
+        changes["status"] = AttemptStatus.declined.value
+        changes["failure_code"] = result.decline_code
+        await repository.update_attempt(db, attempt, changes)
         s.status = SessionStatus.ready_for_payment.value
         s.authentication_metadata = None
         s.messages = [m for m in s.messages if m.get("code") != "payment_declined"] + [{
@@ -321,5 +340,5 @@ class PaymentFlow(CheckoutCore):
             "content": (result.message or "The payment was declined.")
             + " Please try a different payment method.",
             "param": "$.payment_data", "resolution": "requires_buyer_input"}]
-        await db.flush()
+        await repository.save_session(db, s)
         return self.view(s)

@@ -18,9 +18,17 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from feeds.repository import VARIANTS  # Core table: stock updates skip ORM bookkeeping
-from models import Agent, CheckoutSession, PaymentAttempt, Variant
+from models import (
+    Agent,
+    AttributionTouch,
+    CheckoutSession,
+    EtsyListingLink,
+    PaymentAttempt,
+    Variant,
+)
 from models.statuses import AttemptStatus
 
 SESSIONS = cast(Table, CheckoutSession.__table__)
@@ -75,9 +83,76 @@ async def insert_session(db: AsyncSession, s: NewSession) -> None:
                                        for attr, column in _NEW_SESSION_COLUMNS})
 
 
+@dataclass(slots=True)
+class SessionRow:
+    """A stored session as a plain object, for the requests that change one (update,
+    complete, cancel) and ``get``: read with one Core SELECT and written back with one Core
+    UPDATE (``save_session``). Loading an instrumented ``CheckoutSession`` into the
+    identity map and letting the unit of work find and flush its changes cost several
+    times the statements themselves on the checkout hot path. Fields in column order."""
+
+    id: str
+    agent_id: str
+    status: str
+    currency: str
+    requested_items: list[Any]
+    buyer: dict[str, Any] | None
+    fulfillment_details: dict[str, Any] | None
+    selected_fulfillment_options: list[Any] | None
+    agent_capabilities: dict[str, Any]
+    locale: str | None
+    timezone: str | None
+    order_notes: str | None
+    session_metadata: dict[str, Any] | None
+    line_items: list[Any]
+    fulfillment_options: list[Any]
+    totals: list[Any]
+    messages: list[Any]
+    total_amount: int
+    authentication_metadata: dict[str, Any] | None
+    payment_handler_id: str | None
+    reserved_stock: dict[str, Any] | None
+    cancel_reason: dict[str, Any] | None
+    discount_codes: list[Any] | None
+    order_id: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+
+
+_ROW_COLUMNS = [(prop.key, prop.columns[0]) for prop in inspect(CheckoutSession).column_attrs]
+assert [attr for attr, _ in _ROW_COLUMNS] == [f.name for f in fields(SessionRow)]
+_ROW_BY_ID = select(*(column for _, column in _ROW_COLUMNS)).where(
+    SESSIONS.c.id == bindparam("session_id"))
+# Row lock on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
+_ROW_FOR_UPDATE = _ROW_BY_ID.with_for_update()
+# What update, complete and cancel may change; the rest is fixed at create. All of it is
+# written back (the row is locked, so nothing else changed it meanwhile).
+_SAVED = [(attr, column.key) for attr, column in _ROW_COLUMNS if attr in {
+    "status", "requested_items", "buyer", "fulfillment_details",
+    "selected_fulfillment_options", "order_notes", "line_items", "fulfillment_options",
+    "totals", "messages", "total_amount", "authentication_metadata", "payment_handler_id",
+    "reserved_stock", "cancel_reason", "discount_codes", "order_id", "version",
+    "updated_at"}]
+_SAVE_SESSION = update(SESSIONS).where(SESSIONS.c.id == bindparam("session_id"))
+
+
+async def load_session(db: AsyncSession, session_id: str, *, for_update: bool = False
+                       ) -> SessionRow | None:
+    row = (await db.execute(_ROW_FOR_UPDATE if for_update else _ROW_BY_ID,
+                            {"session_id": session_id})).first()
+    return None if row is None else SessionRow(*row)
+
+
+async def save_session(db: AsyncSession, s: SessionRow) -> None:
+    """Write a session loaded with ``load_session(for_update=True)`` back: one UPDATE."""
+    params: dict[str, Any] = {column: getattr(s, attr) for attr, column in _SAVED}
+    params["session_id"] = s.id
+    await db.execute(_SAVE_SESSION, params)
+
+
 _ATTEMPTS = cast(Table, PaymentAttempt.__table__)
-_ATTEMPT_COLUMNS = [(prop.key, prop.columns[0].key)
-                    for prop in inspect(PaymentAttempt).column_attrs]
 _INSERT_ATTEMPT = insert(_ATTEMPTS)
 
 # Built once (bind parameters): these run on every update and complete.
@@ -85,13 +160,22 @@ _SESSION_BY_ID = select(CheckoutSession).where(CheckoutSession.id == bindparam("
     .execution_options(populate_existing=True)
 # Row lock on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
 _SESSION_FOR_UPDATE = _SESSION_BY_ID.with_for_update()
+# Whether the session has attribution touches, and whether any variant is linked to an
+# Etsy listing at all: asked here, in the statement that locks the session, so that a sale
+# with none (the usual one) skips the ledger's touch look-up and the Etsy link look-up.
+# The same transaction's snapshot on SQLite (it holds the write lock throughout); on
+# PostgreSQL, as if a concurrent writer of either had committed a moment later.
+_HAS_TOUCHES = select(AttributionTouch.id).where(
+    AttributionTouch.checkout_session_id == SESSIONS.c.id).exists()
+_ETSY_LINKED = select(EtsyListingLink.variant_id).exists()
 _FOR_OUTCOME = (
-    select(CheckoutSession, PaymentAttempt, Agent)
+    select(*(column for _, column in _ROW_COLUMNS), PaymentAttempt, Agent, _HAS_TOUCHES,
+           _ETSY_LINKED)
     .outerjoin(PaymentAttempt, and_(PaymentAttempt.id == bindparam("attempt_id"),
-                                    PaymentAttempt.checkout_session_id == CheckoutSession.id))
-    .outerjoin(Agent, Agent.id == CheckoutSession.agent_id)
-    .where(CheckoutSession.id == bindparam("session_id"))
-    .with_for_update(of=CheckoutSession)  # the session's row only
+                                    PaymentAttempt.checkout_session_id == SESSIONS.c.id))
+    .outerjoin(Agent, Agent.id == SESSIONS.c.agent_id)
+    .where(SESSIONS.c.id == bindparam("session_id"))
+    .with_for_update(of=SESSIONS)  # the session's row only
     .execution_options(populate_existing=True))
 
 
@@ -102,24 +186,50 @@ async def get_session(
                            {"session_id": session_id})
 
 
-async def insert_attempt(db: AsyncSession, attempt: PaymentAttempt) -> None:
-    """Insert a new payment attempt with one Core statement (as ``insert_session``):
-    ``attempt`` stays transient; nothing in its transaction reads it back."""
-    state = attempt.__dict__
-    await db.execute(_INSERT_ATTEMPT, {column: state[attr] for attr, column in _ATTEMPT_COLUMNS
-                                         if attr in state})
+async def insert_attempt(db: AsyncSession, attempt: dict[str, Any]) -> None:
+    """Insert a new payment attempt (its column values) with one Core statement, as
+    ``insert_session``: nothing in its transaction reads it back."""
+    await db.execute(_INSERT_ATTEMPT, attempt)
+
+
+_UPDATE_ATTEMPT = update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt_id"))
+
+
+async def update_attempt(db: AsyncSession, attempt: PaymentAttempt, values: dict[str, Any]
+                         ) -> None:
+    """Set ``values`` on a loaded attempt with one Core UPDATE (no unit-of-work flush);
+    the mapped object takes them as its committed state, so it is not written again."""
+    for attr, value in values.items():
+        set_committed_value(attempt, attr, value)
+    await db.execute(_UPDATE_ATTEMPT, {**values, "attempt_id": attempt.id})
+
+
+@dataclass(slots=True)
+class ForOutcome:
+    """What recording the provider's answer needs, read with the session's lock."""
+
+    session: SessionRow
+    attempt: PaymentAttempt | None
+    agent: Agent | None
+    has_touches: bool
+    etsy_linked: bool
 
 
 async def lock_for_outcome(db: AsyncSession, session_id: str, attempt_id: str
-                           ) -> tuple[CheckoutSession, PaymentAttempt | None, Agent | None] | None:
-    """The session FOR UPDATE, with its payment attempt ``attempt_id`` and its agent in
-    the same statement: recording the provider's answer then finds both in the session's
-    identity map (``db.get``) instead of asking the database twice more (the agent: for its
-    order webhook subscription, ``orders.notify``). The identity map holds objects weakly:
-    keep the returned tuple referenced while they are needed."""
+                           ) -> ForOutcome | None:
+    """The session FOR UPDATE (as a ``SessionRow``), with its payment attempt
+    ``attempt_id``, its agent and two flags (``_HAS_TOUCHES``, ``_ETSY_LINKED``) in the
+    same statement: recording the provider's answer then finds the attempt in the
+    session's identity map (``db.get``) instead of asking the database again (the
+    agent: for its order webhook subscription, ``orders.notify``). The identity map holds
+    objects weakly: keep the result referenced while they are needed."""
     row = (await db.execute(_FOR_OUTCOME, {"session_id": session_id,
                                            "attempt_id": attempt_id})).first()
-    return None if row is None else (row[0], row[1], row[2])
+    if row is None:
+        return None
+    width = len(_ROW_COLUMNS)
+    return ForOutcome(SessionRow(*row[:width]), row[width], row[width + 1],
+                      bool(row[width + 2]), bool(row[width + 3]))
 
 
 def _per_variant(quantities: dict[str, int]) -> ColumnElement[int]:

@@ -85,7 +85,7 @@ class SessionLifecycle(CheckoutCore):
             s.discount_codes = cmd.discount_codes
         s.version += 1
         await self._reprice(db, s, variants)
-        await db.flush()
+        await repository.save_session(db, s)
         return self.view(s)
 
     async def cancel(self, db: AsyncSession, actor: Actor, session_id: str,
@@ -97,5 +97,5 @@ class SessionLifecycle(CheckoutCore):
         s.updated_at = self.clock()
         s.messages = []
         s.version += 1
-        await db.flush()
+        await repository.save_session(db, s)
         return self.view(s)

@@ -25,13 +25,22 @@ def canonical_json(body: bytes) -> bytes:
     """Key order and whitespace do not matter; ``1.0`` equals ``1``; array order does."""
     if not body.strip():
         return b""
-    parsed = json.loads(body, parse_float=Decimal)
+    return canonical_of(json.loads(body, parse_float=Decimal))
+
+
+def canonical_of(parsed: Any) -> bytes:
+    """``canonical_json`` of a body already parsed (``parse_float=Decimal``)."""
     return json.dumps(_normalise(parsed), sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False).encode()
 
 
 def request_hash(body: bytes) -> str:
     return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def parsed_hash(parsed: Any) -> str:
+    """``request_hash`` of a non-empty body already parsed (``parse_float=Decimal``)."""
+    return hashlib.sha256(canonical_of(parsed)).hexdigest()
 
 
 def value_hash(value: Any) -> str:

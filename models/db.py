@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
-from sqlalchemy.util import await_
 
-from models.sqlite_inline import inline_creator
+from models.greenlets import Session
+from models.sqlite_inline import inline_connector
 
 # How long a statement waits, asynchronously, for a lock held by another process.
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
@@ -104,8 +104,9 @@ def create_engine(
              "pool_timeout": max(60.0, 2 * sqlite_lock_timeout)} if sqlite_immediate else {}
         )
         database = make_url(url).database or ":memory:"
-        engine = create_async_engine(
-            url, echo=echo, async_creator=inline_creator(database, sqlite_lock_timeout),
+        connect = inline_connector(database, sqlite_lock_timeout)
+        engine: AsyncEngine = create_async_engine(
+            url, echo=echo, creator=lambda: connect(engine.sync_engine.dialect.dbapi),
             **pool, **JSON_OPTIONS,
         )
         _configure_sqlite(engine, immediate=sqlite_immediate,
@@ -177,14 +178,14 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, autocheckpoint: b
     statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
     def do_begin(dbapi_connection: Any) -> None:
-        await_(dbapi_connection.driver_connection.begin(statement))
+        dbapi_connection.begin(statement)  # InlineAdaptedConnection: no greenlet switch
 
     # The dialect's own hook for starting a transaction (a no-op for sqlite3), set on this
     # engine's dialect instance. A ``begin`` event listener would do the same, but any
     # engine event makes SQLAlchemy dispatch its (empty) execution events around every
     # statement; and issuing BEGIN as a statement through SQLAlchemy cost as much as one
-    # of a create's three real statements. ``InlineConnection.begin`` waits for another
-    # process's lock off the event loop like every statement.
+    # of a create's three real statements. ``InlineAdaptedConnection.begin`` waits for
+    # another process's lock off the event loop like every statement.
     engine.sync_engine.dialect.do_begin = do_begin  # type: ignore[method-assign]
 
 
@@ -246,7 +247,9 @@ class WalCheckpointer:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    """Sessions are ``models.greenlets.Session``: ``AsyncSession`` on reused greenlets."""
+    return async_sessionmaker(engine, class_=Session, expire_on_commit=False,
+                              autoflush=False)
 
 
 class UnitOfWork:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from etsy.hooks import stock_sold as etsy_stock_sold
-from models import CheckoutSession, Order
+from models import Order
 from models.base import new_id, rfc3339, utc_now
 from models.statuses import LIVE_REFUNDS, ForwardingStatus, OrderStatus
 from orders import notify, repository
@@ -28,15 +28,49 @@ Json = dict[str, Any]
 _ORDER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: read aloud to support
 
 
+assert len(_ORDER_ALPHABET) == 32  # a random byte's low 5 bits pick a character uniformly
+
+
 def new_order_number() -> str:
-    return "RC-" + "".join(secrets.choice(_ORDER_ALPHABET) for _ in range(8))
+    """``RC-`` and 8 characters, uniformly random (one ``token_bytes`` call, not eight
+    ``secrets.choice`` calls: it runs on every complete)."""
+    return "RC-" + "".join(_ORDER_ALPHABET[b & 31] for b in secrets.token_bytes(8))
+
+
+class SessionFacts(Protocol):
+    """What an order copies from its checkout session (a mapped ``CheckoutSession`` or
+    the checkout core's plain row)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def agent_id(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def line_items(self) -> list[Any]: ...
+    @property
+    def totals(self) -> list[Any]: ...
+    @property
+    def total_amount(self) -> int: ...
+    @property
+    def buyer(self) -> dict[str, Any] | None: ...
+    @property
+    def fulfillment_details(self) -> dict[str, Any] | None: ...
+    @property
+    def selected_fulfillment_options(self) -> list[Any] | None: ...
+    @property
+    def order_notes(self) -> str | None: ...
 
 
 async def create_from_session(
-    db: AsyncSession, session: CheckoutSession, *, provider: str, payment_reference: str | None,
+    db: AsyncSession, session: SessionFacts, *, provider: str, payment_reference: str | None,
     actor: str, now: datetime, public_base_url: str, order_id: str | None = None,
     payment_status: str = "paid", forward_to_shopify: bool = False,
+    etsy_linked: bool = True,
 ) -> Order:
+    """``etsy_linked=False``: the caller saw no Etsy listing link in this transaction
+    (``checkout.repository.lock_for_outcome``), so there is no listing to update."""
     order_id = order_id or new_id("ord")
     order = Order(
         id=order_id,
@@ -73,7 +107,8 @@ async def create_from_session(
     await notify.order_changed(db, order, "order_create")
     if forward_to_shopify:  # forwarding_status is already pending (above)
         await notify.forward_to_shopify(db, order)
-    await etsy_stock_sold(db, order)  # linked Etsy listings take the new stock (outbox)
+    if etsy_linked:
+        await etsy_stock_sold(db, order)  # linked Etsy listings take the new stock (outbox)
     return order
 
 

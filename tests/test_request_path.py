@@ -147,3 +147,95 @@ async def test_unit_of_work_commits_or_rolls_back_and_always_returns_the_connect
         assert (await db.scalar(select(func.count()).select_from(AgentRow)) or 0) >= 1
         await db.commit()
     assert runtime.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+class GreenletTrace:
+    """Greenlet switches (``greenlet.settrace``) and the greenlets switched into, while
+    recording (held, so that no id is reused)."""
+
+    def __init__(self) -> None:
+        self.switches = 0
+        self.greenlets: list[Any] = []
+        self._previous: Any = None
+
+    def __enter__(self) -> GreenletTrace:
+        import greenlet
+
+        self._previous = greenlet.settrace(self._trace)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import greenlet
+
+        greenlet.settrace(self._previous)
+
+    def _trace(self, event: str, args: Any) -> None:
+        if event in ("switch", "throw"):
+            self.switches += 1
+            target = args[1]
+            if all(target is not seen for seen in self.greenlets):
+                self.greenlets.append(target)
+
+
+async def test_a_create_costs_few_greenlet_switches_and_starts_no_greenlet(
+        agent: Agent, backend: str) -> None:
+    """SQLAlchemy's asyncio layer ran every statement, commit and close in a new greenlet
+    (about 8 µs to start and finish one) and every driver call as a coroutine behind a
+    switch to the event loop and back, even on SQLite, whose inline driver never waits
+    unless another process holds the lock: 32 switches and 5 new greenlets per create.
+    Sessions now run on reused greenlets (``models.greenlets``) and the SQLite adapter
+    calls ``sqlite3`` directly (``models.sqlite_inline``)."""
+    first = await agent.create(line_items=[{"id": "item_123"}])
+    assert first.status_code == 201, first.text  # warm: the key is cached, greenlets kept
+    with GreenletTrace() as trace:
+        resp = await agent.create(line_items=[{"id": "item_123"}])
+    assert resp.status_code == 201, resp.text
+    # The event loop's greenlet and one kept worker, used for every call in turn.
+    assert len(trace.greenlets) == 2, trace.greenlets
+    if backend == "sqlite":
+        # Into the worker and back for 3 statements, the commit and the close; no driver
+        # call leaves it.
+        assert trace.switches == 10, trace.switches
+    else:  # asyncpg's calls really wait on the socket: a switch to the loop and back each
+        assert trace.switches <= 30, trace.switches
+
+
+async def test_a_create_parses_its_json_body_once_before_pydantic(agent: Agent) -> None:
+    """The body-limit middleware's check (depth, integer range, UTF-8) and the
+    idempotency hash each parsed the body with ``json.loads``; the hash now reuses the
+    middleware's parse (pydantic still validates the body on its own)."""
+    import cProfile
+    import json
+    import pstats
+
+    first = await agent.create(line_items=[{"id": "item_123"}])
+    assert first.status_code == 201, first.text
+    profile = cProfile.Profile()
+    profile.enable()
+    resp = await agent.create(line_items=[{"id": "item_123", "quantity": 2}])
+    profile.disable()
+    assert resp.status_code == 201, resp.text
+    stats: dict[Any, Any] = getattr(pstats.Stats(profile), "stats")  # noqa: B009
+    code = json.loads.__code__
+    calls = [value[1] for (path, line, name), value in stats.items()
+             if (path, line, name) == (code.co_filename, code.co_firstlineno, "loads")]
+    assert calls == [1]
+
+
+def test_the_hash_of_the_middlewares_parse_is_the_request_hash() -> None:
+    """Equal by construction for every body the middleware lets through: the same
+    canonical JSON (sorted keys, ``1.0`` equal to ``1``, exact decimals, UTF-8)."""
+    from api import jsonbody
+    from idempotency.canonical import parsed_hash, request_hash
+
+    bodies = [b'{"b": 1, "a": [1.0, 2.50, -3e2, 0.1]}', b'{"a":[{"z":null,"y":true}]}',
+              '{"name": "Zoë ✓", "n": 9223372036854775807}'.encode(), b' [1, 2] ',
+              b'{"x": 1e-7, "y": 123456789.123456789123}', b'"text"', b"0"]
+    for body in bodies:
+        problem, parsed = jsonbody.check(body)
+        assert problem is None, body
+        assert parsed is not None, body
+        assert parsed_hash(parsed.value_of(body)) == request_hash(body), body
+    assert jsonbody.check(b"  ") == (None, None)
+    assert jsonbody.check(b'{"n": NaN}')[1] is None
+    assert jsonbody.check(b'{"n": 99999999999999999999999}')[1] is None

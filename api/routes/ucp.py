@@ -18,7 +18,7 @@ from api.deps import RuntimeDep
 from api.runtime import Runtime
 from fulfillment.service import ship_manually
 from idempotency.canonical import request_hash
-from idempotency.service import IdempotentCall
+from idempotency.service import Claim, ClaimingHandler, IdempotentCall, Outcome
 from models.errors import AppError
 from orders import repository as order_repository
 from protocols.acp.errors import json_path
@@ -30,6 +30,20 @@ from protocols.ucp.signing import verify_request
 
 router = APIRouter(tags=["ucp"])
 Handler = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+
+
+def _ucp_errors(handler: Handler) -> Handler:
+    """Core errors in UCP's shape (inside the transaction, so they are stored as such)."""
+    async def wrapped(db: AsyncSession) -> dict[str, Any]:
+        try:
+            return await handler(db)
+        except AppError as exc:
+            raise from_core(exc) from None
+    return wrapped
+
+
+async def _no_claim(db: AsyncSession) -> None:
+    return None
 SessionId = Annotated[str, Path(max_length=200)]
 JSON = "application/json"
 
@@ -68,12 +82,25 @@ class UcpCall:
                     ) -> Response:
         """Idempotent when the platform sends ``Idempotency-Key`` (same key + same body →
         the stored answer; same key + another body → 409)."""
-        async def wrapped(db: AsyncSession) -> dict[str, Any]:
+        wrapped = _ucp_errors(handler)
+        return await self._write(
+            lambda call: call.run(wrapped, status_code=status_code, atomic=atomic),
+            wrapped, status_code)
+
+    async def write_claiming(self, handler: ClaimingHandler) -> Response:
+        """As ``write``, for complete: the handler claims the key in its first transaction,
+        with the recovery point (``IdempotentCall.run_claiming``)."""
+        async def claiming(db: AsyncSession, claim: Claim) -> dict[str, Any]:
             try:
-                return await handler(db)
+                return await handler(db, claim)
             except AppError as exc:
                 raise from_core(exc) from None
 
+        return await self._write(lambda call: call.run_claiming(claiming),
+                                 lambda db: claiming(db, _no_claim), 200)
+
+    async def _write(self, guarded: Callable[[IdempotentCall], Awaitable[Outcome]],
+                     wrapped: Handler, status_code: int) -> Response:
         key = self.request.headers.get("idempotency-key")
         settings = self.runtime.settings
         try:
@@ -94,7 +121,7 @@ class UcpCall:
                 retention=timedelta(hours=settings.idempotency_retention_hours),
                 lock=timedelta(seconds=settings.idempotency_lock_seconds),
                 conflict_status=409, render_error=lambda exc: from_core(exc).body())
-            outcome = await call.run(wrapped, status_code=status_code, atomic=atomic)
+            outcome = await guarded(call)
             return Response(outcome.body, status_code=outcome.status, headers=outcome.headers,
                             media_type=JSON)
         except ValueError:
@@ -189,8 +216,8 @@ async def complete_checkout(checkout_id: SessionId, call: CallDep) -> Response:
     except UcpError as exc:
         return _error(exc)
     sessionmaker = call.runtime.sessionmaker
-    return await call.write(lambda db: call.service.complete(
-        sessionmaker, db, call.platform, checkout_id, body))
+    return await call.write_claiming(lambda db, claim: call.service.complete(
+        sessionmaker, db, call.platform, checkout_id, body, claim=claim))
 
 
 @router.post("/ucp/checkout-sessions/{checkout_id}/cancel", response_class=Response,

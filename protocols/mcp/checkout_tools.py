@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 from jsonschema.exceptions import best_match
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from idempotency.canonical import request_hash
 from idempotency.service import IdempotentCall, require_key
+from idempotency.service import Outcome as StoredOutcome
 from models.errors import AppError, InvalidRequest
 from protocols.acp.binding import AcpCheckout
 from protocols.acp.versions import AcpVersion, negotiate
@@ -26,7 +26,7 @@ from protocols.mcp import errors, openrpc
 from protocols.mcp.caller import Caller
 
 Json = dict[str, Any]
-Handler = Callable[[AsyncSession], Awaitable[Json]]
+Run = Callable[[IdempotentCall], Awaitable[StoredOutcome]]
 MAX_ID_LENGTH = 200
 
 
@@ -115,12 +115,12 @@ async def call(caller: Caller, name: str, arguments: Json) -> Outcome:
             async with caller.read_sessionmaker() as db:
                 return Outcome(await acp.get(db, caller.actor, session_id))
         key = require_key(meta.get("idempotency_key"))
-        path, handler, status, atomic = _write_operation(caller, acp, name, args, body)
+        path, run = _write_operation(caller, acp, name, args, body)
         guard = IdempotentCall(
             sessionmaker=caller.sessionmaker, principal=caller.agent_id, path=path, key=key,
             body_hash=request_hash(body), retention=caller.idempotency_retention,
             lock=caller.idempotency_lock)
-        stored = await guard.run(handler, status_code=status, atomic=atomic)
+        stored = await run(guard)
     except AppError as exc:
         raise errors.from_app_error(exc) from None
     result: Json = orjson.loads(stored.body)
@@ -144,25 +144,28 @@ def _version(value: Any) -> AcpVersion:
 
 
 def _write_operation(caller: Caller, acp: AcpCheckout, name: str, args: Json, body: bytes
-                     ) -> tuple[str, Handler, int, bool]:
-    """(REST path = idempotency scope, handler, REST status, atomic): as the routes do."""
+                     ) -> tuple[str, Run]:
+    """(REST path = idempotency scope, how the guard runs it): as the routes do. Create,
+    update and cancel keep the key in their one transaction (``atomic``); complete claims
+    it in its first transaction, with the recovery point (``run_claiming``)."""
     actor = caller.actor
     if name == "create_checkout_session":
         create = acp.parse_create(body)
-        return "/checkout_sessions", lambda db: acp.create(db, actor, create), 201, True
+        return "/checkout_sessions", lambda guard: guard.run(
+            lambda db: acp.create(db, actor, create), status_code=201, atomic=True)
     session_id = _session_id(args)
     if name == "update_checkout_session":
         update = acp.parse_update(body)
-        return (f"/checkout_sessions/{session_id}",
-                lambda db: acp.update(db, actor, session_id, update), 200, True)
+        return f"/checkout_sessions/{session_id}", lambda guard: guard.run(
+            lambda db: acp.update(db, actor, session_id, update), atomic=True)
     if name == "complete_checkout_session":
         complete = acp.parse_complete(body)
         sessionmaker = caller.sessionmaker
-        return (f"/checkout_sessions/{session_id}/complete",
-                lambda db: acp.complete(sessionmaker, db, actor, session_id, complete),
-                200, False)
+        return f"/checkout_sessions/{session_id}/complete", lambda guard: guard.run_claiming(
+            lambda db, claim: acp.complete(sessionmaker, db, actor, session_id, complete,
+                                           claim=claim))
     if name == "cancel_checkout_session":
         cancel = acp.parse_cancel(body)
-        return (f"/checkout_sessions/{session_id}/cancel",
-                lambda db: acp.cancel(db, actor, session_id, cancel), 200, True)
+        return f"/checkout_sessions/{session_id}/cancel", lambda guard: guard.run(
+            lambda db: acp.cancel(db, actor, session_id, cancel), atomic=True)
     raise InvalidRequest(f"Unknown tool {name!r}.", code="unknown_tool")

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from idempotency.canonical import request_hash
-from idempotency.service import IdempotentCall
+from idempotency.service import Claim, ClaimingHandler, IdempotentCall
 from models.errors import AppError
 from protocols.acp.errors import json_path
 from protocols.ucp import mcp_schemas
@@ -41,6 +41,13 @@ from protocols.ucp.service import UcpCheckoutService, agent_id_for
 
 Json = dict[str, Any]
 Handler = Callable[[AsyncSession], Awaitable[Json]]
+
+
+@dataclass(frozen=True, slots=True)
+class Claiming:
+    """A handler that claims the idempotency key in its first transaction (complete)."""
+
+    run: ClaimingHandler
 TOOLS = mcp_schemas.TOOLS
 MAX_ID_LENGTH = 200
 DISCOVERY_ERROR = -32001
@@ -236,8 +243,9 @@ async def call(tools: UcpTools, name: str, arguments: Json) -> ToolResult:
 
 
 def _write(tools: UcpTools, platform: Platform, name: str, arguments: Json
-           ) -> tuple[str, Handler, int, bool]:
-    """(REST method + path = idempotency scope, handler, REST status, atomic)."""
+           ) -> tuple[str, Handler | Claiming, int, bool]:
+    """(REST method + path = idempotency scope, handler, REST status, atomic). Complete's
+    handler claims the key itself, in its first transaction (``run_claiming``)."""
     service = tools.service
     raw = arguments.get("checkout")
     if name == "create_checkout":
@@ -253,9 +261,8 @@ def _write(tools: UcpTools, platform: Platform, name: str, arguments: Json
     if name == "complete_checkout":
         complete: CompleteIn = _parse(CompleteIn, raw)
         sessionmaker = tools.sessionmaker
-        return (f"POST {base}/complete",
-                lambda db: service.complete(sessionmaker, db, platform, checkout_id, complete),
-                200, False)
+        return f"POST {base}/complete", Claiming(lambda db, claim: service.complete(
+            sessionmaker, db, platform, checkout_id, complete, claim=claim)), 200, False
     if name == "cancel_checkout":
         return (f"POST {base}/cancel", lambda db: service.cancel(db, platform, checkout_id),
                 200, False)
@@ -263,15 +270,20 @@ def _write(tools: UcpTools, platform: Platform, name: str, arguments: Json
 
 
 async def _idempotent(tools: UcpTools, platform: Platform, arguments: Json, rest_path: str,
-                      handler: Handler, status_code: int, atomic: bool, body: bytes
-                      ) -> ToolResult:
+                      handler: Handler | Claiming, status_code: int, atomic: bool,
+                      body: bytes) -> ToolResult:
     """As the REST binding: without a key, one transaction; with one, the shared store
     (same key + same checkout → the stored answer; another checkout → 409)."""
-    async def wrapped(db: AsyncSession) -> Json:
+    async def claiming(db: AsyncSession, claim: Claim) -> Json:
         try:
+            if isinstance(handler, Claiming):
+                return await handler.run(db, claim)
             return await handler(db)
         except AppError as exc:
             raise from_core(exc) from None
+
+    async def wrapped(db: AsyncSession) -> Json:
+        return await claiming(db, _no_claim)
 
     meta = arguments.get("meta") or {}
     key = meta.get("idempotency-key")
@@ -284,6 +296,12 @@ async def _idempotent(tools: UcpTools, platform: Platform, arguments: Json, rest
         path=rest_path, key=str(key), body_hash=request_hash(body or b"{}"),
         retention=tools.idempotency_retention, lock=tools.idempotency_lock,
         conflict_status=409, render_error=lambda exc: from_core(exc).body())
-    stored = await guard.run(wrapped, status_code=status_code, atomic=atomic)
+    stored = await guard.run_claiming(claiming, status_code=status_code) \
+        if isinstance(handler, Claiming) else await guard.run(wrapped, status_code=status_code,
+                                                  atomic=atomic)
     result: Json = orjson.loads(stored.body)
     return _outcome(stored.status, result, dict(stored.headers), stored.replayed)
+
+
+async def _no_claim(db: AsyncSession) -> None:
+    return None

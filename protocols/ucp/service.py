@@ -17,6 +17,7 @@ from checkout import repository as checkout_repository
 from checkout.domain import (
     TERMINAL,
     Actor,
+    Claim,
     CompleteSession,
     CreateSession,
     LineRequest,
@@ -300,12 +301,16 @@ class UcpCheckoutService:
         return await self.render(db, view, u)
 
     async def complete(self, sessionmaker: async_sessionmaker[AsyncSession], db: AsyncSession,
-                       platform: Platform, session_id: str, body: CompleteIn) -> Json:
-        """Validate and note the instrument (short transaction), then let the core charge
-        once. A decline answers 402 with the spec's error response; the declined attempt
-        is recorded in the same transaction as the stored idempotent answer."""
+                       platform: Platform, session_id: str, body: CompleteIn, *,
+                       claim: Claim | None = None) -> Json:
+        """Validate and note the instrument, then let the core charge once: both in the
+        core's first transaction (the recovery point), after ``claim`` (the request's
+        idempotency key), so the key, the notes and the recovery point commit together.
+        A decline answers 402 with the spec's error response; the declined attempt is
+        recorded in the same transaction as the stored idempotent answer."""
         actor = Actor(agent_id_for(platform))
-        async with sessionmaker() as pre, pre.begin():
+
+        async def prepare(pre: AsyncSession) -> CompleteSession:
             u = await self._ucp_row(pre, platform, session_id, for_update=True)
             try:
                 current = await self.core.get(pre, actor, session_id)
@@ -326,11 +331,14 @@ class UcpCheckoutService:
                 u.attribution = {**(u.attribution or {}), **body.attribution}
             await attribution.record(pre, session_id, body.attribution, "last", platform.host,
                                      self.clock())
-        buyer = {**(current.buyer or {}), **_buyer_json(body.buyer)} if body.buyer else None
+            buyer = {**(current.buyer or {}), **_buyer_json(body.buyer)} if body.buyer \
+                else None
+            return CompleteSession(payment=PaymentCredential(token=token, type="token"),
+                                   buyer=buyer, payment_param="$.payment")
+
         try:
-            view = await self.core.complete(sessionmaker, db, actor, session_id, CompleteSession(
-                payment=PaymentCredential(token=token, type="token"), buyer=buyer,
-                payment_param="$.payment"))
+            view = await self.core.complete(sessionmaker, db, actor, session_id, prepare,
+                                            claim=claim)
         except AppError as exc:
             raise from_core(exc) from None
         u = await self._ucp_row(db, platform, session_id, for_update=False)
