@@ -90,14 +90,20 @@ async def request_capture(db: AsyncSession, order: Order, *, actor: str,
     auth = await db.get(PaymentAuthorization, order.id, with_for_update=True)
     if auth is None or auth.status != AuthorizationStatus.authorized:
         return False
+    await _mark_capture_due(db, auth, actor=actor, amount=amount)
+    return True
+
+
+async def _mark_capture_due(db: AsyncSession, auth: PaymentAuthorization, *, actor: str,
+                            amount: int | None) -> None:
+    """Hand the capture (all, or ``amount``) to the worker, with the order's event."""
     now = utc_now()
     auth.status = AuthorizationStatus.capture_due
     auth.capture_due_at = now
     auth.amount_to_capture = amount
     auth.updated_at = now
-    await repository.add_event(db, order.id, "payment.capture_requested", actor,
+    await repository.add_event(db, auth.order_id, "payment.capture_requested", actor,
                                {"reference": auth.provider_reference, "amount": amount})
-    return True
 
 
 async def merchant_capture(db: AsyncSession, order: Order, *, amount: int | None,
@@ -123,13 +129,7 @@ async def merchant_capture(db: AsyncSession, order: Order, *, amount: int | None
             f"{auth.currency.upper()} (minor units); got {amount}.",
             code="capture_amount_invalid", param="$.amount",
             extra={"amount_authorized": auth.amount_authorized})
-    now = utc_now()
-    auth.status = AuthorizationStatus.capture_due
-    auth.capture_due_at = now
-    auth.amount_to_capture = amount
-    auth.updated_at = now
-    await repository.add_event(db, order.id, "payment.capture_requested", actor,
-                               {"reference": auth.provider_reference, "amount": amount})
+    await _mark_capture_due(db, auth, actor=actor, amount=amount)
     return auth
 
 
