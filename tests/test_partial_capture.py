@@ -16,18 +16,16 @@ import pytest
 from sqlalchemy import func, select
 
 from api.runtime import Runtime
-from api.worker import run_once
 from models import CommissionEntry, LedgerEntry, SandboxCharge
 from models.db import transaction
 from payments.sandbox import sandbox_fee
 from tests.commission_world import contract, payee
-from tests.conftest import STRIPE_KEY, US_ADDRESS, Agent, app_client, sandbox_runtime
-from tests.fake_stripe import PINNED_VERSION, FakeStripe, parse_form, sign
+from tests.conftest import US_ADDRESS, Agent, app_client, sandbox_runtime
+from tests.fake_stripe import PINNED_VERSION, FakeStripe, parse_form
+from tests.test_stripe_money import MERCHANT, deliver, order_detail
+from tests.test_stripe_money import STRIPE as STRIPE_SETTINGS
 
-MERCHANT = {"Authorization": "Bearer merchant-key"}
-STRIPE = {"payments_provider": "stripe", "stripe_api_key": STRIPE_KEY,
-          "stripe_webhook_secret": "whsec_test_secret", "stripe_account_id": "acct_test_1",
-          "merchant_api_keys": ["merchant-key"], "stripe_capture_method": "manual"}
+STRIPE = {**STRIPE_SETTINGS, "stripe_capture_method": "manual"}
 
 
 async def capture(agent: Agent, order_id: str, body: dict) -> httpx.Response:
@@ -38,12 +36,6 @@ async def capture(agent: Agent, order_id: str, body: dict) -> httpx.Response:
 async def refund(agent: Agent, order_id: str, body: dict) -> httpx.Response:
     return await agent.http.post(f"/orders/{order_id}/refunds", json=body,
                                  headers={**MERCHANT, "Idempotency-Key": f"rf-{uuid4()}"})
-
-
-async def detail(agent: Agent, order_id: str) -> dict:
-    resp = await agent.http.get(f"/orders/{order_id}", headers=MERCHANT)
-    assert resp.status_code == 200, resp.text
-    return resp.json()
 
 
 async def ledger_sum(rt: Runtime, order_id: str, column: str = "gross") -> int:
@@ -71,7 +63,7 @@ async def authorised_order(agent: Agent, token: str, *, video: str | None = None
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "completed", done.json()
     order = done.json()["order"]
-    assert (await detail(agent, order["id"]))["payment_status"] == "authorized"
+    assert (await order_detail(agent, order["id"]))["payment_status"] == "authorized"
     return order
 
 
@@ -121,14 +113,9 @@ async def test_partial_capture_with_stripe(stripe_manual: Runtime, fake_stripe: 
         assert (charge["amount"], charge["amount_captured"]) == (authorised, amount)
         # Stripe's events for it (payment_intent.succeeded carries amount_received) change
         # nothing more, however often they come.
-        for _ in range(2):
-            payload = fake_stripe.event("payment_intent.succeeded", pi)
-            posted = await client.post("/webhooks/stripe", content=payload,
-                                       headers={"Stripe-Signature": sign(payload)})
-            assert posted.status_code == 200, posted.text
-        while await run_once(rt):
-            pass
-        got = await detail(agent, order["id"])
+        payload = fake_stripe.event("payment_intent.succeeded", pi)
+        await deliver(agent, rt, payload, payload)
+        got = await order_detail(agent, order["id"])
         assert got["payment_status"] == "paid"
         cap = got["payment"]["capture"]
         assert (cap["status"], cap["amount_authorized"], cap["amount_captured"],
@@ -160,13 +147,8 @@ async def test_partial_capture_from_the_stripe_dashboard(
         authorised = order_total(order)
         status, pi = fake_stripe.capture(PINNED_VERSION, {"amount_to_capture": "500"}, "pi_1")
         assert (status, pi["amount_received"]) == (200, 500)
-        payload = fake_stripe.event("payment_intent.succeeded", pi)
-        posted = await client.post("/webhooks/stripe", content=payload,
-                                   headers={"Stripe-Signature": sign(payload)})
-        assert posted.status_code == 200, posted.text
-        while await run_once(rt):
-            pass
-        cap = (await detail(agent, order["id"]))["payment"]["capture"]
+        await deliver(agent, rt, fake_stripe.event("payment_intent.succeeded", pi))
+        cap = (await order_detail(agent, order["id"]))["payment"]["capture"]
         assert (cap["status"], cap["amount_captured"], cap["amount_released"]) == \
             ("captured", 500, authorised - 500)
         assert await ledger_sum(rt, order["id"]) == 500
@@ -234,7 +216,7 @@ async def test_partial_capture_with_the_sandbox_ledger_commissions_and_payout(
             charge = await db.scalar(select(SandboxCharge))
         assert (charge.status, charge.amount_captured, charge.fee_amount) == \
             ("succeeded", amount, sandbox_fee(amount))
-        got = await detail(agent, order["id"])
+        got = await order_detail(agent, order["id"])
         assert got["payment_status"] == "paid"
         assert got["payment"]["capture"]["amount_captured"] == amount
         assert got["payment"]["fee_amount"] == sandbox_fee(amount)
@@ -287,7 +269,7 @@ async def test_sandbox_capture_in_full_and_release(sandbox_manual: Runtime,
             charges = {c.amount_captured: c.status for c in await db.scalars(
                 select(SandboxCharge))}
         assert charges == {order_total(whole): "succeeded", None: "canceled"}
-        assert (await detail(agent, whole["id"]))["payment"]["capture"]["amount_released"] \
+        assert (await order_detail(agent, whole["id"]))["payment"]["capture"]["amount_released"] \
             == 0
-        assert (await detail(agent, released["id"]))["payment_status"] == "voided"
+        assert (await order_detail(agent, released["id"]))["payment_status"] == "voided"
         assert await ledger_sum(rt, whole["id"]) == order_total(whole)
