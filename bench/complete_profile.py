@@ -21,56 +21,20 @@ import cProfile
 import io
 import os
 import pstats
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp as App
-from starlette.types import Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from checkout_load import ADDRESS, write_catalog  # noqa: E402  (the same catalog and address)
+from checkout_load import ADDRESS  # noqa: E402  (the same address)
+from inprocess import post, prepare, running  # noqa: E402
 
-KEY = "bench-key"
 OPS = ("create", "update", "complete")
-
-
-async def call(app: App, path: str, payload: dict[str, Any]) -> tuple[int, bytes]:
-    body = orjson.dumps(payload)
-    headers = [(b"host", b"bench"), (b"content-length", str(len(body)).encode()),
-               (b"content-type", b"application/json"),
-               (b"authorization", f"Bearer {KEY}".encode()),
-               (b"api-version", b"2026-04-17"),
-               (b"idempotency-key", str(uuid.uuid4()).encode())]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": path,
-             "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": headers, "server": ("127.0.0.1", 8000),
-             "client": ("127.0.0.1", 50000), "state": {}}
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    status: list[int] = []
-    chunks: list[bytes] = []
-
-    async def receive() -> Message:
-        if messages:
-            return messages.pop()
-        await asyncio.Event().wait()  # no disconnect while the app works
-        raise AssertionError
-
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status[0], b"".join(chunks)
 
 
 class Meter:
@@ -96,7 +60,7 @@ class Meter:
         if profiling:
             assert self.profiler is not None
             self.profiler.enable()
-        status, body = await call(app, path, payload)
+        status, body = await post(app, path, payload)
         if profiling:
             assert self.profiler is not None
             self.profiler.disable()
@@ -126,33 +90,15 @@ async def one_flow(app: App, n: int, meter: Meter) -> None:
 async def drive(app: App, flows: int, meter: Meter) -> None:
     from sqlalchemy import event
 
-    startup: asyncio.Queue[Message] = asyncio.Queue()
-    ready = asyncio.Event()
-    state: dict[str, Any] = {}
-
-    async def lifespan_send(message: Message) -> None:
-        if message["type"].endswith(".failed"):
-            raise RuntimeError(message)
-        if message["type"] == "lifespan.startup.complete":
-            ready.set()
-
-    async def run_lifespan() -> None:
-        await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": state},
-                  startup.get, lifespan_send)
-
-    await startup.put({"type": "lifespan.startup"})
-    lifespan = asyncio.create_task(run_lifespan())
-    await ready.wait()
-    warm = Meter(None)
-    for n in range(50):  # warm-up: caches, the key, the connections
-        await one_flow(app, n, warm)
-    engine = app.state.runtime.engine.sync_engine  # type: ignore[attr-defined]
-    event.listen(engine, "before_cursor_execute", meter.on_execute)
-    for n in range(flows):
-        await one_flow(app, n, meter)
-    event.remove(engine, "before_cursor_execute", meter.on_execute)
-    await startup.put({"type": "lifespan.shutdown"})
-    await lifespan
+    async with running(app):
+        warm = Meter(None)
+        for n in range(50):  # warm-up: caches, the key, the connections
+            await one_flow(app, n, warm)
+        engine = app.state.runtime.engine.sync_engine  # type: ignore[attr-defined]
+        event.listen(engine, "before_cursor_execute", meter.on_execute)
+        for n in range(flows):
+            await one_flow(app, n, meter)
+        event.remove(engine, "before_cursor_execute", meter.on_execute)
 
 
 def main() -> None:
@@ -166,16 +112,7 @@ def main() -> None:
                         help="list only functions whose file matches (--profile)")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="reelcart-complete-profile-"))
-    os.environ.update(
-        REELCART_DATABASE_URL=args.database_url or f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
-        REELCART_AGENT_API_KEYS=KEY, REELCART_LOG_LEVEL="WARNING",
-        REELCART_RUN_WORKER_IN_PROCESS="false")
-    catalog = tmp / "catalog.jsonl"
-    write_catalog(catalog)
-    cli = [sys.executable, "-m", "api.cli"]
-    subprocess.run([*cli, "migrate"], check=True, capture_output=True)
-    subprocess.run([*cli, "catalog", "import", str(catalog)], check=True, capture_output=True)
+    prepare("reelcart-complete-profile-", args.database_url)
 
     from api.app import app_factory
 

@@ -19,91 +19,42 @@ import argparse
 import asyncio
 import cProfile
 import io
-import os
 import pstats
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import orjson
 from starlette.types import ASGIApp as App
-from starlette.types import Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from checkout_load import write_catalog  # noqa: E402  (the same 20-variant catalog)
-
-KEY = "bench-key"
+from inprocess import post, prepare, running  # noqa: E402
 
 
 async def create(app: App, n: int) -> None:
-    body = orjson.dumps({"currency": "usd", "line_items": [{"id": f"bench-{n % 20}-v"}],
-                         "capabilities": {}})
-    headers = [(b"host", b"bench"), (b"content-length", str(len(body)).encode()),
-               (b"content-type", b"application/json"),
-               (b"authorization", f"Bearer {KEY}".encode()),
-               (b"api-version", b"2026-04-17"),
-               (b"idempotency-key", str(uuid.uuid4()).encode())]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/checkout_sessions",
-             "raw_path": b"/checkout_sessions", "query_string": b"", "root_path": "",
-             "headers": headers, "server": ("127.0.0.1", 8000),
-             "client": ("127.0.0.1", 50000), "state": {}}
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    status: list[int] = []
-
-    async def receive() -> Message:
-        if messages:
-            return messages.pop()
-        await asyncio.Event().wait()  # no disconnect while the app works
-        raise AssertionError
-
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-
-    await app(scope, receive, send)
-    if status != [201]:
-        raise RuntimeError(f"create answered {status}")
+    status, body = await post(app, "/checkout_sessions", {
+        "currency": "usd", "line_items": [{"id": f"bench-{n % 20}-v"}], "capabilities": {}})
+    if status != 201:
+        raise RuntimeError(f"create answered {status}: {body[:300]!r}")
 
 
 async def drive(app: App, creates: int, concurrency: int,
                 profiler: cProfile.Profile | None) -> tuple[float, float]:
-    startup: asyncio.Queue[Message] = asyncio.Queue()
-    ready = asyncio.Event()
-
-    async def lifespan_send(message: Message) -> None:
-        if message["type"].endswith(".failed"):
-            raise RuntimeError(message)
-        if message["type"] == "lifespan.startup.complete":
-            ready.set()
-
-    async def run_lifespan() -> None:
-        await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                  startup.get, lifespan_send)
-
-    await startup.put({"type": "lifespan.startup"})
-    lifespan = asyncio.create_task(run_lifespan())
-    await ready.wait()
-    for n in range(200):  # warm-up: caches, the key, the connection
-        await create(app, n)
-    numbers = iter(range(creates))
-
-    async def worker() -> None:
-        for n in numbers:
+    async with running(app):
+        for n in range(200):  # warm-up: caches, the key, the connection
             await create(app, n)
+        numbers = iter(range(creates))
 
-    wall, cpu = time.perf_counter(), time.process_time()
-    if profiler is not None:
-        profiler.enable()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    if profiler is not None:
-        profiler.disable()
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    await startup.put({"type": "lifespan.shutdown"})
-    await lifespan
+        async def worker() -> None:
+            for n in numbers:
+                await create(app, n)
+
+        wall, cpu = time.perf_counter(), time.process_time()
+        if profiler is not None:
+            profiler.enable()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        if profiler is not None:
+            profiler.disable()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return wall, cpu
 
 
@@ -115,16 +66,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30, help="functions listed (--profile)")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="reelcart-create-profile-"))
-    os.environ.update(
-        REELCART_DATABASE_URL=args.database_url or f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
-        REELCART_AGENT_API_KEYS=KEY, REELCART_LOG_LEVEL="WARNING",
-        REELCART_RUN_WORKER_IN_PROCESS="false")
-    catalog = tmp / "catalog.jsonl"
-    write_catalog(catalog)
-    cli = [sys.executable, "-m", "api.cli"]
-    subprocess.run([*cli, "migrate"], check=True, capture_output=True)
-    subprocess.run([*cli, "catalog", "import", str(catalog)], check=True, capture_output=True)
+    prepare("reelcart-create-profile-", args.database_url)
 
     from api.app import app_factory
 
