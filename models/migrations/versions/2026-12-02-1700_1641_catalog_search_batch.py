@@ -146,11 +146,8 @@ _PG_LIVE = ("WHEN (current_setting('reelcart.catalog_search_deferred', true) "
             "IS DISTINCT FROM 'on')")
 
 
-def _postgresql_upgrade() -> None:
-    op.execute("""
-        CREATE FUNCTION catalog_search_refresh_many(pids VARCHAR[]) RETURNS void
-        LANGUAGE sql AS $$
-            INSERT INTO catalog_search (product_id, document)
+# The search document of the products ``p.id = {match}`` (0401's, for any number of ids).
+_PG_DOCUMENT_UPSERT = """            INSERT INTO catalog_search (product_id, document)
             SELECT p.id,
                    setweight(to_tsvector('english', coalesce(p.title, '')), 'A')
                 || setweight(to_tsvector('english', coalesce(p.brand, '')), 'B')
@@ -163,8 +160,15 @@ def _postgresql_upgrade() -> None:
                                   || coalesce(v.sku, ''), ' ') AS tags,
                        string_agg(DISTINCT v.description, ' ') AS body
                 FROM variants v WHERE v.product_id = p.id) v ON true
-            WHERE p.id = ANY(pids)
-            ON CONFLICT (product_id) DO UPDATE SET document = EXCLUDED.document
+            WHERE p.id = {match}
+            ON CONFLICT (product_id) DO UPDATE SET document = EXCLUDED.document"""
+
+
+def _postgresql_upgrade() -> None:
+    op.execute(f"""
+        CREATE FUNCTION catalog_search_refresh_many(pids VARCHAR[]) RETURNS void
+        LANGUAGE sql AS $$
+{_PG_DOCUMENT_UPSERT.format(match="ANY(pids)")}
         $$""")
     op.execute("""
         CREATE OR REPLACE FUNCTION catalog_search_refresh(pid VARCHAR) RETURNS void
@@ -196,24 +200,10 @@ def _postgresql_downgrade() -> None:
         CREATE TRIGGER catalog_search_product
         AFTER INSERT OR UPDATE OF title, brand, description ON products
         FOR EACH ROW EXECUTE FUNCTION catalog_search_product_changed()""")
-    op.execute("""
+    op.execute(f"""
         CREATE OR REPLACE FUNCTION catalog_search_refresh(pid VARCHAR) RETURNS void
         LANGUAGE sql AS $$
-            INSERT INTO catalog_search (product_id, document)
-            SELECT p.id,
-                   setweight(to_tsvector('english', coalesce(p.title, '')), 'A')
-                || setweight(to_tsvector('english', coalesce(p.brand, '')), 'B')
-                || setweight(to_tsvector('english', coalesce(v.tags, '')), 'C')
-                || setweight(to_tsvector('english',
-                       coalesce(p.description, '') || ' ' || coalesce(v.body, '')), 'D')
-            FROM products p LEFT JOIN LATERAL (
-                SELECT string_agg(v.title || ' ' || coalesce(v.categories::text, '') || ' '
-                                  || coalesce(v.variant_options::text, '') || ' '
-                                  || coalesce(v.sku, ''), ' ') AS tags,
-                       string_agg(DISTINCT v.description, ' ') AS body
-                FROM variants v WHERE v.product_id = p.id) v ON true
-            WHERE p.id = pid
-            ON CONFLICT (product_id) DO UPDATE SET document = EXCLUDED.document
+{_PG_DOCUMENT_UPSERT.format(match="pid")}
         $$""")
     op.execute("DROP FUNCTION catalog_search_refresh_many(VARCHAR[])")
 
