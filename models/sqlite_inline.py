@@ -146,22 +146,6 @@ class InlineCursor:
         self._cursor.close()
 
 
-class _ImmediateQueue:
-    """Stands in for aiosqlite's request queue (used by the dialect to set
-    ``isolation_level``): runs the function now and resolves its future."""
-
-    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
-        future, function = item
-        try:
-            result = function()
-        except Exception as exc:
-            if future is not None:
-                future.set_exception(exc)
-            return
-        if future is not None:
-            future.set_result(result)
-
-
 class InlineConnection:
     """The driver connection: ``sqlite3`` with aiosqlite's coroutine interface (what
     SQLAlchemy's server-side cursors and ``create_function`` still use). Statements,
@@ -171,11 +155,6 @@ class InlineConnection:
         self._conn = conn
         self._lock_timeout = lock_timeout
         self._connection = conn  # truthy while open (the dialect checks it)
-        self._tx = _ImmediateQueue()
-
-    @property
-    def isolation_level(self) -> str | None:
-        return self._conn.isolation_level
 
     @property
     def lock_timeout(self) -> float:
@@ -191,17 +170,6 @@ class InlineConnection:
 
     async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
         return await self.cursor().execute(sql, parameters)
-
-    async def commit(self) -> None:
-        try:
-            self._conn.commit()
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-            await _retry_while_busy(self._conn.commit, self._lock_timeout)
-
-    async def rollback(self) -> None:
-        self._conn.rollback()
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
