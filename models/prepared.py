@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, cast
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.engine.interfaces import BindTyping
@@ -100,7 +101,6 @@ class _Compiled:
         self.result_types = tuple(column[3] for column in compiled._result_columns)
         self.row: Callable[..., Any] | None = None
         self.result_processors: tuple[Callable[[Any], Any] | None, ...] = ()
-        self.dialect = dialect
 
     def parameters(self, params: Mapping[str, Any]) -> Any:
         values = []
@@ -118,12 +118,12 @@ class _Compiled:
             return self.sequence(values)
         return dict(zip(self.names, values, strict=True))
 
-    def rows(self, cursor: Any) -> list[Any]:
+    def rows(self, cursor: Any, dialect: Dialect) -> list[Any]:
         raw = cursor.fetchall()
         if self.row is None:  # the first rows: the driver's column types are known now
             description = cursor.description
             self.result_processors = tuple(
-                type_._cached_result_processor(self.dialect, entry[1])
+                type_._cached_result_processor(dialect, entry[1])
                 for type_, entry in zip(self.result_types, description, strict=True))
             row_type: Any = namedtuple("PreparedRow", self.result_keys)  # type: ignore[misc]
             self.row = row_type._make
@@ -156,7 +156,8 @@ class Prepared:
     without ``values`` sets the columns given (an INSERT's others get their Python
     defaults), and a name that is neither a column nor a bind parameter is refused
     (``session.execute`` ignores it). One
-    compilation per dialect and set of names (in the order given), kept."""
+    compilation per dialect and set of names (in the order given), kept as long as the
+    dialect (its engine's) is."""
 
     __slots__ = ("_compiled", "statement")
 
@@ -164,13 +165,17 @@ class Prepared:
         if not isinstance(statement, ClauseElement):
             raise TypeError(f"not a Core statement: {statement!r}")
         self.statement = statement
-        self._compiled: dict[tuple[Dialect, tuple[str, ...]], _Compiled] = {}
+        # Weakly: engines come and go (tests build hundreds), each with its own dialect.
+        self._compiled: WeakKeyDictionary[Dialect, dict[tuple[str, ...], _Compiled]] = \
+            WeakKeyDictionary()
 
     def compiled(self, dialect: Dialect, names: tuple[str, ...]) -> _Compiled:
-        found = self._compiled.get((dialect, names))
+        by_names = self._compiled.get(dialect)
+        if by_names is None:
+            by_names = self._compiled[dialect] = {}
+        found = by_names.get(names)
         if found is None:
-            found = self._compiled[dialect, names] = _Compiled(
-                self.statement, dialect, sorted(names))
+            found = by_names[names] = _Compiled(self.statement, dialect, sorted(names))
         return found
 
     async def execute(self, db: AsyncSession, params: Mapping[str, Any]) -> PreparedResult:
@@ -189,7 +194,7 @@ class Prepared:
         # closes the cursor itself. The adapters buffer the rows at execute.
         connection._cursor_execute(cursor, compiled.sql, parameters)
         try:
-            rows = compiled.rows(cursor) if cursor.description else []
+            rows = compiled.rows(cursor, connection.dialect) if cursor.description else []
             return PreparedResult(rows, cursor.rowcount)
         finally:
             cursor.close()

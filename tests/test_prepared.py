@@ -7,6 +7,8 @@ cursor events, and the autoflush of pending ORM changes."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +19,7 @@ from api.runtime import Runtime
 from checkout.repository import SESSIONS
 from feeds.repository import VARIANTS
 from models import Agent, CheckoutSession, Product
+from models.db import create_engine, create_sessionmaker
 from models.prepared import Prepared
 
 _NOW = datetime(2026, 12, 3, 9, 30, 15, 123456, tzinfo=UTC)
@@ -189,3 +192,16 @@ async def test_update_returning_reads_the_returned_rows(runtime: Runtime) -> Non
         taken = await take.execute(db, {"variant_id": wanted, "quantity": 2})
         await db.rollback()
     assert [(row.id, row.stock) for row in taken] == [(wanted, stock - 2)]
+
+
+async def test_compiled_statements_do_not_keep_a_disposed_engines_dialect(
+        database_url: str) -> None:
+    engine = create_engine(database_url)
+    prepared = Prepared(select(VARIANTS.c.id).where(VARIANTS.c.id == bindparam("id")))
+    async with create_sessionmaker(engine)() as db:
+        await prepared.execute(db, {"id": "nothing"})
+    dialect = weakref.ref(engine.sync_engine.dialect)
+    await engine.dispose()
+    del engine, db
+    gc.collect()
+    assert dialect() is None
