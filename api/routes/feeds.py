@@ -30,7 +30,8 @@ def _resolve(root: Path, relative: str) -> Path:
         candidate = (root / relative).resolve()
         inside = root.resolve() in candidate.parents
         private = candidate == (root / REPORT).resolve()
-        if not inside or private or candidate.name.startswith(".") or not candidate.is_file():
+        hidden = any(part.startswith(".") for part in Path(relative).parts)  # generations
+        if not inside or private or hidden or not candidate.is_file():
             raise missing
     except OSError:  # e.g. a name longer than the filesystem allows
         raise missing from None
