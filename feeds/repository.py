@@ -13,6 +13,7 @@ from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Product, Variant
+from models.prepared import Prepared
 
 VARIANTS = cast(Table, Variant.__table__)
 # Checkout prices every create and update from this lookup: a Core statement built once
@@ -25,8 +26,8 @@ _VIEW_COLUMNS = ("id", "product_id", "title", "description", "sku", "image_url",
 _VARIANTS_BY_ID = select(*(VARIANTS.c[c] for c in _VIEW_COLUMNS)).where(
     VARIANTS.c.id.in_(bindparam("ids", expanding=True)))
 # One id (most carts): ``id = ?`` skips rewriting the expanding IN on every execution.
-_VARIANT_BY_ID = select(*(VARIANTS.c[c] for c in _VIEW_COLUMNS)).where(
-    VARIANTS.c.id == bindparam("id"))
+_VARIANT_BY_ID = Prepared(select(*(VARIANTS.c[c] for c in _VIEW_COLUMNS)).where(
+    VARIANTS.c.id == bindparam("id")))
 
 
 class VariantView(Protocol):
@@ -261,8 +262,9 @@ async def variants_by_ids(db: AsyncSession, ids: Iterable[str]) -> dict[str, Var
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
-    result = await (db.execute(_VARIANT_BY_ID, {"id": wanted[0]}) if len(wanted) == 1
-                    else db.execute(_VARIANTS_BY_ID, {"ids": wanted}))
+    result: Iterable[Any] = await (
+        _VARIANT_BY_ID.execute(db, {"id": wanted[0]}) if len(wanted) == 1
+        else db.execute(_VARIANTS_BY_ID, {"ids": wanted}))
     return {row.id: row for row in result}
 
 

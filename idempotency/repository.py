@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyRecord
+from models.prepared import Prepared
 from models.statuses import IdempotencyState
 
 TABLE = cast(Table, IdempotencyRecord.__table__)
@@ -24,8 +25,8 @@ _DONE = IdempotencyState.done.value
 _CLAIM_COLUMNS = ("id", "principal", "path", "key", "request_hash", "state", "status_code",
                   "response_body", "created_at", "locked_until", "expires_at")
 _CLAIM = {
-    dialect: insert(TABLE).values({name: bindparam(name) for name in _CLAIM_COLUMNS})
-    .on_conflict_do_nothing(index_elements=["principal", "path", "key"])
+    dialect: Prepared(insert(TABLE).values({name: bindparam(name) for name in _CLAIM_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["principal", "path", "key"]))
     for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 _FINISH = update(TABLE).where(TABLE.c.id == bindparam("record_id")).values(
@@ -50,12 +51,12 @@ async def try_insert(db: AsyncSession, *, record_id: str, principal: str, path: 
     """Claim a key with one statement: ``in_flight``, or ``done`` when the ``(status,
     body)`` response is already known. False when the (principal, path, key) row exists."""
     status_code, body = response or (None, None)
-    result = await db.execute(_CLAIM[db.get_bind().dialect.name], {
+    result = await _CLAIM[db.get_bind().dialect.name].execute(db, {
         "id": record_id, "principal": principal, "path": path, "key": key,
         "request_hash": request_hash, "state": _IN_FLIGHT if response is None else _DONE,
         "status_code": status_code, "response_body": body, "created_at": now,
         "locked_until": locked_until, "expires_at": expires_at})
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 async def finish(db: AsyncSession, record_id: str, status_code: int, body: str) -> None:

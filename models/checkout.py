@@ -16,7 +16,7 @@ class CheckoutSession(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
-    status: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(40))
     currency: Mapped[str] = mapped_column(String(3))
     # What the agent asked for: [{"id": item_id, "quantity": n}] in request order.
     requested_items: Mapped[list[Any]] = mapped_column()
@@ -44,7 +44,8 @@ class CheckoutSession(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
-    expires_at: Mapped[datetime] = mapped_column(index=True)
+    # Neither status nor expires_at is indexed: no query selects sessions by them.
+    expires_at: Mapped[datetime] = mapped_column()
 
 
 class PaymentAttempt(Base):
