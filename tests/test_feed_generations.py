@@ -151,3 +151,20 @@ async def test_a_folder_from_before_generations_is_taken_over(
     assert json.loads((out / "report.json").read_text())["variants"] == report.variants
     assert sorted(p.name for p in (out / ".generations").iterdir()) == [
         ".lock", Path(report.generation).name]
+
+
+async def test_two_builds_at_once_leave_one_complete_set(runtime: Runtime,
+                                                         tmp_path: Path) -> None:
+    """Two builds into one folder (the worker's and a CLI one): each publishes whole, the
+    later switch wins, neither removes the other's work in progress, one set remains."""
+    out = tmp_path / "feeds"
+    url = database_url_of(runtime)
+    config = runtime.settings.feed_config(runtime.profile)
+    a, b = await asyncio.gather(
+        asyncio.to_thread(run_build, url, out, config, max_items=MAX_ITEMS),
+        asyncio.to_thread(run_build, url, out, config, max_items=MAX_ITEMS, processes=2))
+    current = (out / ".current").readlink().name
+    assert current in (Path(a.generation).name, Path(b.generation).name)
+    assert sorted(p.name for p in (out / ".generations").iterdir()) == [".lock", current]
+    winner = a if Path(a.generation).name == current else b
+    assert served(out, winner) == served(out / winner.generation, winner)
