@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Dispute, Fulfillment, Order, Refund
 from models.base import rfc3339
+from models.money import format_minor
 from models.statuses import (
     DEAD_FULFILLMENTS,
     UNSHIPPED_FULFILLMENTS,
@@ -49,11 +50,14 @@ async def partial_capture(db: AsyncSession, order: Order) -> PartialCapture | No
 def capture_adjustment(order: Order, capture: PartialCapture) -> Json:
     """The released part of the authorisation, as the ACP ``Adjustment`` it is for the
     buyer: a ``price_adjustment`` (never charged), not a refund (nothing was paid back)."""
+    def money(amount: int) -> str:
+        return format_minor(amount, order.currency)
+
     return {"id": f"capture_{order.id}", "type": "price_adjustment",
             "occurred_at": rfc3339(capture.captured_at), "status": "completed",
             "amount": capture.released, "currency": order.currency.lower(),
-            "description": f"Not charged: {capture.captured} of the authorised "
-                           f"{capture.authorized} was captured, the rest released",
+            "description": f"Not charged: {money(capture.captured)} of the authorised "
+                           f"{money(capture.authorized)} was captured, the rest released",
             "reason": "partial_capture"}
 
 
@@ -149,9 +153,11 @@ def order_json(order: Order, support_email: str | None = None,
         })
     totals: list[Json] = [t for t in order.totals if t["type"] != "items_discount"]
     if capture is not None:
+        released = format_minor(capture.released, order.currency)
+        authorized = format_minor(capture.authorized, order.currency)
         totals = [{**t, "amount": capture.captured,
-                   "description": f"Charged; {capture.released} of the authorised "
-                                  f"{capture.authorized} was released"}
+                   "description": f"Charged; {released} of the authorised {authorized} "
+                                  "was released"}
                   if t["type"] == "total" else t for t in totals]
     if order.refunded_amount:
         totals.append({"type": "amount_refunded", "display_text": "Refunded",

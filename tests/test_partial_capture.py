@@ -352,3 +352,4 @@ def assert_charged(acp_order: dict, amount: int, authorised: int,
     assert (released["amount"], released["currency"], released["status"]) == \
         (authorised - amount, "usd", "completed")
     assert released["occurred_at"]
+    assert f"{amount // 100}.{amount % 100:02d} USD" in released["description"]
