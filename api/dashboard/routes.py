@@ -225,6 +225,7 @@ def shown_currencies(configured: list[str], sold: set[str]) -> list[str]:
     currencies are never added up): those with orders in the two periods, the merchant's
     configured ones first in their order, then any other (a currency no longer offered);
     the first configured one when nothing was sold."""
+    configured = [c.lower() for c in configured]
     chosen = [c for c in configured if c in sold] + sorted(sold - set(configured))
     return chosen or configured[:1]
 
