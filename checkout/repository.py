@@ -74,7 +74,7 @@ _NEW_SESSION_COLUMNS = [(prop.key, prop.columns[0].key)
                         for prop in inspect(CheckoutSession).column_attrs
                         if prop.key in {f.name for f in fields(NewSession)}]
 assert len(_NEW_SESSION_COLUMNS) == len(fields(NewSession))  # every field is a column
-_INSERT_SESSION = Prepared(insert(SESSIONS), keys=[column for _, column in _NEW_SESSION_COLUMNS])
+_INSERT_SESSION = Prepared(insert(SESSIONS))
 
 
 async def insert_session(db: AsyncSession, s: NewSession) -> None:
@@ -124,10 +124,11 @@ class SessionRow:
 
 _ROW_COLUMNS = [(prop.key, prop.columns[0]) for prop in inspect(CheckoutSession).column_attrs]
 assert [attr for attr, _ in _ROW_COLUMNS] == [f.name for f in fields(SessionRow)]
-_ROW_BY_ID = select(*(column for _, column in _ROW_COLUMNS)).where(
+_SELECT_ROW = select(*(column for _, column in _ROW_COLUMNS)).where(
     SESSIONS.c.id == bindparam("session_id"))
+_ROW_BY_ID = Prepared(_SELECT_ROW)
 # Row lock on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
-_ROW_FOR_UPDATE = _ROW_BY_ID.with_for_update()
+_ROW_FOR_UPDATE = Prepared(_SELECT_ROW.with_for_update())
 # What update, complete and cancel may change; the rest is fixed at create. All of it is
 # written back (the row is locked, so nothing else changed it meanwhile).
 _SAVED = [(attr, column.key) for attr, column in _ROW_COLUMNS if attr in {
@@ -136,13 +137,13 @@ _SAVED = [(attr, column.key) for attr, column in _ROW_COLUMNS if attr in {
     "totals", "messages", "total_amount", "authentication_metadata", "payment_handler_id",
     "reserved_stock", "cancel_reason", "discount_codes", "order_id", "version",
     "updated_at"}]
-_SAVE_SESSION = update(SESSIONS).where(SESSIONS.c.id == bindparam("session_id"))
+_SAVE_SESSION = Prepared(update(SESSIONS).where(SESSIONS.c.id == bindparam("session_id")))
 
 
 async def load_session(db: AsyncSession, session_id: str, *, for_update: bool = False
                        ) -> SessionRow | None:
-    row = (await db.execute(_ROW_FOR_UPDATE if for_update else _ROW_BY_ID,
-                            {"session_id": session_id})).first()
+    row = (await (_ROW_FOR_UPDATE if for_update else _ROW_BY_ID).execute(
+        db, {"session_id": session_id})).first()
     return None if row is None else SessionRow(*row)
 
 
@@ -150,11 +151,11 @@ async def save_session(db: AsyncSession, s: SessionRow) -> None:
     """Write a session loaded with ``load_session(for_update=True)`` back: one UPDATE."""
     params: dict[str, Any] = {column: getattr(s, attr) for attr, column in _SAVED}
     params["session_id"] = s.id
-    await db.execute(_SAVE_SESSION, params)
+    await _SAVE_SESSION.execute(db, params)
 
 
 _ATTEMPTS = cast(Table, PaymentAttempt.__table__)
-_INSERT_ATTEMPT = insert(_ATTEMPTS)
+_INSERT_ATTEMPT = Prepared(insert(_ATTEMPTS))
 
 # Built once (bind parameters): these run on every update and complete.
 _SESSION_BY_ID = select(CheckoutSession).where(CheckoutSession.id == bindparam("session_id")) \
@@ -190,10 +191,10 @@ async def get_session(
 async def insert_attempt(db: AsyncSession, attempt: dict[str, Any]) -> None:
     """Insert a new payment attempt (its column values) with one Core statement, as
     ``insert_session``: nothing in its transaction reads it back."""
-    await db.execute(_INSERT_ATTEMPT, attempt)
+    await _INSERT_ATTEMPT.execute(db, attempt)
 
 
-_UPDATE_ATTEMPT = update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt_id"))
+_UPDATE_ATTEMPT = Prepared(update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("attempt_id")))
 
 
 async def update_attempt(db: AsyncSession, attempt: PaymentAttempt, values: dict[str, Any]
@@ -202,7 +203,7 @@ async def update_attempt(db: AsyncSession, attempt: PaymentAttempt, values: dict
     the mapped object takes them as its committed state, so it is not written again."""
     for attr, value in values.items():
         set_committed_value(attempt, attr, value)
-    await db.execute(_UPDATE_ATTEMPT, {**values, "attempt_id": attempt.id})
+    await _UPDATE_ATTEMPT.execute(db, {**values, "attempt_id": attempt.id})
 
 
 @dataclass(slots=True)
@@ -238,11 +239,12 @@ def _per_variant(quantities: dict[str, int]) -> ColumnElement[int]:
     return case(quantities, value=VARIANTS.c.id)
 
 
-_TAKE_ONE = (update(VARIANTS)
-             .where(VARIANTS.c.id == bindparam("variant_id"), VARIANTS.c.stock.is_not(None),
-                    VARIANTS.c.stock >= bindparam("quantity"))
-             .values(stock=VARIANTS.c.stock - bindparam("quantity"))
-             .returning(VARIANTS.c.id))
+_TAKE_ONE = Prepared(update(VARIANTS)
+                     .where(VARIANTS.c.id == bindparam("variant_id"),
+                            VARIANTS.c.stock.is_not(None),
+                            VARIANTS.c.stock >= bindparam("quantity"))
+                     .values(stock=VARIANTS.c.stock - bindparam("quantity"))
+                     .returning(VARIANTS.c.id))
 
 
 async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[str]:
@@ -259,8 +261,8 @@ async def reserve_stock(db: AsyncSession, quantities: dict[str, int]) -> list[st
         return []
     if len(quantities) == 1:  # the usual cart: the same UPDATE, built once
         ((variant_id, quantity),) = quantities.items()
-        taken = set((await db.execute(_TAKE_ONE, {"variant_id": variant_id,
-                                                  "quantity": quantity})).scalars())
+        taken = {row.id for row in await _TAKE_ONE.execute(
+            db, {"variant_id": variant_id, "quantity": quantity})}
     else:
         qty = _per_variant(quantities)
         taken = set((await db.execute(

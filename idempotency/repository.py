@@ -29,10 +29,10 @@ _CLAIM = {
     .on_conflict_do_nothing(index_elements=["principal", "path", "key"]))
     for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
-_FINISH = update(TABLE).where(TABLE.c.id == bindparam("record_id")).values(
+_FINISH_ANY = update(TABLE).where(TABLE.c.id == bindparam("record_id")).values(
     state=_DONE, status_code=bindparam("new_status"), response_body=bindparam("new_body"))
-
-_FINISH_IN_FLIGHT = _FINISH.where(TABLE.c.state == _IN_FLIGHT)
+_FINISH = Prepared(_FINISH_ANY)
+_FINISH_IN_FLIGHT = Prepared(_FINISH_ANY.where(TABLE.c.state == _IN_FLIGHT))
 
 
 async def find(db: AsyncSession, principal: str, path: str, key: str, *, lock: bool
@@ -60,16 +60,16 @@ async def try_insert(db: AsyncSession, *, record_id: str, principal: str, path: 
 
 
 async def finish(db: AsyncSession, record_id: str, status_code: int, body: str) -> None:
-    await db.execute(_FINISH, {"record_id": record_id, "new_status": status_code,
+    await _FINISH.execute(db, {"record_id": record_id, "new_status": status_code,
                                "new_body": body})
 
 
 async def finish_in_flight(db: AsyncSession, record_id: str, status_code: int, body: str
                            ) -> bool:
     """``finish`` a claim that may have been rolled back: False if it is not in flight."""
-    result = await db.execute(_FINISH_IN_FLIGHT, {"record_id": record_id,
+    result = await _FINISH_IN_FLIGHT.execute(db, {"record_id": record_id,
                                                   "new_status": status_code, "new_body": body})
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 async def release(db: AsyncSession, record_id: str) -> None:

@@ -22,7 +22,7 @@ sequence, or ``setinputsizes`` typing is refused when the statement is compiled.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy.engine import Connection, Dialect
@@ -66,7 +66,7 @@ class _Compiled:
     """A statement compiled for one dialect, ready to run."""
 
     def __init__(self, statement: ClauseElement, dialect: Dialect,
-                 keys: Sequence[str] | None) -> None:
+                 keys: Sequence[str]) -> None:
         if dialect.bind_typing is BindTyping.SETINPUTSIZES:
             raise NotImplementedError(f"{dialect.name}: setinputsizes typing")
         compiled = statement.compile(dialect=dialect, column_keys=keys)
@@ -74,6 +74,10 @@ class _Compiled:
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("an expanding or literal_execute parameter changes the SQL "
                              "per call: run this statement with session.execute")
+        unknown = set(keys).difference(bind.key for bind in compiled.binds.values())
+        if unknown:  # session.execute would drop them silently: a misspelt column
+            raise ValueError(f"neither a column nor a parameter of the statement: "
+                             f"{', '.join(sorted(unknown))}")
         if compiled.escaped_bind_names:
             raise ValueError(f"bind names that need escaping: {compiled.escaped_bind_names}")
         self.sql = compiled.string
@@ -147,22 +151,26 @@ def _python_default(default: Any) -> Callable[[], Any]:
 
 class Prepared:
     """A Core statement run through ``execute`` with far less per-call work than
-    ``session.execute`` (see the module). ``keys``: for an ``insert(table)`` without
-    ``values``, the columns the caller passes (the rest get their Python defaults)."""
+    ``session.execute`` (see the module). As ``session.execute`` does, it is compiled
+    for the names of a call's parameters: an ``insert(table)`` or ``update(table)``
+    without ``values`` sets the columns given (an INSERT's others get their Python
+    defaults), and a name that is neither a column nor a bind parameter is refused
+    (``session.execute`` ignores it). One
+    compilation per dialect and set of names (in the order given), kept."""
 
-    __slots__ = ("_by_dialect", "keys", "statement")
+    __slots__ = ("_compiled", "statement")
 
-    def __init__(self, statement: ClauseElement, keys: Iterable[str] | None = None) -> None:
-        self.statement = statement
-        self.keys = None if keys is None else tuple(keys)
-        self._by_dialect: dict[Dialect, _Compiled] = {}
+    def __init__(self, statement: ClauseElement) -> None:
         if not isinstance(statement, ClauseElement):
             raise TypeError(f"not a Core statement: {statement!r}")
+        self.statement = statement
+        self._compiled: dict[tuple[Dialect, tuple[str, ...]], _Compiled] = {}
 
-    def compiled(self, dialect: Dialect) -> _Compiled:
-        found = self._by_dialect.get(dialect)
+    def compiled(self, dialect: Dialect, names: tuple[str, ...]) -> _Compiled:
+        found = self._compiled.get((dialect, names))
         if found is None:
-            found = self._by_dialect[dialect] = _Compiled(self.statement, dialect, self.keys)
+            found = self._compiled[dialect, names] = _Compiled(
+                self.statement, dialect, sorted(names))
         return found
 
     async def execute(self, db: AsyncSession, params: Mapping[str, Any]) -> PreparedResult:
@@ -173,13 +181,14 @@ class Prepared:
         if session.autoflush:
             session.flush()  # pending ORM changes first, as execute's autoflush does
         connection: Connection = session.connection()
-        compiled = self.compiled(connection.dialect)
+        compiled = self.compiled(connection.dialect, tuple(params))
         parameters = compiled.parameters(params)
         cursor = connection.connection.cursor()
+        # Events, echo logging, the dialect's do_execute and DBAPI error wrapping (with
+        # invalidation of a connection the database dropped); on an error SQLAlchemy
+        # closes the cursor itself. The adapters buffer the rows at execute.
+        connection._cursor_execute(cursor, compiled.sql, parameters)
         try:
-            # Events, echo logging, the dialect's do_execute and DBAPI error wrapping
-            # (with invalidation of a connection the database dropped).
-            connection._cursor_execute(cursor, compiled.sql, parameters)
             rows = compiled.rows(cursor) if cursor.description else []
             return PreparedResult(rows, cursor.rowcount)
         finally:

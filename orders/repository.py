@@ -15,6 +15,7 @@ from models import (
     PaymentAuthorization,
     Refund,
 )
+from models.prepared import Prepared
 
 
 async def get_order(db: AsyncSession, order_id: str) -> Order | None:
@@ -30,10 +31,10 @@ async def add_event(db: AsyncSession, order_id: str, type_: str, actor: str, dat
     db.add(OrderEvent(order_id=order_id, type=type_, actor=actor, data=data))
 
 
-_INSERT_EVENT = insert(cast(Table, OrderEvent.__table__))
+_INSERT_EVENT = Prepared(insert(cast(Table, OrderEvent.__table__)))
 _ORDERS = cast(Table, Order.__table__)
 _ORDER_COLUMNS = [(prop.key, prop.columns[0].key) for prop in inspect(Order).column_attrs]
-_INSERT_ORDER = insert(_ORDERS)
+_INSERT_ORDER = Prepared(insert(_ORDERS))
 
 
 async def insert_order(db: AsyncSession, order: Order) -> None:
@@ -41,15 +42,15 @@ async def insert_order(db: AsyncSession, order: Order) -> None:
     the caller renders and passes to listeners, which only read it). Columns it leaves
     unset get their defaults in the row, not on the object."""
     state = order.__dict__
-    await db.execute(_INSERT_ORDER, {column: state[attr] for attr, column in _ORDER_COLUMNS
-                                       if attr in state})
+    await _INSERT_ORDER.execute(db, {column: state[attr] for attr, column in _ORDER_COLUMNS
+                                     if attr in state})
 
 
 async def insert_event(db: AsyncSession, order_id: str, type_: str, actor: str, data: dict,
                        at: datetime) -> None:
     """``add_event`` as one Core INSERT, for an order already flushed (the order's creation
     on the checkout hot path: no unit-of-work bookkeeping for a row nothing reads back)."""
-    await db.execute(_INSERT_EVENT, {"order_id": order_id, "type": type_, "actor": actor,
+    await _INSERT_EVENT.execute(db, {"order_id": order_id, "type": type_, "actor": actor,
                                      "data": data, "created_at": at})
 
 

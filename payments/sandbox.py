@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models import SandboxCharge, SandboxDispute, SandboxRefund
 from models.base import new_id, utc_now
 from models.money import apply_rate_bps
+from models.prepared import Prepared
 from models.statuses import CaptureOutcome, RefundStatus
 from payments.provider import (
     BalanceTxn,
@@ -69,8 +70,8 @@ CHARGES = cast(Table, SandboxCharge.__table__)
 _CHARGE_COLUMNS = ("id", "idempotency_key", "amount", "currency", "status", "token_fingerprint",
                    "decline_code", "fee_amount", "created_at")
 _CHARGE = {
-    dialect: insert(CHARGES).values({c: bindparam(c) for c in _CHARGE_COLUMNS})
-    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    dialect: Prepared(insert(CHARGES).values({c: bindparam(c) for c in _CHARGE_COLUMNS})
+                      .on_conflict_do_nothing(index_elements=["idempotency_key"]))
     for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 
@@ -134,13 +135,13 @@ class SandboxProvider:
         async with self._sessionmaker() as db, db.begin():
             # One statement: the charge, unless this key already has one (a retry, or a
             # concurrent identical request that committed first): then replay that one.
-            inserted = await db.execute(_CHARGE[db.get_bind().dialect.name], {
+            inserted = await _CHARGE[db.get_bind().dialect.name].execute(db, {
                 "id": charge_id, "idempotency_key": request.idempotency_key,
                 "amount": request.amount, "currency": request.currency,
                 "status": result.status, "token_fingerprint": token_fingerprint(request.token),
                 "decline_code": result.decline_code, "fee_amount": result.fee_amount or 0,
                 "created_at": utc_now()})
-            if not inserted.rowcount:  # type: ignore[attr-defined]
+            if not inserted.rowcount:
                 existing = await db.scalar(select(SandboxCharge).where(
                     SandboxCharge.idempotency_key == request.idempotency_key))
                 if existing is None:  # the conflicting row is gone: let the caller retry

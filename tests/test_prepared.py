@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, bindparam, event, exc, insert, select
+from sqlalchemy import Table, bindparam, event, exc, insert, select, update
 
 from api.runtime import Runtime
 from checkout.repository import SESSIONS
@@ -49,8 +49,7 @@ async def _agent_id(rt: Runtime) -> str:
 async def test_an_insert_stores_what_session_execute_stores(runtime: Runtime) -> None:
     agent_id = await _agent_id(runtime)
     statement = insert(SESSIONS)
-    keys = list(_session_values(agent_id, "x"))
-    prepared = Prepared(statement, keys=keys)
+    prepared = Prepared(statement)
     async with runtime.sessionmaker() as db:
         result = await prepared.execute(db, _session_values(agent_id, "cs_prepared"))
         assert result.rowcount == 1
@@ -89,7 +88,7 @@ async def test_a_select_reads_the_rows_session_execute_reads(runtime: Runtime) -
 
 async def test_it_runs_in_the_sessions_transaction(runtime: Runtime) -> None:
     agent_id = await _agent_id(runtime)
-    prepared = Prepared(insert(SESSIONS), keys=list(_session_values(agent_id, "x")))
+    prepared = Prepared(insert(SESSIONS))
     async with runtime.sessionmaker() as db:
         await prepared.execute(db, _session_values(agent_id, "cs_rolled_back"))
         await db.rollback()
@@ -100,7 +99,7 @@ async def test_it_runs_in_the_sessions_transaction(runtime: Runtime) -> None:
 async def test_driver_errors_surface_as_sqlalchemys_and_the_session_recovers(
         runtime: Runtime) -> None:
     agent_id = await _agent_id(runtime)
-    prepared = Prepared(insert(SESSIONS), keys=list(_session_values(agent_id, "x")))
+    prepared = Prepared(insert(SESSIONS))
     async with runtime.sessionmaker() as db:
         await prepared.execute(db, _session_values(agent_id, "cs_twice"))
         await db.commit()
@@ -153,3 +152,40 @@ async def test_statements_whose_sql_changes_per_call_are_refused(runtime: Runtim
         with pytest.raises(KeyError, match="'id'"):
             await Prepared(select(VARIANTS.c.id).where(
                 VARIANTS.c.id == bindparam("id"))).execute(db, {})
+
+
+async def test_an_update_sets_the_columns_each_call_names(runtime: Runtime) -> None:
+    agent_id = await _agent_id(runtime)
+    save = Prepared(update(SESSIONS).where(SESSIONS.c.id == bindparam("session_id")))
+    async with runtime.sessionmaker() as db:
+        await Prepared(insert(SESSIONS)).execute(db, _session_values(agent_id, "cs_updated"))
+        first = await save.execute(db, {"status": "canceled", "session_id": "cs_updated"})
+        second = await save.execute(db, {"session_id": "cs_updated", "order_notes": None,
+                                         "version": 7})
+        none = await save.execute(db, {"status": "canceled", "session_id": "cs_missing"})
+        await db.commit()
+        stored = await db.get(CheckoutSession, "cs_updated")
+    assert (first.rowcount, second.rowcount, none.rowcount) == (1, 1, 0)
+    assert stored is not None
+    assert (stored.status, stored.order_notes, stored.version) == ("canceled", None, 7)
+    assert stored.locale == "de-CH"  # not named, not touched
+
+
+async def test_a_name_that_is_no_column_is_refused(runtime: Runtime) -> None:
+    agent_id = await _agent_id(runtime)
+    values = {**_session_values(agent_id, "cs_typo"), "statsu": "canceled"}
+    async with runtime.sessionmaker() as db:
+        with pytest.raises(ValueError, match="statsu"):
+            await Prepared(insert(SESSIONS)).execute(db, values)
+
+
+async def test_update_returning_reads_the_returned_rows(runtime: Runtime) -> None:
+    take = Prepared(update(VARIANTS).where(VARIANTS.c.id == bindparam("variant_id"))
+                    .values(stock=VARIANTS.c.stock - bindparam("quantity"))
+                    .returning(VARIANTS.c.id, VARIANTS.c.stock))
+    async with runtime.sessionmaker() as db:
+        wanted, stock = (await db.execute(select(VARIANTS.c.id, VARIANTS.c.stock).where(
+            VARIANTS.c.stock.is_not(None)).order_by(VARIANTS.c.id).limit(1))).one()
+        taken = await take.execute(db, {"variant_id": wanted, "quantity": 2})
+        await db.rollback()
+    assert [(row.id, row.stock) for row in taken] == [(wanted, stock - 2)]
