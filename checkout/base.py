@@ -36,6 +36,7 @@ from models import CheckoutSession, Order
 from models.base import utc_now
 from orders import repository as order_repository
 from orders.capture import CapturePolicy
+from orders.documents import PartialCapture, partial_capture
 from payments.provider import PaymentProvider
 
 SUPPORTED_INTERVENTIONS = ("3ds",)
@@ -163,8 +164,8 @@ class CheckoutCore:
         s.authentication_metadata = None
         s.updated_at = now
 
-    def view(self, s: Stored, order: Order | None = None
-             ) -> SessionView:
+    def view(self, s: Stored, order: Order | None = None,
+             order_capture: PartialCapture | None = None) -> SessionView:
         offered = (s.agent_capabilities or {}).get("interventions", {}).get("supported", [])
         return SessionView(
             id=s.id, status=self.effective_status(s), currency=s.currency,
@@ -179,10 +180,12 @@ class CheckoutCore:
             interventions=tuple(i for i in SUPPORTED_INTERVENTIONS if i in offered),
             payment_handlers=self.provider.payment_handlers(),
             payment_provider=self.provider.name, links=self._links,
-            support_email=self.profile.support_email, order=order)
+            support_email=self.profile.support_email, order=order,
+            order_capture=order_capture)
 
     async def _view_with_order(self, db: AsyncSession,
                                s: CheckoutSession | repository.SessionRow) -> SessionView:
         order = await order_repository.get_order(db, s.order_id) \
             if s.status == SessionStatus.completed and s.order_id else None
-        return self.view(s, order)
+        capture = await partial_capture(db, order) if order is not None else None
+        return self.view(s, order, capture)

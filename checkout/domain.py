@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from attribution.schemas import AttributionClaim
 from models import Order
 from models.statuses import CheckoutStatus
+from orders.documents import PartialCapture
 from payments.provider import ThreeDSResult
 
 Json = dict[str, Any]
@@ -180,3 +181,4 @@ class SessionView:
     links: tuple[Link, ...]
     support_email: str | None
     order: Order | None = None
+    order_capture: PartialCapture | None = None  # the order was captured in part

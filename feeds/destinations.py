@@ -148,7 +148,9 @@ class OpenAISftpDestination:
     async def publish(self, ctx: PublishContext) -> Outcome:
         if ctx.build is None:
             return Outcome(self.name, DeliveryStatus.failed, "no build to deliver")
-        files = [ctx.feeds_dir / f for f in ctx.build.files.get(f"openai_{self.fmt}", [])]
+        # This build's own files, even if a later build has been published since.
+        root = ctx.feeds_dir / ctx.build.generation
+        files = [root / f for f in ctx.build.files.get(f"openai_{self.fmt}", [])]
         if not files:
             return Outcome(self.name, DeliveryStatus.failed,
                            f"the build has no openai {self.fmt} files")

@@ -35,6 +35,7 @@ from feeds.builder import (
     validate_openai_item,
     validate_store,
 )
+from feeds.generations import new_generation
 from feeds.google import GOOGLE_TSV_COLUMNS, google_tsv_rows
 from feeds.openai_spec import CURRENTLY_STABLE, OpenAISpec, Problem
 from feeds.parts import PartWriter
@@ -54,6 +55,9 @@ class BuildReport:
     validation: dict[str, Any] = field(default_factory=dict)
     generated_at: str = ""
     processes: int = 1  # that built it (``feeds.parallel``)
+    # The folder holding ``files``, relative to the output folder (``feeds.generations``):
+    # "" when built straight into it. Not in the report file.
+    generation: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"products": self.products, "variants": self.variants,
@@ -224,11 +228,29 @@ def run_build(url: str, out_dir: Path, config: FeedConfig, *,
     the build out over that many processes (``feeds.parallel``): the same files, the same
     content.
 
+    The files are written into a generation folder of their own and published in one
+    atomic step when all are complete (``feeds.generations``): readers of ``out_dir``
+    see the previous set until then, and keep it when the build fails.
+
     PostgreSQL: one snapshot for the whole build. SQLite: a short read transaction per
     chunk (each product still read whole, from one moment), because a snapshot held for
     the whole build keeps the WAL from being checkpointed: every commit made meanwhile
     piles up in it (measured: 0.8 GB in 5 minutes of checkouts during a 1M-variant build
     on a busy machine), to be copied back in one burst at the end."""
+    with new_generation(out_dir) as folder:
+        report = _build_into(folder, url, config, openai_formats=openai_formats,
+                           progress=progress, spec=spec, acp=acp, google_tsv=google_tsv,
+                           after=after, until=until, processes=processes,
+                           max_items=max_items)
+        report.generation = str(folder.relative_to(out_dir))
+    return report
+
+
+def _build_into(out_dir: Path, url: str, config: FeedConfig, *,
+                openai_formats: tuple[str, ...], progress: Callable[[int], None] | None,
+                spec: OpenAISpec, acp: bool, google_tsv: bool, after: str | None,
+                until: str | None, processes: int, max_items: int) -> BuildReport:
+    """``run_build``'s work, into a new (not yet published) generation folder."""
     if processes > 1 and after is None and until is None:
         from feeds.parallel import build_in_parts
 

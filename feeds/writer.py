@@ -4,6 +4,8 @@ Each shard is written to a temporary file in the target folder and renamed into 
 when complete, so a reader (an agent fetching the hosted URL) never sees a half-written
 file. Shard names are stable (``products-00001.jsonl.gz`` …) and extra shards from a
 bigger previous run are removed, as OpenAI's ingestion expects a stable shard set.
+A build writes into a generation folder of its own, published whole when complete
+(``feeds.generations``), so readers never see one build's shards beside another's.
 """
 
 from __future__ import annotations

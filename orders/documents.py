@@ -5,12 +5,15 @@ order service, the webhook notifier and the protocol bindings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Dispute, Fulfillment, Order, Refund
 from models.base import rfc3339
+from models.money import format_minor
 from models.statuses import (
     DEAD_FULFILLMENTS,
     UNSHIPPED_FULFILLMENTS,
@@ -21,6 +24,41 @@ from models.statuses import (
 from orders import repository
 
 Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PartialCapture:
+    """A manual-capture payment captured for less than was authorised: the buyer was
+    charged ``captured``; the rest of the authorisation was released."""
+    authorized: int
+    captured: int
+    captured_at: datetime
+
+    @property
+    def released(self) -> int:
+        return self.authorized - self.captured
+
+
+async def partial_capture(db: AsyncSession, order: Order) -> PartialCapture | None:
+    found = await repository.partial_capture_of(db, order.id)
+    if found is None:
+        return None
+    auth, at = found
+    return PartialCapture(auth.amount_authorized, auth.amount_captured, at)
+
+
+def capture_adjustment(order: Order, capture: PartialCapture) -> Json:
+    """The released part of the authorisation, as the ACP ``Adjustment`` it is for the
+    buyer: a ``price_adjustment`` (never charged), not a refund (nothing was paid back)."""
+    def money(amount: int) -> str:
+        return format_minor(amount, order.currency)
+
+    return {"id": f"capture_{order.id}", "type": "price_adjustment",
+            "occurred_at": rfc3339(capture.captured_at), "status": "completed",
+            "amount": capture.released, "currency": order.currency.lower(),
+            "description": f"Not charged: {money(capture.captured)} of the authorised "
+                           f"{money(capture.authorized)} was captured, the rest released",
+            "reason": "partial_capture"}
 
 
 def permalink(order: Order) -> str:
@@ -88,8 +126,13 @@ def derive_status(order: Order, fulfillments: list[Fulfillment]) -> str:
 
 def order_json(order: Order, support_email: str | None = None,
                adjustments: list[Json] | None = None,
-               fulfillments: list[Fulfillment] | None = None) -> Json:
-    """The ACP 2026-04-17 ``Order`` (post 2026-05-01 alignment: ordered/current/fulfilled)."""
+               fulfillments: list[Fulfillment] | None = None,
+               capture: PartialCapture | None = None) -> Json:
+    """The ACP 2026-04-17 ``Order`` (post 2026-05-01 alignment: ordered/current/fulfilled).
+
+    After a partial capture (``capture``) the ``total`` is what the buyer was charged
+    (ACP: "the original charged amount"), the other totals stay as ordered, and a
+    ``price_adjustment`` adjustment carries the released rest (README: decisions)."""
     done = fulfilled_quantities(fulfillments or [])
     lines = []
     for line in order.line_items:
@@ -109,6 +152,13 @@ def order_json(order: Order, support_email: str | None = None,
             else "partial" if fulfilled else "processing",
         })
     totals: list[Json] = [t for t in order.totals if t["type"] != "items_discount"]
+    if capture is not None:
+        released = format_minor(capture.released, order.currency)
+        authorized = format_minor(capture.authorized, order.currency)
+        totals = [{**t, "amount": capture.captured,
+                   "description": f"Charged; {released} of the authorised {authorized} "
+                                  "was released"}
+                  if t["type"] == "total" else t for t in totals]
     if order.refunded_amount:
         totals.append({"type": "amount_refunded", "display_text": "Refunded",
                        "amount": order.refunded_amount})
@@ -122,7 +172,8 @@ def order_json(order: Order, support_email: str | None = None,
         "confirmation": {"confirmation_number": order.order_number},
         "line_items": lines,
         "fulfillments": [fulfillment_json(f) for f in fulfillments or []],
-        "adjustments": adjustments or [],
+        "adjustments": [*([capture_adjustment(order, capture)] if capture else []),
+                        *(adjustments or [])],
         "totals": totals,
     }
     if support_email:
@@ -138,7 +189,8 @@ async def acp_snapshot(db: AsyncSession, order: Order, support_email: str | None
     fulfillments = await repository.fulfillments_of(db, order.id)
     snapshot = order_json(order, support_email,
                           adjustments=adjustments_json(refunds, disputes),
-                          fulfillments=fulfillments)
+                          fulfillments=fulfillments,
+                          capture=await partial_capture(db, order))
     if order.status == OrderStatus.canceled:
         snapshot["adjustments"].append({
             "id": f"cancel_{order.id}", "type": "cancellation", "status": "completed",

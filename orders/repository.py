@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, inspect, select
+from sqlalchemy import Table, func, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import (
@@ -122,3 +122,18 @@ async def captured_amounts(db: AsyncSession, order_ids: list[str]) -> dict[str, 
         PaymentAuthorization.order_id.in_(order_ids),
         PaymentAuthorization.status == "captured"))
     return {order_id: int(amount) for order_id, amount in rows}
+
+
+async def partial_capture_of(db: AsyncSession, order_id: str
+                             ) -> tuple[PaymentAuthorization, datetime] | None:
+    """The order's manual-capture payment if it was captured for less than was
+    authorised, with when it was captured (its first ``payment.captured`` event)."""
+    auth = await db.scalar(select(PaymentAuthorization).where(
+        PaymentAuthorization.order_id == order_id,
+        PaymentAuthorization.status == "captured",
+        PaymentAuthorization.amount_captured < PaymentAuthorization.amount_authorized))
+    if auth is None:
+        return None
+    at = await db.scalar(select(func.min(OrderEvent.created_at)).where(
+        OrderEvent.order_id == order_id, OrderEvent.type == "payment.captured"))
+    return auth, at or auth.updated_at

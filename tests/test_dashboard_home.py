@@ -126,7 +126,7 @@ async def test_home_compares_the_period_with_the_one_before(site, backend: str) 
     assert "<title>Home · ReelCart</title>" in text
 
     def figure(card: str) -> str:
-        found = re.search(rf'id="kpi-{card}">.*?class="figure">([^<]+)<.*?class="change[^"]*">'
+        found = re.search(rf'id="kpi-usd-{card}">.*?class="figure">([^<]+)<.*?class="change[^"]*">'
                           rf'(.*?)</p>', text, re.S)
         assert found, card
         return found.group(1) + " | " + re.sub(r"<[^>]+>", "", found.group(2))
@@ -141,11 +141,59 @@ async def test_home_compares_the_period_with_the_one_before(site, backend: str) 
     assert figure("attributed").startswith(overview.percent(totals[2], now_total) or "")
     assert len(re.findall(r'<circle class="point"', text)) == 7
     assert "Home video" in text  # top videos by title
-    assert re.search(r'id="top-agents">.*development', text, re.S)
+    assert re.search(r'id="top-agents-usd".*development', text, re.S)
     # A bad custom period says so and shows 30 days.
     bad = await client.get("/dashboard", params={"period": "custom", "from": "x", "to": ""})
     assert "Choose both dates" in bad.text
     assert len(re.findall(r'<circle class="point"', bad.text)) == 30
+
+
+async def test_home_shows_each_currency_on_its_own(site, backend: str) -> None:  # noqa: F811
+    """Orders in USD and in EUR (a currency the merchant no longer offers): each currency
+    has its own figures, chart and top lists, in its own minor units; nothing is added
+    across currencies."""
+    client, rt = site
+    await client.post("/videos", json={"id": "vid-h", "title": "Home video"},
+                      headers={**MERCHANT, "Idempotency-Key": "v"})
+    orders = await _orders(client, 3)
+    totals = [o["totals"][-1]["amount"] for o in orders]
+    async with rt.sessionmaker() as db, db.begin():  # the second order was paid in euros
+        await db.execute(update(Order).where(Order.id == orders[1]["id"]).values(
+            currency="eur"))
+        await db.execute(update(LedgerEntry).where(LedgerEntry.order_id == orders[1]["id"])
+                         .values(currency="eur"))
+    await log_in(client)
+    text = (await client.get("/dashboard", params={"period": "7"})).text
+
+    def figure(currency: str, card: str) -> str:
+        found = re.search(rf'id="kpi-{currency}-{card}">.*?class="figure">([^<]+)<', text,
+                          re.S)
+        assert found, (currency, card)
+        return found.group(1)
+
+    def money(amount: int, currency: str) -> str:
+        return f"{amount // 100}.{amount % 100:02d} {currency}"
+
+    usd = totals[0] + totals[2]
+    assert figure("usd", "revenue") == money(usd, "USD")
+    assert figure("usd", "orders") == "2"
+    assert figure("usd", "aov") == money(overview.average(usd, 2), "USD")
+    assert figure("eur", "revenue") == money(totals[1], "EUR")
+    assert figure("eur", "orders") == "1"
+    assert figure("eur", "aov") == money(totals[1], "EUR")
+    assert figure("eur", "attributed") == "0.0%"  # order 1 came through no video
+    assert figure("usd", "attributed") == overview.percent(usd, usd)
+    # The configured currency first, then the other; a chart and top lists for each.
+    assert text.index('id="sales-usd"') < text.index('id="sales-eur"')
+    assert len(re.findall(r'<svg[^>]*class="chart', text)) == 2
+    agents = re.search(r'id="top-agents-eur".*?</table>', text, re.S)
+    assert agents
+    assert money(totals[1], "EUR") in agents.group(0)
+    assert "USD" not in agents.group(0)
+    # Nothing sold in the period: the merchant's currency, empty.
+    empty = (await client.get("/dashboard", params={
+        "period": "custom", "from": "2001-01-01", "to": "2001-01-07"})).text
+    assert re.findall(r'id="sales-(\w+)"', empty) == ["usd"]
 
 
 async def test_home_alerts(database_url: str, backend: str, tmp_path: Path) -> None:

@@ -122,15 +122,15 @@ def test_new_pages_in_a_real_browser(shop, backend: str, tmp_path: Path) -> None
         # Home: six figures with their change, a point per day, top videos by title.
         assert page.title() == "Home · ReelCart"
         assert page.locator(".kpi").count() == 6
-        assert page.inner_text("#kpi-orders .figure") == str(len(SALES))
-        assert "no data in the previous 30 days" in page.inner_text("#kpi-revenue .change")
+        assert page.inner_text("#kpi-usd-orders .figure") == str(len(SALES))
+        assert "no data in the previous 30 days" in page.inner_text("#kpi-usd-revenue .change")
         assert page.locator("svg.chart circle.point").count() == 30
-        top = page.locator("#top-videos tbody tr")
+        top = page.locator("#top-videos-usd tbody tr")
         assert top.count() == 4
         assert "Rainy denim walk" in top.nth(0).inner_text()
-        assert "unknown creative" in page.inner_text("#top-videos")
-        assert page.locator("#top-agents tbody tr").count() == 1
-        assert page.inner_text("#top-agents tbody tr td").startswith("development")
+        assert "unknown creative" in page.inner_text("#top-videos-usd")
+        assert page.locator("#top-agents-usd tbody tr").count() == 1
+        assert page.inner_text("#top-agents-usd tbody tr td").startswith("development")
         disputes = page.inner_text("#alert-disputes")
         assert "1 open dispute" in disputes
         assert "evidence due" in disputes

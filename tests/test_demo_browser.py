@@ -134,8 +134,8 @@ def test_every_page_shows_the_story(demo_server: DemoServer, tmp_path: Path) -> 
 
             visit("/dashboard", "home")
             assert _chart_points(page) > 20  # revenue on every day of the last 30
-            assert page.locator("#top-agents tbody tr").count() >= 4
-            assert page.locator("#top-videos tbody tr").count() >= 3
+            assert page.locator("#top-agents-usd tbody tr").count() >= 4
+            assert page.locator("#top-videos-usd tbody tr").count() >= 3
             assert page.locator("#alert-disputes a").count() >= 1  # the open dispute
 
             visit("/dashboard/orders", "orders")

@@ -10,11 +10,15 @@ is stopped (SIGSTOP) as soon as it starts and only resumed after the API has ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import json
 import os
 import signal
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -85,6 +89,105 @@ async def test_cancelling_a_build_ends_its_process(database_url: str, tmp_path: 
     with pytest.raises(ProcessLookupError):  # killed and reaped
         os.kill(pids[0], 0)
     assert not (tmp_path / "report.json").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _state(pid: int) -> str:
+    """``R``, ``S``, ``T`` (stopped), ``Z`` (ended, not yet reaped)…; "" once reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+async def _until(condition: Any, what: str, within: float = 60.0) -> Any:
+    """Polls ``condition`` until it is truthy; fails the test after ``within`` seconds."""
+    try:
+        async with asyncio.timeout(within):
+            while not (value := condition()):  # noqa: ASYNC110 (other processes)
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"timed out: {what}") from None
+    return value
+
+
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
+
+
+def _subreaper(on: bool) -> None:
+    """This process adopts its descendants' orphans (Linux ``prctl``): a part process
+    whose build process was killed becomes this test's child, to be waited for."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def _killed(pid: int) -> int | None:
+    """The signal that ended ``pid`` once it has ended and been adopted by this process
+    (and reaped here); None before."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not (yet) this process's child
+        return None
+    if done == 0:
+        return None
+    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else -os.WEXITSTATUS(status)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc, prctl")
+async def test_cancelling_a_parallel_build_kills_its_part_processes(
+        database_url: str, tmp_path: Path, backend: str) -> None:
+    """The build process makes itself a process group and its part processes are in it:
+    cancelling kills the group. Held deterministically: the part process is stopped
+    (SIGSTOP) as soon as it exists, so it cannot end on its own (and the build, which waits
+    for its parts, cannot finish) before the cancel. This process is made a subreaper, so
+    the part, orphaned when its build process is killed, is adopted here: its process
+    group stays non-orphaned (no SIGHUP that would end a stopped member of an orphaned
+    group), and waiting for it tells what ended it."""
+    builds: list[int] = []
+    parts: list[int] = []
+    ended: dict[int, int] = {}
+    _subreaper(True)
+    try:
+        async with sandbox_runtime(database_url) as rt:
+            build = asyncio.create_task(build_feeds(
+                rt.sessionmaker, tmp_path, rt.settings.feed_config(rt.profile),
+                on_started=builds.append, processes=2))
+            await _until(lambda: builds and _children(builds[0]), "the part process started")
+            parts = _children(builds[0])
+            assert len(parts) == 1
+            for pid in parts:
+                os.kill(pid, signal.SIGSTOP)
+                await _until(lambda pid=pid: _state(pid) == "T", f"part {pid} stopped")
+                assert os.getpgid(pid) == builds[0]  # in the build's process group
+            assert not build.done()
+            build.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await build
+            for pid in parts:
+                ended[pid] = await _until(lambda pid=pid: _killed(pid),
+                                          f"part {pid} killed", within=30)
+        assert ended == {pid: signal.SIGKILL for pid in parts}
+        assert not (tmp_path / ".current").exists()  # nothing published
+    finally:  # a failed assertion must not leave stopped processes behind
+        for pid in parts:
+            if pid not in ended and _state(pid) not in ("", "Z"):
+                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 (reaped if adopted)
+        _subreaper(False)
 
 
 async def test_a_build_reads_one_snapshot_and_never_blocks_writers(runtime: Runtime) -> None:

@@ -133,7 +133,12 @@ def assert_same_build(one: Path, other: Path, a: BuildReport, b: BuildReport) ->
         for relative in files:
             if relative != "acp/metadata.json":  # its updated_at is the build's time
                 assert content(other / relative) == content(one / relative), relative
-    assert not [p.name for p in other.iterdir() if p.name.startswith(".")]  # no parts left
+    # Only the published generation is left: no parts, no other generation.
+    assert sorted(p.name for p in other.iterdir() if p.name.startswith(".")) == [
+        ".current", ".generations"]
+    assert sorted(p.name for p in (other / ".generations").iterdir()) == [
+        ".lock", Path(b.generation).name]
+    assert not [p for p in (other / b.generation).iterdir() if p.name.startswith(".")]
     kept = ("seconds", "generated_at", "items_per_second", "processes")
     report = {k: v for k, v in json.loads((other / "report.json").read_text()).items()
               if k not in kept}
@@ -156,20 +161,6 @@ async def test_a_parallel_build_is_the_one_process_build_byte_for_byte(
     assert one.variants >= 150
     assert len(one.files["openai_csv"]) > 3
     assert_same_build(tmp_path / "one", tmp_path / "three", one, three)
-
-
-async def test_a_build_in_parts_that_fails_publishes_nothing_and_leaves_no_parts(
-        runtime: Runtime, tmp_path: Path) -> None:
-    """The parts are built, but the ACP folder is taken by a file: the build fails,
-    nothing is published and the parts are removed."""
-    url = database_url(runtime.sessionmaker.kw["bind"])
-    config = runtime.settings.feed_config(runtime.profile)
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "acp").write_text("a file where the ACP folder goes")
-    with pytest.raises(OSError):
-        await asyncio.to_thread(run_build, url, out, config, processes=2)
-    assert sorted(p.name for p in out.iterdir()) == ["acp"]
 
 
 async def test_a_refresh_builds_with_the_configured_processes(database_url: str,
@@ -212,7 +203,7 @@ async def test_a_failing_part_process_fails_the_build_and_publishes_nothing(
         runtime: Runtime, tmp_path: Path) -> None:
     """The last product (the second process's range) holds an unreadable option list:
     that process fails, so the build fails with its error; nothing is published and the
-    parts are removed."""
+    parts are removed (``tests/test_feed_generations.py``: a previous set stays served)."""
     await import_catalog(runtime.sessionmaker, parse_acp_jsonl([json.dumps({
         "id": "zzzz-last", "title": "Last", "variants": [{
             "id": "zzzz-last-1", "title": "Last", "price": {"amount": 100, "currency": "USD"},
@@ -228,7 +219,8 @@ async def test_a_failing_part_process_fails_the_build_and_publishes_nothing(
     with pytest.raises(PartFailed, match="JSONDecodeError"):
         await asyncio.to_thread(run_build, url, out, runtime.settings.feed_config(
             runtime.profile), processes=2)
-    assert list(out.iterdir()) == []
+    assert [p.name for p in out.iterdir()] == [".generations"]  # nothing published
+    assert [p.name for p in (out / ".generations").iterdir()] == [".lock"]  # no parts
 
 
 async def test_the_build_process_stays_in_the_callers_session(

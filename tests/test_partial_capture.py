@@ -7,7 +7,8 @@ refunds and the payout reconciliation count only what was captured."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -19,9 +20,11 @@ from api.runtime import Runtime
 from models import CommissionEntry, LedgerEntry, SandboxCharge
 from models.db import transaction
 from payments.sandbox import sandbox_fee
+from tests.acp_schema import VERSIONS, assert_valid, require_spec
 from tests.commission_world import contract, payee
-from tests.conftest import US_ADDRESS, Agent, app_client, sandbox_runtime
+from tests.conftest import US_ADDRESS, Agent, app_client, free_port, sandbox_runtime
 from tests.fake_stripe import PINNED_VERSION, FakeStripe, parse_form
+from tests.test_agent_webhooks import Receiver, configure, drain
 from tests.test_stripe_money import MERCHANT, deliver, order_detail
 from tests.test_stripe_money import STRIPE as STRIPE_SETTINGS
 
@@ -273,3 +276,80 @@ async def test_sandbox_capture_in_full_and_release(sandbox_manual: Runtime,
             == 0
         assert (await order_detail(agent, released["id"]))["payment_status"] == "voided"
         assert await ledger_sum(rt, whole["id"]) == order_total(whole)
+
+
+# ---------------------------------------------------------------- the Order agents see
+
+
+@pytest.fixture
+def agent_receiver() -> Iterator[Receiver]:
+    """An agent's order-webhook endpoint on loopback (``tests.test_agent_webhooks``)."""
+    r = Receiver(free_port())
+    yield r
+    r.stop()
+
+
+async def test_the_acp_order_after_a_partial_capture_shows_what_was_charged(
+        sandbox_manual: Runtime, agent_receiver: Receiver, backend: str) -> None:
+    """ACP 2026-04-17: the ``total`` is "the original charged amount", so after a partial
+    capture it is the captured amount; the released rest is a ``price_adjustment``
+    adjustment (README: decisions). Every order an agent gets (the webhook after the
+    capture, the completed session's ``order`` in every dated version) is valid for its
+    version's schema; a later refund is counted against what was charged."""
+    rt = sandbox_manual
+    receiver = agent_receiver
+    receiver.start()
+    async with app_client(rt) as client:
+        agent = Agent(client)
+        await configure(agent, f"http://127.0.0.1:{receiver.port}/agentic_checkout/webhooks/"
+                               "order_events")
+        order = await authorised_order(agent, "spt_test_success")
+        authorised = order_total(order)
+        amount = authorised - 300
+        assert (await capture(agent, order["id"], {"amount": amount})).status_code == 202
+        assert await rt.captures.run() == 1
+        await drain(rt)
+        *_, captured = receiver.events()
+        for event in receiver.events():
+            assert_valid(event["data"], "Order")
+        as_placed = {t["type"]: t["amount"] for t in order["totals"]}
+        assert_charged(captured["data"], amount, authorised, as_placed)
+
+        session_id = order["checkout_session_id"]
+        assert order_has_totals("2026-04-17")
+        for version in VERSIONS:
+            got = await client.get(f"/checkout_sessions/{session_id}",
+                                   headers=agent.headers(**{"API-Version": version}))
+            assert got.status_code == 200, got.text
+            assert_valid(got.json(), "CheckoutSessionWithOrder", version=version)
+            assert_valid(got.json()["order"], "Order", version=version)
+            if order_has_totals(version):
+                assert_charged(got.json()["order"], amount, authorised, as_placed)
+            else:  # an Order of this version has no amounts at all
+                assert "totals" not in got.json()["order"]
+
+        assert (await refund(agent, order["id"], {"amount": 137})).status_code == 201
+        await drain(rt)
+        refunded = receiver.events()[-1]["data"]
+        assert_valid(refunded, "Order")
+        totals = {t["type"]: t["amount"] for t in refunded["totals"]}
+        assert (totals["total"], totals["amount_refunded"]) == (amount, 137)
+        assert [a["type"] for a in refunded["adjustments"]] == ["price_adjustment", "refund"]
+
+
+def order_has_totals(version: str) -> bool:
+    bundle = require_spec() / "spec" / version / "json-schema" / "schema.agentic_checkout.json"
+    return "totals" in json.loads(bundle.read_text())["$defs"]["Order"]["properties"]
+
+
+def assert_charged(acp_order: dict, amount: int, authorised: int,
+                   as_placed: dict[str, int]) -> None:
+    totals = {t["type"]: t["amount"] for t in acp_order["totals"]}
+    assert totals["total"] == amount  # what the buyer was charged
+    assert {k: v for k, v in totals.items() if k != "total"} == {
+        k: v for k, v in as_placed.items() if k not in ("total", "items_discount")}
+    [released] = [a for a in acp_order["adjustments"] if a["type"] == "price_adjustment"]
+    assert (released["amount"], released["currency"], released["status"]) == \
+        (authorised - amount, "usd", "completed")
+    assert released["occurred_at"]
+    assert f"{amount // 100}.{amount % 100:02d} USD" in released["description"]

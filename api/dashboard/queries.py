@@ -185,6 +185,14 @@ async def sales_summary(db: AsyncSession, *, currency: str, start: datetime, end
             "attributed": int(attributed)}
 
 
+async def order_currencies(db: AsyncSession, *, start: datetime, end: datetime
+                           ) -> set[str]:
+    """The currencies of the orders placed in ``[start, end)``."""
+    rows = await db.scalars(select(Order.currency).where(
+        Order.created_at >= start, Order.created_at < end).distinct())
+    return {str(c).lower() for c in rows}
+
+
 async def gross_by_day(db: AsyncSession, *, currency: str, start: datetime, end: datetime
                        ) -> list[tuple[str, int]]:
     day = _day(Order.created_at)

@@ -182,29 +182,35 @@ async def home(request: Request, who: ViewerDep,
     now = utc_now()
     chosen, problem = overview.choose_period(now.date(), period, start, end)
     before = chosen.previous()
-    currency = who.runtime.profile.currencies[0]
+    configured = who.runtime.profile.currencies
+    sections: list[dict[str, Any]] = []
+    unit = "day"
     async with who.runtime.read_sessionmaker() as db:
-        current = await queries.sales_summary(db, currency=currency, start=chosen.since,
-                                              end=chosen.until)
-        previous = await queries.sales_summary(db, currency=currency, start=before.since,
-                                               end=before.until)
-        per_day = await queries.gross_by_day(db, currency=currency, start=chosen.since,
-                                             end=chosen.until)
-        videos = await queries.top_videos(db, currency=currency, start=chosen.since,
-                                          end=chosen.until)
-        agents = await queries.top_agents(db, currency=currency, start=chosen.since,
-                                          end=chosen.until)
+        sold = await queries.order_currencies(db, start=before.since, end=chosen.until)
+        for currency in shown_currencies(configured, sold):
+            current = await queries.sales_summary(db, currency=currency, start=chosen.since,
+                                                  end=chosen.until)
+            previous = await queries.sales_summary(db, currency=currency,
+                                                   start=before.since, end=before.until)
+            per_day = await queries.gross_by_day(db, currency=currency, start=chosen.since,
+                                                 end=chosen.until)
+            series, unit = charts.over_time(per_day, chosen.start, chosen.end)
+            sections.append({
+                "currency": currency, "cards": _cards(current, previous, currency),
+                "chart": charts.line_chart(series, currency,
+                                           title=f"Revenue per {unit} ({currency.upper()})"),
+                "videos": await queries.top_videos(db, currency=currency,
+                                                   start=chosen.since, end=chosen.until),
+                "agents": await queries.top_agents(db, currency=currency,
+                                                   start=chosen.since, end=chosen.until)})
         alerts = await queries.alerts(db)
         payments = await open_problems(db, now)
         failing_feeds = [d for d in await feed_repository.destination_health(db)
                          if d["failures"]]
-    series, unit = charts.over_time(per_day, chosen.start, chosen.end)
     report = _feed_report(who.runtime)
     validation = (report or {}).get("validation") or {}
-    return page(request, "dashboard/home.html", who, currency=currency, period=chosen,
-                problem=problem, cards=_cards(current, previous, currency),
-                chart=charts.line_chart(series, currency, title=f"Revenue per {unit}"),
-                unit=unit, videos=videos, agents=agents, alerts=alerts, payments=payments,
+    return page(request, "dashboard/home.html", who, period=chosen, problem=problem,
+                sections=sections, unit=unit, alerts=alerts, payments=payments,
                 failing_feeds=failing_feeds,
                 feed_invalid=int(validation.get("invalid") or 0),
                 feed_store_problems=validation.get("store_problems") or [],
@@ -212,6 +218,16 @@ async def home(request: Request, who: ViewerDep,
                 custom={"from": chosen.start.isoformat(),
                         "to": (chosen.end - timedelta(days=1)).isoformat(),
                         "last": (chosen.end - timedelta(days=1)).isoformat()})
+
+
+def shown_currencies(configured: list[str], sold: set[str]) -> list[str]:
+    """The overview's currencies, each with figures of its own (amounts in different
+    currencies are never added up): those with orders in the two periods, the merchant's
+    configured ones first in their order, then any other (a currency no longer offered);
+    the first configured one when nothing was sold."""
+    configured = [c.lower() for c in configured]
+    chosen = [c for c in configured if c in sold] + sorted(sold - set(configured))
+    return chosen or configured[:1]
 
 
 def _cards(now: dict[str, int], before: dict[str, int], currency: str) -> list[dict[str, Any]]:

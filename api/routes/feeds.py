@@ -25,16 +25,20 @@ CONTENT_TYPES = {".gz": "application/gzip", ".jsonl": "application/x-ndjson",
 
 
 def _resolve(root: Path, relative: str) -> Path:
+    """The published path of a feed file. Checked resolved, but served through the
+    published links (``feeds.generations``), so that opening it always finds the set
+    current at that moment, never a generation removed meanwhile."""
     missing = NotFound(f"No feed file {relative[:100]!r}.", code="feed_not_found")
     try:
         candidate = (root / relative).resolve()
         inside = root.resolve() in candidate.parents
         private = candidate == (root / REPORT).resolve()
-        if not inside or private or candidate.name.startswith(".") or not candidate.is_file():
+        hidden = any(part.startswith(".") for part in Path(relative).parts)  # generations
+        if not inside or private or hidden or not candidate.is_file():
             raise missing
     except OSError:  # e.g. a name longer than the filesystem allows
         raise missing from None
-    return candidate
+    return root / relative
 
 
 REPORT = "report.json"  # the build's validation report: the merchant's, not public

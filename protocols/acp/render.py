@@ -55,5 +55,6 @@ def session(view: SessionView) -> Json:
     if view.status == SessionStatus.authentication_required and view.authentication_metadata:
         out["authentication_metadata"] = view.authentication_metadata
     if view.order is not None:
-        out["order"] = order_service.order_json(view.order, view.support_email)
+        out["order"] = order_service.order_json(view.order, view.support_email,
+                                                capture=view.order_capture)
     return out
