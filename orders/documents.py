@@ -27,6 +27,33 @@ Json = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
+class BuyerContact:
+    """Who to contact about an order, from whichever ACP field the agent sent: the
+    ``buyer`` object (every version) or ``fulfillment_details`` (2025-12-12 on; the
+    2025-09-29 ``fulfillment_address`` is stored as ``fulfillment_details.address``)."""
+    name: str
+    email: str
+    phone: str
+
+
+def buyer_contact(buyer: Json | None, fulfillment_details: Json | None) -> BuyerContact:
+    """Pure: the buyer's name, email and phone (empty strings when the order has none);
+    the buyer object wins over the fulfilment details, field by field."""
+    b, f = buyer or {}, fulfillment_details or {}
+    address = f.get("address") or {}
+    joined = f"{b.get('first_name') or ''} {b.get('last_name') or ''}".strip()
+
+    def first(*values: object) -> str:
+        return next((v.strip() for v in values if isinstance(v, str) and v.strip()), "")
+
+    return BuyerContact(
+        name=first(joined, b.get("full_name"), b.get("name"), f.get("name"),
+                   address.get("name") if isinstance(address, dict) else None),
+        email=first(b.get("email"), f.get("email")),
+        phone=first(b.get("phone_number"), f.get("phone_number")))
+
+
+@dataclass(frozen=True, slots=True)
 class PartialCapture:
     """A manual-capture payment captured for less than was authorised: the buyer was
     charged ``captured``; the rest of the authorisation was released."""

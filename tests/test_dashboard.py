@@ -131,6 +131,49 @@ async def test_orders_refund_and_finance(site, backend: str) -> None:
     assert "Agent order webhooks" in health.text
 
 
+async def test_buyer_email_from_fulfillment_details_is_shown(site, backend: str) -> None:
+    """ACP 2025-12-12 on: the email may come only in ``fulfillment_details``; the
+    dashboard shows it (detail, list, search) just as the buyer's order page accepts it."""
+    client, _ = site
+    agent = Agent(client)
+    session = (await agent.create(
+        line_items=[{"id": "item_123", "quantity": 1}],
+        fulfillment_details={"name": "Grace Hopper", "email": "grace@example.com",
+                             "phone_number": "+15551234567", "address": US_ADDRESS},
+    )).json()
+    order = (await agent.complete(session["id"])).json()["order"]
+    await log_in(client)
+    page = await client.get(f"/dashboard/orders/{order['id']}")
+    assert page.status_code == 200
+    assert re.search(r'id="buyer-email">grace@example\.com<', page.text)
+    assert "no email" not in page.text
+    assert "<strong>Grace Hopper</strong>" in page.text
+    assert "+15551234567" in page.text
+    listing = await client.get("/dashboard/orders", params={"q": "grace@example.com"})
+    assert order["order_number"] in listing.text
+    assert "grace@example.com" in listing.text
+    status = await client.get(f"/order-status/{order['id']}",
+                              params={"email": "Grace@Example.com"})
+    assert "does not match" not in status.text
+
+
+async def test_buyer_email_of_the_2025_09_29_buyer_object_is_shown(site, backend: str
+                                                                    ) -> None:
+    client, _ = site
+    agent = Agent(client)
+    resp = await client.post("/checkout_sessions", json={
+        "items": [{"id": "item_123", "quantity": 1}],
+        "buyer": {"first_name": "Alan", "last_name": "Turing", "email": "alan@example.com"},
+        "fulfillment_address": US_ADDRESS},
+        headers=agent.headers("idem-old", **{"API-Version": "2025-09-29"}))
+    assert resp.status_code == 201, resp.text
+    await log_in(client)
+    order = (await agent.complete(resp.json()["id"])).json()["order"]
+    page = await client.get(f"/dashboard/orders/{order['id']}")
+    assert re.search(r'id="buyer-email">alan@example\.com<', page.text)
+    assert "<strong>Alan Turing</strong>" in page.text
+
+
 async def test_mark_shipped_and_logout(site, backend: str) -> None:
     client, _ = site
     agent = Agent(client)

@@ -38,7 +38,8 @@ async def orders_page(db: AsyncSession, *, status: str | None, agent: str | None
     if q:
         like = f"%{q.strip()}%"
         stmt = stmt.where(or_(Order.id == q.strip(), Order.order_number.ilike(like),
-                              cast(Order.buyer, String).ilike(like)))
+                              cast(Order.buyer, String).ilike(like),
+                              cast(Order.fulfillment_details, String).ilike(like)))
     if start:
         stmt = stmt.where(Order.created_at >= start)
     if end:

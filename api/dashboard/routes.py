@@ -38,6 +38,7 @@ from models.money import format_minor
 from models.urls import is_http_url
 from orders import refunds, repository
 from orders import service as order_service
+from orders.documents import buyer_contact
 from payments.reconciliation import reconcile
 from webhooks import outbox
 
@@ -46,6 +47,9 @@ templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent
 templates.env.tests["http_url"] = is_http_url  # links render only when http(s)
 templates.env.filters["money"] = lambda amount, currency="usd": format_minor(
     int(amount or 0), currency)
+templates.env.filters["contact"] = lambda order: buyer_contact(
+    order.get("buyer") if isinstance(order, dict) else order.buyer,
+    order.get("fulfillment_details") if isinstance(order, dict) else order.fulfillment_details)
 PAGE = 25
 
 

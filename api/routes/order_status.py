@@ -16,6 +16,7 @@ from api.deps import RuntimeDep
 from models.money import format_minor
 from models.urls import is_http_url
 from orders import repository
+from orders.documents import buyer_contact
 from orders.errors import OrderNotFound
 from orders.service import acp_snapshot
 
@@ -32,8 +33,7 @@ async def order_status(request: Request, runtime: RuntimeDep,
         order = await repository.get_order(db, order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        expected = ((order.buyer or {}).get("email")
-                    or (order.fulfillment_details or {}).get("email") or "")
+        expected = buyer_contact(order.buyer, order.fulfillment_details).email
         verified = bool(email and expected and hmac.compare_digest(
             email.strip().lower().encode(), expected.strip().lower().encode()))
         context: dict[str, object] = {
