@@ -10,12 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from attribution.ledger import LedgerPolicy
 from checkout import repository
-from checkout.domain import TERMINAL, Actor, LineRequest, Link, SessionStatus, SessionView
+from checkout.domain import (
+    MAX_LINE_QUANTITY,
+    TERMINAL,
+    Actor,
+    LineRequest,
+    Link,
+    SessionStatus,
+    SessionView,
+)
 from checkout.errors import (
     CheckoutInProgress,
     CheckoutSessionClosed,
     CheckoutSessionNotFound,
     InvalidItem,
+    QuantityTooLarge,
 )
 from checkout.pricing import (
     CatalogItem,
@@ -104,6 +113,7 @@ class CheckoutCore:
     @staticmethod
     def _validate_lines(lines: list[LineRequest], variants: dict[str, VariantView],
                         currency: str) -> None:
+        merged: dict[str, int] = {}
         for index, line in enumerate(lines):
             param = line.param or f"$.line_items[{index}].id"
             v = variants.get(line.item_id)
@@ -113,6 +123,15 @@ class CheckoutCore:
                 raise InvalidItem(
                     f"Item {line.item_id!r} is sold in {v.currency.upper()}, not "
                     f"{currency.upper()}.", param=param)
+            # Lines repeating an item id become one line: its total has the same cap as a
+            # single line's quantity, reported at the line that takes it over.
+            total = merged[line.item_id] = merged.get(line.item_id, 0) + line.quantity
+            if total > MAX_LINE_QUANTITY:
+                raise QuantityTooLarge(
+                    f"The lines for item {line.item_id!r} add up to a quantity of "
+                    f"{total:,}; at most {MAX_LINE_QUANTITY:,} of one item per checkout "
+                    f"(lines with the same id are merged).",
+                    param=line.quantity_param or f"$.line_items[{index}].quantity")
 
     async def _reprice(self, db: AsyncSession, s: Stored,
                        variants: dict[str, VariantView] | None = None) -> None:

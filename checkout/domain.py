@@ -84,6 +84,13 @@ class LineRequest:
     unit_amount: int | None = None
     # JSONPath of the item id in the binding's request, for errors (``$.items[0].id``).
     param: str | None = None
+    # JSONPath of its quantity (``$.line_items[0].quantity``), for errors.
+    quantity_param: str | None = None
+
+
+# The most of one item a checkout can hold: the ACP request schema's per-line cap, and the
+# cap on lines repeating an item id, which are merged into one line.
+MAX_LINE_QUANTITY = 100_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,11 @@ class InvalidItem(InvalidRequest):
     code = "invalid_item_id"
 
 
+class QuantityTooLarge(InvalidRequest):
+    """Lines repeating an item id are merged; their sum has the single line's cap."""
+    code = "invalid_value"
+
+
 class UnsupportedCurrency(InvalidRequest):
     code = "unsupported_currency"
 
@@ -60,6 +65,7 @@ __all__ = [
     "CheckoutSessionNotFound",
     "InvalidItem",
     "InvalidPaymentData",
+    "QuantityTooLarge",
     "RequiresAuthentication",
     "UnsupportedCurrency",
 ]

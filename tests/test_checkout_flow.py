@@ -116,6 +116,56 @@ async def test_repeated_item_ids_aggregate_into_one_line(agent: Agent, backend: 
         ("item_123", 4), ("few-left", 2)]
 
 
+async def test_repeated_item_ids_cannot_add_up_past_the_line_cap(agent: Agent,
+                                                                 backend: str) -> None:
+    """One line of 1,000,000 is refused; so are lines that only together exceed the
+    100,000 cap: 400 at the later line's quantity, on create and on update, nothing
+    stored."""
+    resp = await agent.create(line_items=[{"id": "item_123", "quantity": 99999},
+                                          {"id": "few-left"},
+                                          {"id": "item_123", "quantity": 99999}])
+    assert resp.status_code == 400
+    body = resp.json()
+    assert_valid(body, "Error")
+    assert body["code"] == "invalid_value"
+    assert body["param"] == "$.line_items[2].quantity"
+    assert "199,998" in body["message"] and "100,000" in body["message"]
+    # Exactly the cap is fine.
+    ok = await agent.create(line_items=[{"id": "item_123", "quantity": 99999},
+                                        {"id": "item_123", "quantity": 1}])
+    assert ok.status_code == 201
+    assert ok.json()["line_items"][0]["quantity"] == 100_000
+    updated = await agent.post(f"/checkout_sessions/{ok.json()['id']}", {
+        "line_items": [{"id": "item_123", "quantity": 50000},
+                       {"id": "item_123", "quantity": 50001}]})
+    assert updated.status_code == 400
+    assert updated.json()["param"] == "$.line_items[1].quantity"
+    kept = (await agent.get(f"/checkout_sessions/{ok.json()['id']}")).json()
+    assert kept["line_items"][0]["quantity"] == 100_000
+    # The 2025-09-29 request names the field ``items``; so does the error.
+    old = await agent.http.post("/checkout_sessions", json={
+        "items": [{"id": "item_123", "quantity": 99999}, {"id": "item_123", "quantity": 2}]},
+        headers=agent.headers("idem-old-cap", **{"API-Version": "2025-09-29"}))
+    assert old.status_code == 400
+    assert old.json()["param"] == "$.items[1].quantity"
+
+
+async def test_merged_line_has_the_per_order_limit_of_a_single_line(agent: Agent,
+                                                                   backend: str) -> None:
+    """Under the hard cap, a merged line is judged like one line of the same quantity:
+    the merchant's per-order limit is a recoverable message on that line."""
+    single = (await agent.create(line_items=[
+        {"id": "lut-pack-personal", "quantity": 1200}])).json()  # digital: no stock count
+    merged = (await agent.create(line_items=[
+        {"id": "lut-pack-personal", "quantity": 600},
+        {"id": "lut-pack-personal", "quantity": 600}])).json()
+    for session in (single, merged):
+        assert_valid(session, "CheckoutSession")
+        codes = {(m["code"], m.get("param")) for m in session["messages"]}
+        assert ("quantity_exceeded", "$.line_items[0].quantity") in codes
+        assert session["status"] == "not_ready_for_payment"
+
+
 async def test_stock_and_price_messages(agent: Agent, backend: str) -> None:
     resp = await agent.create(line_items=[{"id": "few-left", "quantity": 9},
                                           {"id": "item_123", "unit_amount": 250}],

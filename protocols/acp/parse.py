@@ -36,8 +36,8 @@ def discount_codes(discounts: Discounts | None, coupons: list[str] | None) -> li
 
 
 def lines(items: list[Item], path: str = "$.line_items") -> list[LineRequest]:
-    return [LineRequest(i.id, i.quantity, i.unit_amount, f"{path}[{n}].id")
-            for n, i in enumerate(items)]
+    return [LineRequest(i.id, i.quantity, i.unit_amount, f"{path}[{n}].id",
+                        f"{path}[{n}].quantity") for n, i in enumerate(items)]
 
 
 def create(req: CheckoutSessionCreateRequest) -> CreateSession:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
 
+from checkout.domain import MAX_LINE_QUANTITY
+
 Str200 = Annotated[str, StringConstraints(max_length=200)]
 Str500 = Annotated[str, StringConstraints(max_length=500)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -30,7 +32,7 @@ class Item(Tolerant):
     unit_amount: int | None = Field(default=None, ge=0, le=10**12)
     # Accepted (spec defect #264); an integer ≥ 1 in every version (2025-09-29's decimal
     # quantities are refused: 400 with ``param`` at the quantity).
-    quantity: Annotated[int, Strict()] = Field(default=1, ge=1, le=100_000)
+    quantity: Annotated[int, Strict()] = Field(default=1, ge=1, le=MAX_LINE_QUANTITY)
 
 
 class Address(Tolerant):

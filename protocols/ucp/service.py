@@ -120,7 +120,8 @@ class UcpCheckoutService:
     def _lines(body: CheckoutIn) -> list[LineRequest]:
         if not body.line_items:
             raise invalid("At least one line item is required.", "$.line_items")
-        return [LineRequest(li.item.id, li.quantity, param=f"$.line_items[{i}].item.id")
+        return [LineRequest(li.item.id, li.quantity, param=f"$.line_items[{i}].item.id",
+                            quantity_param=f"$.line_items[{i}].quantity")
                 for i, li in enumerate(body.line_items)]
 
     async def _state(self, db: AsyncSession, body: CheckoutIn, state: Json,
