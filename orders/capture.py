@@ -30,7 +30,7 @@ from models import AuthorizationStatus, Order, PaymentAuthorization, ProviderInc
 from models.base import utc_now
 from models.statuses import CaptureOutcome, OrderPaymentStatus
 from orders import notify, repository
-from orders.errors import CaptureNotAllowed
+from orders.errors import CaptureNotAllowed, amount_text
 from payments.provider import (
     CaptureResult,
     PaymentProvider,
@@ -125,8 +125,9 @@ async def merchant_capture(db: AsyncSession, order: Order, *, amount: int | None
             f"{auth.status}).", status_code=409)
     if amount is not None and not 0 < amount <= auth.amount_authorized:
         raise CaptureNotAllowed(
-            f"Capture amount must be between 1 and the authorised {auth.amount_authorized} "
-            f"{auth.currency.upper()} (minor units); got {amount}.",
+            f"The capture amount must be between {amount_text(1, auth.currency)} and the "
+            f"authorised {amount_text(auth.amount_authorized, auth.currency)}; got "
+            f"{amount_text(amount, auth.currency)}.",
             code="capture_amount_invalid", param="$.amount",
             extra={"amount_authorized": auth.amount_authorized})
     await _mark_capture_due(db, auth, actor=actor, amount=amount)

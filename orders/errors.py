@@ -1,6 +1,16 @@
 from __future__ import annotations
 
 from models.errors import InvalidRequest, NotFound
+from models.money import currency_exponent
+
+
+def amount_text(amount: int, currency: str) -> str:
+    """Minor units as people read them in a message: ``9999999, 'usd'`` →
+    ``'99,999.99 USD'``; ``5000, 'jpy'`` → ``'5,000 JPY'`` (the currency's exponent)."""
+    exp = currency_exponent(currency)
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), 10**exp)
+    return f"{sign}{whole:,}{f'.{frac:0{exp}d}' if exp else ''} {currency.upper()}"
 
 
 class OrderNotFound(NotFound):

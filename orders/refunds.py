@@ -21,7 +21,7 @@ from models.base import utc_now
 from models.errors import ServiceUnavailable
 from models.statuses import LIVE_REFUNDS, RefundStatus
 from orders import notify, repository
-from orders.errors import OrderNotFound, RefundNotAllowed
+from orders.errors import OrderNotFound, RefundNotAllowed, amount_text
 from payments.provider import (
     PaymentProvider,
     PaymentUnavailable,
@@ -117,8 +117,11 @@ async def refund_order(
             wanted = refundable if amount is None else amount
             if wanted <= 0 or wanted > refundable:
                 raise RefundNotAllowed(
-                    f"Refund of {wanted} exceeds the refundable {refundable} "
-                    f"{order.currency.upper()} on order {order_id}.",
+                    f"Nothing is left to refund on order {order_id}." if refundable <= 0 else
+                    f"A refund must be positive; got {amount_text(wanted, order.currency)}."
+                    if wanted <= 0 else
+                    f"Refund of {amount_text(wanted, order.currency)} exceeds the refundable "
+                    f"{amount_text(refundable, order.currency)} on order {order_id}.",
                     code="refund_exceeds_refundable", param="$.amount",
                     extra={"refundable_amount": refundable})
             refund = Refund(id=refund_id, order_id=order_id, amount=wanted,

@@ -77,6 +77,11 @@ async def refused_amounts(agent: Agent, order_id: str, authorised: int) -> None:
         assert resp.json()["code"] == "capture_amount_invalid"
         assert resp.json()["param"] == "$.amount"
         assert resp.json()["amount_authorized"] == authorised
+        shown = f"{abs(amount) // 100:,}.{abs(amount) % 100:02d} USD"
+        assert resp.json()["message"] == (
+            f"The capture amount must be between 0.01 USD and the authorised "
+            f"{authorised // 100:,}.{authorised % 100:02d} USD; got "
+            f"{'-' if amount < 0 else ''}{shown}.")
     resp = await capture(agent, order_id, {"amount": "12.50"})
     assert resp.status_code == 400, resp.text
 

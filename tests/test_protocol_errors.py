@@ -92,7 +92,7 @@ async def test_invalid_item_and_currency(agent: Agent, backend: str) -> None:
      "$.line_items[0].quantity"),
     ({"currency": "usd", "line_items": [{"id": "item_123"}], "buyer": {"email": "nope"}},
      "invalid_value", "$.buyer.email"),
-    ([1, 2, 3], "invalid_type", None),
+    ([1, 2, 3], "invalid_type", "$"),
 ])
 async def test_schema_invalid_bodies_are_400_with_param(agent: Agent, backend: str, body,
                                                         code: str, param: str | None) -> None:
@@ -101,8 +101,38 @@ async def test_schema_invalid_bodies_are_400_with_param(agent: Agent, backend: s
     error = resp.json()
     assert_valid(error, "Error")
     assert error["code"] == code
-    if param:
-        assert error["param"] == param
+    assert error["param"] == param
+    assert error["message"].startswith(
+        "The request body ($):" if param == "$" else f"{param}:")
+
+
+async def test_messages_name_every_missing_field(agent: Agent, backend: str) -> None:
+    resp = await agent.post("/checkout_sessions", {})
+    assert resp.status_code == 400
+    error = resp.json()
+    assert error["code"] == "missing_required_field"
+    assert error["param"] == "$.line_items"
+    assert "$.line_items: Field required" in error["message"]
+    assert "$.currency: Field required" in error["message"]
+    assert "more problem" not in error["message"]
+
+
+@pytest.mark.parametrize(("version", "field"), [
+    ("2025-09-29", "$.items[0].quantity"), ("2025-12-12", "$.items[0].quantity"),
+    ("2026-01-16", "$.items[0].quantity"), ("2026-01-30", "$.line_items[0].quantity"),
+    ("2026-04-17", "$.line_items[0].quantity")])
+async def test_messages_name_the_clients_own_field(agent: Agent, backend: str, version: str,
+                                                   field: str) -> None:
+    items = field.split("[")[0][2:]
+    resp = await agent.http.post("/checkout_sessions", json={
+        "currency": "usd", items: [{"id": "lut-pack-personal", "quantity": 1000000}]},
+        headers=agent.headers(f"big-{version}", **{"API-Version": version}))
+    assert resp.status_code == 400
+    error = resp.json()
+    assert error["param"] == field
+    assert error["message"].startswith(f"{field}: ")
+    other = "$.line_items" if items == "items" else "$.items"
+    assert other not in error["message"]
 
 
 async def test_bad_json_and_huge_bodies(agent: Agent, backend: str) -> None:

@@ -61,6 +61,12 @@ async def test_partial_refund_then_over_refund_is_refused(
     assert over["status"] == 400
     assert over["body"]["code"] == "refund_exceeds_refundable"
     assert over["body"]["refundable_amount"] == total - 500
+    left = total - 500  # minor units, shown as dollars and cents
+    assert (f"Refund of {total // 100:,}.{total % 100:02d} USD exceeds the refundable "
+            f"{left // 100:,}.{left % 100:02d} USD") in over["body"]["message"]
+    huge = await refund(shopper, order["id"], {"amount": 99999999}, "r-2b")
+    assert huge["status"] == 400
+    assert huge["body"]["message"].startswith("Refund of 999,999.99 USD exceeds")
     assert len(fake_stripe.refunds) == 1
     # The rest (no amount): fully refunded.
     rest = await refund(shopper, order["id"], {}, "r-3")
@@ -279,3 +285,14 @@ async def test_dispute_simulations_are_refused_with_stripe(shopper: Agent) -> No
         assert resp.status_code == 400, resp.text
         assert resp.json()["code"] == "sandbox_only"
         assert resp.json()["type"] == "invalid_request"
+
+
+def test_amounts_in_messages_use_the_currencys_minor_unit() -> None:
+    from orders.errors import amount_text
+
+    assert amount_text(99999999, "usd") == "999,999.99 USD"
+    assert amount_text(20363, "usd") == "203.63 USD"
+    assert amount_text(5, "eur") == "0.05 EUR"
+    assert amount_text(1234567, "jpy") == "1,234,567 JPY"
+    assert amount_text(1500, "kwd") == "1.500 KWD"
+    assert amount_text(-150, "usd") == "-1.50 USD"

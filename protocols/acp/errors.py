@@ -32,16 +32,30 @@ def json_path(loc: Sequence[Any]) -> str:
 
 
 def from_validation_errors(errors: Sequence[Any]) -> InvalidRequest:
-    """The first pydantic problem as a 400 with a JSONPath ``param`` (others counted)."""
-    first = errors[0] if errors else {"type": "invalid", "loc": (), "msg": "Invalid request"}
-    loc = tuple(first.get("loc", ()))
-    if loc and loc[0] == "body":
-        loc = loc[1:]
-    code = _CODE_BY_PYDANTIC_TYPE.get(str(first.get("type")), "invalid_value")
+    """The first pydantic problem as a 400 with a JSONPath ``param``; the message names
+    the first few problems (so every missing required field of a small body is named)
+    and counts the rest."""
+    errors = list(errors) or [{"type": "invalid", "loc": (), "msg": "Invalid request"}]
+    code = _CODE_BY_PYDANTIC_TYPE.get(str(errors[0].get("type")), "invalid_value")
     if code == "invalid_json":
         return InvalidRequest("The request body is not valid JSON.", code=code)
-    where = json_path(loc) if loc else "the request"
-    message = f"{where}: {first.get('msg', 'invalid value')}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return InvalidRequest(message, code=code, param=json_path(loc) if loc else None)
+    paths = [_where(e) for e in errors]
+    shown = [f"{'The request body ($)' if path == '$' else path}: "
+             f"{e.get('msg', 'invalid value')}"
+             for path, e in zip(paths[:_NAMED], errors[:_NAMED], strict=True)]
+    message = "; ".join(shown)
+    if len(errors) > _NAMED:
+        rest = len(errors) - _NAMED
+        message += f" (and {rest} more problem{'s' if rest > 1 else ''})"
+    return InvalidRequest(message, code=code, param=paths[0])
+
+
+_NAMED = 3  # problems named in the message; the rest are counted
+
+
+def _where(error: Any) -> str:
+    """The problem's JSONPath in the request body (``$`` for the body itself)."""
+    loc = tuple(error.get("loc", ()))
+    if loc and loc[0] == "body":
+        loc = loc[1:]
+    return json_path(loc)

@@ -8,6 +8,7 @@ shape (2026-04-17) and responses and errors down to the requested one.
 
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 import orjson
@@ -26,6 +27,8 @@ ALIASES = {"2025-09-12": "2025-09-29"}
 SUPPORTED_VERSIONS = [CURRENT, *(c.version for c in CHANGES), *ALIASES]
 
 M = TypeVar("M", bound=BaseModel)
+# A request JSONPath inside an error message: ``$.line_items[0].quantity``.
+_JSON_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])+")
 
 
 class AcpVersion:
@@ -80,13 +83,20 @@ class AcpVersion:
             body["protocol"] = {"version": self.label}
         return body
 
+    def param_down(self, param: str) -> str:
+        """A 2026-04-17 request JSONPath → this version's."""
+        for change in self.chain:
+            param = change.param_down(param)
+        return param
+
     def error(self, exc: AppError) -> AppError:
         """An error in this version's terms (its request paths, its idempotency rules)."""
         if not self.chain:
             return exc
         if exc.param and exc.param.startswith("$"):
-            for change in self.chain:
-                exc.param = change.param_down(exc.param)
+            exc.param = self.param_down(exc.param)
+        # The message names the client's own fields too (``$.items[0].quantity: …``).
+        exc.message = _JSON_PATH.sub(lambda m: self.param_down(m.group(0)), exc.message)
         if exc.code == "idempotency_conflict":
             exc.status_code = self.conflict_status
             exc.type = self.conflict_type
