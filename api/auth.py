@@ -42,6 +42,8 @@ async def authenticate(runtime: Runtime, authorization: str | None) -> AgentPrin
             .where(AgentApiKey.key_hash == digest, AgentApiKey.revoked_at.is_(None))
         )).first()
     if row is None:
+        if await _is_merchant_key(runtime, digest):  # the caller holds it: nothing leaks
+            raise Unauthorized("This is a merchant API key; agent routes need an agent key.")
         raise Unauthorized("The API key is not valid or has been revoked.")
     principal = AgentPrincipal(row.id, row.name, row.signing_secret)
     runtime.agent_keys.put(digest, principal)
@@ -95,10 +97,31 @@ async def authenticate_merchant(runtime: Runtime, authorization: str | None
         row = (await db.execute(select(MerchantApiKey.id, MerchantApiKey.name).where(
             MerchantApiKey.key_hash == digest, MerchantApiKey.revoked_at.is_(None)))).first()
     if row is None:
+        if await _is_agent_key(runtime, digest):  # the caller holds it: nothing leaks
+            raise Unauthorized(
+                "This is an agent API key; merchant routes need a merchant API key.")
         raise Unauthorized("The merchant API key is not valid or has been revoked.")
     principal = MerchantPrincipal(row.id, row.name)
     runtime.merchant_keys.put(digest, principal)
     return principal
+
+
+async def _is_agent_key(runtime: Runtime, digest: str) -> bool:
+    """Only on the refusal path: is this a live key of the agent kind?"""
+    if digest in runtime.dev_key_hashes or runtime.agent_keys.get(digest) is not None:
+        return True
+    async with runtime.read_sessionmaker() as db:
+        return await db.scalar(select(AgentApiKey.id).where(
+            AgentApiKey.key_hash == digest, AgentApiKey.revoked_at.is_(None))) is not None
+
+
+async def _is_merchant_key(runtime: Runtime, digest: str) -> bool:
+    """Only on the refusal path: is this a live key of the merchant kind?"""
+    if digest in runtime.dev_merchant_key_hashes or runtime.merchant_keys.get(digest):
+        return True
+    async with runtime.read_sessionmaker() as db:
+        return await db.scalar(select(MerchantApiKey.id).where(
+            MerchantApiKey.key_hash == digest, MerchantApiKey.revoked_at.is_(None))) is not None
 
 
 async def create_merchant_key(db: AsyncSession, name: str) -> str:

@@ -226,3 +226,32 @@ async def test_spec_example_requests_are_accepted(agent: Agent, backend: str) ->
     assert resp.json()["status"] == "authentication_required"
     resp = await agent.post(f"/checkout_sessions/{fresh['id']}/complete", req)
     assert resp.json()["status"] == "completed"
+
+
+async def test_a_key_of_the_other_kind_is_named(seller: Agent, merchant_runtime,
+                                               backend: str) -> None:
+    """A live key on the wrong API says which kind it is (same 401 and code); an
+    unknown key reveals nothing."""
+    from api.auth import create_agent_key, create_merchant_key
+
+    async with merchant_runtime.sessionmaker() as db, db.begin():
+        _, db_agent_key = await create_agent_key(db, "kinds-agent")
+        db_merchant_key = await create_merchant_key(db, "kinds-merchant")
+    acp = {"API-Version": API_VERSION}
+    for key in ("merchant-key", db_merchant_key):
+        resp = await seller.http.get("/checkout_sessions/cs_x",
+                                     headers={**acp, "Authorization": f"Bearer {key}"})
+        assert resp.status_code == 401
+        assert resp.json()["code"] == "unauthorized"
+        assert resp.json()["message"] == (
+            "This is a merchant API key; agent routes need an agent key.")
+    for key in (seller.key, db_agent_key):
+        resp = await seller.http.get("/orders/ord_x", headers={"Authorization": f"Bearer {key}"})
+        assert resp.status_code == 401
+        assert resp.json()["code"] == "unauthorized"
+        assert resp.json()["message"] == (
+            "This is an agent API key; merchant routes need a merchant API key.")
+    for path, headers in (("/checkout_sessions/cs_x", acp), ("/orders/ord_x", {})):
+        resp = await seller.http.get(path, headers={**headers, "Authorization": "Bearer nope"})
+        assert resp.status_code == 401
+        assert "not valid or has been revoked" in resp.json()["message"]
