@@ -25,6 +25,7 @@ from api.dashboard import creatives as dashboard_creatives
 from api.dashboard import funnel as dashboard_funnel
 from api.dashboard import payouts as dashboard_payouts
 from api.dashboard import routes as dashboard_routes
+from api.deps import AGENT_BEARER_SCHEME
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.mcp_endpoint import mcp_endpoint
@@ -162,6 +163,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
             components["Error"] = ERROR_SCHEMA
             components.update(acp_schemas.openapi_components())
             _document_required_headers(schema)
+            _document_errors(schema)
+            schema["components"].setdefault("securitySchemes", {})["AgentBearer"] = (
+                AGENT_BEARER_SCHEME)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -203,6 +207,61 @@ def _document_required_headers(schema: dict[str, Any]) -> None:
                 params.append(param)
             if "parameters" in operation:
                 operation["parameters"] = params
+
+
+UCP_ERROR_SCHEMA = {
+    "description": "UCP: the spec's error_response, or {code, content} for protocol errors",
+    "anyOf": [
+        {"type": "object", "required": ["ucp", "messages"], "properties": {
+            "ucp": {"type": "object"},
+            "messages": {"type": "array", "items": {"type": "object", "required": [
+                "type", "code", "content"], "properties": {
+                "type": {"type": "string"}, "code": {"type": "string"},
+                "content": {"type": "string"}, "severity": {"type": "string"},
+                "path": {"type": "string", "description": "JSONPath of the offending field"},
+            }}},
+            "continue_url": {"type": "string"}}},
+        {"type": "object", "required": ["code", "content"], "properties": {
+            "code": {"type": "string"}, "content": {"type": "string"}}},
+    ],
+}
+
+
+def _error_response(description: str, ref: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _document_errors(schema: dict[str, Any]) -> None:
+    """Say what the service answers: request validation is a 400 in the protocol's error
+    shape (``api.errors``), never FastAPI's 422 ``HTTPValidationError``. A 422 stays only
+    where one is really sent: an Idempotency-Key reused with a different body (a POST
+    behind the idempotency guard; ACP 2026-04-17's status for it)."""
+    components = schema["components"]["schemas"]
+    components["UcpError"] = UCP_ERROR_SCHEMA
+    for path, operations in schema.get("paths", {}).items():
+        ref = "UcpError" if path.startswith("/ucp/") else "Error"
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            guarded = method == "post" and any(
+                p.get("in") == "header" and p.get("name") == "Idempotency-Key"
+                for p in operation.get("parameters", []))
+            validated = responses.pop("422", None) is not None or "requestBody" in operation \
+                or (path.startswith("/ucp/") and method in ("post", "put"))
+            if validated or guarded:
+                responses.setdefault("400", _error_response(
+                    "Invalid request: bad JSON, a missing or invalid field (param names it)",
+                    ref))
+            if operation.get("security"):
+                responses.setdefault("401", _error_response(
+                    "Missing, unknown or revoked API key, or a key of the other kind", ref))
+            if guarded:
+                responses["422"] = _error_response(
+                    "Idempotency-Key reused with a different request body", ref)
+    text = str(schema.get("paths"))
+    for name in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{name}'" not in text:
+            components.pop(name, None)
 
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

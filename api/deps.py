@@ -29,7 +29,11 @@ from protocols.acp.versions import AcpVersion, negotiate
 
 log = logging.getLogger("reelcart.auth")
 
-bearer = HTTPBearer(auto_error=False, description="Agent API key")
+# Agent routes read their key by hand (``agent_call``) and name ``AgentBearer`` in their
+# OpenAPI security; merchant routes declare this scheme, a separate key namespace.
+merchant_bearer = HTTPBearer(auto_error=False, scheme_name="MerchantBearer",
+                             description="Merchant API key")
+AGENT_BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Agent API key"}
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -160,7 +164,7 @@ def _header_doc(name: str, description: str) -> dict[str, Any]:
 AGENT_CALL_DOCS: dict[str, Any] = {
     "parameters": [_header_doc("API-Version", "ACP version, e.g. 2026-04-17"),
                    _header_doc("Idempotency-Key", "Required on every POST (1-255 chars)")],
-    "security": [{"HTTPBearer": []}],
+    "security": [{"AgentBearer": []}],
 }
 
 
@@ -241,7 +245,7 @@ class MerchantCall(_Call):
 async def merchant_call(
     request: Request,
     runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(merchant_bearer)],
     idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", description="Required on every POST (1-255 chars)")] = None,
 ) -> MerchantCall:

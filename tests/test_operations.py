@@ -32,8 +32,44 @@ async def test_health_ready_metrics_docs(agent: Agent, backend: str) -> None:
                     else {"API-Version"}
                 assert required <= set(headers), (method, path)
                 assert all(headers[name]["required"] for name in required), (method, path)
-                assert operation["security"] == [{"HTTPBearer": []}], (method, path)
-    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+                assert operation["security"] == [{"AgentBearer": []}], (method, path)
+    assert spec["components"]["securitySchemes"]["AgentBearer"]["scheme"] == "bearer"
+
+
+async def test_openapi_documents_the_errors_and_keys_the_service_uses(seller: Agent,
+                                                                      backend: str) -> None:
+    """Validation answers 400 in the protocol's error shape (never FastAPI's 422
+    HTTPValidationError); agent and merchant routes name their own key schemes."""
+    spec = (await seller.http.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in str(spec)
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["AgentBearer"]["description"] == "Agent API key"
+    assert schemes["MerchantBearer"]["description"] == "Merchant API key"
+    assert set(schemes) == {"AgentBearer", "MerchantBearer"}
+    error = {"$ref": "#/components/schemas/Error"}
+
+    def schema_of(path: str, method: str, status: str) -> dict[str, object]:
+        response = spec["paths"][path][method]["responses"][status]
+        return response["content"]["application/json"]["schema"]
+
+    assert schema_of("/orders", "get", "400") == error
+    assert schema_of("/orders", "get", "401") == error
+    assert spec["paths"]["/orders"]["get"]["security"] == [{"MerchantBearer": []}]
+    assert schema_of("/checkout_sessions", "post", "422") == error  # idempotency conflict
+    assert schema_of("/ucp/checkout-sessions/{checkout_id}", "put", "400") == {
+        "$ref": "#/components/schemas/UcpError"}
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            if path.startswith(("/orders", "/videos", "/payees", "/experiments")):
+                assert operation["security"] == [{"MerchantBearer": []}], (method, path)
+    # What the document says is what the service does.
+    resp = await seller.http.get("/orders?limit=abc",
+                                 headers={"Authorization": "Bearer merchant-key"})
+    assert resp.status_code == 400
+    assert {"type", "code", "message", "param"} <= set(resp.json())
+    assert resp.json()["param"] == "$.query.limit"
+    wrong = await seller.http.get("/orders", headers={"Authorization": f"Bearer {seller.key}"})
+    assert wrong.status_code == 401
 
 
 async def test_readyz_reports_an_unreachable_database(tmp_path) -> None:
