@@ -10,7 +10,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from fastapi.routing import iter_route_contexts
 from prometheus_client import Counter, Histogram
+from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import jsonbody
@@ -48,6 +50,7 @@ class RequestContextMiddleware:
         # The metrics' children per (method, route, status): ``labels()`` takes a lock
         # and builds its key on every call. Children live as long as their metric.
         self._metrics: dict[tuple[str, str, int], _Metrics] = {}
+        self._routes: _RouteTable | None = None  # built on first use: the app's routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,6 +63,7 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        path = scope["path"]  # as it came in (a mount rewrites the scope)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -73,7 +77,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
-            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            template = getattr(scope.get("route"), "path", None)
+            if template is None:
+                if self._routes is None:
+                    self._routes = _route_table(scope.get("app"))
+                template = _route_template(self._routes, scope["method"], path)
             method = scope["method"]
             key = (method, template, status)
             metrics = self._metrics.get(key)
@@ -88,6 +96,42 @@ class RequestContextMiddleware:
                                            "status": status,
                                            "duration_ms": round(elapsed * 1000, 2)})
             request_id_var.reset(token)
+
+
+_RouteTable = list[tuple["re.Pattern[str]", frozenset[str] | None, str]]
+
+
+def _route_table(app: Any) -> _RouteTable:
+    """(path regex, methods or None for any, label) of every route and mount of ``app``,
+    in the router's order (FastAPI's public ``iter_route_contexts`` flattens the included
+    routers)."""
+    table: _RouteTable = []
+    for context in iter_route_contexts(getattr(getattr(app, "router", None), "routes", [])):
+        template = context.path
+        if not template:
+            continue
+        if isinstance(context.original_route, Mount):
+            regex = re.compile(re.escape(template.rstrip("/")) + "(?:/.*)?$")
+            table.append((regex, None, template))
+            continue
+        regex, _, _ = compile_path(template)
+        methods = getattr(context.original_route, "methods", None)
+        table.append((regex, frozenset(methods) if methods else None, template))
+    return table
+
+
+def _route_template(table: _RouteTable, method: str, path: str) -> str:
+    """The metrics label of a request FastAPI did not name a route for: a plain Starlette
+    route or mount (``/mcp``, ``/v/{code}``, ``/static``), or a request refused before
+    routing (bad JSON, 413). Matched as the router would; always a declared path template
+    or ``unmatched``, never the raw path."""
+    partial = None
+    for regex, methods, template in table:
+        if regex.match(path):
+            if methods is None or method in methods:
+                return template
+            partial = partial or template  # path matched, method not (405)
+    return partial or "unmatched"
 
 
 def _response_headers(headers: Iterable[tuple[bytes, bytes]], request_id: str

@@ -96,3 +96,51 @@ async def test_logs_are_json_with_request_id_and_no_secrets(agent: Agent, backen
     everything = "\n".join(lines)
     assert "spt_test_success" not in everything
     assert "test-agent-key" not in everything
+
+
+async def test_metrics_label_mcp_and_requests_refused_before_routing(runtime,
+                                                                     backend: str) -> None:
+    """MCP calls are labelled with their mount path; a body refused before any route ran
+    (bad JSON, too large) with the route it was sent to; an unknown path stays
+    ``unmatched`` (never the raw path: bounded label values)."""
+    import httpx2
+
+    from tests.mcp_client import serving
+
+    samples = {
+        "mcp": ("POST", "/mcp", "401"),
+        "json": ("POST", "/checkout_sessions/{checkout_session_id}", "400"),
+        "large": ("POST", "/checkout_sessions", "413"),
+        "unknown": ("GET", "unmatched", "404"),
+    }
+
+    def counts() -> dict[str, float]:  # the counter is process-wide: compare before/after
+        from api.middleware import HTTP_REQUESTS
+
+        return {name: HTTP_REQUESTS.labels(*labels)._value.get()
+                for name, labels in samples.items()}
+
+    before = counts()
+    async with serving(runtime) as app:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app),
+                                      base_url="http://test") as http:
+            for _ in range(2):
+                refused = await http.post("/mcp", json={
+                    "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+                    headers={"Accept": "application/json, text/event-stream"})
+                assert refused.status_code == 401
+            agent = {"Authorization": "Bearer test-agent-key", "API-Version": "2026-04-17",
+                     "Idempotency-Key": "m-1", "Content-Type": "application/json"}
+            bad = await http.post("/checkout_sessions/cs_metrics", content=b'{"a": [[[',
+                                  headers=agent)
+            assert bad.status_code == 400
+            huge = await http.post("/checkout_sessions", content=b"x" * 3_000_000,
+                                   headers={**agent, "Idempotency-Key": "m-2"})
+            assert huge.status_code == 413
+            assert (await http.get("/no/such/path-7f3a")).status_code == 404
+            metrics = (await http.get("/metrics")).text
+    after = counts()
+    assert {name: after[name] - before[name] for name in samples} == {
+        "mcp": 2, "json": 1, "large": 1, "unknown": 1}
+    assert 'route="/mcp"' in metrics
+    assert "path-7f3a" not in metrics
