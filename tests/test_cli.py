@@ -113,8 +113,15 @@ def test_configuration_errors_are_one_line(tmp_path: Path, env: dict[str, str], 
     (["payouts", "statements", "--bogus"], "error: No such option: --bogus"),
     (["videos", "nosuch"], "error: No such command 'nosuch'. (see `reelcart videos --help`)"),
     (["--bogus"], "error: No such option: --bogus (see `reelcart --help`)"),
+    (["agent-key", "create", ""], "error: Invalid value for 'name': the agent name must not "
+     "be empty (see `reelcart agent-key create --help`)"),
+    (["merchant-key", "create", "ops\tteam"], "error: Invalid value for 'name': the merchant "
+     "key name must not contain control characters"),
+    (["user", "create", " ada", "--password", "long enough pw"], "error: Invalid value for "
+     "'username': the user name must not start or end with blanks"),
 ], ids=["bad-parameter", "bad-parameter-no-hint", "not-an-int", "out-of-range",
-        "unknown-option", "unknown-command", "unknown-root-option"])
+        "unknown-option", "unknown-command", "unknown-root-option", "empty-agent-name",
+        "merchant-key-name", "user-name"])
 def test_bad_parameters_are_one_line_not_a_panel(tmp_path: Path, args: list[str],
                                                  expected: str) -> None:
     """A bad parameter reads like every other CLI error: one line, exit code 2, no box
@@ -240,11 +247,13 @@ def test_agent_key_create_list_rotate_revoke(database_url: str, backend: str) ->
 @pytest.mark.parametrize("name", ["", "   ", " padded", "tab\there"])
 def test_empty_or_unprintable_names_are_refused(database_url: str, backend: str,
                                                 command: tuple[str, str], name: str) -> None:
+    """A bad name is a bad parameter: exit 2, one ``error:`` line, nothing stored."""
     result = cli(database_url, *command, name, REELCART_NEW_USER_PASSWORD=PASSWORD)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert result.stdout == ""
-    assert result.stderr.startswith("error: the ")
+    assert result.stderr.startswith("error: Invalid value for '")
     assert "name must not" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 # ---------------------------------------------------------------- merchant keys

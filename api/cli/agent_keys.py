@@ -15,7 +15,8 @@ app = typer.Typer(help="Issue API keys to AI agents.", no_args_is_help=True)
 
 @app.command("create")
 def agent_key_create(
-    name: Annotated[str, typer.Argument(help="Agent name, e.g. chatgpt")],
+    name: Annotated[str, typer.Argument(help="Agent name, e.g. chatgpt",
+                                        callback=common.name_check("agent name", 200))],
     signing_secret: Annotated[str | None, typer.Option(
         envvar="REELCART_NEW_AGENT_SIGNING_SECRET",
         help="Shared secret for request signatures")] = None,

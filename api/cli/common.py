@@ -23,6 +23,22 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def name_check(what: str, longest: int) -> Callable[[str], str]:
+    """A typer callback: a name the command will create, checked as the accounts module
+    checks it, so a bad one is a bad parameter (exit 2), not an error in the work."""
+
+    def check(value: str) -> str:
+        from api.accounts import checked_name
+        from models.errors import AppError
+
+        try:
+            return checked_name(value, what, longest)
+        except AppError as exc:
+            raise typer.BadParameter(exc.message) from None
+
+    return check
+
+
 def settings() -> Settings:
     """The configuration (read afresh). An invalid one raises pydantic's ValidationError,
     which ``api.cli.errors`` prints as one line naming the variable (exit 2)."""

@@ -14,7 +14,8 @@ app = typer.Typer(help="Issue merchant API keys.", no_args_is_help=True)
 
 @app.command("create")
 def merchant_key_create(
-    name: Annotated[str, typer.Argument(help="Who uses it")],
+    name: Annotated[str, typer.Argument(
+        help="Who uses it", callback=common.name_check("merchant key name", 200))],
     rotate: Annotated[bool, typer.Option(
         "--rotate", help="The name has a key: issue a new one and revoke the old")] = False,
     add: Annotated[bool, typer.Option(

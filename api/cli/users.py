@@ -21,7 +21,8 @@ def _new_password(given: str | None) -> str:
 
 @app.command("create")
 def user_create(
-    username: Annotated[str, typer.Argument(help="Login name")],
+    username: Annotated[str, typer.Argument(
+        help="Login name", callback=common.name_check("user name", 100))],
     password: Annotated[str | None, typer.Option(
         envvar="REELCART_NEW_USER_PASSWORD", show_default=False,
         help="Prompted for when not given (prefer the prompt or the variable)")] = None,
