@@ -221,7 +221,7 @@ async def test_experiments_report_views_and_orders_per_variant(
             assert variant["orders"] > 0, r
             assert isinstance(variant["revenue"]["amount"], int)
             assert variant["revenue"]["amount"] > 0
-        assert r["verdict"] in {"winner", "inconclusive", "insufficient_orders"}
+        assert r["verdict"] in {"winner", "inconclusive"}  # enough data for a verdict
 
 
 async def test_loading_again_changes_nothing(demo: tuple[Runtime, str]) -> None:

@@ -367,7 +367,7 @@ class Player:
     async def experiment(self, e: ExperimentPlan) -> None:
         await self._post("/experiments", {
             "name": e.name, "product_id": e.product_id, "video_ids": list(e.video_ids),
-            "starts_on": e.starts_on.isoformat()}, self.merchant,
+            "starts_on": e.starts_on.isoformat(), "min_orders": e.min_orders}, self.merchant,
             f"demo-experiment-{e.product_id}", ok=(201,))
         self.summary.experiments += 1
 

@@ -245,6 +245,7 @@ class ExperimentPlan:
     video_ids: tuple[str, ...]
     starts_on: date
     at: datetime
+    min_orders: int = 10  # a small shop's bar for a verdict (the default is 20)
 
 
 @dataclass(slots=True)
