@@ -39,8 +39,32 @@ def serve(
 
     os.environ.setdefault("REELCART_PUBLIC_BASE_URL", f"http://{host}:{port}")
     settings = common.settings()
+    _ensure_port_free(host, port)
     upgrade(settings.database_url)
     _run(host, port, workers)
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    """Refuse at once, in one line, an address another process listens on, before the
+    database is touched (uvicorn would only find out after start-up, with a log line and
+    exit code 3). Bound the way uvicorn binds (``SO_REUSEADDR``)."""
+    import socket
+
+    from api.cli.errors import CliError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CliError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror} (another "
+                           f"server is probably running there; choose another --port)"
+                           ) from None
 
 
 def _run(host: str, port: int, workers: int) -> None:
@@ -54,30 +78,23 @@ def _run(host: str, port: int, workers: int) -> None:
 
 
 async def _load_demo(settings: Settings) -> str:
-    """The demo catalog, then (once) the 90-day history played through the services."""
-    from api.demo.loader import existing_history, load_history
+    """The demo catalog and its 90-day history, played through the services once. Once
+    loaded, the demo's database is left alone: the catalog is not imported again, which
+    would put back stock already sold."""
+    from api.demo.loader import load_history
     from api.runtime import build_runtime
     from feeds.demo import demo_catalog
-    from feeds.schemas import ImportReport
-    from feeds.service import upsert_products
     from models.db import transaction
 
     runtime = build_runtime(settings)
     try:
         await runtime.ensure_dev_agent()
         records = demo_catalog()
-        report = ImportReport()
-        if await existing_history(runtime) is not None:  # else the history imports it
-            async with transaction(runtime.sessionmaker) as db:
-                await upsert_products(db, records, report, list(range(1, len(records) + 1)))
-        history = await load_history(runtime)
+        history = await load_history(runtime)  # imports the catalog with the history
         async with transaction(runtime.sessionmaker) as db:
             await _ensure_demo_user(db, settings.dashboard_scrypt_log2_n)
         variants = sum(len(r.variants) for r in records)
-        summary = f"demo catalog: {len(records)} products, {variants} variants"
-        if report.created or report.updated:
-            summary += f" ({report.created} new, {report.updated} updated)"
-        return f"{summary}\n{history}"
+        return f"demo catalog: {len(records)} products, {variants} variants\n{history}"
     finally:
         await runtime.close()
 
@@ -131,6 +148,7 @@ def demo(
     os.environ.setdefault("REELCART_AGENT_API_KEYS", DEMO_KEY)
     os.environ.setdefault("REELCART_MERCHANT_API_KEYS", DEMO_MERCHANT_KEY)
     settings = common.settings()
+    _ensure_port_free(host, port)  # before loading anything
     upgrade(settings.database_url)  # once: loading and serving reuse it
     typer.echo(asyncio.run(_load_demo(settings)))
     typer.echo(demo_banner(settings, base))
