@@ -3,6 +3,10 @@ link clicks) → checkouts created (sessions a touch ties to the video) → comp
 revenue (the attribution ledger, one model), with conversion rates, revenue per 1,000 views
 and the agents' cancellation reasons (ACP ``intent_trace.reason_code``) per video.
 
+A session is a checkout of every video one of its attribution touches names (a touch
+through a shoppable link or click carries the link's video; a claim naming no known video
+or link names none), once per video (README "Funnel").
+
 The reads are here; the arithmetic (``rates``) is a pure function.
 """
 

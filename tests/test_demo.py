@@ -16,6 +16,9 @@ from api.demo.loader import load_history
 from api.demo.story import CONTRACTS, DAYS, PAYEES, VIDEOS, plan
 from api.runtime import Runtime, build_runtime
 from commissions import service as commission_service
+from creatives import experiments
+from links import repository as link_repository
+from links.funnel import funnel
 from models import (
     Agent,
     AttributionTouch,
@@ -23,12 +26,15 @@ from models import (
     CommissionContract,
     CommissionEntry,
     Dispute,
+    Experiment,
     Fulfillment,
     LedgerEntry,
+    LinkTouch,
     Order,
     Payee,
     PayoutRun,
     Refund,
+    ShoppableLink,
     Statement,
     Video,
 )
@@ -175,8 +181,52 @@ async def test_creators_are_paid_monthly(demo: tuple[Runtime, str]) -> None:
     assert sum(1 for s in states if s["lines"]) >= 8
 
 
+async def test_shoppable_links_clicks_and_the_funnel(demo: tuple[Runtime, str]) -> None:
+    runtime, summary = demo
+    assert "21 shoppable links" in summary, summary
+    today = datetime.now(UTC).date()
+    async with runtime.sessionmaker() as db:
+        links = await link_repository.list_links(db, video_id=None, product_id=None,
+                                                 channel=None, limit=100, offset=0)
+        rows = await funnel(db, start=today - timedelta(days=DAYS), end=today + timedelta(1),
+                            model="last_touch")
+        joined = int(await db.scalar(select(func.count()).select_from(AttributionTouch).where(
+            AttributionTouch.click_id.is_not(None))) or 0)
+    assert {link.video_id for link in links} == {v.id for v in VIDEOS}
+    # Clicks, then checkouts through them, then orders: per video, in that order.
+    flowing = [r for r in rows if r.views > r.clicks > r.checkouts >= r.completed > 0
+               and r.orders > 0 and r.net_revenue.get("usd", 0) > 0]
+    assert len(flowing) >= 10, [(r.video_id, r.views, r.clicks, r.checkouts) for r in rows]
+    assert sum(r.clicks for r in rows) > 500
+    assert joined >= 40  # buyers' checkouts carried their click (ACP token, web rc_click)
+    async with runtime.sessionmaker() as db:
+        touches = list(await db.scalars(select(LinkTouch)))
+    assert {t.kind for t in touches} == {"click"}
+    assert all(t.touched_at.replace(tzinfo=UTC) < datetime.now(UTC) - timedelta(minutes=4)
+               for t in touches)  # stamped with the story's clock, not the loading time
+    assert len({t.visitor for t in touches}) > 0.9 * len(touches)  # people, not one browser
+
+
+async def test_experiments_report_views_and_orders_per_variant(
+        demo: tuple[Runtime, str]) -> None:
+    runtime, _ = demo
+    async with runtime.sessionmaker() as db:
+        listed = await experiments.list_experiments(db, product_id=None, limit=10, offset=0)
+        reports = [await experiments.report(db, e["id"]) for e in listed["data"]]
+    assert {tuple(r["video_ids"]) for r in reports} == {
+        ("rainy-denim", "denim-noir"), ("summer-shades", "summer-shades-remix")}
+    for r in reports:
+        for variant in r["variants"]:
+            assert variant["views"] > 1000, r
+            assert variant["orders"] > 0, r
+            assert isinstance(variant["revenue"]["amount"], int)
+            assert variant["revenue"]["amount"] > 0
+        assert r["verdict"] in {"winner", "inconclusive"}  # enough data for a verdict
+
+
 async def test_loading_again_changes_nothing(demo: tuple[Runtime, str]) -> None:
     runtime, _ = demo
-    before = (await _count(runtime, Order), await _count(runtime, CheckoutSession))
+    tables = (Order, CheckoutSession, ShoppableLink, LinkTouch, Experiment, AttributionTouch)
+    before = [await _count(runtime, t) for t in tables]
     assert (await load_history(runtime)).startswith("demo history already loaded")
-    assert (await _count(runtime, Order), await _count(runtime, CheckoutSession)) == before
+    assert [await _count(runtime, t) for t in tables] == before

@@ -157,6 +157,21 @@ def test_every_page_shows_the_story(demo_server: DemoServer, tmp_path: Path) -> 
             assert page.get_by_text("Rainy-day denim").first.is_visible()
             assert _chart_points(page) > 5
 
+            visit("/dashboard/funnel", "funnel")  # the last 30 days
+            assert int(page.inner_text("#total-clicks").replace(",", "")) > 50
+            assert _chart_points(page) > 5
+
+            visit("/dashboard/experiments", "experiments")
+            reports = page.locator("a[href^='/dashboard/experiments/exp_']")
+            assert reports.count() == 2
+            reports.first.click()
+            page.wait_for_url("**/dashboard/experiments/exp_*")
+            page.screenshot(path=str(tmp_path / f"experiment-{width}.png"), full_page=True)
+            text = page.text_content("body") or ""
+            # A row per variant with its orders / views, and a verdict.
+            assert len(re.findall(r"\b[1-9]\d* / [1-9]\d*", text)) == 2, text
+            assert "No winner yet" not in text
+
             visit("/dashboard/finance", "finance")
             assert _chart_points(page) > 5
             assert _rows(page) >= 10

@@ -9,6 +9,7 @@ import io
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -105,6 +106,51 @@ async def test_funnel_counts_every_step(seller: Agent, merchant_runtime: Runtime
     assert bad.status_code == 400
     assert bad.json()["param"] == "$.from"
     assert (await agent.http.get("/finance/funnel")).status_code == 401
+
+
+async def test_which_touches_tie_a_checkout_to_a_video(seller: Agent, merchant_runtime: Runtime,
+                                                       backend: str) -> None:
+    """The rule (README "Funnel"): a session is a checkout of every video one of its touches
+    names — a claim's link code or click id (as ``token`` or ``creative_id``) names the
+    link's video, a ``creative_id`` (or source URL) naming a known video names it — once
+    per video however many touches; a claim naming no known video or link counts for none."""
+    agent, rt = seller, merchant_runtime
+    for video_id, product in (("vid-a", "denim-jacket"), ("vid-b", "linen-shirt")):
+        await agent.http.post("/videos", json={"id": video_id, "title": video_id.upper(),
+                                               "products": [{"product_id": product}]},
+                              headers={**MERCHANT, "Idempotency-Key": f"v-{video_id}"})
+    code = (await make_link(agent, video_id="vid-a", product_id="denim-jacket",
+                            channel="tiktok"))["code"]
+    location = (await agent.http.get(f"/v/{code}", headers=BROWSER)).headers["location"]
+    click_id = parse_qs(urlsplit(location).query)["rc_click"][0]
+    await rt.touch_buffer.flush()
+
+    async def session(first: dict, last: dict | None = None) -> str:
+        resp = await agent.create(line_items=[{"id": "item_123"}],
+                                  fulfillment_details={"address": US_ADDRESS},
+                                  affiliate_attribution=first)
+        assert resp.status_code == 201, resp.text
+        if last is not None:
+            done = await agent.complete(resp.json()["id"], affiliate_attribution=last)
+            assert done.status_code == 200, done.text
+        return str(resp.json()["id"])
+
+    def claim(creative_id: str) -> dict:
+        return {"provider": "impact.com", "publisher_id": "pub_9", "creative_id": creative_id}
+
+    await session(claim(code))  # the link's code
+    await session({"provider": "reelcart", "token": click_id})  # its click
+    await session(claim("vid-a"))  # the video by id
+    await session(claim("vid-a"), claim("vid-a"))  # twice: counted once
+    await session(claim("vid-a"), claim("vid-b"))  # two videos: each
+    await session(claim("not-a-video"))  # none
+    report = (await agent.http.get("/finance/funnel", headers=MERCHANT)).json()
+    rows = {r["video_id"]: r for r in report["rows"]}
+    assert set(rows) == {"vid-a", "vid-b"}
+    assert (rows["vid-a"]["checkouts_created"], rows["vid-a"]["checkouts_completed"]) == (5, 2)
+    assert (rows["vid-b"]["checkouts_created"], rows["vid-b"]["checkouts_completed"]) == (1, 1)
+    assert rows["vid-a"]["clicks"] == 1
+    assert report["totals"]["checkouts_created"] == 6  # per video: a session in two counts twice
 
 
 @pytest.fixture

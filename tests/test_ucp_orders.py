@@ -164,3 +164,61 @@ async def test_ucp_order_in_dashboard_and_finance(shop: Runtime, backend: str) -
         assert re.search(rf'id="total-gross">{re.escape(expected)}<', finance.text)
         merchant = await client.get("/orders", headers=MERCHANT)
         assert order["id"] in merchant.text
+
+
+@pytest.fixture
+async def manual_shop(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+    async with sandbox_runtime(database_url, merchant_config=merchant_config(tmp_path),
+                               merchant_api_keys=["merchant-key"],
+                               sandbox_capture_method="manual") as rt:
+        yield rt
+
+
+async def test_the_ucp_order_after_a_partial_capture_shows_what_was_charged(
+        manual_shop: Runtime, backend: str) -> None:
+    """UCP 2026-04-08 is silent on partial capture: as in ACP (README: decisions), the
+    order's ``total`` is what was captured, itemised in its ``lines`` (authorised, released;
+    they sum to it, as totals.json requires), the other totals stay as ordered, and the
+    released rest is a completed ``price_adjustment`` adjustment with a negative total.
+    Every order the platform gets (webhooks, ``GET``) validates against the UCP schemas."""
+    shop = manual_shop
+    async with ucp_platform(shop) as (platform, client):
+        completed = await buy(platform, client)
+        order_id = completed["order"]["id"]
+        placed = (await client.get(f"/ucp/orders/{order_id}", headers=platform.headers())
+                  ).json()
+        ucp_schema.order(placed)
+        authorised = order_total(placed)
+        assert placed["adjustments"] == []
+        amount = authorised - 250
+        captured = await client.post(f"/orders/{order_id}/capture", json={"amount": amount},
+                                     headers={**MERCHANT, "Idempotency-Key": "cap-1"})
+        assert captured.status_code == 202, captured.text
+        assert await shop.captures.run() == 1
+        refund = await client.post(f"/orders/{order_id}/refunds", json={"amount": 100},
+                                   headers={**MERCHANT, "Idempotency-Key": "r1"})
+        assert refund.status_code == 201, refund.text
+        while await run_once(shop):
+            pass
+        order = (await client.get(f"/ucp/orders/{order_id}", headers=platform.headers())
+                 ).json()
+        hooks = [json.loads(r["body"]) for r in platform.received
+                 if r["path"] == "/webhooks/ucp/orders"]
+    ucp_schema.order(order)
+    for hook in hooks:
+        ucp_schema.order(hook)
+    assert hooks[-1]["totals"] == order["totals"]
+    assert hooks[-1]["adjustments"] == order["adjustments"]
+    total = next(t for t in order["totals"] if t["type"] == "total")
+    assert total["amount"] == amount  # what the buyer was charged
+    assert sum(line["amount"] for line in total["lines"]) == amount
+    assert [line["amount"] for line in total["lines"]] == [authorised, -250]
+    assert [t for t in order["totals"] if t["type"] != "total"] == [
+        t for t in placed["totals"] if t["type"] != "total"]
+    released, refunded = order["adjustments"]
+    assert (released["type"], released["status"], released["totals"]) == (
+        "price_adjustment", "completed", [{"type": "total", "amount": -250}])
+    assert released["occurred_at"]
+    assert f"{amount // 100}.{amount % 100:02d} USD" in released["description"]
+    assert (refunded["type"], refunded["totals"]) == (
+        "refund", [{"type": "total", "amount": -100}])

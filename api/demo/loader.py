@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from sqlalchemy import func, select
@@ -36,6 +37,9 @@ from api.demo.story import (
     PAYEES,
     VIDEOS,
     AgentSpec,
+    ClickPlan,
+    ExperimentPlan,
+    LinkPlan,
     OrderPlan,
     Story,
     plan,
@@ -58,6 +62,9 @@ Json = dict[str, Any]
 LEGACY_PAYMENT = frozenset({"2025-09-29", "2025-12-12", "2026-01-16"})
 WAREHOUSE = "user:demo"  # who ships: the dashboard's demo user
 WAREHOUSE_STOCK = 400  # units per physical variant while the history plays
+# The clicks come from phones: a person's browser, not a bot (links/bots.py).
+BROWSER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15"
+                 " (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
 
 
 class DemoError(RuntimeError):
@@ -83,6 +90,9 @@ class Summary:
     refunds: int = 0
     disputes: int = 0
     payout_runs: int = 0
+    links: int = 0
+    clicks: int = 0
+    experiments: int = 0
     by_channel: dict[str, int] = field(default_factory=dict)
 
 
@@ -117,6 +127,8 @@ class Player:
         self.order_ids: dict[int, str] = {}
         self.disputes: dict[int, str] = {}
         self.shipments: dict[int, str] = {}
+        self.link_codes: dict[str, str] = {}  # video → its shoppable link's code
+        self.click_ids: dict[int, str] = {}  # order index → the click it came through
         self.summary = Summary()
         self._rpc = 0
 
@@ -185,12 +197,17 @@ class Player:
             body["fulfillment_details"] = {"name": o.address["name"],
                                            "email": o.buyer["email"], "address": o.address}
         body["buyer"] = o.buyer
+        click_id = self.click_ids.get(o.index)
         if o.agent.attributes:
             claim = self._claim(o.first_video, "first")
             if claim is not None:
+                if click_id is not None:  # the link's click id, as the agent received it
+                    claim["token"] = click_id
                 body["affiliate_attribution"] = claim
         elif o.first_video is not None and o.version != "2025-09-29":
             body["metadata"] = {"video_id": o.first_video}
+            if click_id is not None:  # the landing URL's rc_click, carried by the web flow
+                body["metadata"]["rc_click"] = click_id
         return body
 
     def _complete_body(self, o: OrderPlan, token: str) -> Json:
@@ -325,6 +342,35 @@ class Player:
     async def publish(self, record: Json) -> None:
         await self._post("/videos", record, self.merchant, f"demo-video-{record['id']}")
 
+    async def create_link(self, link: LinkPlan) -> None:
+        data = await self._post("/links", {"video_id": link.video_id,
+                                           "product_id": link.product_id,
+                                           "channel": link.channel},
+                                self.merchant, f"demo-link-{link.video_id}")
+        self.link_codes[link.video_id] = data["code"]
+        self.summary.links += 1
+
+    async def click(self, click: ClickPlan, order: OrderPlan | None = None) -> None:
+        """A person follows the link (``GET /v/{code}``, their cookie, a phone's browser).
+        A buyer's click is written at once: their agent passes it back minutes later."""
+        code = self.link_codes[click.video_id]
+        resp = await self.http.get(f"/v/{code}", headers={
+            "User-Agent": BROWSER_AGENT, "Cookie": f"rc_vid={click.visitor}"})
+        click_ids = parse_qs(urlsplit(resp.headers.get("location", "")).query).get("rc_click")
+        if resp.status_code != 302 or not click_ids:
+            raise DemoError(f"GET /v/{code} → {resp.status_code}: no click recorded")
+        self.summary.clicks += 1
+        if order is not None:
+            self.click_ids[order.index] = click_ids[0]
+            await self.runtime.touch_buffer.flush()
+
+    async def experiment(self, e: ExperimentPlan) -> None:
+        await self._post("/experiments", {
+            "name": e.name, "product_id": e.product_id, "video_ids": list(e.video_ids),
+            "starts_on": e.starts_on.isoformat(), "min_orders": e.min_orders}, self.merchant,
+            f"demo-experiment-{e.product_id}", ok=(201,))
+        self.summary.experiments += 1
+
     async def month_end(self, at: datetime) -> None:
         """Finance's month end: lock commissions past the return window, pay them out."""
         async with self.runtime.sessionmaker() as db, db.begin():
@@ -363,7 +409,15 @@ def _timeline(player: Player, story: Story) -> list[tuple[datetime, int, Step]]:
         record = video.record(story.start)
         at(datetime.fromisoformat(record["published_at"]) - timedelta(hours=6),
            partial(player.publish, record))
+    for link in story.links:
+        at(link.at, partial(player.create_link, link))
+    for click in story.clicks:
+        at(click.at, partial(player.click, click))
+    for e in story.experiments:
+        at(e.at, partial(player.experiment, e))
     for o in story.orders:
+        if o.click is not None:
+            at(o.click.at, partial(player.click, o.click, o))
         at(o.at, partial(player.journey, o))
         if o.payment == "abandoned":
             continue
@@ -417,6 +471,7 @@ async def load_history(runtime: Runtime, now: datetime | None = None) -> str:
                 clock.at = when
                 await step()
             clock.at = story.end - timedelta(minutes=5)
+            await runtime.touch_buffer.flush()
             async with runtime.sessionmaker() as db, db.begin():
                 await record_daily_views(db, story.views)
             await player.statements()
@@ -427,5 +482,6 @@ async def load_history(runtime: Runtime, now: datetime | None = None) -> str:
     return (f"demo history: {s.orders} orders over {DAYS} days "
             f"({s.abandoned} abandoned checkouts, {s.declined} declined first tries), "
             f"{len(VIDEOS)} videos, {s.shipments} shipments, {s.refunds} refunds, "
-            f"{s.disputes} disputes (won, lost, open), {s.payout_runs} commission payout runs;"
+            f"{s.disputes} disputes (won, lost, open), {s.payout_runs} commission payout runs,"
+            f" {s.links} shoppable links with {s.clicks} clicks, {s.experiments} experiments;"
             f" sessions by agent: {channels} — loaded in {timer.perf_counter() - started:.1f} s")

@@ -211,6 +211,41 @@ class OrderPlan:
     refund_share: float | None = None  # None: full refund
     dispute: str | None = None  # won | lost | open
     events: list[Json] = field(default_factory=list)
+    click: ClickPlan | None = None  # the shoppable-link click the buyer came through
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPlan:
+    """A shoppable link the merchant posts with a video (its platform, its first product),
+    created as the video goes out."""
+
+    video_id: str
+    product_id: str
+    channel: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClickPlan:
+    """A person following a video's shoppable link; ``visitor`` is their ``rc_vid``
+    cookie (drawn from the seed). Most clicks go no further; an order's click is passed
+    back at checkout (its ``rc_click``)."""
+
+    at: datetime
+    video_id: str
+    visitor: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentPlan:
+    """A creative experiment the merchant starts when a remix of a video goes out."""
+
+    name: str
+    product_id: str
+    video_ids: tuple[str, ...]
+    starts_on: date
+    at: datetime
+    min_orders: int = 10  # a small shop's bar for a verdict (the default is 20)
 
 
 @dataclass(slots=True)
@@ -220,6 +255,9 @@ class Story:
     orders: list[OrderPlan]
     views: list[tuple[str, date, str, int]]  # (video, day, source, views)
     payout_days: list[datetime]
+    links: list[LinkPlan] = field(default_factory=list)
+    clicks: list[ClickPlan] = field(default_factory=list)  # those that led to no order
+    experiments: list[ExperimentPlan] = field(default_factory=list)
 
 
 def _weighted(rng: random.Random, pairs: list[tuple[Any, float]]) -> Any:
@@ -348,4 +386,58 @@ def plan(now: datetime, seed: int = SEED) -> Story:
     payout_days = [datetime.combine(d, time(9), UTC) for d in
                    ((start + timedelta(days=k)).date() for k in range(1, DAYS))
                    if d.day == 1]
-    return Story(start=start, end=end, orders=orders, views=views, payout_days=payout_days)
+    links, clicks = _links_and_clicks(random.Random(seed + CLICK_SEED_OFFSET), start, end,
+                                      orders, views)
+    return Story(start=start, end=end, orders=orders, views=views, payout_days=payout_days,
+                 links=links, clicks=clicks, experiments=_experiments(start, end))
+
+
+CLICK_SEED_OFFSET = 7  # the links' own generator: the orders above stay as they were
+CLICK_SHARE = 0.35  # of the buyers a link can have brought, those who came through it
+CLICKS_PER_1000_VIEWS = 1.2  # clicks that lead to no order
+
+
+def _visitor(rng: random.Random) -> str:
+    return f"demo-{rng.getrandbits(96):024x}"
+
+
+def _links_and_clicks(rng: random.Random, start: datetime, end: datetime,
+                      orders: list[OrderPlan], views: list[tuple[str, date, str, int]]
+                      ) -> tuple[list[LinkPlan], list[ClickPlan]]:
+    """Each video's link on its platform, the buyers who came through one (a click
+    minutes before their session), and everyone else's clicks (about
+    ``CLICKS_PER_1000_VIEWS`` of a day's views, spread over the day)."""
+    links = {v.id: LinkPlan(v.id, v.products[0], v.platform,
+                            start + timedelta(days=v.day, hours=10)) for v in VIDEOS}
+    for o in orders:  # only a buyer whose agent passes something back can be joined
+        carried = o.agent.attributes or o.version != "2025-09-29"
+        link = links.get(o.first_video) if o.first_video and carried else None
+        if link is None or rng.random() >= CLICK_SHARE:
+            continue
+        at = o.at - timedelta(seconds=rng.randint(40, 20 * 60))
+        if at > link.at:
+            o.click = ClickPlan(at, link.video_id, _visitor(rng))
+    clicks: list[ClickPlan] = []
+    for video_id, day, _, n in views:
+        link = links[video_id]
+        for _ in range(int(n * CLICKS_PER_1000_VIEWS / 1000 + rng.random())):
+            at = datetime.combine(day, time(0), UTC) + timedelta(
+                seconds=rng.randint(0, 24 * 3600 - 1))
+            if link.at < at < end:
+                clicks.append(ClickPlan(at, video_id, _visitor(rng)))
+    return list(links.values()), sorted(clicks, key=lambda c: c.at)
+
+
+def _experiments(start: datetime, end: datetime) -> list[ExperimentPlan]:
+    """The original against its remix, on the product both feature, from the remix's day."""
+    out = []
+    for name, product, original, remix in (
+            ("Rainy denim vs the noir remix", "denim-jacket", "rainy-denim", "denim-noir"),
+            ("Summer shades vs the beach remix", "sunglasses", "summer-shades",
+             "summer-shades-remix")):
+        day = next(v.day for v in VIDEOS if v.id == remix)
+        at = start + timedelta(days=day, hours=16)
+        if at < end:
+            out.append(ExperimentPlan(name, product, (original, remix),
+                                      (start + timedelta(days=day)).date(), at))
+    return out

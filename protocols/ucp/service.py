@@ -33,6 +33,7 @@ from models.base import new_id, rfc3339, utc_now
 from models.errors import AppError
 from models.statuses import DEAD_FULFILLMENTS
 from orders import repository as order_repository
+from orders.documents import PartialCapture, capture_adjustment, partial_capture
 from orders.service import adjustments_json
 from protocols.ucp import DISCOUNT, FULFILLMENT, attribution, repository
 from protocols.ucp.errors import UcpError, from_core, invalid
@@ -417,6 +418,19 @@ class UcpCheckoutService:
     def _total(type_: str, amount: int, text: str) -> Json:
         return {"type": type_, "display_text": text, "amount": amount}
 
+    @staticmethod
+    def _charged(totals: list[Json], capture: PartialCapture | None) -> list[Json]:
+        """After a partial capture the order's ``total`` is what the buyer was charged (the
+        ACP decision; UCP is silent), itemised in ``lines`` (which the spec says sum to
+        it): the authorised amount and the released rest. The other entries stay as
+        ordered."""
+        if capture is None:
+            return totals
+        return [{**t, "display_text": "Total charged", "amount": capture.captured, "lines": [
+            {"display_text": "Authorized", "amount": capture.authorized},
+            {"display_text": "Released, not charged", "amount": -capture.released}]}
+            if t["type"] == "total" else t for t in totals]
+
     def _totals(self, s_totals: list[Json], shipping_chosen: bool) -> list[Json]:
         by = {t["type"]: t["amount"] for t in s_totals}
         out = [self._total("subtotal", by.get("items_base_amount", 0), "Subtotal")]
@@ -584,7 +598,15 @@ class UcpCheckoutService:
                 expectation["description"],
                 "line_items": [{"id": li["id"], "quantity": li["quantity"]}
                                for li in order.line_items]})
+        capture = await partial_capture(db, order)
         adjustments = []
+        if capture is not None:  # the released rest: never charged (README: UCP)
+            released = capture_adjustment(order, capture)
+            adjustments.append({"id": released["id"], "type": released["type"],
+                                "occurred_at": released["occurred_at"],
+                                "status": released["status"],
+                                "totals": [{"type": "total", "amount": -capture.released}],
+                                "description": released["description"]})
         for a in adjustments_json(await order_repository.refunds_of(db, order.id),
                                   await order_repository.disputes_of(db, order.id)):
             adjustments.append({"id": a["id"], "type": a["type"], "occurred_at":
@@ -601,7 +623,8 @@ class UcpCheckoutService:
             "line_items": lines,
             "fulfillment": {"expectations": expectations, "events": events},
             "adjustments": adjustments,
-            "totals": self._totals(order.totals, bool(order.selected_fulfillment_options)),
+            "totals": self._charged(
+                self._totals(order.totals, bool(order.selected_fulfillment_options)), capture),
         }
         if u.attribution:
             out["attribution"] = u.attribution
