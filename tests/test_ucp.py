@@ -222,6 +222,20 @@ async def test_business_errors(shop: Runtime, backend: str) -> None:
         assert ok.json()["status"] == "completed"
 
 
+async def test_repeated_items_share_the_line_quantity_cap(shop: Runtime, backend: str) -> None:
+    """The checkout core merges lines repeating an item: their sum has the 100,000 cap
+    (UCP's error_response, at the later line's quantity)."""
+    async with ucp_platform(shop) as (platform, client):
+        line = {"item": {"id": "lut-pack-personal"}, "quantity": 60_000}
+        resp = await client.post("/ucp/checkout-sessions", headers=platform.headers(),
+                                 json={"line_items": [line, line]})
+        assert resp.status_code == 400
+        ucp_schema.error_response(resp.json())
+        [message] = resp.json()["messages"]
+        assert message["path"] == "$.line_items[1].quantity"
+        assert "120,000" in message["content"]
+
+
 async def test_idempotency(shop: Runtime, backend: str) -> None:
     async with ucp_platform(shop) as (platform, client):
         body = create_body(fulfillment=shipping())
