@@ -90,6 +90,24 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, one function writing the text SQLAlchemy's ``DATETIME`` writes
+        (``2026-12-03 09:30:15.123456``) instead of three layered ones that format it
+        through a dict: every checkout write binds several timestamps."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            if value.utcoffset():
+                value = value.astimezone(UTC)
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
+
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
 JSONType: Any = JSON().with_variant(JSONB(), "postgresql")
