@@ -157,7 +157,9 @@ def demo(
 
 @app.command()
 def worker() -> None:
-    """Run the background worker (webhook inbox). Several can run against PostgreSQL."""
+    """Run the background worker alone: webhook inbox, outbox deliveries, payment and payout
+    recovery, manual captures, the feed schedule, Etsy polling, retention purge. Several
+    can run against PostgreSQL."""
     import signal
 
     from api.logs import configure_logging
