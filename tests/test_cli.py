@@ -188,6 +188,24 @@ def status(database_url: str, key: str, merchant: bool = False) -> int:
     return asyncio.run(_status(database_url, key, merchant))
 
 
+async def _ensure_dev_agent(database_url: str) -> None:
+    runtime = build_runtime(make_settings(database_url))
+    try:
+        await runtime.ensure_dev_agent()
+    finally:
+        await runtime.close()
+
+
+def test_the_development_agent_is_listed_with_the_environments_keys(
+        database_url: str, backend: str) -> None:
+    """The agent that REELCART_AGENT_API_KEYS authenticate as (the demo's) has no stored
+    key; the list says where its keys come from instead of "no key"."""
+    asyncio.run(_ensure_dev_agent(database_url))
+    listed = cli(database_url, "agent-key", "list")
+    line = next(line for line in listed.stdout.splitlines() if line.startswith("development "))
+    assert line.endswith("keys from REELCART_AGENT_API_KEYS"), line
+
+
 def test_agent_key_create_list_rotate_revoke(database_url: str, backend: str) -> None:
     name = unique("agent")
     first = cli(database_url, "agent-key", "create", name)

@@ -109,13 +109,18 @@ def existing_choice(rotate: bool, add: bool) -> Existing:
 
 
 def print_keys(rows: list[KeyRow], what: str) -> None:
-    """One line per key: name, prefix (never the key), created, active or revoked."""
+    """One line per key: name, prefix (never the key), created, active or revoked. The
+    built-in development agent has no stored key: the environment's keys act as it."""
+    from api.runtime import DEV_AGENT_ID
+
     if not rows:
         typer.echo(f"no {what} yet")
         return
     width = max(len(r.owner) for r in rows)
     for row in rows:
-        state = "no key" if not row.key_id else (
+        unstored = "keys from REELCART_AGENT_API_KEYS" if row.owner_id == DEV_AGENT_ID \
+            else "no key"
+        state = unstored if not row.key_id else (
             "active" if row.revoked_at is None
             else f"revoked {row.revoked_at:%Y-%m-%d %H:%M}")
         prefix = f"{row.prefix}…" if row.prefix else "-"
