@@ -84,8 +84,10 @@ class _Compiled:
         self.sql = compiled.string
         self.positional = compiled.positional
         self.sequence = dialect.execute_sequence_format
-        defaults = {column.key: column.default
-                    for column in (*compiled.insert_prefetch, *compiled.update_prefetch)}
+        # The value SQLAlchemy would prefetch for a column not given: its default in an
+        # INSERT, its onupdate in an UPDATE.
+        defaults = {**{column.key: column.default for column in compiled.insert_prefetch},
+                    **{column.key: column.onupdate for column in compiled.update_prefetch}}
         processors = compiled._bind_processors
         names = compiled.positiontup if compiled.positional else list(compiled.binds)
         assert names is not None
@@ -138,8 +140,6 @@ class _Compiled:
 def _python_default(default: Any) -> Callable[[], Any]:
     """A column's Python-side default as a no-argument callable (a scalar or a function
     such as ``utc_now``); a default the database must compute cannot be prefetched."""
-    if default is None:
-        return lambda: None
     if default.is_scalar:
         value = default.arg
         return lambda: value

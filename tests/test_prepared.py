@@ -10,10 +10,23 @@ from __future__ import annotations
 import gc
 import weakref
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, bindparam, event, exc, insert, select, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    exc,
+    insert,
+    select,
+    update,
+)
 
 from api.runtime import Runtime
 from checkout.repository import SESSIONS
@@ -205,3 +218,28 @@ async def test_compiled_statements_do_not_keep_a_disposed_engines_dialect(
     del engine, db
     gc.collect()
     assert dialect() is None
+
+
+async def test_an_update_sets_a_column_not_named_to_its_onupdate_value(
+        tmp_path: Path) -> None:
+    """As ``session.execute``: a column left out of an UPDATE takes its ``onupdate``
+    (here different from its INSERT ``default``), not its default."""
+    metadata = MetaData()
+    counters = Table("counters", metadata, Column("id", String(10), primary_key=True),
+                     Column("hits", Integer), Column("stamp", String(10), default="inserted",
+                                                     onupdate="updated"))
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'onupdate.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        bump = Prepared(update(counters).where(counters.c.id == bindparam("counter_id")))
+        async with create_sessionmaker(engine)() as db:
+            await Prepared(insert(counters)).execute(db, {"id": "a", "hits": 1})
+            inserted = (await db.execute(select(counters.c.stamp))).scalar_one()
+            await bump.execute(db, {"counter_id": "a", "hits": 2})
+            updated = (await db.execute(select(counters.c.stamp, counters.c.hits))).one()
+            await db.commit()
+    finally:
+        await engine.dispose()
+    assert inserted == "inserted"
+    assert tuple(updated) == ("updated", 2)
